@@ -1,0 +1,121 @@
+"""The `tradewire` command: one entry point for every process and operator task.
+
+    tradewire up          the whole paper stack, supervised (what `make run` calls)
+    tradewire web         the webhook app alone (production: external PostgreSQL and Temporal)
+    tradewire exchange    the paper exchange alone
+    tradewire migrate     upgrade the database and register Temporal's search attributes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+
+import logs
+from pydantic import ValidationError
+
+from settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:  # one line per problem, naming the setting; no traceback
+        problems = "\n".join(f"  {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise SystemExit(f"tradewire: invalid configuration:\n{problems}") from None
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from devstack import run_up
+
+    return run_up(_settings())
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from webhook.app import create_app
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.webhook_port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_exchange(args: argparse.Namespace) -> int:
+    from exchange.simulator.app import serve
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    serve(settings)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    logs.configure(settings.log_level)
+    from db.migrate import upgrade
+
+    if settings.database_url:
+        upgrade(settings.database_url)
+    else:
+        from db.embedded import start_embedded
+
+        pg = start_embedded(settings.embedded_pg_dir)
+        try:
+            upgrade(pg.url)
+        finally:
+            pg.stop()
+    print("database: at the newest schema")
+    if args.skip_temporal:
+        return 0
+    added = asyncio.run(_register_search_attributes(settings))
+    print(
+        f"temporal {settings.temporal_target}: search attributes "
+        + (f"added {', '.join(added)}" if added else "already registered")
+    )
+    return 0
+
+
+async def _register_search_attributes(settings: Settings) -> list[str]:
+    from workflows import search_attributes
+    from workflows.converter import connect
+
+    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    return await search_attributes.register(client, settings.temporal_namespace)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tradewire", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+        "up": (cmd_up, "run the whole paper stack until Ctrl-C"),
+        "web": (cmd_web, "run the webhook app"),
+        "exchange": (cmd_exchange, "run the paper exchange (BitUnix-compatible simulator)"),
+        "migrate": (cmd_migrate, "upgrade the database, register Temporal search attributes"),
+    }
+    for name, (func, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(func=func)
+        if name == "migrate":
+            p.add_argument(
+                "--skip-temporal", action="store_true", help="only upgrade the database"
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The database: what Tradewire knows about pairs, strategies, alerts, trades and their orders.
+
+Every amount is `numeric` (Decimal), every timestamp is timezone-aware, and every column whose
+value has a domain carries a CHECK built from the enum in `trading.types`, so the database and
+the code cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db.base import Base, CreatedAt, MaybeMoney, Money, UpdatedAt, enum_check
+from trading.types import (
+    EntryType,
+    Intent,
+    MarginMode,
+    OrderStatus,
+    OrderType,
+    PairStatus,
+    PositionMode,
+    PositionSide,
+    Side,
+    SignalOutcome,
+    TradeStatus,
+)
+
+
+class TradingPair(Base):
+    """The single source of truth for a pair's rules, as last synced from the exchange."""
+
+    __tablename__ = "trading_pair"
+    __table_args__ = (
+        CheckConstraint(enum_check("status", PairStatus), name="status"),
+        CheckConstraint("qty_step > 0 AND price_tick > 0", name="steps_positive"),
+        CheckConstraint("min_qty >= 0 AND max_limit_qty >= min_qty", name="qty_bounds"),
+    )
+
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    base: Mapped[str] = mapped_column(String(20))
+    quote: Mapped[str] = mapped_column(String(20))
+    qty_step: Mapped[Money]
+    price_tick: Mapped[Money]
+    min_qty: Mapped[Money]
+    max_limit_qty: Mapped[Money]
+    max_market_qty: Mapped[Money]
+    min_leverage: Mapped[int]
+    max_leverage: Mapped[int]
+    default_leverage: Mapped[int]
+    min_buy_price_offset: Mapped[MaybeMoney]
+    max_sell_price_offset: Mapped[MaybeMoney]
+    price_protect_scope: Mapped[MaybeMoney]
+    status: Mapped[str] = mapped_column(String(20))
+    api_supported: Mapped[bool]
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Strategy(Base):
+    """A named source of alerts, with its defaults and limits (a trade snapshots them)."""
+
+    __tablename__ = "strategy"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class Signal(Base):
+    """Every delivery to the webhook, accepted or not, with what became of it and why.
+    The body is stored without its secret."""
+
+    __tablename__ = "signal"
+    __table_args__ = (
+        CheckConstraint(enum_check("outcome", SignalOutcome), name="outcome"),
+        # PostgreSQL decides duplicates: one accepted signal per (strategy, key). Refused
+        # deliveries are outside the index, so they never block the genuine alert.
+        Index(
+            "uq_signal_accepted_key",
+            "strategy_id",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=text("outcome = 'ACCEPTED'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    received_at: Mapped[CreatedAt]
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategy.id"), index=True)
+    strategy_name: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str | None] = mapped_column(String(128))
+    symbol: Mapped[str | None] = mapped_column(String(40))
+    intent: Mapped[str | None] = mapped_column(String(20))
+    alert_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class Trade(Base):
+    """One alert's trade: what it owns on the exchange and how it ended."""
+
+    __tablename__ = "trade"
+    __table_args__ = (
+        CheckConstraint(enum_check("status", TradeStatus), name="status"),
+        CheckConstraint(enum_check("side", PositionSide), name="side"),
+        CheckConstraint(enum_check("intent", Intent), name="intent"),
+        CheckConstraint(enum_check("entry_type", EntryType), name="entry_type"),
+        CheckConstraint("filled_qty >= 0 AND closed_qty >= 0", name="qty_nonnegative"),
+        Index("ix_trade_open_by_strategy_symbol", "strategy_id", "symbol", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(200), unique=True)
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signal.id"), index=True)
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategy.id"))
+    symbol: Mapped[str] = mapped_column(ForeignKey("trading_pair.symbol"))
+    side: Mapped[str] = mapped_column(String(10))
+    intent: Mapped[str] = mapped_column(String(20))
+    entry_type: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    target_qty: Mapped[MaybeMoney]
+    filled_qty: Mapped[Money] = mapped_column(server_default=text("0"))
+    avg_entry_price: Mapped[MaybeMoney]
+    closed_qty: Mapped[Money] = mapped_column(server_default=text("0"))
+    avg_exit_price: Mapped[MaybeMoney]
+    realized_pnl: Mapped[Money] = mapped_column(server_default=text("0"))
+    fees: Mapped[Money] = mapped_column(server_default=text("0"))
+    leverage: Mapped[int | None]
+    tp_price: Mapped[MaybeMoney]
+    sl_price: Mapped[MaybeMoney]
+    warning: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class Order(Base):
+    """An order a trade sent (or is about to send: SENDING is committed before the first send,
+    so a re-run finds it and looks the order up instead of placing a second one)."""
+
+    __tablename__ = "order"
+    __table_args__ = (
+        CheckConstraint(enum_check("side", Side), name="side"),
+        CheckConstraint(enum_check("order_type", OrderType), name="order_type"),
+        CheckConstraint(enum_check("status", OrderStatus), name="status"),
+        CheckConstraint("qty > 0 AND filled_qty >= 0 AND filled_qty <= qty", name="qty_bounds"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trade.id", ondelete="CASCADE"), index=True)
+    client_order_id: Mapped[str] = mapped_column(String(40), unique=True)
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    symbol: Mapped[str] = mapped_column(String(40))
+    leg: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(10))
+    order_type: Mapped[str] = mapped_column(String(10))
+    effect: Mapped[str | None] = mapped_column(String(12))
+    reduce_only: Mapped[bool] = mapped_column(server_default=text("false"))
+    qty: Mapped[Money]
+    price: Mapped[MaybeMoney]
+    filled_qty: Mapped[Money] = mapped_column(server_default=text("0"))
+    avg_price: Mapped[MaybeMoney]
+    status: Mapped[str] = mapped_column(String(24))
+    fee: Mapped[Money] = mapped_column(server_default=text("0"))
+    realized_pnl: Mapped[Money] = mapped_column(server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class Fill(Base):
+    """One execution of an order, as the exchange reported it."""
+
+    __tablename__ = "fill"
+    __table_args__ = (CheckConstraint("qty > 0 AND price > 0", name="positive"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("order.id", ondelete="CASCADE"), index=True)
+    exchange_trade_id: Mapped[str] = mapped_column(String(64), unique=True)
+    qty: Mapped[Money]
+    price: Mapped[Money]
+    fee: Mapped[Money] = mapped_column(server_default=text("0"))
+    realized_pnl: Mapped[Money] = mapped_column(server_default=text("0"))
+    role: Mapped[str | None] = mapped_column(String(10))
+    filled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Position(Base):
+    """The exchange's view of a position (netted per symbol, per side in hedge mode)."""
+
+    __tablename__ = "position"
+    __table_args__ = (
+        CheckConstraint(enum_check("side", PositionSide), name="side"),
+        CheckConstraint(enum_check("position_mode", PositionMode), name="position_mode"),
+        CheckConstraint(enum_check("margin_mode", MarginMode), name="margin_mode"),
+        CheckConstraint("qty >= 0", name="qty_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    exchange_position_id: Mapped[str] = mapped_column(String(64), unique=True)
+    symbol: Mapped[str] = mapped_column(ForeignKey("trading_pair.symbol"), index=True)
+    side: Mapped[str] = mapped_column(String(10))
+    position_mode: Mapped[str] = mapped_column(String(10))
+    margin_mode: Mapped[str] = mapped_column(String(10))
+    leverage: Mapped[int]
+    qty: Mapped[Money]
+    avg_open_price: Mapped[MaybeMoney]
+    realized_pnl: Mapped[Money] = mapped_column(server_default=text("0"))
+    unrealized_pnl: Mapped[Money] = mapped_column(server_default=text("0"))
+    fee: Mapped[Money] = mapped_column(server_default=text("0"))
+    open: Mapped[bool] = mapped_column(server_default=text("true"))
+    updated_at: Mapped[UpdatedAt]

@@ -1,0 +1,60 @@
+"""GET /healthz against real PostgreSQL and Temporal: public ok/fail, details behind the token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from settings import Settings
+from webhook.app import create_app
+
+TOKEN = "test-admin-token-0123456789abcdef"
+
+
+@asynccontextmanager
+async def _client(settings: Settings, db_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, database_url=db_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+            yield client
+
+
+@pytest.fixture
+def settings(temporal_env: WorkflowEnvironment, tmp_path) -> Settings:
+    target = temporal_env.client.service_client.config.target_host
+    return Settings(temporal_address=target, admin_token=TOKEN, state_dir=tmp_path)
+
+
+async def test_healthz_ok_when_database_and_temporal_answer(settings: Settings, db_url: str) -> None:
+    async with _client(settings, db_url) as client:
+        r = await client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"database": "ok", "temporal": "ok", "status": "ok"}
+
+
+async def test_healthz_names_what_is_down_and_hides_details(db_url: str, tmp_path) -> None:
+    settings = Settings(temporal_address="127.0.0.1:9", admin_token=TOKEN, state_dir=tmp_path)
+    async with _client(settings, db_url) as client:
+        public = await client.get("/healthz")
+        private = await client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+        wrong = await client.get("/healthz", headers={"Authorization": "Bearer nope"})
+    assert public.status_code == 503
+    assert public.json() == {"database": "ok", "temporal": "fail", "status": "fail"}
+    assert "details" not in wrong.json()
+    details = private.json()["details"]
+    assert "127.0.0.1:9" in details["temporal"]["detail"]
+    assert details["database"]["detail"] == "reachable"
+
+
+async def test_healthz_reports_database_down(settings: Settings) -> None:
+    bad_url = "postgresql+psycopg://postgres@/nosuchdb?host=/nonexistent-socket-dir"
+    async with _client(settings, bad_url) as client:
+        r = await client.get("/healthz")
+    assert r.status_code == 503
+    assert r.json()["database"] == "fail"
+    assert r.json()["temporal"] == "ok"

@@ -1,0 +1,165 @@
+"""The words of the trading domain: one enum per concept, shared by the database, the API,
+the workflow state and the exchange parser. Values are BitUnix's spelling where BitUnix has one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """The direction an order fills in (BitUnix's `side` field in one-way mode)."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class PositionSide(StrEnum):
+    LONG = "LONG"
+    SHORT = "SHORT"
+
+    @property
+    def entry_side(self) -> Side:
+        """The fill direction that opens (or grows) a position of this side."""
+        return Side.BUY if self is PositionSide.LONG else Side.SELL
+
+    @property
+    def exit_side(self) -> Side:
+        """The fill direction that reduces a position of this side."""
+        return self.entry_side.opposite
+
+
+class OrderType(StrEnum):
+    """What the exchange knows: BitUnix's `orderType`."""
+
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+
+
+class EntryType(StrEnum):
+    """How a trade enters, as an alert or a strategy says it (`order_type`)."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    CHASE = "chase"
+
+
+class Effect(StrEnum):
+    """BitUnix's time in force (`effect`)."""
+
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    POST_ONLY = "POST_ONLY"
+
+
+class TradeSide(StrEnum):
+    """BitUnix's `tradeSide`, meaningful in hedge mode."""
+
+    OPEN = "OPEN"
+    CLOSE = "CLOSE"
+
+
+class PositionMode(StrEnum):
+    ONE_WAY = "ONE_WAY"
+    HEDGE = "HEDGE"
+
+
+class MarginMode(StrEnum):
+    ISOLATION = "ISOLATION"
+    CROSS = "CROSS"
+
+
+class StopType(StrEnum):
+    """What a TP/SL trigger watches."""
+
+    MARK_PRICE = "MARK_PRICE"
+    LAST_PRICE = "LAST_PRICE"
+
+
+class OrderStatus(StrEnum):
+    """BitUnix's order statuses, plus SENDING: our row exists, the exchange has not confirmed."""
+
+    SENDING = "SENDING"
+    INIT = "INIT"
+    NEW = "NEW"
+    PART_FILLED = "PART_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    PART_FILLED_CANCELED = "PART_FILLED_CANCELED"
+    EXPIRED = "EXPIRED"
+    SYSTEM_CANCELED = "SYSTEM_CANCELED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL_ORDER_STATUSES
+
+
+_TERMINAL_ORDER_STATUSES = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.PART_FILLED_CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.SYSTEM_CANCELED,
+        OrderStatus.REJECTED,
+    }
+)
+
+
+class PairStatus(StrEnum):
+    """BitUnix's `symbolStatus`."""
+
+    OPEN = "OPEN"
+    CANCEL_ONLY = "CANCEL_ONLY"
+    STOP = "STOP"
+    PREVIEW = "PREVIEW"
+
+
+class TradeStatus(StrEnum):
+    """The one trade status: database column, API, workflow query and `TradeStatus` search
+    attribute. Once anything has filled a trade never ends FAILED."""
+
+    PENDING = "PENDING"
+    ENTERING = "ENTERING"
+    TRACKING = "TRACKING"
+    CLOSING = "CLOSING"
+    CLOSED = "CLOSED"
+    CANCELLED = "CANCELLED"
+    FAILED = "FAILED"
+    REFUSED = "REFUSED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (
+            TradeStatus.CLOSED,
+            TradeStatus.CANCELLED,
+            TradeStatus.FAILED,
+            TradeStatus.REFUSED,
+        )
+
+
+class Intent(StrEnum):
+    """What an alert asks for, from action + market_position + prev_market_position."""
+
+    OPEN_LONG = "OPEN_LONG"
+    OPEN_SHORT = "OPEN_SHORT"
+    CLOSE_LONG = "CLOSE_LONG"
+    CLOSE_SHORT = "CLOSE_SHORT"
+    REVERSE_TO_LONG = "REVERSE_TO_LONG"
+    REVERSE_TO_SHORT = "REVERSE_TO_SHORT"
+
+
+class SignalOutcome(StrEnum):
+    """What became of one delivery to the webhook."""
+
+    ACCEPTED = "ACCEPTED"
+    DUPLICATE = "DUPLICATE"
+    REFUSED = "REFUSED"
+    NOT_STARTED = "NOT_STARTED"
+    NOTHING_TO_CLOSE = "NOTHING_TO_CLOSE"

@@ -1,0 +1,56 @@
+"""GET /healthz: public ok/fail per component; the details need the admin token."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from webhook.deps import AppState, app_state, has_admin_token
+
+router = APIRouter()
+CHECK_TIMEOUT_S = 2
+
+
+async def _check_database(state: AppState) -> str:
+    async with state.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return "reachable"
+
+
+async def _check_temporal(state: AppState) -> str:
+    client = await state.temporal.try_connect()
+    if client is None:
+        raise ConnectionError(f"cannot connect to {state.temporal.target}")
+    await client.service_client.check_health()
+    return f"{state.temporal.target} namespace {state.temporal.namespace}"
+
+
+async def _run(check: Any, state: AppState) -> tuple[bool, str, float]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check(state), CHECK_TIMEOUT_S)
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - the point is to report any failure
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return ok, detail, round((time.perf_counter() - started) * 1000, 1)
+
+
+@router.get("/healthz")
+async def healthz(request: Request, state: AppState = Depends(app_state)) -> JSONResponse:
+    checks = {"database": _check_database, "temporal": _check_temporal}
+    results = dict(
+        zip(checks, await asyncio.gather(*(_run(c, state) for c in checks.values())), strict=True)
+    )
+    body: dict[str, Any] = {name: "ok" if ok else "fail" for name, (ok, _, _) in results.items()}
+    all_ok = all(ok for ok, _, _ in results.values())
+    body["status"] = "ok" if all_ok else "fail"
+    if has_admin_token(request, state.settings):
+        body["details"] = {
+            name: {"detail": detail, "ms": ms} for name, (_, detail, ms) in results.items()
+        }
+    return JSONResponse(body, status_code=200 if all_ok else 503)
