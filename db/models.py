@@ -35,6 +35,7 @@ from trading.types import (
     PositionSide,
     Side,
     SignalOutcome,
+    StopType,
     TradeStatus,
 )
 
@@ -74,9 +75,49 @@ class Strategy(Base):
 
     __tablename__ = "strategy"
 
+    __table_args__ = (
+        CheckConstraint(
+            "num_nonnulls(size, size_usdt, size_pct) = 1", name="one_sizing"
+        ),
+        CheckConstraint(enum_check("entry_type", EntryType), name="entry_type"),
+        CheckConstraint(enum_check("exit_entry_type", EntryType), name="exit_entry_type"),
+        CheckConstraint("chase_fallback IN ('market', 'give_up')", name="chase_fallback"),
+        CheckConstraint(
+            "on_protection_refused IN ('flatten', 'warn')", name="on_protection_refused"
+        ),
+        CheckConstraint("margin_mode IS NULL OR " + enum_check("margin_mode", MarginMode), name="margin_mode"),
+        CheckConstraint(enum_check("stop_type", StopType), name="stop_type"),
+        CheckConstraint(
+            "chase_interval_s > 0 AND max_chases >= 0 AND max_slippage_bps >= 0"
+            " AND max_alert_age_s > 0 AND dedupe_window_s > 0 AND tracking_interval_s > 0",
+            name="positive_limits",
+        ),
+    )
+
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     enabled: Mapped[bool] = mapped_column(server_default=text("true"))
+    # Default sizing: exactly one of the three (an alert's own sizing wins).
+    size: Mapped[MaybeMoney]
+    size_usdt: Mapped[MaybeMoney] = mapped_column(server_default=text("100"))
+    size_pct: Mapped[MaybeMoney]
+    entry_type: Mapped[str] = mapped_column(String(10), server_default=text("'market'"))
+    leverage: Mapped[int | None]
+    margin_mode: Mapped[str | None] = mapped_column(String(10))
+    chase_interval_s: Mapped[Money] = mapped_column(server_default=text("2"))
+    max_chases: Mapped[int] = mapped_column(server_default=text("10"))
+    max_slippage_bps: Mapped[Money] = mapped_column(server_default=text("50"))
+    chase_fallback: Mapped[str] = mapped_column(String(10), server_default=text("'market'"))
+    exit_entry_type: Mapped[str] = mapped_column(String(10), server_default=text("'market'"))
+    max_alert_age_s: Mapped[int] = mapped_column(server_default=text("60"))
+    dedupe_window_s: Mapped[int] = mapped_column(server_default=text("60"))
+    notional_floor: Mapped[MaybeMoney]
+    allow_split: Mapped[bool] = mapped_column(server_default=text("false"))
+    on_protection_refused: Mapped[str] = mapped_column(
+        String(10), server_default=text("'flatten'")
+    )
+    tracking_interval_s: Mapped[int] = mapped_column(server_default=text("300"))
+    stop_type: Mapped[str] = mapped_column(String(12), server_default=text("'MARK_PRICE'"))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
