@@ -1,0 +1,172 @@
+"""Quantity from an alert's sizing instruction, rounded and checked by trading.precision.
+
+- `size`: base-asset quantity, as is;
+- `size_usdt`: notional in the quote asset / price (the alert's reference price or the best
+  price the entry will meet);
+- `size_pct`: percent (5 means 5 %) of the available margin committed as initial margin, so
+  notional = available * size_pct / 100 * leverage, with the leverage the trade will really
+  have (the symbol's current leverage when it cannot be changed), then / price.
+Divisions round toward zero before the quantity is rounded down to the step, so the order is
+never larger than the instruction. Above the per-order maximum the quantity is refused, or split
+where the strategy allows it; it is never sent as is. Closes use the trade's own filled
+quantity, never the whole exchange position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import ROUND_DOWN, Decimal, localcontext
+
+from trading.errors import InvalidSizing, RuleViolation, show
+from trading.precision import (
+    check_notional_floor,
+    check_tradable,
+    conform_qty,
+    round_qty_down,
+    split_qty,
+)
+from trading.rules import PairRules
+from trading.types import OrderType
+
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class SizingInstruction:
+    """Exactly one of the three, a finite Decimal above zero (size_pct at most 100)."""
+
+    size: Decimal | None = None
+    size_usdt: Decimal | None = None
+    size_pct: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        given = [f.name for f in fields(self) if getattr(self, f.name) is not None]
+        if len(given) != 1:
+            raise InvalidSizing(
+                "give exactly one of size, size_usdt, size_pct "
+                f"(got {', '.join(given) or 'none'}); set it in the alert or the strategy"
+            )
+        name = given[0]
+        value = getattr(self, name)
+        if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+            raise InvalidSizing(f"{name} must be a Decimal above zero, got {value!r}")
+        if name == "size_pct" and value > _HUNDRED:
+            raise InvalidSizing(
+                f"size_pct {show(value)} commits more than the whole available margin; "
+                "use at most 100"
+            )
+
+    @property
+    def kind(self) -> str:
+        return next(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySize:
+    """The conformed entry: `parts` are the orders to send (one unless split), `total` their
+    exact sum."""
+
+    total: Decimal
+    parts: tuple[Decimal, ...]
+
+
+def _divide_down(numerator: Decimal, denominator: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 50
+        ctx.rounding = ROUND_DOWN
+        return numerator / denominator
+
+
+def _need(name: str, value: object, kind: str) -> Decimal:
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise InvalidSizing(f"{kind} sizing needs {name} as a Decimal above zero, got {value!r}")
+    return value
+
+
+def raw_quantity(
+    instruction: SizingInstruction,
+    *,
+    price: Decimal | None,
+    leverage: int | None = None,
+    available_margin: Decimal | None = None,
+) -> Decimal:
+    """The unrounded base quantity the instruction asks for (see the module docstring)."""
+    kind = instruction.kind
+    if instruction.size is not None:
+        return instruction.size
+    unit_price = _need("price", price, kind)
+    if instruction.size_usdt is not None:
+        return _divide_down(instruction.size_usdt, unit_price)
+    if type(leverage) is not int or leverage < 1:
+        raise InvalidSizing(f"size_pct sizing needs the leverage (an int >= 1), got {leverage!r}")
+    available = _need("available_margin", available_margin, kind)
+    assert instruction.size_pct is not None
+    with localcontext() as ctx:
+        ctx.prec = 50
+        notional = available * instruction.size_pct * leverage / _HUNDRED
+    return _divide_down(notional, unit_price)
+
+
+def entry_quantity(
+    rules: PairRules,
+    instruction: SizingInstruction,
+    *,
+    order_type: OrderType,
+    price: Decimal | None,
+    leverage: int | None = None,
+    available_margin: Decimal | None = None,
+    notional_floor: Decimal | None = None,
+    allow_split: bool = False,
+    max_parts: int = 20,
+) -> EntrySize:
+    """Size an opening: raw quantity, rounded down, minimum, maximum (refused, or split when
+    `allow_split`), status, and the strategy's notional floor (each part must reach it; it
+    needs `price`). Raises RuleViolation or InvalidSizing; never returns zero."""
+    check_tradable(rules, reducing=False)
+    raw = raw_quantity(instruction, price=price, leverage=leverage,
+                       available_margin=available_margin)
+    if allow_split:
+        parts = split_qty(rules, raw, order_type, reducing=False, max_parts=max_parts)
+    else:
+        parts = [conform_qty(rules, raw, order_type=order_type, reducing=False)]
+    if notional_floor is not None:
+        check_notional_floor(rules, parts[-1], _need("price", price, "a notional floor"),
+                             notional_floor)
+    return EntrySize(total=sum(parts, Decimal(0)).quantize(rules.qty_step), parts=tuple(parts))
+
+
+def close_qty(rules: PairRules, own_filled: Decimal, position_qty: Decimal) -> Decimal:
+    """What closing a trade sends in total: its own filled quantity, capped by what the
+    exchange position still holds, on the grid. No minimum applies (reduce-only). A zero
+    position means there is nothing to close: the trade is over, do not call this."""
+    for name, value in (("own_filled", own_filled), ("position_qty", position_qty)):
+        if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+            raise InvalidSizing(f"{name} must be a Decimal >= 0, got {value!r}")
+    wanted = min(own_filled, position_qty)
+    if wanted == 0:
+        raise InvalidSizing(
+            f"nothing to close on {rules.symbol}: own filled {show(own_filled)}, position "
+            f"{show(position_qty)}; a zero position ends the trade"
+        )
+    rounded = round_qty_down(rules, wanted)
+    if rounded == 0:
+        raise RuleViolation(
+            rule="qty_step", value=wanted, limit=rules.qty_step,
+            message=f"{show(wanted)} {rules.base} to close is below one step "
+            f"{show(rules.qty_step)} of the pair and cannot be sent",
+        )
+    return rounded
+
+
+def close_parts(
+    rules: PairRules,
+    own_filled: Decimal,
+    position_qty: Decimal,
+    order_type: OrderType,
+    *,
+    max_parts: int = 20,
+) -> list[Decimal]:
+    """`close_qty` split into reduce-only orders within the per-order maximum (a close is
+    always split rather than refused)."""
+    total = close_qty(rules, own_filled, position_qty)
+    return split_qty(rules, total, order_type, reducing=True, max_parts=max_parts)
