@@ -1,0 +1,1 @@
+"""Shared test support: real parts started per test session (see each module)."""

@@ -1,0 +1,137 @@
+"""Fault modes set through `POST /__admin/faults` (see /work/briefs/paper-admin-api.md).
+
+Before a private request is processed, at most one pre-processing fault fires, checked in
+this order: `http_5xx` (HTTP 503), `network_error` (code 10001, HTTP 200), `rate_limit`
+(code 10006, HTTP 200), `error_rate` (HTTP 500, drawn from a seeded generator). `latency_ms`
+is added before all of them. `drop_response` executes a placement and then replaces its answer
+by HTTP 504 or withholds it for HANG_SECONDS (then 504). `visibility_delay_ms` and
+`cancel_fill_race` act inside the engine.
+
+Extension beyond the shared contract: `post_only_mode` ("reject" | "cancel") overrides
+Settings.paper_post_only_mode at run time, so one server can show both behaviours.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+HANG_SECONDS = 30.0
+DROP_TARGETS = ("order", "tpsl")
+DROP_MODES = ("http_504", "hang")
+POST_ONLY_MODES = ("reject", "cancel")
+
+
+class FaultSpecError(ValueError):
+    """A fault body that cannot be applied; the message names the field."""
+
+
+@dataclass
+class Faults:
+    seed: int
+    latency_ms: int = 0
+    error_rate: Decimal = Decimal(0)
+    rate_limit: int = 0
+    http_5xx: int = 0
+    network_error: int = 0
+    drop_target: str | None = None
+    drop_count: int = 0
+    drop_mode: str = "http_504"
+    visibility_delay_ms: int = 0
+    cancel_fill_race: bool = False
+    post_only_mode: str | None = None
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def clear(self) -> None:
+        fresh = Faults(self.seed)
+        for name in self.as_dict():
+            setattr(self, name, getattr(fresh, name))
+        self._rng = random.Random(self.seed)
+
+    def merge(self, body: dict[str, Any]) -> None:
+        """Validate the whole body first, then apply it (a bad body changes nothing)."""
+        updates: dict[str, Any] = {}
+        for name in ("latency_ms", "rate_limit", "http_5xx", "network_error",
+                     "visibility_delay_ms"):
+            if name in body:
+                updates[name] = _non_negative_int(body[name], name)
+        if "error_rate" in body:
+            try:
+                rate = Decimal(str(body["error_rate"]))
+            except InvalidOperation as exc:
+                raise FaultSpecError("error_rate must be a decimal between 0 and 1") from exc
+            if not 0 <= rate <= 1:
+                raise FaultSpecError("error_rate must be between 0 and 1")
+            updates["error_rate"] = rate
+        if "cancel_fill_race" in body:
+            if not isinstance(body["cancel_fill_race"], bool):
+                raise FaultSpecError("cancel_fill_race must be true or false")
+            updates["cancel_fill_race"] = body["cancel_fill_race"]
+        if "post_only_mode" in body:
+            if body["post_only_mode"] not in (*POST_ONLY_MODES, None):
+                raise FaultSpecError("post_only_mode must be reject, cancel or null")
+            updates["post_only_mode"] = body["post_only_mode"]
+        if "drop_response" in body:
+            updates.update(_drop(body["drop_response"]))
+        unknown = set(body) - set(self.as_dict()) - {"drop_response"}
+        if unknown:
+            raise FaultSpecError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        for name, value in updates.items():
+            setattr(self, name, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms, "error_rate": str(self.error_rate),
+            "rate_limit": self.rate_limit, "http_5xx": self.http_5xx,
+            "network_error": self.network_error, "drop_target": self.drop_target,
+            "drop_count": self.drop_count, "drop_mode": self.drop_mode,
+            "visibility_delay_ms": self.visibility_delay_ms,
+            "cancel_fill_race": self.cancel_fill_race, "post_only_mode": self.post_only_mode,
+        }
+
+    def before_processing(self) -> str | None:
+        """Consume and name the fault that answers this private request, if any:
+        "http_5xx" | "network_error" | "rate_limit" | "error_rate"."""
+        if self.http_5xx > 0:
+            self.http_5xx -= 1
+            return "http_5xx"
+        if self.network_error > 0:
+            self.network_error -= 1
+            return "network_error"
+        if self.rate_limit > 0:
+            self.rate_limit -= 1
+            return "rate_limit"
+        if self.error_rate > 0 and Decimal(repr(self._rng.random())) < self.error_rate:
+            return "error_rate"
+        return None
+
+    def take_drop(self, target: str) -> str | None:
+        """The drop mode when this placement's answer must be dropped (consumes one)."""
+        if self.drop_target == target and self.drop_count > 0:
+            self.drop_count -= 1
+            return self.drop_mode
+        return None
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FaultSpecError(f"{name} must be a non-negative integer")
+    return value
+
+
+def _drop(spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise FaultSpecError("drop_response must be {target, count, mode}")
+    target = spec.get("target")
+    mode = spec.get("mode", "http_504")
+    if target not in DROP_TARGETS:
+        raise FaultSpecError(f"drop_response.target must be one of {', '.join(DROP_TARGETS)}")
+    if mode not in DROP_MODES:
+        raise FaultSpecError(f"drop_response.mode must be one of {', '.join(DROP_MODES)}")
+    count = _non_negative_int(spec.get("count", 1), "drop_response.count")
+    return {"drop_target": target, "drop_count": count, "drop_mode": mode}
