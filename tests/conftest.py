@@ -51,3 +51,35 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
+
+
+# --- the paper exchange over real HTTP, and a client and database sessions for it ------------
+
+from tests.support.fixtures import paper, paper_exchange  # noqa: E402, F401
+
+
+@pytest.fixture
+async def paper_client(paper_exchange) -> AsyncIterator[object]:  # noqa: F811
+    """A BitunixClient pointed at the session's paper exchange (same code path as live)."""
+    from pydantic import SecretStr
+
+    from exchange.client import BitunixClient
+
+    client = BitunixClient(
+        paper_exchange.base_url, paper_exchange.api_key, SecretStr(paper_exchange.api_secret)
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def db_sessionmaker(db_url: str) -> AsyncIterator[object]:
+    from db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()

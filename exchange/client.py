@@ -1,0 +1,209 @@
+"""BitunixClient: every BitUnix futures call, through one request path.
+
+`_request` builds the query and body once, signs exactly what it sends, sends it over one
+pooled `httpx.AsyncClient`, and turns every failure into an `exchange.errors` type. There are
+no retries here: the caller (a Temporal activity) owns retries, because only it knows whether a
+re-send is safe (design note §5). The typed endpoint methods live in exchange/endpoints/
+(one mixin per group of endpoints); they convert amounts with `parse.format_decimal` on the way
+out and `exchange.parse` on the way back, and all of them go through `_request`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from exchange import schemas as w
+from exchange.budget import Budget
+from exchange.endpoints.account import AccountEndpoints
+from exchange.endpoints.market import MarketEndpoints
+from exchange.endpoints.orders import OrderEndpoints
+from exchange.endpoints.positions import PositionEndpoints
+from exchange.endpoints.tpsl import TpslEndpoints
+from exchange.errors import (
+    BadResponse,
+    ExchangeError,
+    OutcomeUnknown,
+    Unavailable,
+    error_for,
+    error_for_http,
+    error_for_transport,
+)
+from exchange.signing import QueryValue, query_items, sign
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+log = logging.getLogger("exchange.client")
+
+T = TypeVar("T")
+API = "/api/v1/futures/"
+
+
+def _mask(key: str) -> str:
+    return (key[:4] if len(key) >= 8 else "") + "…"
+
+
+class BitunixClient(
+    MarketEndpoints, AccountEndpoints, OrderEndpoints, PositionEndpoints, TpslEndpoints
+):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        api_secret: SecretStr,
+        *,
+        timeout_s: Decimal | float = Decimal(5),
+        budget_share: Decimal = Decimal(1),
+        budget_scale: Decimal = Decimal(1),
+        transport: httpx.AsyncBaseTransport | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        """`budget`: pass one Budget to every client of the same account in this process;
+        by default each client gets its own, sized by `budget_share` × `budget_scale`."""
+        if not isinstance(api_secret, SecretStr):
+            raise TypeError("api_secret must be a pydantic SecretStr")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._secret = api_secret
+        self._budget = budget or Budget(share=budget_share, scale=budget_scale)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(float(timeout_s)),
+            transport=transport,
+            headers={"Content-Type": "application/json", "language": "en-US"},
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        budget: Budget | None = None,
+    ) -> BitunixClient:
+        """The client for `settings.exchange`: the paper exchange or BitUnix, same code path."""
+        api_key, api_secret = settings.exchange_credentials()
+        return cls(
+            settings.exchange_url,
+            api_key,
+            api_secret,
+            timeout_s=settings.exchange_timeout_s,
+            budget_share=settings.exchange_budget_share,
+            budget_scale=settings.exchange_budget_scale,
+            transport=transport,
+            budget=budget,
+        )
+
+    def __repr__(self) -> str:
+        return f"BitunixClient(base_url={self.base_url!r}, api_key={_mask(self._api_key)!r})"
+
+    async def __aenter__(self) -> BitunixClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the one request path --------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: Literal["GET", "POST"],
+        endpoint: str,
+        decode: Callable[[Any], T],
+        *,
+        params: dict[str, QueryValue] | None = None,
+        body: w.Request | None = None,
+        signed: bool = True,
+    ) -> T:
+        """Send one request and return `decode(data)`; raise an ExchangeError otherwise.
+
+        POST bodies are serialized once; that exact string is signed and sent as the body.
+        """
+        path = API + endpoint
+        mutating = method == "POST"
+        await self._budget.acquire(path)
+        query = query_items(params or {})
+        body_text = w.dumps(body.wire()) if body is not None else ""
+        headers: dict[str, str] = {}
+        if signed:
+            nonce = uuid.uuid4().hex
+            timestamp = str(time.time_ns() // 1_000_000)
+            headers = {
+                "api-key": self._api_key,
+                "nonce": nonce,
+                "timestamp": timestamp,
+                "sign": sign(
+                    self._api_key,
+                    self._secret.get_secret_value(),
+                    nonce,
+                    timestamp,
+                    dict(query),
+                    body_text,
+                ),
+            }
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                params=query,
+                content=body_text.encode("utf-8") if mutating else None,
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            log.warning("%s %s failed: %s", method, endpoint, type(exc).__name__)
+            raise error_for_transport(exc, mutating=mutating).at(endpoint) from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("%s %s → HTTP %s in %.1f ms", method, endpoint, response.status_code, elapsed_ms)
+        try:
+            envelope = self._envelope(response, endpoint, mutating)
+            if envelope.code != 0:
+                raise error_for(envelope.code, envelope.msg, mutating=mutating).at(endpoint)
+        except ExchangeError as err:
+            log.info("%s %s refused: %s", method, endpoint, err)
+            raise
+        try:
+            return decode(envelope.data)
+        except (ValidationError, ValueError, TypeError, InvalidOperation) as exc:
+            # Code 0 with an answer we cannot read: a mutation probably happened.
+            cls = OutcomeUnknown if mutating else BadResponse
+            raise cls(0, f"unreadable answer: {_brief(exc)}").at(endpoint) from exc
+
+    @staticmethod
+    def _envelope(response: httpx.Response, endpoint: str, mutating: bool) -> w.Envelope:
+        status = response.status_code
+        try:
+            envelope = w.Envelope.model_validate(w.loads(response.content))
+        except (ValidationError, ValueError):
+            envelope = None
+        if status == 200 and envelope is not None:
+            return envelope
+        if envelope is not None and envelope.code != 0 and status < 500:
+            # A 4xx carrying a BitUnix code: the code is the more precise answer.
+            err: ExchangeError = error_for(envelope.code, envelope.msg, mutating=mutating)
+            err.http_status = status
+            raise err.at(endpoint)
+        if status == 200:
+            # Something between us and the exchange answered, not BitUnix.
+            cls = OutcomeUnknown if mutating else Unavailable
+            raise cls(None, "HTTP 200 without a BitUnix envelope", http_status=200).at(endpoint)
+        raise error_for_http(status, response.reason_phrase, mutating=mutating).at(endpoint)
+
+
+def _brief(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']} ({exc.error_count()} error(s))"
+    return str(exc)

@@ -1,0 +1,62 @@
+"""Position endpoints (reference §4.4) and flash close."""
+
+from __future__ import annotations
+
+from exchange import parse
+from exchange import schemas as w
+from exchange.endpoints.base import Endpoints
+from trading.types import (
+    ClosedPosition,
+    Position,
+)
+
+
+class PositionEndpoints(Endpoints):
+    async def pending_positions(
+        self, symbol: str | None = None, position_id: str | None = None
+    ) -> list[Position]:
+        return await self._request(
+            "GET",
+            "position/get_pending_positions",
+            lambda d: [
+                parse.position(w.PendingPosition.model_validate(p))
+                for p in w.as_page(d, "positionList")
+            ],
+            params={"symbol": symbol, "positionId": position_id},
+        )
+
+    async def history_positions(
+        self,
+        symbol: str | None = None,
+        *,
+        position_id: str | None = None,
+        start_time_ms: int | None = None,
+        end_time_ms: int | None = None,
+        skip: int | None = None,
+        limit: int | None = None,
+    ) -> list[ClosedPosition]:
+        return await self._request(
+            "GET",
+            "position/get_history_positions",
+            lambda d: [
+                parse.closed_position(w.HistoryPosition.model_validate(p))
+                for p in w.as_page(d, "positionList")
+            ],
+            params={
+                "symbol": symbol,
+                "positionId": position_id,
+                "startTime": start_time_ms,
+                "endTime": end_time_ms,
+                "skip": skip,
+                "limit": limit,
+            },
+        )
+
+    async def flash_close_position(self, position_id: str) -> str:
+        """Close the whole position at market; returns the position id BitUnix echoes."""
+        return await self._request(
+            "POST",
+            "trade/flash_close_position",
+            lambda d: w.PositionIdResult.model_validate(w.as_object(d)).positionId or position_id,
+            body=w.FlashCloseRequest(positionId=position_id),
+        )

@@ -1,0 +1,45 @@
+"""Position endpoints (reference §4.4)."""
+
+from __future__ import annotations
+
+from exchange.schemas.base import Amount, Stamp, Text, Wire
+
+
+class PendingPosition(Wire):
+    positionId: Text
+    symbol: str
+    qty: Amount
+    entryValue: Amount | None = None
+    side: str
+    marginMode: str | None = None
+    positionMode: str | None = None
+    leverage: int | None = None
+    fee: Amount | None = None
+    funding: Amount | None = None
+    realizedPNL: Amount | None = None
+    margin: Amount | None = None
+    unrealizedPNL: Amount | None = None
+    liqPrice: Amount | None = None
+    marginRate: Amount | None = None
+    avgOpenPrice: Amount | None = None
+    ctime: Stamp | None = None
+    mtime: Stamp | None = None
+
+
+class HistoryPosition(Wire):
+    positionId: Text
+    symbol: str
+    maxQty: Amount | None = None
+    entryPrice: Amount | None = None
+    closePrice: Amount | None = None
+    liqQty: Amount | None = None
+    side: str
+    marginMode: str | None = None
+    positionMode: str | None = None
+    leverage: int | None = None
+    fee: Amount | None = None
+    funding: Amount | None = None
+    realizedPNL: Amount | None = None
+    liqPrice: Amount | None = None
+    ctime: Stamp | None = None
+    mtime: Stamp | None = None
