@@ -50,8 +50,12 @@ class Runtime:
     requests: RequestLog = field(default_factory=RequestLog)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     dirty: bool = False
+    # Bumped by reset: a request still held by a latency fault from before the reset must not
+    # act on (or use the rate limit of) the world after it.
+    generation: int = 0
 
     def reset(self) -> None:
+        self.generation += 1
         self.engine.reset()
         self.limiter.reset()
         self.requests.clear()
@@ -168,6 +172,7 @@ def _route(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
 async def _handle(request: Request, ep: Endpoint) -> Response:
     t_ns = time.time_ns()
     rt: Runtime = request.app.state.rt
+    generation = rt.generation
     client_id: str | None = None
     code = errors.OK
     try:
@@ -180,6 +185,9 @@ async def _handle(request: Request, ep: Endpoint) -> Response:
             if early is not None:
                 code = early.status_code if early.status_code != 200 else _code_of(early)
                 return early
+            if rt.generation != generation:
+                code = 503
+                return Response(status_code=503, content=b"reset while in flight")
             auth.verify(request.headers, request.url.query, raw, rt.settings.paper_api_key,
                         rt.settings.paper_api_secret.get_secret_value(), t_ns // 1_000_000)
         identity = rt.settings.paper_api_key if ep.private else _peer(request)

@@ -7,7 +7,7 @@ parsed straight to Decimal. Answers carry decimals as strings without exponent.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -22,7 +22,8 @@ def fmt(value: Decimal | None) -> str | None:
         return None
     if value == 0:
         return "0"
-    return format(value.normalize(), "f")
+    # normalize() rounds to the context's precision: give it one wide enough to stay exact.
+    return format(value.normalize(Context(prec=max(28, len(value.as_tuple().digits)))), "f")
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
