@@ -8,7 +8,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from pydantic import ValidationError
 
 from settings import Settings
