@@ -2,8 +2,10 @@
 
     tradewire up          the whole paper stack, supervised (what `make run` calls)
     tradewire web         the webhook app alone (production: external PostgreSQL and Temporal)
+    tradewire worker      the Temporal worker alone
     tradewire exchange    the paper exchange alone
     tradewire migrate     upgrade the database and register Temporal's search attributes
+    tradewire pairs sync  fetch every pair's rules into the database, report what changed
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import asyncio
 import sys
 from collections.abc import Callable
 
-import logs
 from pydantic import ValidationError
 
+import logs
 from settings import Settings
 
 
@@ -47,6 +49,15 @@ def cmd_web(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
     )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker import serve
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings))
     return 0
 
 
@@ -93,14 +104,39 @@ async def _register_search_attributes(settings: Settings) -> list[str]:
     return await search_attributes.register(client, settings.temporal_namespace)
 
 
+def cmd_pairs(args: argparse.Namespace) -> int:
+    settings = _settings()
+    logs.configure("WARNING")
+    report = asyncio.run(_sync_pairs(settings))
+    print("\n".join(report.lines()))
+    return 0
+
+
+async def _sync_pairs(settings: Settings):  # -> activities.pairs.SyncReport
+    from activities.pairs import sync_pairs
+    from db.session import make_engine, make_sessionmaker
+    from exchange.client import BitunixClient
+
+    if not settings.database_url:
+        raise SystemExit("tradewire pairs sync: set TRADEWIRE_DATABASE_URL (or run `tradewire up`)")
+    engine = make_engine(settings.database_url)
+    try:
+        async with BitunixClient.from_settings(settings) as client:
+            return await sync_pairs(client, make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradewire", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
         "up": (cmd_up, "run the whole paper stack until Ctrl-C"),
         "web": (cmd_web, "run the webhook app"),
+        "worker": (cmd_worker, "run the Temporal worker (trade workflows, activities, watcher)"),
         "exchange": (cmd_exchange, "run the paper exchange (BitUnix-compatible simulator)"),
         "migrate": (cmd_migrate, "upgrade the database, register Temporal search attributes"),
+        "pairs": (cmd_pairs, "pairs sync: fetch every pair's rules from the exchange into the database"),
     }
     for name, (func, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text)
@@ -109,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--skip-temporal", action="store_true", help="only upgrade the database"
             )
+        if name == "pairs":
+            p.add_argument("action", choices=["sync"], help="sync: fetch and store, report changes")
+    from webhook import cli as webhook_cli
+
+    webhook_cli.register(sub)
     return parser
 
 
