@@ -12,7 +12,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trading.types import EntryType, Intent, MarginMode, PositionSide, StopType, TradeStatus
+from trading.types import (
+    EntryType,
+    Intent,
+    MarginMode,
+    PositionMode,
+    PositionSide,
+    StopType,
+    TradeStatus,
+)
+from workflows.ledger import TradeLedger
 
 
 class Frozen(BaseModel):
@@ -90,6 +99,13 @@ class TradeInput(Frozen):
     received_at: datetime
     # A reverse: close this trade (its own quantity) and wait for it before entering.
     close_first_workflow_id: str | None = None
+    # Separates installations (or a reset database whose ids start again) that share one
+    # exchange account, so a client order id is never mistaken for an older one (trading.ids).
+    client_id_namespace: str = ""
+    # History length (events) after which a tracking trade continues as new.
+    continue_as_new_after: int = 4000
+    # Set only by the workflow itself when it continues as new.
+    carry: TradeCarry | None = None
 
     @property
     def side(self) -> PositionSide:
@@ -123,6 +139,13 @@ class ProtectionUpdate(Frozen):
 
     tp: Decimal | None = None
     sl: Decimal | None = None
+
+
+class PredecessorClosed(Frozen):
+    """Signal `predecessor_closed`: the trade a reverse asked to close has ended."""
+
+    workflow_id: str
+    status: TradeStatus
 
 
 class ExchangeChanged(Frozen):
@@ -175,6 +198,24 @@ class TradeState(BaseModel):
     protection: ProtectionView = Field(default_factory=ProtectionView)
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
+    position_mode: PositionMode | None = None
+    mark_price: Decimal | None = None
+
+
+class TradeCarry(BaseModel):
+    """What a long-held trade carries across continue-as-new (design note §4, "Long holds"):
+    its ledger (sequence number, orders, owned quantity, protection ids) and visible state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ledger: TradeLedger
+    state: TradeState
+    tp: Decimal | None = None
+    sl: Decimal | None = None
+    notify: list[str] = Field(default_factory=list)
+    protection_override: bool = False
+    protection_disabled: bool = False
+    runs: int = 1
 
 
 class TradeResult(Frozen):

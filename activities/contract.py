@@ -1,0 +1,208 @@
+"""What goes in and out of each activity: one input model, one result model (design note §7).
+
+Pure pydantic, imported by the workflows (through `imports_passed_through`) and by the activity
+classes. Nothing secret is ever a field: these values are written to Temporal's history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trading.types import (
+    Effect,
+    MarginMode,
+    OrderStatus,
+    OrderType,
+    PositionMode,
+    PositionSide,
+    Side,
+    StopType,
+    TradeSide,
+)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Leg(StrEnum):
+    """What an order is for in its trade (the `order.leg` column)."""
+
+    ENTRY = "entry"
+    EXIT = "exit"
+    FLATTEN = "flatten"
+    PROTECTION = "protection"  # an order-level or position-level TP/SL order
+    TRIGGERED = "triggered"  # the exchange's own close when our TP/SL fired
+    EXTERNAL = "external"  # a close we did not send (liquidation, manual close)
+
+    @property
+    def letter(self) -> str:
+        """The leg in the client order id (trading.ids)."""
+        return _LETTERS[self]
+
+    @property
+    def closes(self) -> bool:
+        return self in (Leg.EXIT, Leg.FLATTEN, Leg.TRIGGERED, Leg.EXTERNAL)
+
+
+_LETTERS = {
+    Leg.ENTRY: "E",
+    Leg.EXIT: "X",
+    Leg.FLATTEN: "F",
+    Leg.PROTECTION: "P",
+    Leg.TRIGGERED: "T",
+    Leg.EXTERNAL: "Z",
+}
+
+
+# --- venue --------------------------------------------------------------------------------
+
+
+class VenueQuery(Model):
+    trade_id: int
+    symbol: str
+    side: PositionSide
+
+
+class PositionView(Model):
+    position_id: str
+    side: PositionSide
+    qty: Decimal
+    avg_open_price: Decimal | None = None
+
+
+class VenueSnapshot(Model):
+    """What the entry needs to know before it sends anything."""
+
+    position_mode: PositionMode
+    available: Decimal
+    leverage: int
+    margin_mode: MarginMode
+    mark_price: Decimal
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    positions: list[PositionView] = Field(default_factory=list)  # this symbol's, both sides
+    open_orders: int = 0  # this symbol's open orders (anyone's)
+    other_trade_sides: list[PositionSide] = Field(default_factory=list)  # open trades but ours
+
+
+class SymbolConfigRequest(Model):
+    symbol: str
+    leverage: int | None = None
+    margin_mode: MarginMode | None = None
+
+
+class SymbolConfigResult(Model):
+    leverage: int
+    margin_mode: MarginMode
+    note: str | None = None  # why a wanted change was not made
+
+
+class BookQuery(Model):
+    symbol: str
+
+
+class BookTop(Model):
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    mark_price: Decimal | None = None
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+class OrderRequest(Model):
+    """One order to place, fully decided by the workflow (grid, sides, client id)."""
+
+    trade_id: int
+    client_id: str
+    leg: Leg
+    symbol: str
+    side: Side  # BitUnix's `side` (hedge mode: the position's direction)
+    fill_side: Side  # the direction it fills in (what the order row records)
+    trade_side: TradeSide | None = None
+    reduce_only: bool = False
+    position_id: str | None = None
+    order_type: OrderType
+    effect: Effect | None = None
+    qty: Decimal
+    price: Decimal | None = None
+    # Entries only: never send after `send_deadline` (the alert's max age), and re-check the
+    # price against `slippage_anchor` before any late (re-)send.
+    send_deadline: datetime | None = None
+    slippage_anchor: Decimal | None = None
+    max_slippage_bps: Decimal | None = None
+
+
+class OrderRef(Model):
+    trade_id: int
+    client_id: str
+    symbol: str
+    order_id: str | None = None
+
+
+class OrderSnapshot(Model):
+    """An order as the exchange last showed it (also the `order` row after the activity)."""
+
+    client_id: str
+    order_id: str | None
+    leg: Leg
+    fill_side: Side
+    order_type: OrderType
+    qty: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    adopted: bool = False  # found at the exchange instead of sent by this attempt
+    error: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+
+# --- protection ---------------------------------------------------------------------------
+
+
+class ProtectionLevel(StrEnum):
+    ORDER = "order"  # tpsl/place_order, sized to the trade's quantity
+    POSITION = "position"  # tpsl/position/place_order: the whole position (one per position)
+
+
+class ProtectionRequest(Model):
+    """Place (or adopt) one TP/SL order, or move/resize it when `order_id` is given."""
+
+    trade_id: int
+    client_id: str  # our row key; TP/SL orders carry no client id at the exchange
+    symbol: str
+    position_side: PositionSide
+    position_id: str
+    level: ProtectionLevel
+    qty: Decimal
+    tp: Decimal | None = None
+    sl: Decimal | None = None
+    stop_type: StopType = StopType.MARK_PRICE
+    order_id: str | None = None
+
+
+class ProtectionSnapshot(Model):
+    client_id: str
+    order_id: str
+    level: ProtectionLevel
+    qty: Decimal
+    tp: Decimal | None
+    sl: Decimal | None
+    adopted: bool = False
+
+
+class ProtectionRef(Model):
+    trade_id: int
+    client_id: str
+    symbol: str
+    order_id: str

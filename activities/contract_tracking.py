@@ -1,0 +1,145 @@
+"""What the tracking activities take and return: re-reading a trade, closes it did not send,
+the trade row, the sub-second chase and the account watcher. Pure pydantic, like
+activities/contract.py (nothing secret: these values go into Temporal's history)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import Field
+
+from activities.contract import Leg, Model, OrderRef, OrderSnapshot, PositionView
+from trading.types import PositionMode, PositionSide, Side, TradeSide, TradeStatus
+
+# --- tracking -----------------------------------------------------------------------------
+
+
+class RefreshRequest(Model):
+    """Re-read what the trade has at the exchange."""
+
+    trade_id: int
+    symbol: str
+    side: PositionSide
+    orders: list[OrderRef] = Field(default_factory=list)  # its non-terminal orders
+    protection_id: str | None = None
+    position_id: str | None = None
+
+
+class RefreshResult(Model):
+    orders: list[OrderSnapshot] = Field(default_factory=list)
+    position: PositionView | None  # the trade's side on this symbol; None: flat
+    protection_pending: bool = False  # protection_id is still a pending TP/SL order
+    mark_price: Decimal | None = None
+    now_ms: int
+
+
+class ExternalCloseRequest(Model):
+    """Our quantity left the position without an order of ours (TP/SL fired, liquidation,
+    manual close): find the exchange's closing fills on the position and record our share."""
+
+    trade_id: int
+    client_id: str  # row key for our share
+    leg: Leg
+    symbol: str
+    side: PositionSide
+    position_mode: PositionMode
+    position_id: str
+    qty: Decimal  # how much of ours left
+    since_ms: int
+    # True: record nothing unless closing fills are found (did our TP/SL fire, or was it only
+    # cancelled?). False: the quantity is gone for sure; without fills, record it at
+    # `fallback_price` (the last known price) and say so.
+    require_fills: bool = False
+    fallback_price: Decimal | None = None
+    protection_client_id: str | None = None  # this TP/SL fired: mark its row FILLED
+    # With `leg` TRIGGERED: the TP/SL prices. Closing fills that crossed neither mean the
+    # position ended otherwise (liquidation, manual close): recorded as EXTERNAL instead.
+    tp: Decimal | None = None
+    sl: Decimal | None = None
+
+
+class ExternalCloseResult(Model):
+    found: bool  # closing fills were found on the position
+    snapshot: OrderSnapshot | None  # our share, as recorded; None when nothing was recorded
+
+
+class TradeRecord(Model):
+    """The trade row as the workflow sees it now."""
+
+    trade_id: int
+    status: TradeStatus
+    target_qty: Decimal | None = None
+    filled_qty: Decimal = Decimal(0)
+    avg_entry_price: Decimal | None = None
+    closed_qty: Decimal = Decimal(0)
+    avg_exit_price: Decimal | None = None
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    leverage: int | None = None
+    tp_price: Decimal | None = None
+    sl_price: Decimal | None = None
+    warning: str | None = None
+    error: str | None = None
+
+
+class Done(Model):
+    """An activity with nothing to answer."""
+
+    ok: bool = True
+
+
+# --- fast chase (sub-second intervals, inside one heartbeating activity) -------------------
+
+
+class FastChaseRequest(Model):
+    """A whole chase with a sub-second interval, run inside one heartbeating activity. Its
+    orders use the sequence numbers [first_seq, first_seq + max_chases] the workflow reserved,
+    so a retried attempt names (and finds) exactly the orders of the attempt before."""
+
+    trade_id: int
+    workflow_id: str
+    client_id_namespace: str = ""
+    symbol: str
+    leg: Leg
+    opening: bool
+    side: Side
+    fill_side: Side
+    trade_side: TradeSide | None = None
+    reduce_only: bool = False
+    position_id: str | None = None
+    target_qty: Decimal  # what this leg must fill, all its orders together
+    already_filled: Decimal  # by this leg's orders placed before the chase
+    first_seq: int
+    interval_s: Decimal
+    max_chases: int
+    max_slippage_bps: Decimal
+    anchor_price: Decimal | None = None
+    qty_step: Decimal
+    price_tick: Decimal
+    min_qty: Decimal
+    send_deadline: datetime | None = None
+
+
+class FastChaseResult(Model):
+    orders: list[OrderSnapshot]
+    chases: int
+    stop_reason: str  # workflows.chase_rules: filled | stopped | max_chases | slippage
+
+
+class CollectRequest(Model):
+    """The orders among `client_ids` that exist, each confirmed terminal (cancelled if it was
+    still working): what a stopped fast chase leaves behind."""
+
+    trade_id: int
+    symbol: str
+    client_ids: list[str]
+
+
+class CollectResult(Model):
+    orders: list[OrderSnapshot]
+
+
+class WatcherInput(Model):
+    interval_s: Decimal = Decimal(2)
+    iterations_before_new_run: int = 100

@@ -1,0 +1,281 @@
+"""Placing, reading and cancelling one order, idempotently (design note §5).
+
+A placement commits its `order` row (SENDING) before the first send. Any placement that finds
+the row already there is a re-send (a Temporal retry, or a local activity re-run after a crash,
+whose first attempt left no trace in the history): it looks the order up by client id first
+and adopts it when the exchange has it. 30042 on a send means the order exists; an uncertain
+outcome (timeout, 5xx, dropped answer, 10001) and 20007 just after a placement mean "look
+again", never "send again blindly".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contract import Leg, OrderRef, OrderRequest, OrderSnapshot
+from activities.errors import (
+    ALERT_TOO_OLD,
+    POST_ONLY_REJECT_CODES,
+    SLIPPAGE_EXCEEDED,
+    refuse,
+    translated,
+)
+from activities.records import Records, snapshot_from_order
+from exchange.client import BitunixClient
+from exchange.errors import DuplicateClientId, NotFoundYet, OutcomeUnknown, Rejected
+from trading.types import Effect, Order, OrderStatus, OrderType, Side
+
+log = logging.getLogger("activities.orders")
+BPS = Decimal(10_000)
+
+
+class OrderActivities:
+    def __init__(
+        self,
+        client: BitunixClient,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        lookup_tries: int = 6,
+        lookup_pause_s: float = 0.25,
+        confirm_tries: int = 12,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._records = self.records = Records(sessionmaker)
+        self._lookup_tries = lookup_tries
+        self._lookup_pause_s = lookup_pause_s
+        self._confirm_tries = confirm_tries
+        self._now = now
+
+    # --- place ----------------------------------------------------------------------------
+
+    @activity.defn(name="place_order")
+    async def place_order(self, req: OrderRequest) -> OrderSnapshot:
+        with translated():
+            claim = await self._records.claim_order(req)
+            resend = not claim.created or activity.info().attempt > 1
+            if resend:
+                found = await self._lookup(req.client_id, claim.exchange_order_id)
+                if found is not None:
+                    log.info("order %s found at the exchange: adopted, not re-sent", req.client_id)
+                    return await self._record(req.trade_id, req, found, adopted=True)
+            try:
+                self._check_deadline(req)
+                if resend:
+                    await self._check_slippage(req)
+            except ApplicationError as refusal:
+                await self._not_sent(req, refusal.message)
+                raise
+            try:
+                placed = await self._send(req)
+            except DuplicateClientId:
+                return await self._adopt_existing(req)
+            except OutcomeUnknown:
+                found = await self._lookup(req.client_id, None)
+                if found is None:
+                    raise  # retryable: the next attempt looks it up before any re-send
+                return await self._record(req.trade_id, req, found, adopted=True)
+            except Rejected as exc:
+                return await self._rejected(req, exc)
+            found = await self._lookup(None, placed.order_id)
+            if found is None:
+                snap = _unseen(req, placed.order_id)
+                await self._records.save_order(req.trade_id, req.symbol, snap)
+                return snap
+            return await self._record(req.trade_id, req, found)
+
+    async def _send(self, req: OrderRequest):  # noqa: ANN202 - PlacedOrder
+        return await self._client.place_order(
+            symbol=req.symbol,
+            side=req.side,
+            qty=req.qty,
+            order_type=req.order_type,
+            price=req.price,
+            effect=req.effect,
+            trade_side=req.trade_side,
+            position_id=req.position_id,
+            reduce_only=req.reduce_only or None,
+            client_id=req.client_id,
+        )
+
+    async def _adopt_existing(self, req: OrderRequest) -> OrderSnapshot:
+        found = await self._lookup(req.client_id, None)
+        if found is None:
+            raise ApplicationError(
+                f"client id {req.client_id} exists at the exchange (30042) but is not visible "
+                "yet; looking again",
+                type="NotFoundYet",
+            )
+        return await self._record(req.trade_id, req, found, adopted=True)
+
+    async def _rejected(self, req: OrderRequest, exc: Rejected) -> OrderSnapshot:
+        snap = _unseen(req, None).model_copy(
+            update={"status": OrderStatus.REJECTED, "error": str(exc)}
+        )
+        await self._records.save_order(req.trade_id, req.symbol, snap)
+        if req.effect is Effect.POST_ONLY and exc.code in POST_ONLY_REJECT_CODES:
+            return snap  # a post-only that would take: the chase re-prices it
+        raise exc
+
+    async def _not_sent(self, req: OrderRequest, why: str) -> None:
+        snap = _unseen(req, None).model_copy(
+            update={"status": OrderStatus.REJECTED, "error": f"not sent: {why}"}
+        )
+        await self._records.save_order(req.trade_id, req.symbol, snap)
+
+    def _check_deadline(self, req: OrderRequest) -> None:
+        if req.send_deadline is not None and self._now() > req.send_deadline:
+            raise refuse(
+                ALERT_TOO_OLD,
+                f"not sending {req.client_id}: the alert is older than the strategy's max alert "
+                f"age (deadline {req.send_deadline.isoformat()})",
+            )
+
+    async def _check_slippage(self, req: OrderRequest) -> None:
+        """Before a late market send: the price must still be within the strategy's slippage
+        bound of the alert's price."""
+        if req.order_type is not OrderType.MARKET or req.slippage_anchor is None:
+            return
+        if req.max_slippage_bps is None:
+            return
+        book = await self._client.depth(req.symbol, 1)
+        price = book.best_ask if req.fill_side is Side.BUY else book.best_bid
+        if price is None:
+            return
+        bound = req.slippage_anchor * req.max_slippage_bps / BPS
+        worse = price - req.slippage_anchor if req.fill_side is Side.BUY else req.slippage_anchor - price
+        if worse > bound:
+            raise refuse(
+                SLIPPAGE_EXCEEDED,
+                f"not re-sending {req.client_id}: the price {format(price, 'f')} is beyond "
+                f"{format(req.max_slippage_bps, 'f')} bps of the alert's {format(req.slippage_anchor, 'f')}",
+            )
+
+    # --- read -----------------------------------------------------------------------------
+
+    async def _lookup(self, client_id: str | None, order_id: str | None) -> Order | None:
+        """The order, looked up by exchange id (when known) or client id, patiently: 20007 just
+        after a placement may only mean "not visible yet"."""
+        for attempt in range(self._lookup_tries):
+            try:
+                if order_id is not None:
+                    return await self._client.order_detail(order_id=order_id)
+                return await self._client.order_detail(client_id=client_id)
+            except NotFoundYet:
+                if attempt + 1 < self._lookup_tries:
+                    await asyncio.sleep(self._lookup_pause_s)
+        return None
+
+    async def _record(
+        self, trade_id: int, req: OrderRequest | OrderRef, order: Order, *, adopted: bool = False,
+        leg: Leg | None = None, fill_side: Side | None = None,
+    ) -> OrderSnapshot:
+        if isinstance(req, OrderRequest):
+            leg, fill_side = req.leg, req.fill_side
+        assert leg is not None and fill_side is not None
+        snap = snapshot_from_order(
+            order, client_id=req.client_id, leg=leg, fill_side=fill_side, adopted=adopted
+        )
+        row_id, before = await self._records.save_order(trade_id, order.symbol, snap)
+        if snap.filled_qty > before:
+            fills = await self._client.history_trades(order.symbol, order_id=order.order_id, limit=100)
+            await self._records.save_fills(row_id, fills)
+        return snap
+
+    @activity.defn(name="sync_order")
+    async def sync_order(self, ref: OrderRef) -> OrderSnapshot:
+        """Re-read one order and mirror it (row and fills)."""
+        with translated():
+            row = await self._records.order_row(ref.client_id)
+            if row is None:
+                raise refuse("OrderRowMissing", f"no order row for {ref.client_id}")
+            order_id = ref.order_id or row.exchange_order_id
+            found = await self._lookup(None if order_id else ref.client_id, order_id)
+            if found is None:
+                raise ApplicationError(f"order {ref.client_id} not visible yet", type="NotFoundYet")
+            return await self._record(
+                ref.trade_id, ref, found, leg=Leg(row.leg), fill_side=Side(row.side)
+            )
+
+    # --- cancel ---------------------------------------------------------------------------
+
+    @activity.defn(name="cancel_order")
+    async def cancel_order(self, ref: OrderRef) -> OrderSnapshot:
+        """Cancel and return the order once its detail shows a terminal status: a code 0 from
+        cancel_orders proves nothing, and its failureList may say the order had filled."""
+        with translated():
+            row = await self._records.order_row(ref.client_id)
+            if row is None:
+                raise refuse("OrderRowMissing", f"no order row for {ref.client_id}")
+            leg, fill_side = Leg(row.leg), Side(row.side)
+            order_id = ref.order_id or row.exchange_order_id
+            found = await self._lookup(None if order_id else ref.client_id, order_id)
+            if found is None:
+                if row.status == OrderStatus.SENDING.value:
+                    # Claimed by an attempt that died before its send reached the exchange
+                    # (its requests would be visible by now): it never existed there.
+                    await self._records.set_order_status(ref.client_id, OrderStatus.REJECTED)
+                    row.status = OrderStatus.REJECTED.value
+                if row.status == OrderStatus.REJECTED.value:
+                    return _row_snapshot(row)
+                raise ApplicationError(f"order {ref.client_id} not visible yet", type="NotFoundYet")
+            if not found.status.is_terminal:
+                result = await self._client.cancel_orders(ref.symbol, order_ids=[found.order_id])
+                for failure in result.failed:
+                    log.info("cancel of %s answered in failureList: %s", ref.client_id, failure.error)
+                found = await self._confirm_terminal(found.order_id)
+            return await self._record(ref.trade_id, ref, found, leg=leg, fill_side=fill_side)
+
+    async def _confirm_terminal(self, order_id: str) -> Order:
+        pause = 0.05
+        last: Order | None = None
+        for _ in range(self._confirm_tries):
+            last = await self._client.order_detail(order_id=order_id)
+            if last.status.is_terminal:
+                return last
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        raise ApplicationError(
+            f"order {order_id} is still {last.status.value if last else 'unknown'} after the "
+            "cancel; cancelling again",
+            type="CancelNotConfirmed",
+        )
+
+
+def _unseen(req: OrderRequest, order_id: str | None) -> OrderSnapshot:
+    """The order as we sent it, before the exchange showed it."""
+    return OrderSnapshot(
+        client_id=req.client_id,
+        order_id=order_id,
+        leg=req.leg,
+        fill_side=req.fill_side,
+        order_type=req.order_type,
+        qty=req.qty,
+        price=req.price,
+        status=OrderStatus.NEW if order_id else OrderStatus.SENDING,
+    )
+
+
+def _row_snapshot(row) -> OrderSnapshot:  # noqa: ANN001 - db.models.Order
+    return OrderSnapshot(
+        client_id=row.client_order_id,
+        order_id=row.exchange_order_id,
+        leg=Leg(row.leg),
+        fill_side=Side(row.side),
+        order_type=OrderType(row.order_type),
+        qty=row.qty,
+        price=row.price,
+        status=OrderStatus(row.status),
+        filled_qty=row.filled_qty,
+        avg_price=row.avg_price,
+        fee=row.fee,
+        error=row.error,
+    )

@@ -1,0 +1,295 @@
+"""The database mirror of every trade step: `trade`, `order`, `fill` and `position` rows.
+
+Upserts keyed by what the exchange or the workflow makes unique (client order id, exchange
+trade id, exchange position id), so an activity that runs twice writes the same rows, and
+reports read PostgreSQL without asking Temporal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from activities.contract import Leg, OrderRequest, OrderSnapshot
+from activities.contract_tracking import TradeRecord
+from db.models import Fill as FillRow
+from db.models import Order as OrderRow
+from db.models import Position as PositionRow
+from db.models import Trade
+from trading.types import Fill, OrderStatus, OrderType, Position, PositionMode, PositionSide, Side
+
+OPEN_TRADE_STATUSES = ("PENDING", "ENTERING", "TRACKING", "CLOSING")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTrade:
+    workflow_id: str
+    symbol: str
+    side: PositionSide
+    holds: bool  # tracked with an open quantity, by the trade's own record
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The `order` row of a placement: `created` is False when a previous attempt (or a
+    crashed process) already wrote it, so this placement is a re-send."""
+
+    row_id: int
+    created: bool
+    exchange_order_id: str | None
+    status: OrderStatus
+
+
+def _ms_to_dt(ms: int | None) -> datetime:
+    if ms is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class Records:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    # --- trade ----------------------------------------------------------------------------
+
+    async def trade_exists(self, trade_id: int) -> bool:
+        async with self._sessionmaker() as session:
+            return await session.get(Trade, trade_id) is not None
+
+    async def save_trade(self, rec: TradeRecord) -> bool:
+        values: dict[str, Any] = rec.model_dump(exclude={"trade_id"})
+        values["status"] = rec.status.value
+        if rec.filled_qty > 0:
+            values["opened_at"] = func.coalesce(Trade.opened_at, func.now())
+        if rec.status.is_final:
+            values["closed_at"] = func.coalesce(Trade.closed_at, func.now())
+        async with self._sessionmaker() as session, session.begin():
+            result = await session.execute(
+                update(Trade).where(Trade.id == rec.trade_id).values(**values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def other_open_trade_sides(self, symbol: str, exclude_trade_id: int) -> list[PositionSide]:
+        """Sides of this symbol's open trades (with something filled or entering) but ours."""
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(Trade.side).where(
+                    Trade.symbol == symbol,
+                    Trade.id != exclude_trade_id,
+                    Trade.status.in_(("ENTERING", "TRACKING", "CLOSING")),
+                )
+            )
+            return [PositionSide(s) for s in rows.all()]
+
+    # --- orders ---------------------------------------------------------------------------
+
+    async def claim_order(self, req: OrderRequest) -> Claim:
+        """Commit the SENDING row before the first send; find it again on any re-send."""
+        async with self._sessionmaker() as session, session.begin():
+            inserted = await session.scalar(
+                insert(OrderRow)
+                .values(
+                    trade_id=req.trade_id,
+                    client_order_id=req.client_id,
+                    symbol=req.symbol,
+                    leg=req.leg.value,
+                    side=req.fill_side.value,
+                    order_type=req.order_type.value,
+                    effect=req.effect.value if req.effect else None,
+                    reduce_only=req.reduce_only or req.leg.closes,
+                    qty=req.qty,
+                    price=req.price,
+                    status=OrderStatus.SENDING.value,
+                )
+                .on_conflict_do_nothing(index_elements=[OrderRow.client_order_id])
+                .returning(OrderRow.id)
+            )
+            if inserted is not None:
+                return Claim(inserted, True, None, OrderStatus.SENDING)
+            row = await session.scalar(
+                select(OrderRow).where(OrderRow.client_order_id == req.client_id)
+            )
+            assert row is not None
+            return Claim(row.id, False, row.exchange_order_id, OrderStatus(row.status))
+
+    async def save_order(
+        self, trade_id: int, symbol: str, snap: OrderSnapshot, *, reduce_only: bool = False
+    ) -> tuple[int, Decimal]:
+        """Upsert the row of `snap` (keyed by client id); returns its id and the filled
+        quantity it had before (so the caller fetches fills only when they changed)."""
+        values: dict[str, Any] = {
+            "trade_id": trade_id,
+            "client_order_id": snap.client_id,
+            "exchange_order_id": snap.order_id,
+            "symbol": symbol,
+            "leg": snap.leg.value,
+            "side": snap.fill_side.value,
+            "order_type": snap.order_type.value,
+            "reduce_only": reduce_only or snap.leg.closes,
+            "qty": snap.qty,
+            "price": snap.price,
+            "filled_qty": min(snap.filled_qty, snap.qty),
+            "avg_price": snap.avg_price,
+            "status": snap.status.value,
+            "fee": snap.fee,
+            "error": snap.error,
+        }
+        changing = {k: v for k, v in values.items() if k not in ("trade_id", "client_order_id")}
+        if snap.order_id is None:
+            changing.pop("exchange_order_id")
+        async with self._sessionmaker() as session, session.begin():
+            before = await session.scalar(
+                select(OrderRow.filled_qty).where(OrderRow.client_order_id == snap.client_id)
+            )
+            row_id = await session.scalar(
+                insert(OrderRow)
+                .values(**values)
+                .on_conflict_do_update(index_elements=[OrderRow.client_order_id], set_=changing)
+                .returning(OrderRow.id)
+            )
+            assert row_id is not None
+            return row_id, before if before is not None else Decimal(0)
+
+    async def order_row(self, client_id: str) -> OrderRow | None:
+        async with self._sessionmaker() as session:
+            return await session.scalar(
+                select(OrderRow).where(OrderRow.client_order_id == client_id)
+            )
+
+    async def set_order_status(self, client_id: str, status: OrderStatus) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(OrderRow)
+                .where(OrderRow.client_order_id == client_id)
+                .values(status=status.value)
+            )
+
+    async def save_fills(self, order_row_id: int, fills: Iterable[Fill]) -> None:
+        rows = [
+            {
+                "order_id": order_row_id,
+                "exchange_trade_id": f.trade_id,
+                "qty": f.qty,
+                "price": f.price,
+                "fee": f.fee,
+                "realized_pnl": f.realized_pnl,
+                "role": f.role,
+                "filled_at": _ms_to_dt(f.ctime_ms),
+            }
+            for f in fills
+            if f.qty > 0 and f.price > 0
+        ]
+        if not rows:
+            return
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                insert(FillRow).values(rows).on_conflict_do_nothing(
+                    index_elements=[FillRow.exchange_trade_id]
+                )
+            )
+
+    async def recorded_exchange_ids(self, symbol: str, leg: Leg) -> set[str]:
+        """Exchange ids that open trades already recorded for `leg` on `symbol` (a TP/SL
+        adoption must not take another trade's order)."""
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(OrderRow.exchange_order_id)
+                .join(Trade, Trade.id == OrderRow.trade_id)
+                .where(
+                    OrderRow.symbol == symbol,
+                    OrderRow.leg == leg.value,
+                    OrderRow.exchange_order_id.is_not(None),
+                    Trade.status.in_(OPEN_TRADE_STATUSES),
+                )
+            )
+            return {r for r in rows.all() if r}
+
+    async def order_ids_of_trades(self) -> dict[str, str]:
+        """exchange order id → workflow id, for the orders of every open trade (the watcher)."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(OrderRow.exchange_order_id, Trade.workflow_id)
+                .join(Trade, Trade.id == OrderRow.trade_id)
+                .where(Trade.status.in_(OPEN_TRADE_STATUSES), OrderRow.exchange_order_id.is_not(None))
+            )
+            return {oid: wid for oid, wid in rows.all() if oid}
+
+    async def open_trades(self) -> list[OpenTrade]:
+        """Every open trade (the watcher)."""
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Trade.workflow_id, Trade.symbol, Trade.side, Trade.status,
+                       Trade.filled_qty, Trade.closed_qty)
+                .where(Trade.status.in_(OPEN_TRADE_STATUSES))
+            )
+            return [
+                OpenTrade(w, s, PositionSide(side), st in ("TRACKING", "CLOSING") and f > c)
+                for w, s, side, st, f, c in rows.all()
+            ]
+
+    # --- positions ------------------------------------------------------------------------
+
+    async def save_positions(self, positions: Iterable[Position], mode: PositionMode | None) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            for p in positions:
+                position_mode = p.position_mode or mode
+                if position_mode is None or p.margin_mode is None or p.leverage is None:
+                    continue  # not enough to write a valid row; the next read will have it
+                values = {
+                    "exchange_position_id": p.position_id,
+                    "symbol": p.symbol,
+                    "side": p.side.value,
+                    "position_mode": position_mode.value,
+                    "margin_mode": p.margin_mode.value,
+                    "leverage": p.leverage,
+                    "qty": p.qty,
+                    "avg_open_price": p.avg_open_price,
+                    "realized_pnl": p.realized_pnl,
+                    "unrealized_pnl": p.unrealized_pnl,
+                    "fee": p.fee,
+                    "open": p.qty > 0,
+                }
+                await session.execute(
+                    insert(PositionRow)
+                    .values(**values)
+                    .on_conflict_do_update(
+                        index_elements=[PositionRow.exchange_position_id],
+                        set_={k: v for k, v in values.items() if k != "exchange_position_id"},
+                    )
+                )
+
+    async def mark_position_closed(self, position_id: str) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(PositionRow)
+                .where(PositionRow.exchange_position_id == position_id)
+                .values(open=False, qty=Decimal(0))
+            )
+
+
+def snapshot_from_order(
+    order: Any, *, client_id: str, leg: Leg, fill_side: Side, adopted: bool = False
+) -> OrderSnapshot:
+    """An exchange `Order` as the trade's snapshot. `fill_side` comes from the request: in
+    hedge mode the order's own `side` names the position, not the fill direction."""
+    return OrderSnapshot(
+        client_id=client_id,
+        order_id=order.order_id,
+        leg=leg,
+        fill_side=fill_side,
+        order_type=OrderType(order.order_type),
+        qty=order.qty,
+        price=order.price,
+        status=OrderStatus(order.status),
+        filled_qty=order.filled_qty,
+        avg_price=order.avg_price,
+        fee=order.fee,
+        adopted=adopted,
+    )

@@ -1,0 +1,147 @@
+"""Re-reading a trade at the exchange while it is tracked, and recording closes it did not send
+(its TP/SL fired, a liquidation, a manual close)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.contract import Leg, OrderSnapshot, PositionView
+from activities.contract_tracking import (
+    ExternalCloseRequest,
+    ExternalCloseResult,
+    RefreshRequest,
+    RefreshResult,
+)
+from activities.errors import translated
+from activities.orders import OrderActivities
+from activities.records import Records
+from exchange.client import BitunixClient
+from trading.types import Fill, OrderStatus, OrderType, Position, PositionMode, PositionSide
+
+log = logging.getLogger("activities.tracking")
+# Exchange and worker clocks differ; closing fills are searched from a little before the last
+# time our quantity was seen.
+CLOCK_MARGIN_MS = 5_000
+
+
+def our_position(positions: list[Position], symbol: str, side: object) -> Position | None:
+    return next((p for p in positions if p.symbol == symbol and p.side == side and p.qty > 0), None)
+
+
+class TrackingActivities:
+    def __init__(
+        self,
+        client: BitunixClient,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        orders: OrderActivities,
+        *,
+        fill_tries: int = 4,
+        fill_pause_s: float = 0.25,
+    ) -> None:
+        self._client = client
+        self._records = Records(sessionmaker)
+        self._orders = orders
+        self._fill_tries = fill_tries
+        self._fill_pause_s = fill_pause_s
+
+    @activity.defn(name="refresh_trade")
+    async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
+        with translated():
+            positions, tickers = await asyncio.gather(
+                self._client.pending_positions(req.symbol),
+                self._client.tickers([req.symbol]),
+            )
+            seen_at = time.time_ns() // 1_000_000
+            snaps: list[OrderSnapshot] = []
+            for ref in req.orders:
+                snaps.append(await self._orders.sync_order(ref))
+            pending = False
+            if req.protection_id is not None:
+                tpsl = await self._client.pending_tpsl_orders(req.symbol, limit=100)
+                pending = any(o.id == req.protection_id for o in tpsl)
+            await self._records.save_positions(positions, None)
+            ours = our_position(positions, req.symbol, req.side)
+            if req.position_id is not None and (ours is None or ours.position_id != req.position_id):
+                await self._records.mark_position_closed(req.position_id)
+            mark = next((t.mark_price for t in tickers if t.symbol == req.symbol), None)
+            return RefreshResult(
+                orders=snaps,
+                position=None if ours is None else PositionView(
+                    position_id=ours.position_id, side=ours.side, qty=ours.qty,
+                    avg_open_price=ours.avg_open_price,
+                ),
+                protection_pending=pending,
+                mark_price=mark,
+                now_ms=seen_at,
+            )
+
+    @activity.defn(name="record_external_close")
+    async def record_external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:
+        """Our share of the exchange's closing fills on the position since `since_ms`: the fills
+        without a client id (what TP/SL, liquidation and manual closes produce). The share is
+        `req.qty` at their average price; when several trades lose quantity in the same window
+        they share that average (the exchange does not say which close was whose)."""
+        with translated():
+            fills = await self._closing_fills(req)
+            if not fills and req.require_fills:
+                return ExternalCloseResult(found=False, snapshot=None)
+            if fills:
+                total = sum((f.qty for f in fills), Decimal(0))
+                avg: Decimal | None = sum((f.qty * f.price for f in fills), Decimal(0)) / total
+                fee = sum((f.fee for f in fills), Decimal(0)) * min(req.qty, total) / total
+            else:
+                log.warning(
+                    "no closing fill found for %s on position %s since %s: recorded at the last "
+                    "known price", req.client_id, req.position_id, req.since_ms,
+                )
+                avg, fee = req.fallback_price, Decimal(0)
+            leg = req.leg
+            if leg is Leg.TRIGGERED and (avg is None or not _crossed(req, avg)):
+                leg = Leg.EXTERNAL
+            snap = OrderSnapshot(
+                client_id=req.client_id, order_id=fills[0].order_id if fills else None,
+                leg=leg, fill_side=req.side.exit_side, order_type=OrderType.MARKET,
+                qty=req.qty, price=None, status=OrderStatus.FILLED, filled_qty=req.qty,
+                avg_price=avg, fee=fee,
+                error=None if fills else "no closing fill found; priced at the last known price",
+            )
+            row_id, _ = await self._records.save_order(req.trade_id, req.symbol, snap)
+            await self._records.save_fills(row_id, fills)
+            if req.protection_client_id is not None and leg is Leg.TRIGGERED:
+                await self._records.set_order_status(req.protection_client_id, OrderStatus.FILLED)
+            return ExternalCloseResult(found=bool(fills), snapshot=snap)
+
+    async def _closing_fills(self, req: ExternalCloseRequest) -> list[Fill]:
+        for attempt in range(self._fill_tries):
+            fills = await self._client.history_trades(
+                req.symbol, position_id=req.position_id,
+                start_time_ms=req.since_ms - CLOCK_MARGIN_MS, limit=100,
+            )
+            found = [f for f in fills if f.client_id is None and _closes(f, req)]
+            if found:
+                return found
+            if attempt + 1 < self._fill_tries:
+                await asyncio.sleep(self._fill_pause_s)
+        return []
+
+
+def _crossed(req: ExternalCloseRequest, price: Decimal) -> bool:
+    """Did a close at `price` reach the TP or the SL (so our TP/SL is what closed)?"""
+    long = req.side is PositionSide.LONG
+    tp_hit = req.tp is not None and (price >= req.tp if long else price <= req.tp)
+    sl_hit = req.sl is not None and (price <= req.sl if long else price >= req.sl)
+    return tp_hit or sl_hit
+
+
+def _closes(fill: Fill, req: ExternalCloseRequest) -> bool:
+    """In one-way mode a close fills on the exit side; in hedge mode `side` names the position,
+    so every fill without a client id on the position is taken as a close."""
+    if req.position_mode is PositionMode.HEDGE:
+        return True
+    return fill.side is req.side.exit_side

@@ -1,0 +1,125 @@
+"""Reads of the account and the market that a trade decides with, and the per-symbol
+leverage/margin-mode change (made only while the symbol has no exposure, design note §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.contract import (
+    BookQuery,
+    BookTop,
+    PositionView,
+    SymbolConfigRequest,
+    SymbolConfigResult,
+    VenueQuery,
+    VenueSnapshot,
+)
+from activities.errors import TRADE_ROW_MISSING, refuse, translated
+from activities.records import Records
+from exchange.client import BitunixClient
+from exchange.errors import Rejected
+
+log = logging.getLogger("activities.venue")
+SETTINGS_LOCKED = 20006  # "can't change leverage or margin mode with open orders"
+
+
+class VenueActivities:
+    def __init__(
+        self, client: BitunixClient, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self._client = client
+        self._records = Records(sessionmaker)
+
+    @activity.defn(name="read_venue")
+    async def read_venue(self, q: VenueQuery) -> VenueSnapshot:
+        with translated():
+            if not await self._records.trade_exists(q.trade_id):
+                raise refuse(
+                    TRADE_ROW_MISSING,
+                    f"trade row {q.trade_id} does not exist: the webhook records the trade "
+                    "before it starts the workflow",
+                )
+            account, config, tickers, book, positions, orders = await asyncio.gather(
+                self._client.account(),
+                self._client.leverage_margin_mode(q.symbol),
+                self._client.tickers([q.symbol]),
+                self._client.depth(q.symbol, 1),
+                self._client.pending_positions(q.symbol),
+                self._client.pending_orders(q.symbol, limit=100),
+            )
+            ticker = next((t for t in tickers if t.symbol == q.symbol), None)
+            if ticker is None:
+                raise refuse("UnknownSymbol", f"{q.symbol} has no ticker at the exchange")
+            await self._records.save_positions(positions, account.position_mode)
+            others = await self._records.other_open_trade_sides(q.symbol, q.trade_id)
+            return VenueSnapshot(
+                position_mode=account.position_mode,
+                available=account.available,
+                leverage=config.leverage,
+                margin_mode=config.margin_mode,
+                mark_price=ticker.mark_price,
+                best_bid=book.best_bid,
+                best_ask=book.best_ask,
+                positions=[
+                    PositionView(
+                        position_id=p.position_id, side=p.side, qty=p.qty,
+                        avg_open_price=p.avg_open_price,
+                    )
+                    for p in positions
+                    if p.symbol == q.symbol and p.qty > 0
+                ],
+                open_orders=len(orders),
+                other_trade_sides=others,
+            )
+
+    @activity.defn(name="configure_symbol")
+    async def configure_symbol(self, req: SymbolConfigRequest) -> SymbolConfigResult:
+        """Change leverage / margin mode only while the symbol has no position and no open
+        order: both are per symbol and shared with every other trade on it."""
+        with translated():
+            current = await self._client.leverage_margin_mode(req.symbol)
+            wants_leverage = req.leverage is not None and req.leverage != current.leverage
+            wants_mode = req.margin_mode is not None and req.margin_mode != current.margin_mode
+            if not (wants_leverage or wants_mode):
+                return SymbolConfigResult(leverage=current.leverage, margin_mode=current.margin_mode)
+            positions, orders = await asyncio.gather(
+                self._client.pending_positions(req.symbol),
+                self._client.pending_orders(req.symbol, limit=1),
+            )
+            if any(p.qty > 0 for p in positions if p.symbol == req.symbol) or orders:
+                note = (
+                    f"kept leverage {current.leverage}x / {current.margin_mode.value}: {req.symbol} "
+                    "has an open position or order, and both settings are shared by the symbol"
+                )
+                log.info("%s", note)
+                return SymbolConfigResult(
+                    leverage=current.leverage, margin_mode=current.margin_mode, note=note
+                )
+            try:
+                if wants_mode:
+                    assert req.margin_mode is not None
+                    await self._client.change_margin_mode(req.symbol, req.margin_mode)
+                if wants_leverage:
+                    assert req.leverage is not None
+                    await self._client.change_leverage(req.symbol, req.leverage)
+            except Rejected as exc:
+                if exc.code != SETTINGS_LOCKED:
+                    raise
+                # Another trade's order arrived between our check and the change.
+                after = await self._client.leverage_margin_mode(req.symbol)
+                return SymbolConfigResult(
+                    leverage=after.leverage, margin_mode=after.margin_mode,
+                    note=f"kept leverage {after.leverage}x: {exc.msg}",
+                )
+            after = await self._client.leverage_margin_mode(req.symbol)
+            return SymbolConfigResult(leverage=after.leverage, margin_mode=after.margin_mode)
+
+    @activity.defn(name="read_book")
+    async def read_book(self, q: BookQuery) -> BookTop:
+        with translated():
+            book = await self._client.depth(q.symbol, 1)
+            return BookTop(best_bid=book.best_bid, best_ask=book.best_ask)

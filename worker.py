@@ -1,0 +1,175 @@
+"""`tradewire worker`: Settings → logging → Temporal client (pydantic converter) → dependencies
+→ the worker that runs `TradeWorkflow`, its activities and the account watcher.
+
+`build_worker(..., fast_path=True)` is the small worker the webhook process hosts for the eager
+fast path: `TradeWorkflow` plus the local activities that run before and for the first
+placement, no remote activity tasks, few slots and a small cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.worker import Worker
+
+import logs
+from activities.contract_tracking import WatcherInput
+from activities.fast_chase import FastChaseActivities
+from activities.orders import OrderActivities
+from activities.pairs import PairActivities
+from activities.protection import ProtectionActivities
+from activities.tracking import TrackingActivities
+from activities.trades import TradeActivities
+from activities.venue import VenueActivities
+from activities.watcher import WatcherActivities
+from db.session import make_engine, make_sessionmaker
+from exchange.client import BitunixClient
+from settings import Settings
+from workflows.converter import connect
+from workflows.trade import TradeWorkflow
+from workflows.watcher import AccountWatcherWorkflow, watcher_workflow_id
+
+log = logging.getLogger("worker")
+FAST_PATH_SLOTS = 4
+FAST_PATH_CACHE = 50
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
+
+
+@dataclass
+class Deps:
+    """What activities need; built once per process, passed in (never global)."""
+
+    exchange: BitunixClient
+    sessionmaker: async_sessionmaker[AsyncSession]
+    temporal: Client
+
+
+def _activities(deps: Deps) -> dict[str, Callable[..., Any]]:
+    orders = OrderActivities(deps.exchange, deps.sessionmaker)
+    venue = VenueActivities(deps.exchange, deps.sessionmaker)
+    protection = ProtectionActivities(deps.exchange, deps.sessionmaker)
+    tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
+    trades = TradeActivities(deps.sessionmaker)
+    pairs = PairActivities(deps.exchange, deps.sessionmaker)
+    watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal)
+    fast_chase = FastChaseActivities(deps.exchange, orders)
+    return {
+        "get_rules": pairs.get_rules,
+        "read_venue": venue.read_venue,
+        "configure_symbol": venue.configure_symbol,
+        "read_book": venue.read_book,
+        "place_order": orders.place_order,
+        "sync_order": orders.sync_order,
+        "cancel_order": orders.cancel_order,
+        "place_protection": protection.place_protection,
+        "cancel_protection": protection.cancel_protection,
+        "refresh_trade": tracking.refresh_trade,
+        "record_external_close": tracking.record_external_close,
+        "record_trade": trades.record_trade,
+        "watch_account": watcher.watch_account,
+        "chase_fast": fast_chase.chase_fast,
+        "collect_orders": fast_chase.collect_orders,
+    }
+
+
+# What TradeWorkflow runs as local activities (before and for its first placement).
+FAST_PATH_ACTIVITIES = ("get_rules", "read_venue", "configure_symbol", "place_order")
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    deps: Deps,
+    *,
+    task_queue: str | None = None,
+    fast_path: bool = False,
+) -> Worker:
+    """The full worker, or (`fast_path`) the webhook's small one: TradeWorkflow and its local
+    activities only, `no_remote_activities`, FAST_PATH_SLOTS slots, a small workflow cache."""
+    queue = task_queue or settings.task_queue
+    every = _activities(deps)
+    if fast_path:
+        return Worker(
+            client,
+            task_queue=queue,
+            # The watcher shares the task queue: any worker polling it must know its workflow.
+            workflows=[TradeWorkflow, AccountWatcherWorkflow],
+            activities=[every[name] for name in FAST_PATH_ACTIVITIES],
+            no_remote_activities=True,
+            max_concurrent_workflow_tasks=FAST_PATH_SLOTS,
+            max_concurrent_local_activities=FAST_PATH_SLOTS,
+            max_cached_workflows=FAST_PATH_CACHE,
+        )
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[TradeWorkflow, AccountWatcherWorkflow],
+        activities=list(every.values()),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # Heartbeats carry cancellations: a cancelled sub-second chase stops within a second.
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+    )
+
+
+async def start_watcher(client: Client, settings: Settings, *, task_queue: str | None = None) -> str:
+    """Start the account watcher unless it runs already; returns its workflow id."""
+    queue = task_queue or settings.task_queue
+    wid = watcher_workflow_id(queue)
+    await client.start_workflow(
+        AccountWatcherWorkflow.run,
+        WatcherInput(interval_s=settings.watcher_interval_s),
+        id=wid,
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return wid
+
+
+def database_engine(settings: Settings) -> AsyncEngine:
+    if not settings.database_url:
+        raise SystemExit(
+            "tradewire worker: TRADEWIRE_DATABASE_URL is not set (`tradewire up` sets it for "
+            "the processes it starts)"
+        )
+    return make_engine(settings.database_url)
+
+
+async def serve(settings: Settings) -> None:
+    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    engine = database_engine(settings)
+    exchange = BitunixClient.from_settings(settings)
+    deps = Deps(exchange=exchange, sessionmaker=make_sessionmaker(engine), temporal=client)
+    worker = build_worker(client, settings, deps)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with worker:
+            await start_watcher(client, settings)
+            log.info("worker polling task queue %r on %s", settings.task_queue,
+                     settings.temporal_target)
+            await stop.wait()
+            log.info("stopping: finishing the tasks in hand")
+    finally:
+        await exchange.aclose()
+        await engine.dispose()
+
+
+def main() -> None:
+    settings = Settings()
+    logs.configure(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

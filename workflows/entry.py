@@ -1,0 +1,205 @@
+"""Before and during the entry: resolve rules, read the account, set leverage, size, enter.
+
+The reads and the first placement run as local activities: in the process that started the
+workflow they make the eager fast path (no task-queue round trip before the order leaves).
+A rule rejection from the exchange triggers one forced refresh of the pair's rules and one
+re-validation; anything else that fails before a fill ends the trade REFUSED or FAILED.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contract import (
+        Leg,
+        OrderRequest,
+        SymbolConfigRequest,
+        VenueQuery,
+        VenueSnapshot,
+    )
+    from activities.venue import VenueActivities
+    from trading.errors import TradingError
+    from trading.orders import check_one_way_entry
+    from trading.precision import conform_order
+    from trading.sizing import EntrySize, SizingInstruction, entry_quantity
+    from trading.types import EntryType, OrderType, Side, TradeStatus
+    from workflows.chase import ChasePlan, run_chase
+    from workflows.chase_rules import MAX_CHASES, SLIPPAGE, remainder
+    from workflows.closing import settle
+    from workflows.contract import ChaseFallback
+    from workflows.policies import (
+        ACTIVITY_FAILURES,
+        LOCAL_CALL_TIMEOUT,
+        PRE_ENTRY_RETRY,
+        RULE_REJECTED,
+        ending_for,
+        failure_message,
+        failure_type,
+    )
+    from workflows.reconcile import follow
+    from workflows.run import TradeEnded, TradeRun
+
+
+async def prepare(run: TradeRun) -> EntrySize:
+    """Rules, position mode, one-way check, leverage, size: the target quantity."""
+    run.set(TradeStatus.PENDING, "resolving rules")
+    if workflow.now() > run.alert_deadline:
+        raise TradeEnded(
+            TradeStatus.REFUSED, f"the alert is older than the strategy's max alert age "
+            f"({run.strategy.max_alert_age_s} s): nothing was sent",
+        )
+    rules = await run.rules_now(force=False, local=True)
+    venue: VenueSnapshot = await workflow.execute_local_activity_method(
+        VenueActivities.read_venue,
+        VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side),
+        start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+        schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
+    )
+    run.mode = venue.position_mode
+    run.mark = venue.mark_price
+    run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
+    _guard(lambda: check_one_way_entry(venue.position_mode, symbol=run.inp.symbol,
+                                        entry=run.inp.side,
+                                        open_trade_sides=venue.other_trade_sides))
+    run.state.leverage = venue.leverage
+    wanted = run.inp.leverage or run.strategy.leverage
+    if wanted is not None or run.strategy.margin_mode is not None:
+        run.set(phase="setting leverage")
+        cfg = await workflow.execute_local_activity_method(
+            VenueActivities.configure_symbol,
+            SymbolConfigRequest(symbol=run.inp.symbol, leverage=wanted,
+                                margin_mode=run.strategy.margin_mode),
+            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+            schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
+        )
+        run.state.leverage = cfg.leverage
+        if cfg.note:
+            run.warn(cfg.note)
+    sizing = run.inp.sizing or run.strategy.sizing
+    instruction = SizingInstruction(size=sizing.size, size_usdt=sizing.size_usdt,
+                                    size_pct=sizing.size_pct)
+    entry_type = run.entry_type
+    order_type = OrderType.MARKET if entry_type is EntryType.MARKET else OrderType.LIMIT
+    size = _guard(lambda: entry_quantity(
+        rules, instruction, order_type=order_type, price=_sizing_price(run, venue),
+        leverage=run.state.leverage, available_margin=venue.available,
+        notional_floor=run.strategy.notional_floor, allow_split=run.strategy.allow_split,
+    ))
+    run.state.target_qty = size.total
+    return size
+
+
+def _sizing_price(run: TradeRun, venue: VenueSnapshot) -> Decimal:
+    fill_side = run.inp.side.entry_side
+    if run.entry_type is EntryType.LIMIT and run.inp.reference_price is not None:
+        return run.inp.reference_price
+    if run.entry_type is EntryType.MARKET:
+        best = venue.best_ask if fill_side is Side.BUY else venue.best_bid
+    else:
+        best = venue.best_bid if fill_side is Side.BUY else venue.best_ask
+    return best or venue.mark_price
+
+
+def _guard(check):  # noqa: ANN001, ANN202 - a pure domain call that may refuse the trade
+    try:
+        return check()
+    except TradingError as exc:
+        raise TradeEnded(TradeStatus.REFUSED, exc.message) from exc
+
+
+async def enter(run: TradeRun, size: EntrySize) -> None:
+    """Send the entry; returns when it is done (filled, stopped or given up)."""
+    run.set(TradeStatus.ENTERING, f"entering ({run.entry_type.value})")
+    if run.interrupted():
+        return
+    if run.entry_type is EntryType.CHASE:
+        await chase_entry(run, size.total)
+        return
+    order_type = OrderType.MARKET if run.entry_type is EntryType.MARKET else OrderType.LIMIT
+    price = run.inp.reference_price if order_type is OrderType.LIMIT else None
+    if order_type is OrderType.LIMIT and price is None:
+        raise TradeEnded(TradeStatus.REFUSED, "a limit entry needs the alert's price")
+    for qty in size.parts:
+        snap = await place_entry(run, qty, order_type, price)
+        if order_type is OrderType.MARKET:
+            await settle(run, snap)
+    await run.record()
+    while run.ledger.working(Leg.ENTRY) and not run.interrupted():
+        await run.wait(run.strategy.tracking_interval_s)
+        await follow(run)
+
+
+async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
+                      price: Decimal | None):  # noqa: ANN201 - OrderSnapshot
+    """Conform and place one entry order; after a rule rejection, refresh the rules once and
+    try again with the re-validated order (a new client id: the old order was refused)."""
+    for attempt in (1, 2):
+        assert run.rules is not None
+        fields = run.fields(opening=True)
+        conformed = _guard(lambda f=fields: conform_order(
+            run.rules, fill_side=f.fill_side, qty=qty, order_type=order_type, price=price,
+            mark_price=run.mark, reducing=False, notional_floor=run.strategy.notional_floor,
+        ))
+        req = OrderRequest(
+            trade_id=run.inp.trade_id, client_id=run.ledger.next_client_id(Leg.ENTRY),
+            leg=Leg.ENTRY, symbol=run.inp.symbol, side=fields.side, fill_side=fields.fill_side,
+            trade_side=fields.trade_side, reduce_only=fields.reduce_only,
+            position_id=fields.position_id, order_type=order_type,
+            qty=conformed.qty, price=conformed.price, send_deadline=run.alert_deadline,
+            slippage_anchor=run.inp.reference_price or run.mark,
+            max_slippage_bps=run.strategy.max_slippage_bps,
+        )
+        try:
+            snap = await run.place(req, local=not run.placed_any, entry=True)
+        except ACTIVITY_FAILURES as err:
+            if failure_type(err) == RULE_REJECTED and attempt == 1:
+                run.warn(f"the exchange refused the order for a rule ({failure_message(err)}); "
+                         "refreshing the pair's rules once")
+                await run.rules_now(force=True, local=False)
+                continue
+            raise
+        finally:
+            run.placed_any = True
+        return snap
+    raise AssertionError("unreachable")
+
+
+async def chase_entry(run: TradeRun, target: Decimal) -> None:
+    s = run.strategy
+    reason = await run_chase(run, ChasePlan(
+        leg=Leg.ENTRY, opening=True, target=target, anchor=run.inp.reference_price,
+        max_chases=s.max_chases, interval_s=s.chase_interval_s,
+        max_slippage_bps=s.max_slippage_bps, stop=run.interrupted,
+    ))
+    assert run.rules is not None
+    left = remainder(target, run.ledger.filled_qty, step=run.rules.qty_step,
+                     min_qty=run.rules.min_qty, opening=True)
+    dropped = target - run.ledger.filled_qty - left
+    if dropped > 0 and run.ledger.filled_qty > 0:
+        run.warn(f"a remainder of {format(dropped, 'f')} below the pair's minimum was dropped")
+    if reason not in (MAX_CHASES, SLIPPAGE) or left <= 0:
+        return
+    why = "the price moved beyond the slippage bound" if reason == SLIPPAGE else (
+        f"{run.state.chases} re-prices did not fill it")
+    if s.chase_fallback is ChaseFallback.GIVE_UP:
+        run.warn(f"chase gave up: {why}")
+        if run.ledger.filled_qty == 0:
+            raise TradeEnded(TradeStatus.FAILED, f"chase gave up: {why}")
+        return
+    run.warn(f"chase fell back to market: {why}")
+    try:
+        snap = await place_entry(run, left, OrderType.MARKET, None)
+    except TradeEnded as ended:
+        if run.ledger.filled_qty == 0:
+            raise
+        run.warn(f"market fallback refused: {ended.message}")
+        return
+    await settle(run, snap)
+
+
+def failed_before_fill(err: Exception) -> TradeEnded:
+    kind = failure_type(err)
+    return TradeEnded(ending_for(kind), failure_message(err))

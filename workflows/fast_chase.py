@@ -1,0 +1,71 @@
+"""A chase whose interval is under a second: durable timers fire no faster than about a second
+on Temporal (design note §6), so the rounds run inside one heartbeating activity
+(activities/fast_chase.py) and the workflow only starts it, stops it on a message, and takes
+in its orders. TP/SL follow once it returns (the chase itself lasts seconds)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import CancelledError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contract_tracking import CollectRequest, FastChaseRequest
+    from activities.fast_chase import FastChaseActivities
+    from trading.ids import client_order_id
+    from workflows.chase_rules import STOPPED
+    from workflows.policies import ACTIVITY_FAILURES, CALL_TIMEOUT, KEEP_TRYING
+    from workflows.run import TradeRun
+
+SUB_SECOND = 1
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+LONGEST_CHASE = timedelta(days=1)  # a resting post-only may wait long; the heartbeat is the liveness
+
+
+async def run_fast_chase(run: TradeRun, plan) -> str:  # noqa: ANN001 - workflows.chase.ChasePlan
+    rules = run.rules
+    assert rules is not None
+    fields = run.fields(opening=plan.opening)
+    first = run.ledger.reserve(plan.max_chases + 1)
+    req = FastChaseRequest(
+        trade_id=run.inp.trade_id, workflow_id=run.workflow_id,
+        client_id_namespace=run.inp.client_id_namespace, symbol=run.inp.symbol, leg=plan.leg,
+        opening=plan.opening, side=fields.side, fill_side=fields.fill_side,
+        trade_side=fields.trade_side, reduce_only=fields.reduce_only,
+        position_id=fields.position_id, target_qty=plan.target,
+        already_filled=run.ledger.leg_filled(plan.leg), first_seq=first,
+        interval_s=plan.interval_s, max_chases=plan.max_chases,
+        max_slippage_bps=plan.max_slippage_bps, anchor_price=plan.anchor,
+        qty_step=rules.qty_step, price_tick=rules.price_tick, min_qty=rules.min_qty,
+        send_deadline=run.alert_deadline if plan.opening else None,
+    )
+    run.set(phase="chasing (sub-second)")
+    handle = workflow.start_activity_method(
+        FastChaseActivities.chase_fast, req, start_to_close_timeout=LONGEST_CHASE,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=KEEP_TRYING,
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
+    await workflow.wait_condition(lambda: handle.done() or plan.stop())
+    if not handle.done():
+        handle.cancel()
+    try:
+        result = await handle
+    except (CancelledError, *ACTIVITY_FAILURES):
+        ids = [client_order_id(run.workflow_id, plan.leg.letter, first + i,
+                               namespace=run.inp.client_id_namespace)
+               for i in range(plan.max_chases + 1)]
+        left = await workflow.execute_activity_method(
+            FastChaseActivities.collect_orders,
+            CollectRequest(trade_id=run.inp.trade_id, symbol=run.inp.symbol, client_ids=ids),
+            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
+        )
+        for snap in left.orders:
+            run.apply(snap)
+        run.state.chases += max(len(left.orders) - 1, 0)
+        return STOPPED
+    for snap in result.orders:
+        run.apply(snap)
+    run.state.chases += result.chases
+    return result.stop_reason

@@ -1,0 +1,140 @@
+"""Keeping a trade's TP/SL right (design note §4, "Protection"), from the workflow's side.
+
+Sized to the trade's own open quantity, placed after the first fill and resized after each
+later fill. Order-level (`tpsl/place_order`) while the position holds more than this trade
+owns; position-level while the trade owns the whole position (the paper exchange, like our
+reading of BitUnix's 30038, refuses an order-level TP/SL as large as the position).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contract import Leg, ProtectionLevel, ProtectionRequest
+    from trading.errors import RuleViolation, show
+    from trading.precision import PriceKind, conform_trigger
+    from trading.rules import PairRules
+    from trading.types import PositionSide, TradeStatus
+    from workflows.contract import OnProtectionRefused, ProtectionUpdate
+    from workflows.policies import (
+        ACTIVITY_FAILURES,
+        PROTECTION_REFUSED,
+        failure_message,
+        failure_type,
+    )
+    from workflows.run import TradeRun
+
+HUNDRED = Decimal(100)
+
+
+def desired_level(own_qty: Decimal, position_qty: Decimal) -> ProtectionLevel:
+    return ProtectionLevel.POSITION if own_qty >= position_qty else ProtectionLevel.ORDER
+
+
+def pct_price(entry: Decimal, pct: Decimal, side: PositionSide, *, take_profit: bool) -> Decimal:
+    """`pct` percent away from `entry`, on the profit side for a TP, the loss side for an SL."""
+    up = take_profit == (side is PositionSide.LONG)
+    return entry * (HUNDRED + pct) / HUNDRED if up else entry * (HUNDRED - pct) / HUNDRED
+
+
+def trigger(rules: PairRules, side: PositionSide, price: Decimal | None, *, take_profit: bool,
+            reference: Decimal | None = None) -> Decimal | None:
+    if price is None:
+        return None
+    kind = PriceKind.TAKE_PROFIT if take_profit else PriceKind.STOP_LOSS
+    return conform_trigger(rules, kind=kind, position_side=side, price=price,
+                           reference_price=reference)
+
+
+def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
+    """The TP/SL the trade wants now: an update's prices, else the alert's absolute prices,
+    else its percentages from the average entry price."""
+    if run.protection_override or run.rules is None:
+        return run.tp, run.sl
+    inp, side, entry = run.inp, run.inp.side, run.ledger.avg_entry_price
+    tp, sl = inp.tp, inp.sl
+    if tp is None and inp.tp_pct is not None and entry is not None:
+        tp = pct_price(entry, inp.tp_pct, side, take_profit=True)
+    if sl is None and inp.sl_pct is not None and entry is not None:
+        sl = pct_price(entry, inp.sl_pct, side, take_profit=False)
+    return (trigger(run.rules, side, tp, take_profit=True),
+            trigger(run.rules, side, sl, take_profit=False))
+
+
+def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | None, Decimal | None]:
+    """The update's prices on the grid, or ValueError: each on the right side of the last
+    known price (a long's TP above, SL below) and the trade not finished."""
+    if run.state.status.is_final or run.state.status is TradeStatus.CLOSING:
+        raise ValueError(f"the trade is {run.state.status.value}; nothing to protect")
+    if upd.tp is None and upd.sl is None:
+        raise ValueError("give tp and/or sl")
+    if run.rules is None:
+        raise ValueError("the trade has not resolved its pair rules yet; try again shortly")
+    side = run.inp.side
+    try:
+        tp = trigger(run.rules, side, upd.tp, take_profit=True, reference=run.mark)
+        sl = trigger(run.rules, side, upd.sl, take_profit=False, reference=run.mark)
+    except RuleViolation as exc:
+        raise ValueError(exc.message) from exc
+    return (tp if upd.tp is not None else run.tp), (sl if upd.sl is not None else run.sl)
+
+
+async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: bool = False) -> None:
+    """Bring the TP/SL in line with what the trade owns; on refusal, follow the strategy
+    (or raise, for an update, so its caller sees why)."""
+    async with run.protection_lock:
+        tp, sl = targets(run)
+        run.tp, run.sl = tp, sl
+        qty, led = run.ledger.open_qty, run.ledger
+        if qty == 0 or (tp is None and sl is None) or led.position_id is None:
+            return
+        if run.protection_disabled and not raise_refusal:
+            return
+        if run.state.status is TradeStatus.CLOSING:
+            return  # the close cancelled the TP/SL on purpose
+        level = desired_level(qty, position_qty if position_qty is not None else qty)
+        cur = led.protection
+        if cur is not None and cur.level is level and cur.tp == tp and cur.sl == sl and (
+            level is ProtectionLevel.POSITION or cur.qty == qty
+        ):
+            return
+        keep = cur is not None and cur.level is level
+        try:
+            if cur is not None and not keep:
+                await run.unprotect()
+            req = ProtectionRequest(
+                trade_id=run.inp.trade_id,
+                client_id=cur.client_id if keep and cur else led.next_client_id(Leg.PROTECTION),
+                symbol=run.inp.symbol, position_side=run.inp.side, position_id=led.position_id,
+                level=level, qty=qty, tp=tp, sl=sl, stop_type=run.strategy.stop_type,
+                order_id=cur.order_id if keep and cur else None,
+            )
+            led.protection = await run.protect(req)
+            run.refresh_state()
+        except ACTIVITY_FAILURES as err:
+            message = failure_message(err)
+            if raise_refusal:
+                raise ApplicationError(message, type=failure_type(err), non_retryable=True) from err
+            if failure_type(err) != PROTECTION_REFUSED:
+                run.warn(f"TP/SL not placed yet ({message}); retrying at the next check")
+                return
+            refused(run, message)
+
+
+def refused(run: TradeRun, message: str) -> None:
+    """A refused TP/SL never fails a trade with fills: flatten it, or track it unprotected
+    with a visible warning, as the strategy says."""
+    if run.strategy.on_protection_refused is OnProtectionRefused.FLATTEN:
+        run.warn(f"TP/SL refused ({message}): closing the trade's quantity")
+        run.flatten_reason = "protection refused"
+    else:
+        run.warn(f"TP/SL refused ({message}): tracking WITHOUT protection")
+        run.protection_disabled = True
+
+
+def describe(tp: Decimal | None, sl: Decimal | None) -> str:
+    return f"TP {show(tp) if tp is not None else '-'} / SL {show(sl) if sl is not None else '-'}"

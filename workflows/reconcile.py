@@ -1,0 +1,74 @@
+"""One check of a trade at the exchange: re-read its orders, position and TP/SL
+(`refresh_trade`), then reconcile. Quantity that left the position without an order of ours
+(our TP/SL fired, a liquidation, a manual close) is recorded as closed at the exchange's closing
+fills, and the TP/SL is kept sized to what the trade still owns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contract import Leg, ProtectionLevel
+    from activities.contract_tracking import ExternalCloseRequest, RefreshResult
+    from workflows import protection
+    from workflows.run import TradeRun
+
+
+async def follow(run: TradeRun) -> RefreshResult:
+    """One check: refresh, reconcile, keep the TP/SL in line."""
+    out = await run.refresh()
+    await reconcile(run, out)
+    await protection.ensure(run, out.position.qty if out.position else None)
+    return out
+
+
+async def reconcile(run: TradeRun, out: RefreshResult) -> None:
+    led = run.ledger
+    pos = out.position
+    if pos is not None and led.position_id is None and led.filled_qty > 0:
+        led.position_id = pos.position_id
+    if led.open_qty == 0 or led.position_id is None:
+        return
+    prot = led.protection
+    if pos is None or pos.position_id != led.position_id:
+        # The position we were in is gone: its end is the end of every trade on it.
+        leg = await external(run, Leg.TRIGGERED if prot else Leg.EXTERNAL, led.open_qty,
+                             protection_client_id=prot.client_id if prot else None)
+        led.protection = None
+        if leg is not Leg.TRIGGERED:
+            run.warn("the exchange position was closed outside this trade (liquidation or a "
+                     "manual close)")
+        return
+    if prot is not None and not out.protection_pending:
+        qty = led.open_qty if prot.level is ProtectionLevel.POSITION else min(prot.qty, led.open_qty)
+        leg = await external(run, Leg.TRIGGERED, qty, require_fills=True,
+                             protection_client_id=prot.client_id)
+        led.protection = None
+        if leg is None:
+            run.warn("the TP/SL disappeared without closing anything; placing it again")
+    if pos.qty < led.open_qty:
+        await external(run, Leg.EXTERNAL, led.open_qty - pos.qty)
+        run.warn("part of the trade's quantity left the position without an order of ours")
+    led.last_seen_ms = out.now_ms
+
+
+async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool = False,
+                   protection_client_id: str | None = None) -> Leg | None:
+    """Record `qty` of ours as closed by the exchange; the leg it was recorded as (None: no
+    closing fill found and `require_fills`)."""
+    led = run.ledger
+    assert led.position_id is not None and run.mode is not None
+    req = ExternalCloseRequest(
+        trade_id=run.inp.trade_id, client_id=led.next_client_id(leg), leg=leg,
+        symbol=run.inp.symbol, side=run.inp.side, position_mode=run.mode,
+        position_id=led.position_id, qty=qty, since_ms=led.last_seen_ms or 0,
+        require_fills=require_fills, fallback_price=run.mark,
+        protection_client_id=protection_client_id, tp=run.tp, sl=run.sl,
+    )
+    res = await run.external_close(req)
+    if res.snapshot is None:
+        return None
+    run.apply(res.snapshot)
+    return res.snapshot.leg

@@ -1,0 +1,56 @@
+"""Tracking a trade until its quantity is closed (design note §4, "Ownership" and "Tracking").
+
+Checks (workflows/reconcile.py) run when the account watcher signals a change, and on the
+trade's own (long) durable timer, so a missed signal only delays one. Exit alerts, cancels
+with flatten and refused protection close the trade's own quantity (workflows/closing.py).
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contract import Leg
+    from trading.types import TradeStatus
+    from workflows.closing import close_trade
+    from workflows.reconcile import follow
+    from workflows.run import TradeRun
+
+CONTINUE_AS_NEW = "continue_as_new"
+ENDED = "ended"
+
+
+async def track(run: TradeRun) -> str:
+    """Track until the quantity is closed (ENDED) or the history should start afresh."""
+    run.set(TradeStatus.TRACKING, "tracking")
+    await run.record()
+    await follow(run)
+    while run.ledger.open_qty > 0:
+        if run.close_request is not None:
+            await close_trade(run, run.close_request.reason, TradeStatus.CLOSED, Leg.EXIT)
+            break
+        if run.pending_cancel is not None:
+            flatten, run.pending_cancel = run.pending_cancel.flatten, None
+            if flatten:
+                await close_trade(run, "cancelled with flatten", TradeStatus.CANCELLED, Leg.FLATTEN)
+                break
+            run.set(phase="tracking (cancel without flatten keeps the TP/SL)")
+        if run.flatten_reason is not None:
+            await close_trade(run, run.flatten_reason, TradeStatus.CLOSED, Leg.FLATTEN)
+            break
+        if should_continue_as_new(run):
+            return CONTINUE_AS_NEW
+        await run.wait(run.strategy.tracking_interval_s)
+        before = (run.ledger.open_qty, run.ledger.fees)
+        await follow(run)
+        if (run.ledger.open_qty, run.ledger.fees) != before:
+            await run.record()
+    return ENDED
+
+
+def should_continue_as_new(run: TradeRun) -> bool:
+    info = workflow.info()
+    return (
+        info.is_continue_as_new_suggested()
+        or info.get_current_history_length() >= run.inp.continue_as_new_after
+    )
