@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, CreatedAt, MaybeMoney, Money, UpdatedAt, enum_check
@@ -92,6 +92,7 @@ class Strategy(Base):
             " AND max_alert_age_s > 0 AND dedupe_window_s > 0 AND tracking_interval_s > 0",
             name="positive_limits",
         ),
+        CheckConstraint("rate_limit_per_min > 0", name="rate_limit_positive"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -118,6 +119,16 @@ class Strategy(Base):
     )
     tracking_interval_s: Mapped[int] = mapped_column(server_default=text("300"))
     stop_type: Mapped[str] = mapped_column(String(12), server_default=text("'MARK_PRICE'"))
+    # Webhook access (design note §5b): the secret is kept only as an HMAC-SHA256 under the
+    # server key (webhook/auth.py); NULL means no alert can authenticate until one is set.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rate_limit_per_min: Mapped[int] = mapped_column(server_default=text("60"))
+    # Source addresses allowed to send alerts (IPs or CIDRs); empty with the preset off: any.
+    allowed_ips: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), server_default=text("'{}'")
+    )
+    allow_tradingview_ips: Mapped[bool] = mapped_column(server_default=text("false"))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
@@ -271,3 +282,14 @@ class Position(Base):
     fee: Mapped[Money] = mapped_column(server_default=text("0"))
     open: Mapped[bool] = mapped_column(server_default=text("true"))
     updated_at: Mapped[UpdatedAt]
+
+
+class Install(Base):
+    """One row: this installation's random id. Client order ids are derived from it with the
+    workflow id, so a fresh database (whose signal ids, hence workflow ids, start over) never
+    reuses a client id that an earlier install sent to the same exchange account."""
+
+    __tablename__ = "install"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[CreatedAt]

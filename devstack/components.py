@@ -14,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from devstack.ports import PortClaim
@@ -29,6 +30,9 @@ from devstack.readiness import (
 from settings import Settings
 
 TEMPORAL_DB_FILE = "temporal.db"
+PAPER_STATE_FILE = "paper-exchange.json"
+# The webhook places only first orders (fast path); the worker does everything else.
+WEB_BUDGET_PART = Decimal("0.3")
 
 # Layers start in this order and stop in the reverse one: infrastructure outlives the apps.
 INFRA = 0
@@ -48,6 +52,15 @@ class Component:
     ports: tuple[tuple[str, str], ...]  # (Settings field, what listens there)
     probe: Probe
     quiet_stop: bool = False  # hide what it prints while stopping (expected noise only)
+    # Its part of this install's exchange request budget (design note §4): the webhook's
+    # fast path and the worker together must stay within the account's limits.
+    budget_part: Decimal | None = None
+
+    def env(self, settings: Settings) -> dict[str, str]:
+        if self.budget_part is None:
+            return {}
+        share = settings.exchange_budget_share * self.budget_part
+        return {"TRADEWIRE_EXCHANGE_BUDGET_SHARE": str(share)}
 
     def port_claims(self, settings: Settings) -> list[PortClaim]:
         return [
@@ -124,6 +137,9 @@ def child_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if settings.paper_state_file is None:
+        # `make run` keeps the paper exchange's orders and positions across restarts too.
+        env["TRADEWIRE_PAPER_STATE_FILE"] = str(settings.state_path / PAPER_STATE_FILE)
     return env
 
 
@@ -240,6 +256,7 @@ COMPONENTS: tuple[Component, ...] = (
         argv=cli_argv("web"),
         ports=(("webhook_port", "webhook"),),
         probe=_web_ready,
+        budget_part=WEB_BUDGET_PART,
     ),
     Component(
         name="worker",
@@ -248,6 +265,7 @@ COMPONENTS: tuple[Component, ...] = (
         argv=cli_argv("worker"),
         ports=(),
         probe=_worker_ready,
+        budget_part=1 - WEB_BUDGET_PART,
     ),
 )
 

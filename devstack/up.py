@@ -147,7 +147,37 @@ class Stack:
         for component in self.components:
             if component.layer != INFRA:
                 await self._start_child(component)
+        await self._prepare_trading()
         self._summary()
+
+    async def _prepare_trading(self) -> None:
+        """Pairs synced (the rules every order is checked against) and the demo strategy made,
+        before `up` calls itself ready."""
+        from activities.pairs import sync_pairs
+        from db.session import make_engine, make_sessionmaker
+        from exchange.client import BitunixClient
+        from webhook.demo import ensure_demo_strategy
+
+        engine = make_engine(self.database_url, pool_size=1)
+        try:
+            sessions = make_sessionmaker(engine)
+            async with BitunixClient.from_settings(self.settings) as client:
+                report = await sync_pairs(client, sessions)
+            changes = len(report.appeared) + len(report.disappeared) + len(report.changed)
+            self.console.say(f"ready: pairs {report.total} synced ({changes} changes)")
+            if self.settings.exchange != "paper":
+                return  # a demo strategy must never trade real money
+            secret = await ensure_demo_strategy(
+                sessions, self.settings.state_path, self.settings.secret_key
+            )
+            if secret is not None:
+                self.console.say(
+                    f"demo strategy created: name 'demo', webhook secret {secret} "
+                    "(shown once; stored hashed; `tradewire strategy rotate-secret demo` "
+                    "makes a new one)"
+                )
+        finally:
+            await engine.dispose()
 
     async def _start_database(self) -> None:
         from db.migrate import upgrade
@@ -195,7 +225,7 @@ class Stack:
         return str(self.settings.state_path / TEMPORAL_DB_FILE)
 
     async def _start_child(self, component: Component) -> None:
-        env = child_env(self.settings, self.database_url)
+        env = child_env(self.settings, self.database_url) | component.env(self.settings)
         child = Child(
             component.name,
             component.argv(self.settings),

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from settings import Settings
-from webhook import health
+from webhook import fast_path, health, routes, trades
+from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
+from webhook.service import Intake
 
 log = logging.getLogger("webhook")
 
@@ -27,6 +29,11 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
             raise RuntimeError(
                 "no database: set TRADEWIRE_DATABASE_URL (tradewire up sets it for its children)"
             )
+        for proxy in settings.trusted_proxies:  # a typo must stop the start, not every alert
+            try:
+                parse_network(proxy)
+            except ValueError as exc:
+                raise RuntimeError(f"TRADEWIRE_TRUSTED_PROXIES: {exc}") from None
         engine = make_engine(url)
         temporal = TemporalHandle(settings.temporal_target, settings.temporal_namespace)
         await temporal.try_connect()
@@ -36,17 +43,22 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
             sessionmaker=make_sessionmaker(engine),
             temporal=temporal,
         )
+        app.state.intake = Intake(app.state.tw, server_key(settings))
         try:
-            yield
+            async with fast_path.hosted(app.state.tw):
+                yield
         finally:
             await engine.dispose()
 
+    docs = settings.docs_enabled
     app = FastAPI(
         title="Tradewire",
         lifespan=lifespan,
-        docs_url=None,
+        docs_url="/docs" if docs else None,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.include_router(health.router)
+    app.include_router(routes.router)
+    app.include_router(trades.router)
     return app

@@ -14,6 +14,7 @@ from webhook.deps import AppState, app_state, has_admin_token
 
 router = APIRouter()
 CHECK_TIMEOUT_S = 2
+EXCHANGE_PROBE_SYMBOL = "BTCUSDT"
 
 
 async def _check_database(state: AppState) -> str:
@@ -30,6 +31,20 @@ async def _check_temporal(state: AppState) -> str:
     return f"{state.temporal.target} namespace {state.temporal.namespace}"
 
 
+async def _check_exchange(state: AppState) -> str:
+    """A cheap public call (one symbol's ticker) through the same client the trades use."""
+    from exchange.client import BitunixClient
+
+    async with BitunixClient.from_settings(state.settings) as client:
+        tickers = await client.tickers([EXCHANGE_PROBE_SYMBOL])
+    if not tickers:
+        raise LookupError(
+            f"{state.settings.exchange_url} has no ticker for {EXCHANGE_PROBE_SYMBOL}"
+        )
+    mark = format(tickers[0].mark_price, "f")
+    return f"{state.settings.exchange} {state.settings.exchange_url}: {EXCHANGE_PROBE_SYMBOL} mark {mark}"
+
+
 async def _run(check: Any, state: AppState) -> tuple[bool, str, float]:
     started = time.perf_counter()
     try:
@@ -42,7 +57,11 @@ async def _run(check: Any, state: AppState) -> tuple[bool, str, float]:
 
 @router.get("/healthz")
 async def healthz(request: Request, state: AppState = Depends(app_state)) -> JSONResponse:
-    checks = {"database": _check_database, "temporal": _check_temporal}
+    checks = {
+        "database": _check_database,
+        "temporal": _check_temporal,
+        "exchange": _check_exchange,
+    }
     results = dict(
         zip(checks, await asyncio.gather(*(_run(c, state) for c in checks.values())), strict=True)
     )

@@ -219,6 +219,14 @@ async def test_up_runs_the_stack_stops_cleanly_and_keeps_its_data(tmp_path: Path
         ):
             assert expected in output, output
         assert re.search(r"^\[web\] +", output, re.MULTILINE), output
+        # Pairs are synced and the demo strategy made before `up` calls itself ready.
+        assert re.search(r"^ready: pairs \d+ synced", output, re.MULTILINE), output
+        demo = re.search(r"demo strategy created: name 'demo', webhook secret (\S+)", output)
+        assert demo, output
+        with psycopg.connect(f"postgresql://postgres@/tradewire?host={socket_dir}") as conn:
+            assert conn.execute("SELECT count(*) FROM trading_pair").fetchone()[0] >= 15
+            stored = conn.execute("SELECT secret_hash FROM strategy WHERE name='demo'").fetchone()
+            assert stored and demo.group(1) not in str(stored[0]), "the secret is stored hashed"
         # Components join `up` as they are built: whatever is built must be ready too.
         if module_exists("exchange.simulator.app"):
             assert f"ready: paper exchange http://127.0.0.1:{ports.exchange}" in output, output
@@ -242,6 +250,7 @@ async def test_up_runs_the_stack_stops_cleanly_and_keeps_its_data(tmp_path: Path
         await eventually(up, "the ready summary", lambda: summary_printed(up))
         output = up.output()
         assert "search attributes Symbol, Side, Strategy, TradeStatus: already registered" in output
+        assert "demo strategy created" not in output, "the demo secret is shown only once"
         assert (state / "pg" / "PG_VERSION").stat().st_mtime_ns == pg_version_mtime, "initdb ran"
         assert (state / "temporal.db").stat().st_ino == temporal_db_inode
 

@@ -10,6 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
+from tests.support.paper import PaperExchange
 from webhook.app import create_app
 
 TOKEN = "test-admin-token-0123456789abcdef"
@@ -25,26 +26,46 @@ async def _client(settings: Settings, db_url: str) -> AsyncIterator[httpx.AsyncC
 
 
 @pytest.fixture
-def settings(temporal_env: WorkflowEnvironment, tmp_path) -> Settings:
+def settings(
+    temporal_env: WorkflowEnvironment, paper_exchange: PaperExchange, tmp_path
+) -> Settings:
     target = temporal_env.client.service_client.config.target_host
-    return Settings(temporal_address=target, admin_token=TOKEN, state_dir=tmp_path)
+    return Settings(
+        temporal_address=target,
+        admin_token=TOKEN,
+        state_dir=tmp_path,
+        exchange_base_url=paper_exchange.base_url,
+        fast_path=False,
+    )
 
 
-async def test_healthz_ok_when_database_and_temporal_answer(settings: Settings, db_url: str) -> None:
+async def test_healthz_ok_when_database_temporal_and_exchange_answer(
+    settings: Settings, db_url: str
+) -> None:
     async with _client(settings, db_url) as client:
         r = await client.get("/healthz")
+        private = await client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 200
-    assert r.json() == {"database": "ok", "temporal": "ok", "status": "ok"}
+    assert r.json() == {"database": "ok", "temporal": "ok", "exchange": "ok", "status": "ok"}
+    assert private.json()["details"]["exchange"]["detail"].startswith("paper http://127.0.0.1:")
+    assert "BTCUSDT mark " in private.json()["details"]["exchange"]["detail"]
 
 
-async def test_healthz_names_what_is_down_and_hides_details(db_url: str, tmp_path) -> None:
-    settings = Settings(temporal_address="127.0.0.1:9", admin_token=TOKEN, state_dir=tmp_path)
+async def test_healthz_names_what_is_down_and_hides_details(
+    settings: Settings, db_url: str
+) -> None:
+    settings = settings.model_copy(update={"temporal_address": "127.0.0.1:9"})
     async with _client(settings, db_url) as client:
         public = await client.get("/healthz")
         private = await client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
         wrong = await client.get("/healthz", headers={"Authorization": "Bearer nope"})
     assert public.status_code == 503
-    assert public.json() == {"database": "ok", "temporal": "fail", "status": "fail"}
+    assert public.json() == {
+        "database": "ok",
+        "temporal": "fail",
+        "exchange": "ok",
+        "status": "fail",
+    }
     assert "details" not in wrong.json()
     details = private.json()["details"]
     assert "127.0.0.1:9" in details["temporal"]["detail"]
@@ -58,3 +79,18 @@ async def test_healthz_reports_database_down(settings: Settings) -> None:
     assert r.status_code == 503
     assert r.json()["database"] == "fail"
     assert r.json()["temporal"] == "ok"
+
+
+async def test_healthz_reports_exchange_down(settings: Settings, db_url: str) -> None:
+    settings = settings.model_copy(update={"exchange_base_url": "http://127.0.0.1:9"})
+    async with _client(settings, db_url) as client:
+        public = await client.get("/healthz")
+        private = await client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert public.status_code == 503
+    assert public.json() == {
+        "database": "ok",
+        "temporal": "ok",
+        "exchange": "fail",
+        "status": "fail",
+    }
+    assert private.json()["details"]["exchange"]["detail"]

@@ -1,0 +1,165 @@
+"""Alerts all the way to the paper exchange: the webhook with its fast-path worker (eager start,
+first placement in-process), a full worker for everything else, the real TradeWorkflow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+import pytest_asyncio
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from exchange.client import BitunixClient
+from settings import Settings
+from tests.support.paper import PaperExchange
+from tests.support.temporal import temporal_cli
+from trading.types import TradeStatus
+from webhook.app import create_app
+from worker import Deps, build_worker
+from workflows import search_attributes as sa
+from workflows.contract import TradeResult
+
+from .conftest import TOKEN, Webhook, make_settings
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T = TypeVar("T")
+PATIENCE_S = 60  # a generous bound for a condition that is polled, never a timing assertion
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PATIENCE_S
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"still waiting for {what} after {PATIENCE_S} s")
+        await asyncio.sleep(0.05)
+
+
+@pytest_asyncio.fixture
+async def trading(
+    temporal_env,
+    paper: PaperExchange,
+    db_url: str,
+    synced_pairs,
+    sessionmaker,
+    temporal_client: Client,
+    tmp_path,
+) -> AsyncIterator[Webhook]:
+    settings: Settings = make_settings(temporal_env, paper, tmp_path, fast_path=True)
+    exchange = BitunixClient.from_settings(settings)
+    deps = Deps(exchange=exchange, sessionmaker=sessionmaker, temporal=temporal_client)
+    app = create_app(settings, database_url=db_url)
+    try:
+        async with build_worker(temporal_client, settings, deps), app.router.lifespan_context(app):
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://tw"
+            ) as http:
+                yield Webhook(http, app, settings, sessionmaker, temporal_client)
+    finally:
+        await exchange.aclose()
+
+
+async def _trade_in(webhook: Webhook, trade_id: int, *statuses: TradeStatus) -> Any:
+    async def probe() -> Any:
+        trade = await webhook.trade(trade_id)
+        return trade if trade.status in statuses else None
+
+    return await eventually(probe, f"trade #{trade_id} to be {'/'.join(statuses)}")
+
+
+async def test_open_then_cancel_with_flatten_ends_cancelled_in_temporal(
+    trading: Webhook, paper: PaperExchange
+) -> None:
+    strat = await trading.add_strategy()
+    r = await trading.post(
+        trading.alert(strat, ticker="BITUNIX:ESPUSDT.P", size=None, size_usdt=Decimal("50"))
+    )
+    assert r.status_code == 202, r.text
+    trade_id, workflow_id = r.json()["trade_id"], r.json()["workflow_id"]
+    trade = await _trade_in(trading, trade_id, TradeStatus.TRACKING)
+    assert trade.symbol == "ESPUSDT" and trade.filled_qty > 0
+
+    shown = (await trading.http.get(f"/trades/{trade_id}", headers=AUTH)).json()
+    assert shown["state"]["status"] == "TRACKING" and shown["state_error"] is None
+    assert shown["orders"] and shown["orders"][0]["symbol"] == "ESPUSDT"
+
+    cancel = await trading.http.post(
+        f"/trades/{trade_id}/cancel", json={"flatten": True}, headers=AUTH
+    )
+    assert cancel.status_code == 202
+    handle = trading.temporal.get_workflow_handle(workflow_id, result_type=TradeResult)
+    result = await asyncio.wait_for(handle.result(), PATIENCE_S)
+    assert result.status == TradeStatus.CANCELLED and result.closed_qty == result.filled_qty
+    described = await handle.describe()
+    assert described.status == WorkflowExecutionStatus.COMPLETED
+    assert described.typed_search_attributes.get(sa.TRADE_STATUS) == "CANCELLED"
+    assert (await trading.trade(trade_id)).status == TradeStatus.CANCELLED
+
+
+async def test_reverse_closes_its_own_quantity_then_opens_market_position_size(
+    trading: Webhook, paper: PaperExchange
+) -> None:
+    strat = await trading.add_strategy()
+    opened = await trading.post(trading.alert(strat, size=Decimal("0.01")))
+    assert opened.status_code == 202, opened.text
+    first = await _trade_in(trading, opened.json()["trade_id"], TradeStatus.TRACKING)
+    assert first.filled_qty == Decimal("0.01")
+
+    reverse = trading.alert(
+        strat,
+        action="sell",
+        market_position="short",
+        prev_market_position="long",
+        size=Decimal("0.03"),
+        market_position_size=Decimal("0.02"),
+    )
+    r = await trading.post(reverse)
+    assert r.status_code == 202, r.text
+    second = await _trade_in(trading, r.json()["trade_id"], TradeStatus.TRACKING)
+    closed = await _trade_in(trading, first.id, TradeStatus.CLOSED)
+    assert closed.closed_qty == Decimal("0.01")
+    assert (second.side, second.filled_qty) == ("SHORT", Decimal("0.02"))  # never 0.03
+    async with BitunixClient.from_settings(trading.settings) as client:
+        positions = await client.pending_positions(symbol="BTCUSDT")
+    assert [(p.side.value, p.qty) for p in positions] == [("SHORT", Decimal("0.02"))]
+
+    close = trading.alert(strat, action="buy", market_position="flat", prev_market_position="short")
+    assert (await trading.post(close)).status_code == 202
+    done = await _trade_in(trading, second.id, TradeStatus.CLOSED)
+    assert done.closed_qty == Decimal("0.02")
+
+
+async def test_cancel_through_the_temporal_cli_as_the_readme_shows(
+    trading: Webhook, temporal_env
+) -> None:
+    strat = await trading.add_strategy()
+    r = await trading.post(trading.alert(strat, size=Decimal("0.01")))
+    trade_id, workflow_id = r.json()["trade_id"], r.json()["workflow_id"]
+    await _trade_in(trading, trade_id, TradeStatus.TRACKING)
+    address = temporal_env.client.service_client.config.target_host
+    process = await asyncio.create_subprocess_exec(
+        temporal_cli(),
+        "workflow",
+        "signal",
+        "--address",
+        address,
+        "--workflow-id",
+        workflow_id,
+        "--name",
+        "cancel",
+        "--input",
+        '{"flatten": true}',
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    handle = trading.temporal.get_workflow_handle(workflow_id, result_type=TradeResult)
+    result = await asyncio.wait_for(handle.result(), PATIENCE_S)
+    assert result.status == TradeStatus.CANCELLED and result.closed_qty == Decimal("0.01")

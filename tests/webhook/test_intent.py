@@ -1,0 +1,82 @@
+"""The intent table: every combination of action × market_position × prev_market_position."""
+
+from __future__ import annotations
+
+import pytest
+
+from trading.types import Intent
+from webhook.intent import intent_of
+from webhook.schemas import Action, AlertRefused, MarketPosition
+
+BUY, SELL = Action.BUY, Action.SELL
+L, S, F, N = MarketPosition.LONG, MarketPosition.SHORT, MarketPosition.FLAT, None
+PARTIAL = "unsupported partial exit"
+CONTRA = "contradictory fields"
+NEEDS_MP = "missing field 'market_position'"
+
+# (action, market_position, prev_market_position) -> Intent, or the start of the refusal.
+TABLE: dict[tuple[Action, MarketPosition | None, MarketPosition | None], Intent | str] = {
+    (BUY, N, N): Intent.OPEN_LONG,
+    (BUY, N, L): NEEDS_MP,
+    (BUY, N, S): NEEDS_MP,
+    (BUY, N, F): NEEDS_MP,
+    (BUY, L, N): Intent.OPEN_LONG,
+    (BUY, L, F): Intent.OPEN_LONG,
+    (BUY, L, L): Intent.OPEN_LONG,  # pyramiding: another long trade
+    (BUY, L, S): Intent.REVERSE_TO_LONG,
+    (BUY, F, N): Intent.CLOSE_SHORT,
+    (BUY, F, S): Intent.CLOSE_SHORT,
+    (BUY, F, L): CONTRA,
+    (BUY, F, F): CONTRA,
+    (BUY, S, N): PARTIAL,
+    (BUY, S, S): PARTIAL,
+    (BUY, S, L): CONTRA,
+    (BUY, S, F): CONTRA,
+    (SELL, N, N): Intent.OPEN_SHORT,
+    (SELL, N, L): NEEDS_MP,
+    (SELL, N, S): NEEDS_MP,
+    (SELL, N, F): NEEDS_MP,
+    (SELL, S, N): Intent.OPEN_SHORT,
+    (SELL, S, F): Intent.OPEN_SHORT,
+    (SELL, S, S): Intent.OPEN_SHORT,
+    (SELL, S, L): Intent.REVERSE_TO_SHORT,
+    (SELL, F, N): Intent.CLOSE_LONG,
+    (SELL, F, L): Intent.CLOSE_LONG,
+    (SELL, F, S): CONTRA,
+    (SELL, F, F): CONTRA,
+    (SELL, L, N): PARTIAL,
+    (SELL, L, L): PARTIAL,
+    (SELL, L, S): CONTRA,
+    (SELL, L, F): CONTRA,
+}
+
+
+def test_the_table_covers_every_combination() -> None:
+    positions = [*MarketPosition, None]
+    assert set(TABLE) == {(a, mp, prev) for a in Action for mp in positions for prev in positions}
+
+
+@pytest.mark.parametrize(("combo", "expected"), list(TABLE.items()), ids=lambda v: str(v))
+def test_intent(combo: tuple, expected: Intent | str) -> None:
+    if isinstance(expected, Intent):
+        assert intent_of(*combo) is expected
+    else:
+        with pytest.raises(AlertRefused) as refused:
+            intent_of(*combo)
+        assert refused.value.message.startswith(expected), refused.value.message
+        assert refused.value.status == 422
+
+
+def test_buy_and_sell_mirror_each_other() -> None:
+    mirror = {L: S, S: L, F: F, N: N}
+    flip = {
+        Intent.OPEN_LONG: Intent.OPEN_SHORT,
+        Intent.OPEN_SHORT: Intent.OPEN_LONG,
+        Intent.CLOSE_LONG: Intent.CLOSE_SHORT,
+        Intent.CLOSE_SHORT: Intent.CLOSE_LONG,
+        Intent.REVERSE_TO_LONG: Intent.REVERSE_TO_SHORT,
+        Intent.REVERSE_TO_SHORT: Intent.REVERSE_TO_LONG,
+    }
+    for (action, mp, prev), expected in TABLE.items():
+        other = TABLE[(SELL if action is BUY else BUY, mirror[mp], mirror[prev])]
+        assert other == (flip[expected] if isinstance(expected, Intent) else expected)

@@ -1,0 +1,276 @@
+"""`tradewire strategy …`: strategies live in the database, so these talk to it directly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from settings import Settings
+from trading.types import EntryType, MarginMode, StopType
+from webhook import strategies
+from webhook.auth import SERVER_KEY_FILE, WeakSecret, server_key
+from webhook.strategies import StrategyError
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number")
+    return int(text)
+
+
+def _add_parameters(p: argparse.ArgumentParser) -> None:
+    """The strategy's defaults and limits (`add` and `set`)."""
+    sizing = p.add_mutually_exclusive_group()
+    sizing.add_argument("--size", type=_decimal, help="default size in base units")
+    sizing.add_argument("--size-usdt", type=_decimal, help="default notional in USDT (default 100)")
+    sizing.add_argument("--size-pct", type=_decimal, help="default %% of available margin")
+    p.add_argument("--order-type", dest="entry_type", choices=[e.value for e in EntryType])
+    p.add_argument(
+        "--exit-order-type", dest="exit_entry_type", choices=[e.value for e in EntryType]
+    )
+    p.add_argument("--leverage", type=_positive_int)
+    p.add_argument("--margin-mode", choices=[m.value for m in MarginMode])
+    p.add_argument("--chase-interval", dest="chase_interval_s", type=_decimal, metavar="SECONDS")
+    p.add_argument("--max-chases", type=int)
+    p.add_argument("--max-slippage-bps", type=_decimal)
+    p.add_argument("--chase-fallback", choices=["market", "give_up"])
+    p.add_argument("--max-alert-age", dest="max_alert_age_s", type=_positive_int, metavar="SECONDS")
+    p.add_argument("--dedupe-window", dest="dedupe_window_s", type=_positive_int, metavar="SECONDS")
+    p.add_argument("--notional-floor", type=_decimal, metavar="USDT")
+    p.add_argument("--allow-split", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--on-protection-refused", choices=["flatten", "warn"])
+    p.add_argument(
+        "--tracking-interval", dest="tracking_interval_s", type=_positive_int, metavar="SECONDS"
+    )
+    p.add_argument("--stop-type", choices=[s.value for s in StopType])
+    p.add_argument(
+        "--rate-limit",
+        dest="rate_limit_per_min",
+        type=_positive_int,
+        metavar="PER_MIN",
+        help="alerts per minute this strategy accepts (default 60)",
+    )
+    p.add_argument(
+        "--allow-ip",
+        dest="allowed_ips",
+        action="append",
+        metavar="IP_OR_CIDR",
+        help="accept alerts only from these addresses (repeat); see --tradingview-ips",
+    )
+    p.add_argument(
+        "--tradingview-ips",
+        dest="allow_tradingview_ips",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="accept TradingView's published webhook addresses",
+    )
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        name: getattr(args, name)
+        for name in strategies.PARAMETERS
+        if getattr(args, name, None) is not None
+    }
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "strategy", help="manage strategies (alert sources) and their secrets"
+    )
+    sub = p.add_subparsers(dest="strategy_command", required=True)
+    add = sub.add_parser("add", help="create a strategy; prints its webhook secret once")
+    add.add_argument("name")
+    add.add_argument("--secret", help="use this secret (20+ characters) instead of a generated one")
+    _add_parameters(add)
+    add.set_defaults(func=cmd_add)
+    change = sub.add_parser("set", help="change a strategy's defaults and limits")
+    change.add_argument("name")
+    _add_parameters(change)
+    change.set_defaults(func=cmd_set)
+    sub.add_parser("list", help="list strategies").set_defaults(func=cmd_list)
+    show = sub.add_parser("show", help="show one strategy (never its secret)")
+    show.add_argument("name")
+    show.set_defaults(func=cmd_show)
+    rotate = sub.add_parser("rotate-secret", help="replace the secret; prints the new one once")
+    rotate.add_argument("name")
+    rotate.add_argument("--secret", help="use this secret (20+ characters)")
+    rotate.set_defaults(func=cmd_rotate)
+    for name, enabled in (("disable", False), ("enable", True)):
+        q = sub.add_parser(name, help=f"{name} a strategy's alerts")
+        q.add_argument("name")
+        q.set_defaults(func=cmd_enable, enabled=enabled)
+
+
+# --- running against the database --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured database, else the embedded one (joined if `tradewire up` runs it)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from db.embedded import start_embedded
+
+    pg = start_embedded(settings.embedded_pg_dir)
+    try:
+        yield pg.url
+    finally:
+        pg.stop()  # stops the server only if no other process (such as `up`) holds it
+
+
+def _run(
+    settings: Settings, action: Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]
+) -> int:
+    from db.session import make_engine, make_sessionmaker
+
+    async def main(url: str) -> int:
+        engine = make_engine(url, pool_size=1)
+        try:
+            return await action(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        with database_url(settings) as url:
+            return asyncio.run(main(url))
+    except (StrategyError, WeakSecret) as exc:
+        print(f"tradewire strategy: {exc}", file=sys.stderr)
+        return 1
+    except DBAPIError as exc:
+        print(
+            f"tradewire strategy: database error: {exc.orig}. Did `tradewire migrate` run?",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def load_settings() -> Settings:
+    """Settings, or exit with one line per invalid setting (no traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "\n".join(f"  {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise SystemExit(f"tradewire: invalid configuration:\n{problems}") from None
+
+
+_settings = load_settings
+
+
+def _secret_lines(name: str, secret: str, state_path: Path) -> None:
+    print(f"webhook secret for {name!r} (shown once; only its HMAC is stored):")
+    print(f"  {secret}")
+    print(
+        f'put it in the alert message as "secret". It is checked with the server key '
+        f"({state_path / SERVER_KEY_FILE} or TRADEWIRE_SECRET_KEY): back that up with the database"
+    )
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    settings = _settings()
+
+    async def action(sm: async_sessionmaker[AsyncSession]) -> int:
+        strategy, secret = await strategies.add(
+            sm, server_key(settings), args.name, args.secret, _parameters(args)
+        )
+        print(f"strategy {strategy.name!r} created")
+        _secret_lines(strategy.name, secret, settings.state_path)
+        return 0
+
+    return _run(settings, action)
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    settings = _settings()
+    params = _parameters(args)
+    if not params:
+        print("tradewire strategy set: nothing to change (see --help)", file=sys.stderr)
+        return 2
+
+    async def action(sm: async_sessionmaker[AsyncSession]) -> int:
+        strategy = await strategies.update(sm, args.name, params)
+        _print_strategy(strategy)
+        return 0
+
+    return _run(settings, action)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def action(sm: async_sessionmaker[AsyncSession]) -> int:
+        rows = await strategies.all_strategies(sm)
+        if not rows:
+            print("no strategies yet: `tradewire strategy add NAME`")
+        for s in rows:
+            sizing = next(
+                f"{n}={format(getattr(s, n), 'f')}"
+                for n in strategies.SIZINGS
+                if getattr(s, n) is not None
+            )
+            ips = "tradingview" if s.allow_tradingview_ips else ""
+            ips = ",".join([*s.allowed_ips, *([ips] if ips else [])]) or "any"
+            print(
+                f"{s.name:<20} {'enabled ' if s.enabled else 'DISABLED'} {sizing:<18} {s.entry_type:<7}"
+                f" {s.rate_limit_per_min}/min  from {ips}"
+            )
+        return 0
+
+    return _run(_settings(), action)
+
+
+def _print_strategy(strategy: Any) -> None:
+    for key, value in strategies.describe(strategy).items():
+        shown = format(value, "f") if isinstance(value, Decimal) else value
+        print(f"{key:<24} {shown}")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    async def action(sm: async_sessionmaker[AsyncSession]) -> int:
+        _print_strategy(await strategies.get(sm, args.name))
+        return 0
+
+    return _run(_settings(), action)
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    settings = _settings()
+
+    async def action(sm: async_sessionmaker[AsyncSession]) -> int:
+        secret = await strategies.rotate_secret(sm, server_key(settings), args.name, args.secret)
+        print(f"secret of {args.name!r} replaced: alerts with the old one are refused from now on")
+        _secret_lines(args.name, secret, settings.state_path)
+        return 0
+
+    return _run(settings, action)
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    async def action(sm: async_sessionmaker[AsyncSession]) -> int:
+        await strategies.set_enabled(sm, args.name, args.enabled)
+        print(
+            f"strategy {args.name!r} {'enabled' if args.enabled else 'disabled: its alerts are refused (403)'}"
+        )
+        return 0
+
+    return _run(_settings(), action)

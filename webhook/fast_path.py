@@ -1,0 +1,45 @@
+"""The fast path: a small worker inside the webhook process, on the webhook's own client.
+
+With it, a start requested eagerly (`request_eager_start=True`) hands the first workflow task
+straight back to this process, and the first placement runs as a local activity here: the
+first order leaves within milliseconds of the alert (design note §6). It registers only
+`TradeWorkflow` and that local activity, takes no remote activity tasks and keeps few slots,
+so the ack stays fast. It needs the exchange keys in this process; `fast_path = False`
+(TRADEWIRE_FAST_PATH=false) keeps them out, and alerts then start by the default path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from webhook.deps import AppState
+
+log = logging.getLogger("webhook")
+
+
+@asynccontextmanager
+async def hosted(state: AppState) -> AsyncIterator[None]:
+    """Run the fast-path worker for the lifetime of the app, when enabled and possible."""
+    if not state.settings.fast_path:
+        yield
+        return
+    client = await state.temporal.try_connect()
+    if client is None:
+        log.warning(
+            "fast path off: Temporal was not reachable at start; alerts use the default path"
+        )
+        yield
+        return
+    from exchange.client import BitunixClient
+    from worker import Deps, build_worker
+
+    exchange = BitunixClient.from_settings(state.settings)
+    deps = Deps(exchange=exchange, sessionmaker=state.sessionmaker, temporal=client)
+    try:
+        async with build_worker(client, state.settings, deps, fast_path=True):
+            log.info("fast path on: this process hosts TradeWorkflow and its first placement")
+            yield
+    finally:
+        await exchange.aclose()

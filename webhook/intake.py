@@ -1,0 +1,128 @@
+"""Deciding what one delivery is, inside one transaction: parse, authenticate, check the
+strategy's limits, validate, resolve the symbol, then dedupe and route (routing.py). Every
+refusal is a `Refused`; service.py records it as the delivery's `signal` row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Strategy
+from trading.errors import UnknownSymbol
+from trading.symbols import resolve_symbol, ticker_candidates
+from trading.types import Intent, SignalOutcome
+from webhook import records, routing
+from webhook.auth import ip_allowed, verify_secret
+from webhook.intent import CLOSES, intent_of
+from webhook.plans import Plan, Refused
+from webhook.ratelimit import RateLimiter
+from webhook.records import Delivery
+from webhook.schemas import Alert, AlertRefused, dedupe_key, parse_json, stored_body, validate
+
+UNAUTHORIZED = "unauthorized: unknown strategy or wrong secret"
+
+
+async def decide(
+    session: AsyncSession, d: Delivery, raw: bytes, key: bytes, limiter: RateLimiter
+) -> Plan:
+    try:
+        body = parse_json(raw)
+    except AlertRefused as exc:
+        raise Refused(exc.status, exc.message) from None
+    d.body = stored_body(body)
+    strategy = await _authenticate(session, d, body, key)
+    if not strategy.enabled:
+        raise Refused(403, f"strategy {strategy.name!r} is disabled")
+    if not ip_allowed(d.source_ip, strategy.allowed_ips, strategy.allow_tradingview_ips):
+        raise Refused(
+            403, f"source address {d.source_ip} is not allowed for strategy {strategy.name!r}"
+        )
+    wait = limiter.allow(strategy.id, strategy.rate_limit_per_min)
+    if wait is not None:
+        raise Refused(
+            429,
+            f"rate limit: strategy {strategy.name!r} takes {strategy.rate_limit_per_min} alerts "
+            f"per minute; retry in {wait:.1f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    try:
+        alert = validate(body)
+        d.alert_time = alert.time
+        d.intent = intent_of(alert.action, alert.market_position, alert.prev_market_position)
+    except AlertRefused as exc:
+        raise Refused(exc.status, exc.message) from None
+    _check_age(alert, d.received_at, strategy.max_alert_age_s)
+    d.symbol = await _resolve(session, alert.ticker, d.intent)
+    key_text, windowed = dedupe_key(alert, body)
+    d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text
+
+    await records.lock_strategy_symbol(session, strategy.id, d.symbol)
+    holder = await records.key_holder(
+        session, strategy.id, key_text, windowed, strategy.dedupe_window_s, d.received_at
+    )
+    if holder is not None and holder.outcome == SignalOutcome.ACCEPTED:
+        return await routing.duplicate(session, d, strategy, holder)
+    if holder is not None and holder.trade_id is None:
+        holder = None  # an exit Temporal did not take holds nothing: claim the key afresh
+    if d.intent in CLOSES:
+        return await routing.close(session, d, strategy, alert)
+    return await routing.open_(session, d, strategy, alert, holder)
+
+
+async def _authenticate(
+    session: AsyncSession, d: Delivery, body: dict[str, Any], key: bytes
+) -> Strategy:
+    name, secret = body.get("strategy"), body.get("secret")
+    if isinstance(name, str):
+        d.strategy_name = name.strip()[:64]
+    for field_name, value in (("secret", secret), ("strategy", name)):
+        if value is None:
+            raise Refused(422, f"missing field {field_name!r}")
+        if not isinstance(value, str) or not value.strip():
+            raise Refused(422, f"field {field_name!r}: must be a non-empty string")
+    strategy = await records.find_strategy(session, name.strip())
+    if not verify_secret(key, secret.strip(), strategy.secret_hash if strategy else None):
+        stored = f"unknown strategy {name.strip()!r}" if strategy is None else "wrong secret"
+        if strategy is not None:
+            d.strategy_id = strategy.id
+        raise Refused(401, UNAUTHORIZED, stored=f"unauthorized: {stored}")
+    d.strategy_id = strategy.id
+    return strategy
+
+
+def _check_age(alert: Alert, received_at: datetime, max_age_s: int) -> None:
+    if alert.time is None:
+        return
+    age = (received_at - alert.time).total_seconds()
+    if age > max_age_s:
+        raise Refused(
+            422,
+            f"alert too old: its time {alert.time.isoformat()} is {age:.0f} s before it arrived; "
+            f"this strategy refuses alerts older than {max_age_s} s (max_alert_age_s)",
+        )
+    if -age > max_age_s:
+        raise Refused(
+            422,
+            f"alert time {alert.time.isoformat()} is {-age:.0f} s in the future: check the "
+            "sender's clock and that `time` is {{timenow}} in UTC",
+        )
+
+
+async def _resolve(session: AsyncSession, ticker: str, intent: Intent) -> str:
+    try:
+        pair = await records.find_pair(session, ticker_candidates(ticker))
+        if pair is None:  # refused with the closest known symbols as suggestions
+            resolve_symbol(ticker, await records.all_symbols(session))
+            raise AssertionError("resolve_symbol accepts only what find_pair finds")
+    except UnknownSymbol as exc:
+        raise Refused(422, exc.message) from None
+    if intent not in CLOSES and not records.tradable(pair):
+        raise Refused(
+            422,
+            f"symbol {pair.symbol} does not accept new positions now (status {pair.status}"
+            f"{'' if pair.api_supported else ', not tradable through the API'})",
+        )
+    return pair.symbol

@@ -1,0 +1,61 @@
+"""What intake decided for one delivery, for service.py to carry out after the commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.records import KeyHolder, OpenTrade
+from workflows.contract import CloseRequest, TradeInput
+
+
+class Refused(Exception):
+    """The delivery is refused: `public` is the answer, `stored` the signal row's reason."""
+
+    def __init__(
+        self,
+        status: int,
+        public: str,
+        stored: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(public)
+        self.status = status
+        self.public = public
+        self.stored = stored or public
+        self.headers = headers or {}
+
+
+@dataclass
+class StartPlan:
+    signal_id: int
+    trade_id: int
+    workflow_id: str
+    input: TradeInput
+    eager: bool
+    also_close: list[OpenTrade] = field(default_factory=list)
+
+
+@dataclass
+class ClosePlan:
+    signal_id: int
+    targets: list[OpenTrade]
+    request: CloseRequest
+
+
+@dataclass
+class DuplicatePlan:
+    signal_id: int
+    holder: KeyHolder
+    restart: StartPlan | None  # the holder's trade may never have been started
+
+
+@dataclass
+class Settled:
+    """Nothing for Temporal to do: the answer is final."""
+
+    status: int
+    body: dict[str, Any]
+
+
+Plan = StartPlan | ClosePlan | DuplicatePlan | Settled

@@ -1,0 +1,84 @@
+"""POST /webhook/tradingview: TradingView's alert, answered once Temporal holds the trade."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from webhook.auth import source_address
+from webhook.deps import AppState, app_state
+from webhook.records import Delivery
+from webhook.schemas import MAX_BODY_BYTES, Alert, received_now
+from webhook.service import Answer, Intake
+
+router = APIRouter()
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, or BodyTooLarge as soon as it passes `limit` (never read to the end)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": Alert.model_json_schema()},
+            "text/plain": {"schema": {"type": "string", "description": "the same JSON, as text"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/webhook/tradingview",
+    openapi_extra=_DOC,
+    summary="Receive a TradingView alert",
+    responses={
+        202: {"description": "accepted: the trade's workflow is started (or the close sent)"},
+        200: {"description": "duplicate delivery, or nothing to close"},
+        400: {"description": "not JSON"},
+        401: {"description": "unknown strategy or wrong secret"},
+        403: {"description": "strategy disabled or source address not allowed"},
+        413: {"description": f"body larger than {MAX_BODY_BYTES} bytes"},
+        422: {"description": "unknown, missing or contradictory fields; stale; unknown symbol"},
+        429: {"description": "the strategy's rate limit"},
+        503: {"description": "Temporal or the database unavailable; the alert is recorded"},
+    },
+)
+async def tradingview(request: Request, state: AppState = Depends(app_state)) -> JSONResponse:
+    received_at = received_now()
+    intake: Intake = request.app.state.intake
+    peer = request.client.host if request.client else None
+    ip = source_address(
+        peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
+    )
+    try:
+        raw = await read_limited(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        answer = await intake.refuse_unread(
+            Delivery(received_at=received_at, source_ip=ip),
+            413,
+            f"body larger than {MAX_BODY_BYTES} bytes: an alert message is a few hundred bytes",
+        )
+        return _respond(answer, close=True)
+    return _respond(await intake.handle(raw, ip, received_at))
+
+
+def _respond(answer: Answer, close: bool = False) -> JSONResponse:
+    headers = dict(answer.headers)
+    if close:  # the rest of the body was never read: do not reuse the connection
+        headers["Connection"] = "close"
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)

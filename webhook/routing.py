@@ -1,0 +1,230 @@
+"""Routing an authenticated, valid, deduplicated alert (under the strategy-and-symbol lock):
+an exit reaches the open trades found in PostgreSQL, an open or a reverse records its trade,
+and a delivery of an alert already accepted becomes a duplicate of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Strategy
+from trading.types import Intent, PositionSide, SignalOutcome
+from webhook import records
+from webhook.intent import REVERSES
+from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
+from webhook.records import Delivery, KeyHolder, OpenTrade
+from webhook.schemas import Alert
+from webhook.starter import snapshot
+from workflows.contract import CloseRequest, Sizing, TradeInput, workflow_id_for
+
+_OPPOSITE = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
+
+
+def _side(intent: Intent) -> PositionSide:
+    return (
+        PositionSide.LONG
+        if intent in (Intent.OPEN_LONG, Intent.REVERSE_TO_LONG, Intent.CLOSE_LONG)
+        else PositionSide.SHORT
+    )
+
+
+def _not_newer(
+    trades: list[OpenTrade], time: datetime | None
+) -> tuple[list[OpenTrade], list[OpenTrade]]:
+    """(trades this alert may close, trades opened by a later alert than this one)."""
+    if time is None:
+        return trades, []
+    newer = [t for t in trades if t.alert_time is not None and t.alert_time > time]
+    return [t for t in trades if t not in newer], newer
+
+
+async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert) -> Plan:
+    side = _side(d.intent)
+    targets, newer = _not_newer(
+        await records.open_trades(session, strategy.id, d.symbol, side), alert.time
+    )
+    if not targets:
+        if newer:
+            raise Refused(
+                422,
+                f"stale exit: the open {side.value.lower()} trade #{newer[0].id} comes from a later "
+                f"alert ({newer[0].alert_time.isoformat()}) than this exit's time "
+                f"{alert.time.isoformat()} (delivered out of order); nothing closed",
+            )
+        reason = (
+            f"nothing to close: no open {side.value.lower()} trade of {strategy.name} on {d.symbol}"
+        )
+        signal_id = await records.insert_signal(session, d, SignalOutcome.NOTHING_TO_CLOSE, reason)
+        return Settled(
+            200,
+            {
+                "outcome": SignalOutcome.NOTHING_TO_CLOSE.value,
+                "reason": reason,
+                "signal_id": signal_id,
+            },
+        )
+    signal_id = await records.claim_key(session, d)
+    if signal_id is None:
+        return await duplicate(
+            session, d, strategy, await _holder_after_conflict(session, d, strategy)
+        )
+    reason = "closing trade " + ", ".join(f"#{t.id}" for t in targets)
+    await records.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
+    return ClosePlan(
+        signal_id,
+        targets,
+        CloseRequest(reason=f"exit alert (signal #{signal_id})", signal_id=signal_id),
+    )
+
+
+async def open_(
+    session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert, holder: KeyHolder | None
+) -> Plan:
+    if alert.time is not None:
+        last_exit = await records.latest_exit_time(session, strategy.id, d.symbol)
+        if last_exit is not None and alert.time < last_exit:
+            raise Refused(
+                422,
+                f"stale open: an exit alert for {strategy.name} on {d.symbol} at "
+                f"{last_exit.isoformat()} is already recorded and this alert's time "
+                f"{alert.time.isoformat()} is older (delivered out of order); nothing opened",
+            )
+    if holder is not None:  # accepted earlier, but Temporal never took it: start it now
+        await records.insert_signal(
+            session,
+            d,
+            SignalOutcome.DUPLICATE,
+            f"redelivery of signal #{holder.signal_id}, which Temporal had not started: starting it",
+            workflow_id=holder.workflow_id,
+        )
+        await records.set_signal(
+            session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value, reason=None
+        )
+        return await _plan_start(session, strategy, holder, eager=False)
+    signal_id = await records.claim_key(session, d)
+    if signal_id is None:
+        return await duplicate(
+            session, d, strategy, await _holder_after_conflict(session, d, strategy)
+        )
+    workflow_id = workflow_id_for(strategy.name, signal_id)
+    trade_id = await records.insert_trade(
+        session,
+        workflow_id=workflow_id,
+        signal_id=signal_id,
+        strategy_id=strategy.id,
+        symbol=d.symbol,
+        side=_side(d.intent).value,
+        intent=d.intent.value,
+        entry_type=alert.order_type.value if alert.order_type else strategy.entry_type,
+        leverage=alert.leverage,
+        tp_price=alert.tp,
+        sl_price=alert.sl,
+    )
+    await records.set_signal(session, signal_id, workflow_id=workflow_id)
+    accepted = KeyHolder(
+        signal_id,
+        SignalOutcome.ACCEPTED.value,
+        workflow_id,
+        d.intent.value,
+        d.symbol,
+        d.body,
+        d.received_at,
+        trade_id,
+        None,
+    )
+    return await _plan_start(session, strategy, accepted, eager=True, alert=alert)
+
+
+async def _plan_start(
+    session: AsyncSession,
+    strategy: Strategy,
+    holder: KeyHolder,
+    *,
+    eager: bool,
+    alert: Alert | None = None,
+) -> StartPlan:
+    """The input of the trade `holder` accepted (its stored body when `alert` is not given).
+    A reverse closes the newest opposite trade first (the new workflow signals it and waits
+    for the close); older opposite trades get a `close` from here."""
+    assert holder.trade_id is not None and holder.workflow_id is not None
+    assert holder.intent is not None and holder.symbol is not None
+    alert = alert or holder_alert(holder)
+    intent, symbol = Intent(holder.intent), holder.symbol
+    trade_intent, close_first, also_close = intent, None, []
+    if intent in REVERSES:
+        opposite = await records.open_trades(session, strategy.id, symbol, _OPPOSITE[_side(intent)])
+        targets, _ = _not_newer(opposite, alert.time)
+        if targets:
+            close_first, also_close = targets[-1].workflow_id, targets[:-1]
+        else:  # nothing to reverse: a plain open
+            trade_intent = (
+                Intent.OPEN_LONG if intent is Intent.REVERSE_TO_LONG else Intent.OPEN_SHORT
+            )
+    inp = TradeInput(
+        trade_id=holder.trade_id,
+        signal_id=holder.signal_id,
+        strategy=snapshot(strategy),
+        symbol=symbol,
+        intent=trade_intent,
+        sizing=_sizing(alert, intent),
+        entry_type=alert.order_type,
+        reference_price=alert.price,
+        leverage=alert.leverage,
+        tp=alert.tp,
+        sl=alert.sl,
+        tp_pct=alert.tp_pct,
+        sl_pct=alert.sl_pct,
+        alert_time=alert.time,
+        received_at=holder.received_at,
+        close_first_workflow_id=close_first,
+        client_id_namespace=await records.install_id(session),
+    )
+    return StartPlan(holder.signal_id, holder.trade_id, holder.workflow_id, inp, eager, also_close)
+
+
+def _sizing(alert: Alert, intent: Intent) -> Sizing | None:
+    """The alert's sizing, or None for the strategy's. A reverse's `size` is TradingView's
+    old-plus-new contracts, so a reverse is sized by `market_position_size` instead."""
+    if intent in REVERSES:
+        if alert.market_position_size is not None and alert.market_position_size > 0:
+            return Sizing(size=alert.market_position_size)
+        if alert.size_usdt is not None or alert.size_pct is not None:
+            return Sizing(size_usdt=alert.size_usdt, size_pct=alert.size_pct)
+        return None
+    if alert.size is None and alert.size_usdt is None and alert.size_pct is None:
+        return None
+    return Sizing(size=alert.size, size_usdt=alert.size_usdt, size_pct=alert.size_pct)
+
+
+def holder_alert(holder: KeyHolder) -> Alert:
+    """The alert an earlier signal stored (its body has no secret: a placeholder fills in)."""
+    return Alert.model_validate({**(holder.body or {}), "secret": "-"})
+
+
+async def _holder_after_conflict(
+    session: AsyncSession, d: Delivery, strategy: Strategy
+) -> KeyHolder:
+    holder = await records.key_holder(
+        session, strategy.id, d.dedupe_key or "", False, 0, d.received_at
+    )
+    assert holder is not None, "the unique index reported a holder that is not there"
+    return holder
+
+
+async def duplicate(
+    session: AsyncSession, d: Delivery, strategy: Strategy, holder: KeyHolder
+) -> DuplicatePlan:
+    signal_id = await records.insert_signal(
+        session,
+        d,
+        SignalOutcome.DUPLICATE,
+        f"duplicate of signal #{holder.signal_id}",
+        workflow_id=holder.workflow_id,
+    )
+    restart = None
+    if holder.trade_id is not None and holder.trade_status == "PENDING":
+        # Maybe never started (a crash between commit and start): starting again is harmless,
+        # the reject-duplicate policy turns it into "already started".
+        restart = await _plan_start(session, strategy, holder, eager=False)
+    return DuplicatePlan(signal_id, holder, restart)

@@ -1,0 +1,221 @@
+"""One delivery, end to end: decide and record it in one transaction (intake.py), then carry
+out the plan in Temporal and shape the answer. The exchange is never called on this path."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from trading.types import SignalOutcome
+from webhook import records
+from webhook.deps import AppState
+from webhook.intake import decide
+from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
+from webhook.ratelimit import RateLimiter
+from webhook.records import Delivery
+from webhook.starter import (
+    SIGNAL_CLOSE,
+    TemporalUnavailable,
+    WorkflowGone,
+    signal,
+    start_trade,
+    ui_url,
+)
+from workflows.contract import CloseRequest
+
+log = logging.getLogger("webhook")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Intake:
+    """The alert endpoint's work, one instance per process (it owns the rate limiter)."""
+
+    def __init__(self, state: AppState, key: bytes, limiter: RateLimiter | None = None) -> None:
+        self.state = state
+        self.key = key
+        self.limiter = limiter or RateLimiter()
+
+    async def handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
+        d = Delivery(received_at=received_at, source_ip=source_ip)
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                try:
+                    plan = await decide(session, d, raw, self.key, self.limiter)
+                except Refused as refused:
+                    signal_id = await records.insert_signal(
+                        session, d, SignalOutcome.REFUSED, refused.stored
+                    )
+                    log.info("alert refused (signal #%s): %s", signal_id, refused.stored)
+                    return Answer(
+                        refused.status, _refusal(refused.public, signal_id), refused.headers
+                    )
+        except DBAPIError as exc:
+            return _not_recorded(exc)
+        return await self.carry_out(plan)
+
+    async def refuse_unread(self, d: Delivery, status: int, reason: str) -> Answer:
+        """Record a delivery refused before its body was read (too large)."""
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                signal_id = await records.insert_signal(session, d, SignalOutcome.REFUSED, reason)
+        except DBAPIError as exc:
+            return _not_recorded(exc)
+        return Answer(status, _refusal(reason, signal_id))
+
+    async def carry_out(self, plan: Plan) -> Answer:
+        if isinstance(plan, Settled):
+            return Answer(plan.status, plan.body)
+        if isinstance(plan, StartPlan):
+            return await self._start(plan)
+        if isinstance(plan, ClosePlan):
+            return await self._close(plan)
+        return await self._duplicate(plan)
+
+    async def _start(self, plan: StartPlan) -> Answer:
+        settings = self.state.settings
+        client = await self.state.temporal.try_connect()
+        try:
+            await start_trade(client, settings, plan.workflow_id, plan.input, eager=plan.eager)
+        except TemporalUnavailable as exc:
+            reason = (
+                f"not started: Temporal unavailable ({exc}); the alert is recorded and a "
+                "redelivery starts it under the same workflow id"
+            )
+            await self._set(plan.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=reason)
+            log.warning("trade #%s not started: %s", plan.trade_id, exc)
+            return Answer(
+                503,
+                {
+                    "outcome": SignalOutcome.NOT_STARTED.value,
+                    "reason": reason,
+                    "signal_id": plan.signal_id,
+                    "trade_id": plan.trade_id,
+                },
+            )
+        for trade in plan.also_close:
+            await self._send_close(
+                trade.workflow_id, CloseRequest(reason="reverse alert", signal_id=plan.signal_id)
+            )
+        log.info("trade #%s started: %s", plan.trade_id, plan.workflow_id)
+        return Answer(
+            202,
+            {
+                "outcome": SignalOutcome.ACCEPTED.value,
+                "signal_id": plan.signal_id,
+                "trade_id": plan.trade_id,
+                "workflow_id": plan.workflow_id,
+                "ui_url": ui_url(settings, plan.workflow_id),
+                "intent": plan.input.intent.value,
+                "symbol": plan.input.symbol,
+            },
+        )
+
+    async def _close(self, plan: ClosePlan) -> Answer:
+        closing, gone = [], []
+        try:
+            for trade in plan.targets:
+                if await self._send_close(trade.workflow_id, plan.request, raise_unavailable=True):
+                    closing.append(trade)
+                else:
+                    gone.append(trade)
+        except TemporalUnavailable as exc:
+            reason = (
+                f"not delivered: Temporal unavailable ({exc}); a redelivery of this exit "
+                "alert tries again"
+            )
+            await self._set(plan.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=reason)
+            return Answer(
+                503, _refusal(reason, plan.signal_id) | {"outcome": SignalOutcome.NOT_STARTED.value}
+            )
+        if not closing:
+            reason = (
+                "nothing to close: "
+                + ", ".join(f"trade #{t.id}" for t in gone)
+                + " already finished"
+            )
+            await self._set(
+                plan.signal_id, outcome=SignalOutcome.NOTHING_TO_CLOSE.value, reason=reason
+            )
+            return Answer(
+                200,
+                {
+                    "outcome": SignalOutcome.NOTHING_TO_CLOSE.value,
+                    "reason": reason,
+                    "signal_id": plan.signal_id,
+                },
+            )
+        settings = self.state.settings
+        return Answer(
+            202,
+            {
+                "outcome": SignalOutcome.ACCEPTED.value,
+                "signal_id": plan.signal_id,
+                "closing": [
+                    {
+                        "trade_id": t.id,
+                        "workflow_id": t.workflow_id,
+                        "ui_url": ui_url(settings, t.workflow_id),
+                    }
+                    for t in closing
+                ],
+            },
+        )
+
+    async def _duplicate(self, plan: DuplicatePlan) -> Answer:
+        holder = plan.holder
+        if plan.restart is not None:
+            answer = await self._start(plan.restart)
+            if answer.status == 503:
+                return answer
+        body: dict[str, Any] = {
+            "outcome": SignalOutcome.DUPLICATE.value,
+            "signal_id": plan.signal_id,
+            "duplicate_of": holder.signal_id,
+            "workflow_id": holder.workflow_id,
+        }
+        if holder.trade_id is not None:
+            body["trade_id"] = holder.trade_id
+        if holder.workflow_id is not None:
+            body["ui_url"] = ui_url(self.state.settings, holder.workflow_id)
+        return Answer(200, body)
+
+    async def _send_close(
+        self, workflow_id: str, request: CloseRequest, raise_unavailable: bool = False
+    ) -> bool:
+        client = await self.state.temporal.try_connect()
+        try:
+            await signal(client, self.state.settings, workflow_id, SIGNAL_CLOSE, request)
+            return True
+        except WorkflowGone:
+            return False
+        except TemporalUnavailable as exc:
+            if raise_unavailable:
+                raise
+            log.warning("close for %s not delivered: %s", workflow_id, exc)
+            return False
+
+    async def _set(self, signal_id: int, **values: Any) -> None:
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                await records.set_signal(session, signal_id, **values)
+        except DBAPIError as exc:
+            log.error("signal #%s not updated: %s", signal_id, type(exc.orig or exc).__name__)
+
+
+def _refusal(reason: str, signal_id: int) -> dict[str, Any]:
+    return {"outcome": SignalOutcome.REFUSED.value, "reason": reason, "signal_id": signal_id}
+
+
+def _not_recorded(exc: DBAPIError) -> Answer:
+    log.error("alert not recorded: database error %s", type(exc.orig or exc).__name__)
+    return Answer(503, {"outcome": "NOT_RECORDED", "reason": "database unavailable: retry"})

@@ -1,0 +1,142 @@
+"""The webhook's calls into Temporal: start a trade workflow, signal `close` and `cancel`.
+
+A start is durable once Temporal accepts it; the webhook answers then, never waiting for the
+exchange. Every call has a short deadline: TradingView gives up on a request after 3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from urllib.parse import quote
+
+from pydantic import BaseModel
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from db.models import Strategy
+from settings import Settings
+from trading.types import EntryType, MarginMode, StopType, TradeStatus
+from workflows import search_attributes as sa
+from workflows.contract import (
+    ChaseFallback,
+    OnProtectionRefused,
+    Sizing,
+    StrategySnapshot,
+    TradeInput,
+)
+from workflows.summary import static_summary
+
+log = logging.getLogger("webhook")
+WORKFLOW_NAME = "TradeWorkflow"
+SIGNAL_CLOSE = "close"
+SIGNAL_CANCEL = "cancel"
+QUERY_STATE = "state"
+RPC_TIMEOUT = timedelta(seconds=2)
+CALL_BUDGET_S = 2.5
+
+
+class TemporalUnavailable(Exception):
+    """Temporal did not take the call; the caller records that and answers 503."""
+
+
+class WorkflowGone(Exception):
+    """The workflow is not running any more (it finished, or never existed)."""
+
+
+def snapshot(strategy: Strategy) -> StrategySnapshot:
+    """The strategy's parameters now, for the trade to keep (design note §4)."""
+    return StrategySnapshot(
+        id=strategy.id,
+        name=strategy.name,
+        sizing=Sizing(size=strategy.size, size_usdt=strategy.size_usdt, size_pct=strategy.size_pct),
+        entry_type=EntryType(strategy.entry_type),
+        leverage=strategy.leverage,
+        margin_mode=MarginMode(strategy.margin_mode) if strategy.margin_mode else None,
+        chase_interval_s=strategy.chase_interval_s,
+        max_chases=strategy.max_chases,
+        max_slippage_bps=strategy.max_slippage_bps,
+        chase_fallback=ChaseFallback(strategy.chase_fallback),
+        exit_entry_type=EntryType(strategy.exit_entry_type),
+        max_alert_age_s=strategy.max_alert_age_s,
+        dedupe_window_s=strategy.dedupe_window_s,
+        notional_floor=strategy.notional_floor,
+        allow_split=strategy.allow_split,
+        on_protection_refused=OnProtectionRefused(strategy.on_protection_refused),
+        tracking_interval_s=strategy.tracking_interval_s,
+        stop_type=StopType(strategy.stop_type),
+    )
+
+
+def ui_url(settings: Settings, workflow_id: str) -> str:
+    return (
+        f"{settings.temporal_ui_base.rstrip('/')}/namespaces/"
+        f"{quote(settings.temporal_namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
+    )
+
+
+async def start_trade(
+    client: Client | None,
+    settings: Settings,
+    workflow_id: str,
+    inp: TradeInput,
+    *,
+    eager: bool,
+) -> None:
+    """Start `TradeWorkflow` under `workflow_id` with the reject-duplicate policy. Already
+    started counts as success: the id is the alert's, so the trade exists exactly once."""
+    if client is None:
+        raise TemporalUnavailable(f"cannot connect to Temporal at {settings.temporal_target}")
+    attributes = TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.SYMBOL, inp.symbol),
+            SearchAttributePair(sa.SIDE, inp.side.value),
+            SearchAttributePair(sa.STRATEGY, inp.strategy.name),
+            SearchAttributePair(sa.TRADE_STATUS, TradeStatus.PENDING.value),
+        ]
+    )
+    try:
+        await asyncio.wait_for(
+            client.start_workflow(
+                WORKFLOW_NAME,
+                inp,
+                id=workflow_id,
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=attributes,
+                static_summary=static_summary(inp),
+                request_eager_start=eager,
+                rpc_timeout=RPC_TIMEOUT,
+            ),
+            CALL_BUDGET_S,
+        )
+    except WorkflowAlreadyStartedError:
+        log.info("workflow %s was already started", workflow_id)
+    except (RPCError, TimeoutError, OSError) as exc:
+        raise TemporalUnavailable(_describe(exc)) from exc
+
+
+async def signal(
+    client: Client | None, settings: Settings, workflow_id: str, name: str, arg: BaseModel
+) -> None:
+    """Send signal `name` to the running workflow; WorkflowGone if it is not running."""
+    if client is None:
+        raise TemporalUnavailable(f"cannot connect to Temporal at {settings.temporal_target}")
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await asyncio.wait_for(handle.signal(name, arg, rpc_timeout=RPC_TIMEOUT), CALL_BUDGET_S)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise WorkflowGone(f"workflow {workflow_id} is not running") from exc
+        raise TemporalUnavailable(_describe(exc)) from exc
+    except (TimeoutError, OSError) as exc:
+        raise TemporalUnavailable(_describe(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "Temporal did not answer in time"
+    return f"{type(exc).__name__}: {exc}"
