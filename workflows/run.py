@@ -156,6 +156,9 @@ class TradeRun(ActivityCalls):
             trade_id=self.inp.trade_id, status=s.status, target_qty=s.target_qty,
             filled_qty=s.filled_qty, avg_entry_price=s.avg_entry_price, closed_qty=s.closed_qty,
             avg_exit_price=s.avg_exit_price, realized_pnl=s.realized_pnl, fees=s.fees,
-            leverage=s.leverage, tp_price=self.tp, sl_price=self.sl,
+            leverage=s.leverage,
+            # The prices protecting the trade now (tp_pct/sl_pct resolved), else what was asked.
+            tp_price=s.protection.tp if s.protection.tp is not None else self.tp,
+            sl_price=s.protection.sl if s.protection.sl is not None else self.sl,
             warning="; ".join(s.warnings) or None, error=s.error,
         )

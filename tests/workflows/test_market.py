@@ -53,6 +53,8 @@ async def test_stop_loss_closes_the_trade_at_a_loss(harness: Harness) -> None:
     await h.paper.admin.set_price(BTC, "94000")
     result = await h.result(handle)
     assert result.status is TradeStatus.CLOSED and result.realized_pnl < 0
+    row = await h.trade_row(handle)  # the row records the prices the percentages resolved to
+    assert (row.tp_price, row.sl_price) == (Decimal("96900.2"), Decimal("94050.1"))
 
 
 async def test_exit_alert_closes_only_the_trade_quantity(harness: Harness) -> None:
