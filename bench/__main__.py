@@ -1,0 +1,259 @@
+"""`python -m bench` (what `make bench` runs): every measurement, then
+bench/results/<date>.md and .json.
+
+    python -m bench                          everything (a few minutes)
+    python -m bench --quick                  small samples, for a smoke run
+    python -m bench --only precision_fuzz    one measurement (repeat --only for more)
+    python -m bench --use-running http://127.0.0.1:8000 [--exchange-url URL]
+                                             measure a stack someone started (no restarts:
+                                             the fast-path-off run is skipped)
+    python -m bench --only precision_fuzz --pairs-file trading_pairs.json [--tickers-file …]
+
+The bench starts its own stacks (`tradewire up`, `tradewire exchange`) on free ports in a
+temporary state dir, with the limits of bench/limits.py raised, and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import ack, burst, floor, memory, precision_fuzz, profile, report, signal_to_order
+from bench.alerts import BenchFailure, add_strategy
+from bench.limits import BenchLimits
+from bench.machine import machine, versions
+from bench.report import Outcome
+from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running_stack
+from devstack.components import defines_function, module_exists
+
+STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "memory", "burst")
+MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
+ORDER = ("floor", "signal_to_order", "ack", "burst", "memory", "precision_fuzz", "profile")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--only", action="append", choices=MEASUREMENTS, metavar="NAME",
+                   help=f"run only this measurement (repeatable): {', '.join(MEASUREMENTS)}")
+    p.add_argument("--quick", action="store_true", help="small samples (a smoke run)")
+    p.add_argument("--use-running", metavar="WEBHOOK_URL",
+                   help="measure a running stack (its settings from TRADEWIRE_* in the env)")
+    p.add_argument("--exchange-url", help="with --use-running: the paper exchange's URL")
+    p.add_argument("--pairs-file", type=Path, action="append",
+                   help="precision fuzz on this BitUnix trading_pairs file (repeatable; "
+                        "default: the bundled pairs and bench/data/bitunix_pairs_real.json)")
+    p.add_argument("--tickers-file", type=Path, help="tickers for --pairs-file (optional)")
+    p.add_argument("--fuzz-n", type=int, help=f"alerts per fuzz run "
+                                              f"(default {precision_fuzz.DEFAULT_N})")
+    p.add_argument("--seed", type=int, default=1, help="the fuzz's seed")
+    p.add_argument("--out", type=Path, default=report.RESULTS_DIR, help="results folder")
+    p.add_argument("--keep", action="store_true", help="keep the temporary state dirs and logs")
+    p.add_argument("--profile", action="store_true",
+                   help="sample the webhook and worker with py-spy during signal-to-order "
+                        "(needs `pip install py-spy`)")
+    return p.parse_args(argv)
+
+
+def say(text: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {text}", file=sys.stderr, flush=True)
+
+
+def stack_missing() -> str | None:
+    if not module_exists("webhook.routes"):
+        return "the webhook (webhook/routes.py) is not built yet"
+    if not defines_function("worker", "main"):
+        return "the worker (worker.main) is not built yet"
+    return None
+
+
+async def guarded(title: str, name: str, step: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """Run one measurement; a failure becomes a skipped outcome that says why."""
+    say(f"{title} …")
+    try:
+        outcome = await step()
+    except (BenchFailure, StackError) as exc:
+        say(f"{title}: FAILED: {exc}")
+        return Outcome(name=name, title=title, skipped=f"failed: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the report must still be written
+        traceback.print_exc()
+        return Outcome(name=name, title=title, skipped=f"failed: {type(exc).__name__}: {exc}")
+    for row in outcome.rows:
+        say(f"  {row.metric}: {row.value} {row.verdict}".rstrip())
+    return outcome
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.quick = args.quick
+        self.limits = BenchLimits()
+        self.wanted = set(args.only or MEASUREMENTS)
+        self.outcomes: dict[str, Outcome] = {}
+        self.notes: list[str] = []
+        self.floor_send: dict[str, float] | None = None
+        self.fast_series: signal_to_order.Series | None = None
+
+    def n(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    async def run(self) -> None:
+        if "precision_fuzz" in self.wanted:
+            self.outcomes["precision_fuzz"] = await guarded(
+                "6. Precision fuzz", "precision_fuzz", self.fuzz)
+        if not self.wanted & set(STACK_MEASUREMENTS):
+            return
+        missing = stack_missing()
+        if missing:
+            for name in self.wanted & set(STACK_MEASUREMENTS):
+                self.outcomes[name] = Outcome(name=name, title=name, skipped=missing)
+            return
+        if self.args.use_running:
+            self.notes.append("fast path off (measurement 3) needs a restart: not run against "
+                              "a running stack")
+            stack = running_stack(self.args.use_running, self.args.exchange_url)
+            self.notes += stack.notes
+            await self.on_stack(stack, idle={})
+            return
+        say("starting the stack (fast path on) …")
+        async with full_stack(self.limits, self.work / "fast", fast_path=True) as stack:
+            await asyncio.sleep(memory.SETTLE_S)
+            idle = memory.snapshot(stack)
+            say(f"  up; idle RSS {idle}")
+            await self.on_stack(stack, idle)
+        fast = self.outcomes.get("signal_to_order")
+        if fast is not None and not fast.skipped and self.fast_series is not None:
+            say("starting a second stack (fast path off) …")
+            try:
+                async with full_stack(self.limits, self.work / "slow", fast_path=False) as slow:
+                    series = await self.series(slow)
+                signal_to_order.with_fast_path_off(fast, self.fast_series, series)
+            except (BenchFailure, StackError) as exc:
+                say(f"fast path off: FAILED: {exc}")
+                fast.notes.append(f"fast path off: failed: {exc}")
+
+    async def fuzz(self) -> Outcome:
+        n = self.args.fuzz_n or self.n(precision_fuzz.DEFAULT_N, precision_fuzz.QUICK_N)
+        if self.args.pairs_file:
+            runs = [(p, self.args.tickers_file, n) for p in self.args.pairs_file]
+        else:
+            real_n = max(n // 10, 100)
+            runs = [(None, None, n), (precision_fuzz.REAL_PAIRS_FILE, None, real_n)]
+        return await precision_fuzz.measure(self.limits, self.work / "fuzz", runs=runs,
+                                            seed=self.args.seed, progress=say)
+
+    async def series(self, stack: Stack) -> signal_to_order.Series:
+        strategy = await asyncio.to_thread(
+            add_strategy, stack, f"bench-s2o-{uuid.uuid4().hex[:6]}",
+            rate_limit_per_min=self.limits.webhook_rate_limit_per_min,
+            size=signal_to_order.SIZE)
+        n = self.n(signal_to_order.DEFAULT_N, signal_to_order.QUICK_N)
+        return await signal_to_order.run_series(stack, strategy, n)
+
+    async def profiled_series(self, stack: Stack) -> signal_to_order.Series:
+        pids = {role: pid for role, pid in memory.stack_processes(stack).items()
+                if role in ("webhook", "worker")}
+        async with profile.sampling(pids, self.work / "profile") as files:
+            series = await self.series(stack)
+        self.outcomes["profile"] = Outcome(
+            name="profile", title="Profile (py-spy) during signal-to-order, fast path on",
+            details={role: profile.summarize(path) for role, path in files.items()},
+            notes=[f"py-spy record --rate {profile.RATE_HZ} on the webhook and worker processes "
+                   "for the whole series; % of busy samples (idle threads excluded); the "
+                   "inclusive list names Tradewire's own functions (time in them and below)"],
+        )
+        return series
+
+    async def on_stack(self, stack: Stack, idle: dict[str, float]) -> None:
+        from settings import PAPER_API_KEY, PAPER_API_SECRET, Settings
+
+        if "floor" in self.wanted or "signal_to_order" in self.wanted:
+            key, secret = PAPER_API_KEY, PAPER_API_SECRET
+            if stack.up is None:  # a running stack: its own paper key, from the environment
+                settings = Settings()
+                key, secret = settings.paper_api_key, settings.paper_api_secret.get_secret_value()
+            endpoint = ExchangeEndpoint(stack.exchange_url, key, secret)
+            n = self.n(floor.DEFAULT_N, floor.QUICK_N)
+            out = await guarded("1. Floor", "floor", lambda: floor.measure(endpoint, n=n))
+            self.outcomes["floor"] = out
+            if not out.skipped:
+                self.floor_send = out.details["send_to_receive_ms"]
+        if self.wanted & {"signal_to_order", "ack"}:
+            async def s2o() -> Outcome:
+                if self.args.profile and stack.up is not None:
+                    self.fast_series = await self.profiled_series(stack)
+                else:
+                    self.fast_series = await self.series(stack)
+                return signal_to_order.outcome(self.fast_series, self.floor_send)
+
+            self.outcomes["signal_to_order"] = await guarded(
+                "2. Signal-to-order (fast path on)", "signal_to_order", s2o)
+            if self.fast_series is not None:
+                self.outcomes["ack"] = ack.outcome(self.fast_series)
+            if "signal_to_order" not in self.wanted:
+                self.outcomes.pop("signal_to_order")
+        if "memory" in self.wanted:
+            trades = self.n(memory.OPEN_TRADES, memory.QUICK_OPEN_TRADES)
+            window = memory.QUICK_RATE_WINDOW_S if self.quick else memory.RATE_WINDOW_S
+            self.outcomes["memory"] = await guarded(
+                "5. Memory and tracking cost", "memory",
+                lambda: memory.measure(stack, self.limits, idle, trades=trades, window_s=window))
+        if "burst" in self.wanted:
+            duration = self.n(burst.DURATION_S, burst.QUICK_DURATION_S)
+            self.outcomes["burst"] = await guarded(
+                "4b. Burst", "burst",
+                lambda: burst.measure(stack, self.limits, duration_s=duration))
+
+    def settings_used(self) -> dict[str, object]:
+        used: dict[str, object] = {f"TRADEWIRE_{k.upper()}": v
+                                   for k, v in self.limits.describe().items()
+                                   if k != "webhook_rate_limit_per_min"}
+        used["strategy rate limit (tradewire strategy add --rate-limit)"] = (
+            f"{self.limits.webhook_rate_limit_per_min}/min")
+        used["TRADEWIRE_PAPER_TICK_INTERVAL_S"] = "86400 (random walk off: prices move "\
+            "only through the admin API)"
+        used["TRADEWIRE_FAST_PATH"] = "true (measurements 1, 2, 4, 5); false (3)"
+        used["quick"] = self.quick
+        return used
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="tradewire-bench-"))
+    bench = Bench(args, work)
+    try:
+        asyncio.run(bench.run())
+    finally:
+        if args.keep:
+            say(f"state dirs and logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    outcomes = [bench.outcomes[name] for name in ORDER if name in bench.outcomes]
+    doc = report.document(
+        command="make bench" if argv is None and len(sys.argv) == 1
+        else "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+        quick=args.quick, started=started, duration_s=time.monotonic() - t0,
+        machine=machine(), versions=versions(), settings=bench.settings_used(),
+        notes=bench.notes, outcomes=outcomes,
+    )
+    md, js = report.write(doc, outcomes, args.out)
+    say(f"wrote {md} and {js} in {doc['duration_s']} s")
+    for missed in doc["targets_missed"]:
+        say(f"target missed: {missed}")
+    failed = [o for o in outcomes if o.skipped and o.skipped.startswith("failed")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Memory and tracking cost: RSS of the webhook and worker processes idle and with 500 open
+tracking trades (the slope per open trade), and the exchange requests per second that
+tracking them costs (one account watcher: flat, however many trades are open)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.alerts import AlertPoster, BenchFailure, add_strategy, close_body, open_body
+from bench.burst import SIZES
+from bench.limits import BenchLimits
+from bench.paper_admin import PaperAdmin
+from bench.report import Outcome, Row
+from bench.stack import Stack
+from bench.stackdb import refusal_reasons, trade_statuses
+
+OPEN_TRADES = 500
+QUICK_OPEN_TRADES = 60
+RATE_WINDOW_S = 8.0
+QUICK_RATE_WINDOW_S = 5.0
+SETTLE_S = 3.0
+# Bounds that keep `make bench` within its budget on a slow stack; what did not get there in
+# time is reported, not waited for.
+OPEN_SEND_S = 30.0
+OPEN_WAIT_S = 30.0
+CLOSE_WAIT_S = 30.0
+ANSWER_TIMEOUT_S = 15.0
+TARGET_IDLE_MIB = 100.0
+ROLES = {"web": "webhook", "worker": "worker", "exchange": "paper exchange"}
+
+
+def rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def stack_processes(stack: Stack) -> dict[str, int]:
+    """role → pid for the children of our `up` process ("webhook", "worker", …)."""
+    if stack.up is None:
+        return {}
+    roles: dict[str, int] = {}
+    for pid in _children(stack.up.pid):
+        argv = _cmdline(pid)
+        if len(argv) >= 4 and argv[1:3] == ["-m", "cli"] and argv[3] in ROLES:
+            roles[ROLES[argv[3]]] = pid
+        elif argv and Path(argv[0]).name == "temporal":
+            roles["temporal dev server"] = pid
+    return roles
+
+
+def snapshot(stack: Stack) -> dict[str, float]:
+    """role → RSS in MiB (the `up` process itself, which holds PostgreSQL's handle, too)."""
+    out = {role: rss_kib(pid) for role, pid in stack_processes(stack).items()}
+    if stack.up is not None:
+        out["tradewire up"] = rss_kib(stack.up.pid)
+    return {role: round(kib / 1024, 1) for role, kib in out.items() if kib is not None}
+
+
+async def request_rate(admin: PaperAdmin, window_s: float) -> dict[str, Any]:
+    """Requests/s the exchange received over the next `window_s` seconds, by path."""
+    start = time.time_ns()
+    await asyncio.sleep(window_s)
+    log = [e for e in await admin.requests(since_ns=start)
+           if e["t_ns"] < start + int(window_s * 1e9)]
+    by_path = Counter(e["path"].removeprefix("/api/v1/futures/") for e in log)
+    return {
+        "per_s": round(len(log) / window_s, 2),
+        "by_path_per_s": {p: round(n / window_s, 2) for p, n in by_path.most_common()},
+    }
+
+
+async def _wait_statuses(stack: Stack, name: str, done: set[str], count: int,
+                         timeout_s: float) -> dict[str, int]:
+    """The strategy's trades by status, once `count` of them are in `done` or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        statuses = await trade_statuses(stack, [name])
+        if sum(n for s, n in statuses.items() if s in done) >= count:
+            return statuses
+        if time.monotonic() > deadline:
+            return statuses
+        await asyncio.sleep(0.5)
+
+
+async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, float], *,
+                  trades: int = OPEN_TRADES, window_s: float = RATE_WINDOW_S) -> Outcome:
+    admin = PaperAdmin(stack.exchange_url)
+    poster = AlertPoster(stack.webhook_url, connections=20, timeout_s=ANSWER_TIMEOUT_S)
+    run = uuid.uuid4().hex[:6]
+    name = f"bench-track-{run}"
+    strategy = await asyncio.to_thread(
+        add_strategy, stack, name, rate_limit_per_min=limits.webhook_rate_limit_per_min,
+        size=SIZES["BTCUSDT"])
+    symbols = list(SIZES)
+    try:
+        idle_warm = snapshot(stack)
+        rate_idle = await request_rate(admin, window_s)
+        gate = asyncio.Semaphore(20)
+
+        t0 = time.monotonic()
+
+        async def open_one(k: int) -> str:
+            symbol = symbols[k % len(symbols)]
+            body = open_body(strategy, symbol, f"{run}-{k}") | {"size": SIZES[symbol]}
+            async with gate:
+                if time.monotonic() - t0 > OPEN_SEND_S:
+                    return "not sent (time budget)"
+                return str((await poster.post(body)).status)
+
+        answers = Counter(await asyncio.gather(*(open_one(k) for k in range(trades))))
+        if not answers.get("202"):
+            raise BenchFailure(f"no tracking open was accepted: answers {dict(answers)}")
+        statuses = await _wait_statuses(stack, name, {"TRACKING"}, answers["202"], OPEN_WAIT_S)
+        opened_s = time.monotonic() - t0
+        await asyncio.sleep(SETTLE_S)
+        tracking = (await trade_statuses(stack, [name])).get("TRACKING", 0)
+        loaded = snapshot(stack)
+        rate_loaded = await request_rate(admin, window_s)
+        t1 = time.monotonic()
+        for symbol in symbols:
+            await poster.post(close_body(strategy, symbol, f"{run}-close-{symbol}"))
+        closed = await _wait_statuses(stack, name, {"CLOSED"}, tracking, CLOSE_WAIT_S)
+        closed_s = time.monotonic() - t1
+    finally:
+        await poster.aclose()
+        await admin.aclose()
+    timing = {"open_alerts": trades, "open_answers": dict(answers),
+              "refused_or_failed": await refusal_reasons(stack, [name]),
+              "statuses_after_opening": statuses, "statuses_after_closing": closed,
+              "open_s": round(opened_s, 1), "close_s": round(closed_s, 1)}
+    outcome = _outcome(idle_at_start, idle_warm, loaded, rate_idle, rate_loaded, tracking,
+                       timing, window_s)
+    if tracking < trades:
+        outcome.notes.append(f"only {tracking} of {trades} opens were TRACKING "
+                             f"{OPEN_WAIT_S:.0f} s after the last was answered (opens sent for "
+                             f"at most {OPEN_SEND_S:.0f} s; answers {dict(answers)}; statuses "
+                             f"{statuses}); measured with those")
+    if closed.get("CLOSED", 0) < tracking:
+        outcome.notes.append(f"{CLOSE_WAIT_S:.0f} s after the exit alerts: {closed}")
+    return outcome
+
+
+def _outcome(idle: dict[str, float], warm: dict[str, float], loaded: dict[str, float],
+             rate_idle: dict[str, Any], rate_loaded: dict[str, Any], trades: int,
+             timing: dict[str, Any], window_s: float) -> Outcome:
+    rows = []
+    slopes = {}
+    for role in ("webhook", "worker"):
+        if role not in idle:
+            rows.append(Row(f"{role} RSS idle", "process not found"))
+            continue
+        rows.append(Row(f"{role} RSS idle", f"{idle[role]:.1f} MiB",
+                        f"≤ {TARGET_IDLE_MIB:g} MiB",
+                        "met" if idle[role] <= TARGET_IDLE_MIB else "MISSED"))
+        if role in warm and role in loaded and trades:
+            slope = (loaded[role] - warm[role]) * 1024 / trades
+            slopes[role] = round(slope, 1)
+            rows.append(Row(f"{role} RSS with {trades} open trades (slope)",
+                            f"{loaded[role]:.1f} MiB ({slope:+.1f} KiB/trade)"))
+    rows.append(Row(f"exchange requests/s: 0 → {trades} open trades",
+                    f"{rate_idle['per_s']:g} → {rate_loaded['per_s']:g}"))
+    return Outcome(
+        name="memory",
+        title="5. Memory and tracking cost",
+        rows=rows,
+        details={
+            "rss_mib_idle_at_start": idle, "rss_mib_idle_warm": warm,
+            f"rss_mib_{trades}_open_trades": loaded, "slope_kib_per_trade": slopes,
+            "exchange_requests_idle": rate_idle,
+            f"exchange_requests_{trades}_open_trades": rate_loaded, **timing,
+        },
+        notes=[
+            "RSS (VmRSS) of each process `up` started; idle = right after `up` reported ready; "
+            "the slope is from the warm idle (after the signal-to-order series) to "
+            f"{trades} TRACKING trades",
+            f"request rate: every BitUnix-path request the paper exchange logged over {window_s:g} s",
+        ],
+    )

@@ -1,0 +1,98 @@
+"""Read-only look into a benchmark stack's database and Temporal, to check the burst: every
+alert became exactly one workflow, one trade row and one order at the exchange."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.alerts import BenchFailure
+from bench.stack import Stack
+from db.session import make_engine
+
+
+def database_url(stack: Stack) -> str:
+    if not stack.database_url:
+        raise BenchFailure("cannot find the stack's database URL (set TRADEWIRE_DATABASE_URL)")
+    return stack.database_url
+
+
+async def orders_by_workflow(stack: Stack, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """workflow id → {"trades": n, "status": …, "client_ids": [every order row's client id]}."""
+    engine = make_engine(database_url(stack), pool_size=1)
+    found: dict[str, dict[str, Any]] = defaultdict(lambda: {"trades": 0, "client_ids": []})
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(
+                'SELECT t.workflow_id, t.id, t.status, o.client_order_id FROM trade t '
+                'LEFT JOIN "order" o ON o.trade_id = t.id WHERE t.workflow_id = ANY(:ids)'
+            ), {"ids": workflow_ids})
+            seen_trades: set[int] = set()
+            for workflow_id, trade_id, status, client_id in rows:
+                entry = found[workflow_id]
+                if trade_id not in seen_trades:
+                    seen_trades.add(trade_id)
+                    entry["trades"] += 1
+                    entry["status"] = status
+                if client_id is not None:
+                    entry["client_ids"].append(client_id)
+    finally:
+        await engine.dispose()
+    return dict(found)
+
+
+async def trade_statuses(stack: Stack, strategy_names: list[str]) -> dict[str, int]:
+    engine = make_engine(database_url(stack), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT t.status, count(*) FROM trade t JOIN strategy s ON s.id = t.strategy_id "
+                "WHERE s.name = ANY(:names) GROUP BY t.status"
+            ), {"names": strategy_names})
+            return {status: int(n) for status, n in rows}
+    finally:
+        await engine.dispose()
+
+
+async def workflows_exist(stack: Stack, workflow_ids: list[str], *, concurrency: int = 16
+                          ) -> dict[str, bool]:
+    """Ask Temporal for each workflow (describe, not the lagging visibility search)."""
+    from temporalio.service import RPCError
+
+    from workflows.converter import connect
+
+    namespace = stack.env.get("TRADEWIRE_TEMPORAL_NAMESPACE", "default")
+    client = await connect(stack.temporal_target, namespace)
+    gate = asyncio.Semaphore(concurrency)
+    result: dict[str, bool] = {}
+
+    async def one(workflow_id: str) -> None:
+        async with gate:
+            try:
+                await client.get_workflow_handle(workflow_id).describe()
+                result[workflow_id] = True
+            except RPCError:
+                result[workflow_id] = False
+
+    await asyncio.gather(*(one(w) for w in workflow_ids))
+    return result
+
+
+async def refusal_reasons(stack: Stack, strategy_names: list[str], top: int = 5
+                          ) -> dict[str, int]:
+    """Why trades of these strategies ended REFUSED or FAILED (their error, first 160 chars)."""
+    engine = make_engine(database_url(stack), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT t.status || ': ' || left(coalesce(t.error, '(no error text)'), 160) AS r, "
+                "count(*) FROM trade t JOIN strategy s ON s.id = t.strategy_id "
+                "WHERE s.name = ANY(:names) AND t.status IN ('REFUSED', 'FAILED') "
+                "GROUP BY r ORDER BY count(*) DESC LIMIT :top"
+            ), {"names": strategy_names, "top": top})
+            return {reason: int(n) for reason, n in rows}
+    finally:
+        await engine.dispose()
