@@ -27,7 +27,12 @@ from bench.limits import BenchLimits
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row, ms
 from bench.stack import Stack
-from bench.stackdb import orders_by_workflow, refusal_reasons, workflows_exist
+from bench.stackdb import (
+    orders_by_workflow,
+    refusal_reasons,
+    trade_of_client_ids,
+    workflows_exist,
+)
 from bench.stats import summary
 
 RATE_PER_S = 100
@@ -120,6 +125,22 @@ async def measure(stack: Stack, limits: BenchLimits, *, duration_s: int = DURATI
     return outcome
 
 
+async def _strays_by_answer(stack: Stack, acks: list[Ack], stray_ids: list[str]
+                            ) -> dict[str, int]:
+    """Orders of alerts that were not answered 202, by what the alert was answered: a 503
+    names its trade (the sender was told it failed); no answer (status 0) names none."""
+    if not stray_ids:
+        return {}
+    told = {int(a.body["trade_id"]): str(a.status) for a in acks
+            if a.status != 202 and isinstance(a.body.get("trade_id"), int)}
+    by_trade = await trade_of_client_ids(stack, stray_ids)
+    out: Counter[str] = Counter()
+    for client_id in stray_ids:
+        trade = by_trade.get(client_id)
+        out[f"answered {told[trade]}" if trade in told else "no answer / unknown"] += 1
+    return dict(out)
+
+
 async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[str, Any]],
                  sent_s: float, total: int, rate: int, duration_s: int) -> Outcome:
     workflow_ids = [str(a.body["workflow_id"]) for a in ok]
@@ -145,7 +166,9 @@ async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[st
         times = [first_order_ns[c] for c in info["client_ids"] if c in first_order_ns]
         if times:
             to_order_ms.append((min(times) - ack.sent_ns) / 1e6)
-    strays = sum(n for c, n in accepted_by_client.items() if c not in ours)
+    stray_ids = [c for c in accepted_by_client if c not in ours]
+    strays = sum(accepted_by_client[c] for c in stray_ids)
+    strays_by_answer = await _strays_by_answer(stack, acks, stray_ids)
     statuses = Counter(str(a.status) for a in acks)
     ack = summary(a.ack_ms for a in acks)
     lat = summary(to_order_ms)
@@ -175,6 +198,7 @@ async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[st
             "trade_rows_not_exactly_one": bad_trade_rows,
             "orders_lost": lost_orders, "orders_doubled": doubled_orders,
             "orders_not_from_an_accepted_alert": strays,
+            "of_which_by_the_alert's_answer": strays_by_answer,
         },
         notes=[
             f"{total} open alerts scheduled at {rate}/s over {STRATEGIES} strategies × "

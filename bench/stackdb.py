@@ -96,3 +96,16 @@ async def refusal_reasons(stack: Stack, strategy_names: list[str], top: int = 5
             return {reason: int(n) for reason, n in rows}
     finally:
         await engine.dispose()
+
+
+async def trade_of_client_ids(stack: Stack, client_ids: list[str]) -> dict[str, int]:
+    """client order id → the id of the trade that sent it."""
+    engine = make_engine(database_url(stack), pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(
+                'SELECT client_order_id, trade_id FROM "order" WHERE client_order_id = ANY(:ids)'
+            ), {"ids": client_ids})
+            return {client_id: int(trade_id) for client_id, trade_id in rows}
+    finally:
+        await engine.dispose()
