@@ -76,7 +76,7 @@ class FastChaseActivities:
 
     async def _rounds(self, req: FastChaseRequest, ids: list[str], used: int,
                       snaps: dict[str, OrderSnapshot]) -> str:
-        interval = float(req.interval_s)
+        interval = float(req.interval_s)  # float-ok: time or rate, not money
         order = snaps.get(ids[used - 1]) if used else None
         while True:
             filled = req.already_filled + sum((s.filled_qty for s in snaps.values()), Decimal(0))

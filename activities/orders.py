@@ -44,7 +44,7 @@ class OrderActivities:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         lookup_tries: int = 6,
-        lookup_pause_s: float = 0.25,
+        lookup_pause_s: float = 0.25,  # float-ok: time or rate, not money
         confirm_tries: int = 12,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

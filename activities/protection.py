@@ -44,7 +44,7 @@ class ProtectionActivities:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         adopt_tries: int = 4,
-        adopt_pause_s: float = 0.25,
+        adopt_pause_s: float = 0.25,  # float-ok: time or rate, not money
     ) -> None:
         self._client = client
         self._sessionmaker = sessionmaker

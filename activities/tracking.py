@@ -42,7 +42,7 @@ class TrackingActivities:
         orders: OrderActivities,
         *,
         fill_tries: int = 4,
-        fill_pause_s: float = 0.25,
+        fill_pause_s: float = 0.25,  # float-ok: time or rate, not money
     ) -> None:
         self._client = client
         self._records = Records(sessionmaker)

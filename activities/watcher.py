@@ -106,7 +106,7 @@ class WatcherActivities:
 
     @activity.defn(name="watch_account")
     async def watch_account(self, inp: WatcherInput) -> Done:
-        interval = float(inp.interval_s)
+        interval = float(inp.interval_s)  # float-ok: time or rate, not money
         ends = time.monotonic() + RUN_FOR_S
         before: AccountView | None = None
         while time.monotonic() < ends:

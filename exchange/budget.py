@@ -44,15 +44,15 @@ def rate_for(path: str, *, share: Decimal, scale: Decimal) -> Decimal:
 class SlidingWindow:
     """At most `capacity` grants in any `window_s` seconds. Pure: the caller passes `now`."""
 
-    def __init__(self, rate_per_s: Decimal, *, margin_s: float = JITTER_MARGIN_S) -> None:
+    def __init__(self, rate_per_s: Decimal, *, margin_s: float = JITTER_MARGIN_S) -> None:  # float-ok: time or rate, not money
         if rate_per_s <= 0:
             raise ValueError(f"a request budget must be positive, got {rate_per_s}/s")
         # A whole number of grants per window; below 1/s, one grant per 1/rate seconds.
         self.capacity = max(1, math.floor(rate_per_s))
-        self.window_s = max(1.0, float(self.capacity / rate_per_s)) + margin_s
+        self.window_s = max(1.0, float(self.capacity / rate_per_s)) + margin_s  # float-ok: time or rate, not money
         self._grants: deque[float] = deque(maxlen=self.capacity)
 
-    def reserve(self, now: float) -> float:
+    def reserve(self, now: float) -> float:  # float-ok: time or rate, not money
         """Book the earliest slot at or after `now`; return how long to wait for it."""
         at = now
         if len(self._grants) == self.capacity:
@@ -93,7 +93,7 @@ class Budget:
             self._windows[path] = found
         return found
 
-    async def acquire(self, path: str) -> float:
+    async def acquire(self, path: str) -> float:  # float-ok: time or rate, not money
         """Wait until a request to `path` fits the budget; return the time waited (s)."""
         delay = self.window(path).reserve(self._clock())
         if delay > 0:

@@ -76,7 +76,7 @@ class BitunixClient(
         self._budget = budget or Budget(share=budget_share, scale=budget_scale)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=httpx.Timeout(float(timeout_s)),
+            timeout=httpx.Timeout(float(timeout_s)),  # float-ok: time or rate, not money
             transport=transport,
             headers={"Content-Type": "application/json", "language": "en-US"},
         )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 @dataclass
 class _Bucket:
-    tokens: float
-    stamp: float
+    tokens: float  # float-ok: time or rate, not money
+    stamp: float  # float-ok: time or rate, not money
 
 
 class RateLimiter:
@@ -23,15 +23,15 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[int, _Bucket] = {}
 
-    def allow(self, key: int, per_min: int) -> float | None:
+    def allow(self, key: int, per_min: int) -> float | None:  # float-ok: time or rate, not money
         """None when the alert may pass (and takes a token), else seconds until one frees."""
         now = self._clock()
         rate = per_min / 60.0
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(tokens=float(per_min), stamp=now)
+            bucket = self._buckets[key] = _Bucket(tokens=float(per_min), stamp=now)  # float-ok: time or rate, not money
         else:
-            bucket.tokens = min(float(per_min), bucket.tokens + (now - bucket.stamp) * rate)
+            bucket.tokens = min(float(per_min), bucket.tokens + (now - bucket.stamp) * rate)  # float-ok: time or rate, not money
             bucket.stamp = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0

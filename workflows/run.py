@@ -98,7 +98,7 @@ class TradeRun(ActivityCalls):
             try:
                 await workflow.wait_condition(
                     lambda: self.changed or self.interrupted(),
-                    timeout=timedelta(seconds=float(seconds)),
+                    timeout=timedelta(seconds=float(seconds)),  # float-ok: time or rate, not money
                 )
             except TimeoutError:
                 pass

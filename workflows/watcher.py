@@ -29,7 +29,7 @@ class AccountWatcherWorkflow:
             WatcherActivities.watch_account,
             inp,
             start_to_close_timeout=timedelta(seconds=RUN_FOR_S + 600),
-            heartbeat_timeout=timedelta(seconds=max(30, float(inp.interval_s) * 5)),
+            heartbeat_timeout=timedelta(seconds=max(30, float(inp.interval_s) * 5)),  # float-ok: time or rate, not money
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
         )
         workflow.continue_as_new(inp)

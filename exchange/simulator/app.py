@@ -131,7 +131,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _walk(rt: Runtime) -> None:
-    interval = float(rt.settings.paper_tick_interval_s)
+    interval = float(rt.settings.paper_tick_interval_s)  # float-ok: time or rate, not money
     while True:
         await asyncio.sleep(interval)
         async with rt.lock:

@@ -32,7 +32,7 @@ def base_rate(path: str, private: bool) -> int:
 
 class RateLimiter:
     def __init__(self, scale: Decimal, clock: Callable[[], float] = time.monotonic) -> None:
-        self.scale = float(scale)
+        self.scale = float(scale)  # float-ok: time or rate, not money
         self._clock = clock
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
 
