@@ -65,16 +65,7 @@ class TpslEndpoints(Endpoints):
         sl_stop_type: StopType | None = None,
     ) -> str:
         """Position-level TP/SL (one per position; closes all of it at market when hit)."""
-        if tp_price is None and sl_price is None:
-            raise ValueError("a position TP/SL needs tp_price or sl_price")
-        body = w.PositionTpslRequest(
-            symbol=symbol,
-            positionId=position_id,
-            tpPrice=amount(tp_price),
-            tpStopType=enum_value(tp_stop_type),
-            slPrice=amount(sl_price),
-            slStopType=enum_value(sl_stop_type),
-        )
+        body = _position_tpsl(symbol, position_id, tp_price, tp_stop_type, sl_price, sl_stop_type)
         return await self._request("POST", "tpsl/position/place_order", _tpsl_id, body=body)
 
     async def modify_tpsl_order(
@@ -119,16 +110,7 @@ class TpslEndpoints(Endpoints):
         sl_price: Decimal | None = None,
         sl_stop_type: StopType | None = None,
     ) -> str:
-        if tp_price is None and sl_price is None:
-            raise ValueError("a position TP/SL modification needs tp_price or sl_price")
-        body = w.PositionTpslRequest(
-            symbol=symbol,
-            positionId=position_id,
-            tpPrice=amount(tp_price),
-            tpStopType=enum_value(tp_stop_type),
-            slPrice=amount(sl_price),
-            slStopType=enum_value(sl_stop_type),
-        )
+        body = _position_tpsl(symbol, position_id, tp_price, tp_stop_type, sl_price, sl_stop_type)
         return await self._request("POST", "tpsl/position/modify_order", _tpsl_id, body=body)
 
     async def cancel_tpsl_order(self, symbol: str, order_id: str) -> str:
@@ -168,3 +150,24 @@ class TpslEndpoints(Endpoints):
 
 def _tpsl_id(data: Any) -> str:
     return w.TpslOrderId.model_validate(w.as_object(data)).orderId
+
+
+def _position_tpsl(
+    symbol: str,
+    position_id: str,
+    tp_price: Decimal | None,
+    tp_stop_type: StopType | None,
+    sl_price: Decimal | None,
+    sl_stop_type: StopType | None,
+) -> w.PositionTpslRequest:
+    """The one body of position-level placement and modification (BitUnix: same fields)."""
+    if tp_price is None and sl_price is None:
+        raise ValueError("a position TP/SL needs tp_price or sl_price")
+    return w.PositionTpslRequest(
+        symbol=symbol,
+        positionId=position_id,
+        tpPrice=amount(tp_price),
+        tpStopType=enum_value(tp_stop_type),
+        slPrice=amount(sl_price),
+        slStopType=enum_value(sl_stop_type),
+    )
