@@ -105,6 +105,10 @@ def temporal_argv(settings: Settings) -> list[str]:
         "warn",
         "--dynamic-config-value",
         "system.enableEagerWorkflowStart=true",
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
     ]
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from tests.workflows.harness import Harness
 from trading.types import TradeStatus
-from worker import FAST_PATH_ACTIVITIES, Deps, build_worker
+from worker import FAST_PATH_ACTIVITIES, FAST_PATH_IDENTITY_SUFFIX, Deps, build_worker
 from workflows.contract import Sizing
 from workflows.converter import connect
 
@@ -41,3 +41,10 @@ async def test_eager_start_places_the_first_order_from_local_activities(harness:
     first_remote = next(i for i, e in enumerate(events)
                         if e.HasField("activity_task_scheduled_event_attributes"))
     assert max(events.index(m) for m in markers) < first_remote
+    # The start was eager: the first workflow task ran in the fast-path worker, not the main
+    # one (both poll the same queue; only an eager start guarantees the webhook's worker).
+    first_task = next(e for e in events
+                      if e.HasField("workflow_task_completed_event_attributes"))
+    assert first_task.workflow_task_completed_event_attributes.identity.endswith(
+        FAST_PATH_IDENTITY_SUFFIX)
+    assert getattr(handle, "__temporal_eagerly_started") is True
