@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -45,6 +46,10 @@ class AppState:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     temporal: TemporalHandle
+    # Set by the fast path: called with an open's symbol as soon as it is known, so the
+    # exchange reads the trade decides with are under way while the alert is recorded.
+    # Fire and forget: it never raises and never waits.
+    warm_venue: Callable[[str], None] | None = None
 
 
 def app_state(request: Request) -> AppState:
