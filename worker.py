@@ -31,6 +31,7 @@ from activities.protection import ProtectionActivities
 from activities.tracking import TrackingActivities
 from activities.trades import TradeActivities
 from activities.venue import VenueActivities
+from activities.venue_reads import VenueReader
 from activities.watcher import WatcherActivities
 from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
@@ -64,11 +65,13 @@ class Deps:
     exchange: BitunixClient
     sessionmaker: async_sessionmaker[AsyncSession]
     temporal: Client
+    # Shared with the webhook's intake in the fast path, which warms it (webhook/fast_path.py).
+    venue_reader: VenueReader | None = None
 
 
 def _activities(deps: Deps) -> dict[str, Callable[..., Any]]:
     orders = OrderActivities(deps.exchange, deps.sessionmaker)
-    venue = VenueActivities(deps.exchange, deps.sessionmaker)
+    venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
     trades = TradeActivities(deps.sessionmaker)

@@ -66,6 +66,8 @@ class VenueQuery(Model):
     trade_id: int
     symbol: str
     side: PositionSide
+    # The alert's arrival: the reads answering it started no earlier (activities/venue_reads.py).
+    not_before: datetime
 
 
 class PositionView(Model):
@@ -85,8 +87,6 @@ class VenueSnapshot(Model):
     mark_price: Decimal
     best_bid: Decimal | None
     best_ask: Decimal | None
-    positions: list[PositionView] = Field(default_factory=list)  # this symbol's, both sides
-    open_orders: int = 0  # this symbol's open orders (anyone's)
     other_trade_sides: list[PositionSide] = Field(default_factory=list)  # open trades but ours
 
 

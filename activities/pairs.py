@@ -193,8 +193,20 @@ class PairActivities:
         self._client = client
         self._sessionmaker = sessionmaker
         self._now = now
+        # The last rules this process read or synced, per symbol: an entry reuses them while
+        # they are within its max age, as it would the row (no database read on the hot path).
+        self._recent: dict[str, PairRulesModel] = {}
 
     async def rules_for(self, symbol: str, max_age_s: int, force: bool) -> PairRulesModel:
+        recent = self._recent.get(symbol)
+        if (recent is not None and not force
+                and self._now() - recent.synced_at <= timedelta(seconds=max_age_s)):
+            return recent
+        rules = await self._read_or_sync(symbol, max_age_s, force)
+        self._recent[symbol] = rules
+        return rules
+
+    async def _read_or_sync(self, symbol: str, max_age_s: int, force: bool) -> PairRulesModel:
         async with self._sessionmaker() as session:
             row = await session.get(TradingPair, symbol)
             fresh = (

@@ -37,6 +37,12 @@ class OpenTrade:
 
 
 @dataclass(frozen=True, slots=True)
+class EntryContext:
+    exists: bool  # the trade's row (the webhook records it before it starts the workflow)
+    other_sides: list[PositionSide]  # sides of the symbol's other open trades
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """The `order` row of a placement: `created` is False when a previous attempt (or a
     crashed process) already wrote it, so this placement is a re-send."""
@@ -59,10 +65,6 @@ class Records:
 
     # --- trade ----------------------------------------------------------------------------
 
-    async def trade_exists(self, trade_id: int) -> bool:
-        async with self._sessionmaker() as session:
-            return await session.get(Trade, trade_id) is not None
-
     async def save_trade(self, rec: TradeRecord) -> bool:
         values: dict[str, Any] = rec.model_dump(exclude={"trade_id"})
         values["status"] = rec.status.value
@@ -76,17 +78,21 @@ class Records:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def other_open_trade_sides(self, symbol: str, exclude_trade_id: int) -> list[PositionSide]:
-        """Sides of this symbol's open trades (with something filled or entering) but ours."""
+    async def entry_context(self, trade_id: int, symbol: str) -> EntryContext:
+        """In one read: whether the trade's row exists, and the sides of this symbol's other
+        open trades (something filled or entering) for the one-way check."""
         async with self._sessionmaker() as session:
-            rows = await session.scalars(
-                select(Trade.side).where(
-                    Trade.symbol == symbol,
-                    Trade.id != exclude_trade_id,
-                    Trade.status.in_(("ENTERING", "TRACKING", "CLOSING")),
+            rows = (await session.execute(
+                select(Trade.id, Trade.side).where(
+                    (Trade.id == trade_id)
+                    | ((Trade.symbol == symbol)
+                       & Trade.status.in_(("ENTERING", "TRACKING", "CLOSING")))
                 )
-            )
-            return [PositionSide(s) for s in rows.all()]
+            )).all()
+        return EntryContext(
+            exists=any(row.id == trade_id for row in rows),
+            other_sides=[PositionSide(row.side) for row in rows if row.id != trade_id],
+        )
 
     # --- orders ---------------------------------------------------------------------------
 

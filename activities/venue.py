@@ -12,7 +12,6 @@ from temporalio import activity
 from activities.contract import (
     BookQuery,
     BookTop,
-    PositionView,
     SymbolConfigRequest,
     SymbolConfigResult,
     VenueQuery,
@@ -20,6 +19,7 @@ from activities.contract import (
 )
 from activities.errors import TRADE_ROW_MISSING, refuse, translated
 from activities.records import Records
+from activities.venue_reads import VenueReader
 from exchange.client import BitunixClient
 from exchange.errors import Rejected
 
@@ -29,51 +29,41 @@ SETTINGS_LOCKED = 20006  # "can't change leverage or margin mode with open order
 
 class VenueActivities:
     def __init__(
-        self, client: BitunixClient, sessionmaker: async_sessionmaker[AsyncSession]
+        self,
+        client: BitunixClient,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        reader: VenueReader | None = None,
     ) -> None:
         self._client = client
         self._records = Records(sessionmaker)
+        self._reader = reader or VenueReader(client)
 
     @activity.defn(name="read_venue")
     async def read_venue(self, q: VenueQuery) -> VenueSnapshot:
+        """Four exchange reads (most often warmed by the webhook and done already) and one
+        database read, side by side: nothing here is written."""
         with translated():
-            if not await self._records.trade_exists(q.trade_id):
+            reads, context = await asyncio.gather(
+                self._reader.read(q.symbol, q.not_before),
+                self._records.entry_context(q.trade_id, q.symbol),
+            )
+            if not context.exists:
                 raise refuse(
                     TRADE_ROW_MISSING,
                     f"trade row {q.trade_id} does not exist: the webhook records the trade "
                     "before it starts the workflow",
                 )
-            account, config, tickers, book, positions, orders = await asyncio.gather(
-                self._client.account(),
-                self._client.leverage_margin_mode(q.symbol),
-                self._client.tickers([q.symbol]),
-                self._client.depth(q.symbol, 1),
-                self._client.pending_positions(q.symbol),
-                self._client.pending_orders(q.symbol, limit=100),
-            )
-            ticker = next((t for t in tickers if t.symbol == q.symbol), None)
-            if ticker is None:
+            if reads.ticker is None:
                 raise refuse("UnknownSymbol", f"{q.symbol} has no ticker at the exchange")
-            await self._records.save_positions(positions, account.position_mode)
-            others = await self._records.other_open_trade_sides(q.symbol, q.trade_id)
             return VenueSnapshot(
-                position_mode=account.position_mode,
-                available=account.available,
-                leverage=config.leverage,
-                margin_mode=config.margin_mode,
-                mark_price=ticker.mark_price,
-                best_bid=book.best_bid,
-                best_ask=book.best_ask,
-                positions=[
-                    PositionView(
-                        position_id=p.position_id, side=p.side, qty=p.qty,
-                        avg_open_price=p.avg_open_price,
-                    )
-                    for p in positions
-                    if p.symbol == q.symbol and p.qty > 0
-                ],
-                open_orders=len(orders),
-                other_trade_sides=others,
+                position_mode=reads.account.position_mode,
+                available=reads.account.available,
+                leverage=reads.config.leverage,
+                margin_mode=reads.config.margin_mode,
+                mark_price=reads.ticker.mark_price,
+                best_bid=reads.book.best_bid,
+                best_ask=reads.book.best_ask,
+                other_trade_sides=context.other_sides,
             )
 
     @activity.defn(name="configure_symbol")
@@ -115,6 +105,9 @@ class VenueActivities:
                     leverage=after.leverage, margin_mode=after.margin_mode,
                     note=f"kept leverage {after.leverage}x: {exc.msg}",
                 )
+            finally:
+                # Reads of the symbol's leverage from before the change must not be reused.
+                self._reader.forget(req.symbol)
             after = await self._client.leverage_margin_mode(req.symbol)
             return SymbolConfigResult(leverage=after.leverage, margin_mode=after.margin_mode)
 

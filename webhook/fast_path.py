@@ -2,7 +2,9 @@
 
 With it, a start requested eagerly (`request_eager_start=True`) hands the first workflow task
 straight back to this process, and the first placement runs as a local activity here: the
-first order leaves within milliseconds of the alert (design note §6). It registers only
+first order leaves within milliseconds of the alert (design note §6). The venue reads the
+entry decides with start when the intake knows an open's symbol (`AppState.warm_venue`), so
+they overlap the recording of the alert and the start of its workflow. It registers only
 `TradeWorkflow` and that local activity, takes no remote activity tasks and keeps few slots,
 so the ack stays fast. It needs the exchange keys in this process; `fast_path = False`
 (TRADEWIRE_FAST_PATH=false) keeps them out, and alerts then start by the default path.
@@ -32,14 +34,19 @@ async def hosted(state: AppState) -> AsyncIterator[None]:
         )
         yield
         return
+    from activities.venue_reads import VenueReader
     from exchange.client import BitunixClient
     from worker import Deps, build_worker
 
     exchange = BitunixClient.from_settings(state.settings)
-    deps = Deps(exchange=exchange, sessionmaker=state.sessionmaker, temporal=client)
+    reader = VenueReader(exchange)
+    deps = Deps(exchange=exchange, sessionmaker=state.sessionmaker, temporal=client,
+                venue_reader=reader)
     try:
         async with build_worker(client, state.settings, deps, fast_path=True):
+            state.warm_venue = reader.warm
             log.info("fast path on: this process hosts TradeWorkflow and its first placement")
             yield
     finally:
+        state.warm_venue = None
         await exchange.aclose()

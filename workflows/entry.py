@@ -8,6 +8,7 @@ re-validation; anything else that fails before a fill ends the trade REFUSED or 
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from temporalio import workflow
@@ -51,12 +52,17 @@ async def prepare(run: TradeRun) -> EntrySize:
             TradeStatus.REFUSED, f"the alert is older than the strategy's max alert age "
             f"({run.strategy.max_alert_age_s} s): nothing was sent",
         )
-    rules = await run.rules_now(force=False, local=True)
-    venue: VenueSnapshot = await workflow.execute_local_activity_method(
-        VenueActivities.read_venue,
-        VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side),
-        start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-        schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
+    # Rules and venue side by side: the rules most often come from the process's memory and
+    # the venue reads were started by the webhook when the alert arrived (activities/venue.py).
+    rules, venue = await asyncio.gather(
+        run.rules_now(force=False, local=True),
+        workflow.execute_local_activity_method(
+            VenueActivities.read_venue,
+            VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
+                       not_before=run.inp.received_at),
+            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+            schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
+        ),
     )
     run.mode = venue.position_mode
     run.mark = venue.mark_price
@@ -66,7 +72,10 @@ async def prepare(run: TradeRun) -> EntrySize:
                                         open_trade_sides=venue.other_trade_sides))
     run.state.leverage = venue.leverage
     wanted = run.inp.leverage or run.strategy.leverage
-    if wanted is not None or run.strategy.margin_mode is not None:
+    mode = run.strategy.margin_mode
+    if (wanted is not None and wanted != venue.leverage) or (
+        mode is not None and mode != venue.margin_mode
+    ):
         run.set(phase="setting leverage")
         cfg = await workflow.execute_local_activity_method(
             VenueActivities.configure_symbol,

@@ -93,3 +93,20 @@ async def test_get_rules_refuses_an_unknown_symbol_without_retrying(paper, paper
         await acts.rules_for("EPUSDT", max_age_s=60, force=False)
     assert err.value.non_retryable and err.value.type == "UnknownSymbol"
     assert "EPUSDT" in str(err.value)
+
+
+async def test_get_rules_keeps_the_rules_it_read_in_memory_within_their_max_age(
+    paper, paper_client, clean_pairs
+) -> None:
+    """The entry's hot path reads no table row while the rules this process holds are fresh:
+    with the row deleted, the same process still answers from memory, a new one fetches."""
+    acts = PairActivities(paper_client, clean_pairs)
+    first = await acts.rules_for("SUSHIUSDT", max_age_s=60, force=False)
+    async with clean_pairs() as session, session.begin():
+        await session.delete(await session.get(TradingPair, "SUSHIUSDT"))
+    before = await _pair_requests(paper)
+    assert await acts.rules_for("SUSHIUSDT", max_age_s=60, force=False) == first
+    assert await _pair_requests(paper) == before
+    other_process = PairActivities(paper_client, clean_pairs)
+    await other_process.rules_for("SUSHIUSDT", max_age_s=60, force=False)
+    assert await _pair_requests(paper) == before + 1

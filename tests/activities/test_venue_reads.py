@@ -1,0 +1,98 @@
+"""The entry's venue reads against the paper exchange over HTTP: started early by `warm`,
+reused only by alerts that arrived no later than the read started, joined while in flight, read
+again after a failure, and never cancelled by one of the entries that share them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from activities.venue_reads import VenueReader
+from exchange.errors import Unavailable
+
+BTC = "BTCUSDT"
+VENUE_PATHS = (
+    "account", "account/get_leverage_margin_mode", "market/tickers", "market/depth",
+)
+
+
+async def _venue_requests(paper, since_ns: int) -> list[str]:
+    return [r["path"].removeprefix("/api/v1/futures/")
+            for r in await paper.admin.requests(since_ns)
+            if r["path"].removeprefix("/api/v1/futures/") in VENUE_PATHS]
+
+
+async def test_a_warmed_read_serves_the_alert_that_warmed_it(paper, paper_client) -> None:
+    reader = VenueReader(paper_client)
+    since = time.time_ns()
+    arrived = datetime.now(UTC)
+    reader.warm(BTC)
+    reads = await reader.read(BTC, not_before=arrived)
+    again = await reader.read(BTC, not_before=arrived)
+    assert again == reads
+    assert reads.ticker is not None and reads.ticker.symbol == BTC
+    assert reads.config.symbol == BTC and reads.book.best_bid is not None
+    assert sorted(await _venue_requests(paper, since)) == sorted(VENUE_PATHS)
+
+
+async def test_an_alert_that_arrived_later_reads_afresh(paper, paper_client) -> None:
+    reader = VenueReader(paper_client)
+    since = time.time_ns()
+    await reader.read(BTC, not_before=datetime.now(UTC))
+    await reader.read(BTC, not_before=datetime.now(UTC) + timedelta(milliseconds=1))
+    assert len(await _venue_requests(paper, since)) == 2 * len(VENUE_PATHS)
+
+
+async def test_alerts_that_arrive_together_share_the_reads_in_flight(paper, paper_client) -> None:
+    reader = VenueReader(paper_client)
+    since = time.time_ns()
+    arrived = datetime.now(UTC)
+    first, second = await asyncio.gather(reader.read(BTC, arrived), reader.read(BTC, arrived))
+    assert first == second
+    assert len(await _venue_requests(paper, since)) == len(VENUE_PATHS)
+
+
+async def test_a_failed_read_is_read_again_and_the_others_are_kept(paper, paper_client) -> None:
+    reader = VenueReader(paper_client)
+    arrived = datetime.now(UTC)
+    since = time.time_ns()
+    await paper.admin.faults(http_5xx=1)  # the next request answers 503
+    try:
+        with pytest.raises(Unavailable):
+            await reader.read(BTC, arrived)
+        reads = await reader.read(BTC, arrived)
+    finally:
+        await paper.admin.clear_faults()
+    assert reads.ticker is not None
+    # Four reads, one of which failed and was sent once more: nothing else was re-sent.
+    assert len(await _venue_requests(paper, since)) == len(VENUE_PATHS) + 1
+
+
+async def test_one_cancelled_entry_leaves_the_shared_reads_to_the_others(paper, paper_client) -> None:
+    reader = VenueReader(paper_client)
+    arrived = datetime.now(UTC)
+    await paper.admin.faults(latency_ms=200)
+    try:
+        cancelled = asyncio.ensure_future(reader.read(BTC, arrived))
+        kept = asyncio.ensure_future(reader.read(BTC, arrived))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        reads = await kept
+    finally:
+        await paper.admin.clear_faults()
+    assert cancelled.cancelled()
+    assert reads.ticker is not None
+
+
+async def test_forget_makes_the_next_leverage_read_fresh(paper, paper_client) -> None:
+    reader = VenueReader(paper_client)
+    arrived = datetime.now(UTC)
+    await reader.read(BTC, arrived)
+    since = time.time_ns()
+    reader.forget(BTC)
+    await reader.read(BTC, arrived)
+    assert await _venue_requests(paper, since) == ["account/get_leverage_margin_mode"]
+
