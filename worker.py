@@ -47,7 +47,11 @@ log = logging.getLogger("worker")
 FAST_PATH_SLOTS = 8
 FAST_PATH_POLLERS = 2
 FAST_PATH_LOCAL_ACTIVITIES = 4
-FAST_PATH_CACHE = 50
+# A trade's later workflow tasks follow it to whichever worker has it cached. With 50 cached,
+# the webhook process ran every task of every recent trade (201 of 201 in a 20-alert trace):
+# tracking work competing with the next alert's ack. A small cache hands older trades to the
+# main worker; two pollers is the SDK's minimum for a worker with a cache.
+FAST_PATH_CACHE = 8
 FAST_PATH_IDENTITY_SUFFIX = "fast-path"
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
 # The sandbox re-imports a workflow's modules for every run unless they pass through; ours
