@@ -88,21 +88,27 @@ async def install_id(session: AsyncSession) -> str:
     return cached
 
 
+# The hot statements are built once (bind parameters, no per-call construction) and psycopg
+# prepares them on the server after a few uses.
+_STRATEGY_AND_PAIRS = (
+    select(Strategy, TradingPair)
+    .select_from(Strategy)
+    .outerjoin(
+        TradingPair,
+        func.upper(TradingPair.symbol).in_(bindparam("candidates", expanding=True)),
+    )
+    .where(Strategy.name == bindparam("name"))
+)
+
+
 async def find_strategy_and_pair(
     session: AsyncSession, name: str, candidates: tuple[str, ...]
 ) -> tuple[Strategy | None, TradingPair | None]:
     """The strategy named `name` and the first candidate symbol in the synced pair list, in
-    one round trip (never cached: a disabled strategy or a rotated secret counts at once).
-    No candidates: the strategy alone, and no pair."""
-    if not candidates:
-        found = await session.execute(select(Strategy).where(Strategy.name == name))
-        return found.scalar_one_or_none(), None
+    one round trip (never cached: a disabled strategy or a rotated secret counts at once)."""
     rows = (
         await session.execute(
-            select(Strategy, TradingPair)
-            .select_from(Strategy)
-            .outerjoin(TradingPair, func.upper(TradingPair.symbol).in_(candidates))
-            .where(Strategy.name == name)
+            _STRATEGY_AND_PAIRS, {"name": name, "candidates": list(candidates)}
         )
     ).all()
     if not rows:
@@ -134,26 +140,26 @@ def tradable(pair: TradingPair) -> bool:
     return pair.status == PairStatus.OPEN and pair.api_supported
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:sid AS integer), hashtext(:symbol))")
+
+
 async def lock_strategy_symbol(session: AsyncSession, strategy_id: int, symbol: str) -> None:
     """Serialise the alerts of one strategy and symbol until commit: dedupe, the stale-open
     rule and open/close routing then see each other's rows. Every delivery of one alert has
     the same strategy and symbol, so this also is the lock on its body hash."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(CAST(:sid AS integer), hashtext(:symbol))"),
-        {"sid": strategy_id % 2_147_483_647, "symbol": symbol},
-    )
+    await session.execute(_LOCK, {"sid": strategy_id % 2_147_483_647, "symbol": symbol})
 
 
-def _holder_query(
-    strategy_id: int, key: str, windowed: bool, window_s: int, now: datetime
-) -> Select[Any]:
-    """The signal that holds `key`: the accepted one (the unique index allows one), or one
-    accepted but not started. Windowed keys carry a suffix and count within the window only."""
+def _holder_query(windowed: bool) -> Select[Any]:
+    """The signal that holds a key: the accepted one (the unique index allows one), or one
+    accepted but not started. Windowed keys carry a suffix and count within the window only
+    (parameters `pattern` and `since`; else `key`)."""
     if windowed:
-        match = Signal.dedupe_key.like(key + ":%")
-        match = match & (Signal.received_at >= now - timedelta(seconds=window_s))
+        match = Signal.dedupe_key.like(bindparam("pattern")) & (
+            Signal.received_at >= bindparam("since")
+        )
     else:
-        match = Signal.dedupe_key == key
+        match = Signal.dedupe_key == bindparam("key")
     return (
         select(
             Signal.id.label("signal_id"),
@@ -167,10 +173,39 @@ def _holder_query(
             Trade.status.label("trade_status"),
         )
         .outerjoin(Trade, Trade.signal_id == Signal.id)
-        .where(Signal.strategy_id == strategy_id, match, Signal.outcome.in_(HOLDS_KEY))
+        .where(Signal.strategy_id == bindparam("strategy_id"), match)
+        .where(Signal.outcome.in_(HOLDS_KEY))
         .order_by(Signal.outcome.asc(), Signal.id.desc())  # ACCEPTED first
         .limit(1)
     )
+
+
+def _holder_params(
+    strategy_id: int, key: str, windowed: bool, window_s: int, now: datetime
+) -> dict[str, Any]:
+    if windowed:
+        return {
+            "strategy_id": strategy_id,
+            "pattern": key + ":%",
+            "since": now - timedelta(seconds=window_s),
+        }
+    return {"strategy_id": strategy_id, "key": key}
+
+
+_HOLDER = {windowed: _holder_query(windowed) for windowed in (False, True)}
+# The newest `time` of an exit or reverse alert recorded for this strategy and symbol.
+_LATEST_EXIT = (
+    select(func.max(Signal.alert_time).label("last_exit"))
+    .where(Signal.strategy_id == bindparam("strategy_id"), Signal.symbol == bindparam("symbol"))
+    .where(Signal.intent.in_(EXIT_INTENTS), Signal.outcome.in_(EXIT_RECORDED))
+    .subquery("latest")
+)
+_HOLDER_AND_LATEST_EXIT = {
+    windowed: select(_LATEST_EXIT.c.last_exit, holder).select_from(
+        _LATEST_EXIT.outerjoin(holder, true())
+    )
+    for windowed, holder in ((w, _holder_query(w).lateral("holder")) for w in (False, True))
+}
 
 
 def _key_holder(row: Any) -> KeyHolder | None:
@@ -192,18 +227,8 @@ def _key_holder(row: Any) -> KeyHolder | None:
 async def key_holder(
     session: AsyncSession, strategy_id: int, key: str, windowed: bool, window_s: int, now: datetime
 ) -> KeyHolder | None:
-    query = _holder_query(strategy_id, key, windowed, window_s, now)
-    return _key_holder((await session.execute(query)).first())
-
-
-def _latest_exit_query(strategy_id: int, symbol: str) -> Select[Any]:
-    """The newest `time` of an exit or reverse alert recorded for this strategy and symbol."""
-    return select(func.max(Signal.alert_time).label("last_exit")).where(
-        Signal.strategy_id == strategy_id,
-        Signal.symbol == symbol,
-        Signal.intent.in_(EXIT_INTENTS),
-        Signal.outcome.in_(EXIT_RECORDED),
-    )
+    params = _holder_params(strategy_id, key, windowed, window_s, now)
+    return _key_holder((await session.execute(_HOLDER[windowed], params)).first())
 
 
 async def key_holder_and_latest_exit(
@@ -219,15 +244,8 @@ async def key_holder_and_latest_exit(
     Run it after `lock_strategy_symbol`, as its own statement: a statement reads the rows
     committed before it began, so a read in the locking statement could miss the rows of the
     transaction the lock waited for."""
-    latest = _latest_exit_query(strategy_id, symbol).subquery("latest")
-    holder = _holder_query(strategy_id, key, windowed, window_s, now).lateral("holder")
-    row = (
-        await session.execute(
-            select(latest.c.last_exit, holder).select_from(
-                latest.outerjoin(holder, true())
-            )
-        )
-    ).one()
+    params = _holder_params(strategy_id, key, windowed, window_s, now) | {"symbol": symbol}
+    row = (await session.execute(_HOLDER_AND_LATEST_EXIT[windowed], params)).one()
     return _key_holder(row), row.last_exit
 
 
