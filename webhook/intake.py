@@ -4,6 +4,8 @@ refusal is a `Refused`; service.py records it as the delivery's `signal` row."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -22,12 +24,20 @@ from webhook.ratelimit import RateLimiter
 from webhook.records import Delivery
 from webhook.schemas import Alert, AlertRefused, dedupe_key, parse_json, stored_body, validate
 
+log = logging.getLogger("webhook")
 UNAUTHORIZED = "unauthorized: unknown strategy or wrong secret"
 
 
 async def decide(
-    session: AsyncSession, d: Delivery, raw: bytes, key: bytes, limiter: RateLimiter
+    session: AsyncSession,
+    d: Delivery,
+    raw: bytes,
+    key: bytes,
+    limiter: RateLimiter,
+    warm_venue: Callable[[str], None] | None = None,
 ) -> Plan:
+    """`warm_venue` (the fast path's hook) gets the symbol of an open or a reverse as soon as
+    the alert is authenticated, allowed and resolved, before anything is committed."""
     try:
         body = parse_json(raw)
     except AlertRefused as exc:
@@ -57,6 +67,8 @@ async def decide(
         raise Refused(exc.status, exc.message) from None
     _check_age(alert, d.received_at, strategy.max_alert_age_s)
     d.symbol = await _resolve(session, alert.ticker, d.intent, (candidates, pair))
+    if warm_venue is not None and d.intent not in CLOSES:
+        _warm(warm_venue, d.symbol)
     key_text, windowed = dedupe_key(alert, body)
     d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text
 
@@ -77,6 +89,13 @@ async def decide(
     if d.intent in CLOSES:
         return await routing.close(session, d, strategy, alert)
     return await routing.open_(session, d, strategy, alert, holder, last_exit)
+
+
+def _warm(warm_venue: Callable[[str], None], symbol: str) -> None:
+    try:
+        warm_venue(symbol)
+    except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation, never a refusal
+        log.warning("venue warm-up for %s failed: %s", symbol, type(exc).__name__)
 
 
 def _candidates(ticker: Any) -> tuple[str, ...]:
