@@ -107,9 +107,7 @@ async def find_strategy_and_pair(
     """The strategy named `name` and the first candidate symbol in the synced pair list, in
     one round trip (never cached: a disabled strategy or a rotated secret counts at once)."""
     rows = (
-        await session.execute(
-            _STRATEGY_AND_PAIRS, {"name": name, "candidates": list(candidates)}
-        )
+        await session.execute(_STRATEGY_AND_PAIRS, {"name": name, "candidates": list(candidates)})
     ).all()
     if not rows:
         return None, None
