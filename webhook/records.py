@@ -315,11 +315,6 @@ async def set_signal(session: AsyncSession, signal_id: int, **values: Any) -> No
     await session.execute(update(Signal).where(Signal.id == signal_id).values(**values))
 
 
-async def insert_trade(session: AsyncSession, **values: Any) -> int:
-    values.setdefault("status", TradeStatus.PENDING.value)
-    return (await session.execute(pg_insert(Trade).values(values).returning(Trade.id))).scalar_one()
-
-
 # One round trip for an accepted open: the ACCEPTED signal (its id drawn first, so that it
 # can carry its own workflow id), and its trade only when the signal was inserted. Casts: the
 # values of an INSERT ... SELECT get no type from the target columns.
