@@ -4,13 +4,15 @@ refusal is a `Refused`; service.py records it as the delivery's `signal` row."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Strategy
+from db.models import Strategy, TradingPair
 from trading.errors import UnknownSymbol
 from trading.symbols import resolve_symbol, ticker_candidates
 from trading.types import Intent, SignalOutcome
@@ -22,18 +24,27 @@ from webhook.ratelimit import RateLimiter
 from webhook.records import Delivery
 from webhook.schemas import Alert, AlertRefused, dedupe_key, parse_json, stored_body, validate
 
+log = logging.getLogger("webhook")
 UNAUTHORIZED = "unauthorized: unknown strategy or wrong secret"
 
 
 async def decide(
-    session: AsyncSession, d: Delivery, raw: bytes, key: bytes, limiter: RateLimiter
+    session: AsyncSession,
+    d: Delivery,
+    raw: bytes,
+    key: bytes,
+    limiter: RateLimiter,
+    warm_venue: Callable[[str], None] | None = None,
 ) -> Plan:
+    """`warm_venue` (the fast path's hook) gets the symbol of an open or a reverse as soon as
+    the alert is authenticated, allowed and resolved, before anything is committed."""
     try:
         body = parse_json(raw)
     except AlertRefused as exc:
         raise Refused(exc.status, exc.message) from None
     d.body = stored_body(body)
-    strategy = await _authenticate(session, d, body, key)
+    candidates = _candidates(body.get("ticker"))
+    strategy, pair = await _authenticate(session, d, body, key, candidates)
     if not strategy.enabled:
         raise Refused(403, f"strategy {strategy.name!r} is disabled")
     if not ip_allowed(d.source_ip, strategy.allowed_ips, strategy.allow_tradingview_ips):
@@ -55,13 +66,21 @@ async def decide(
     except AlertRefused as exc:
         raise Refused(exc.status, exc.message) from None
     _check_age(alert, d.received_at, strategy.max_alert_age_s)
-    d.symbol = await _resolve(session, alert.ticker, d.intent)
+    d.symbol = await _resolve(session, alert.ticker, d.intent, (candidates, pair))
+    if warm_venue is not None and d.intent not in CLOSES:
+        _warm(warm_venue, d.symbol)
     key_text, windowed = dedupe_key(alert, body)
     d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text
 
     await records.lock_strategy_symbol(session, strategy.id, d.symbol)
-    holder = await records.key_holder(
-        session, strategy.id, key_text, windowed, strategy.dedupe_window_s, d.received_at
+    holder, last_exit = await records.key_holder_and_latest_exit(
+        session,
+        strategy.id,
+        d.symbol,
+        key_text,
+        windowed,
+        strategy.dedupe_window_s,
+        d.received_at,
     )
     if holder is not None and holder.outcome == SignalOutcome.ACCEPTED:
         return await routing.duplicate(session, d, strategy, holder)
@@ -69,12 +88,36 @@ async def decide(
         holder = None  # an exit Temporal did not take holds nothing: claim the key afresh
     if d.intent in CLOSES:
         return await routing.close(session, d, strategy, alert)
-    return await routing.open_(session, d, strategy, alert, holder)
+    return await routing.open_(session, d, strategy, alert, holder, last_exit)
+
+
+def _warm(warm_venue: Callable[[str], None], symbol: str) -> None:
+    try:
+        warm_venue(symbol)
+    except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation, never a refusal
+        log.warning("venue warm-up for %s failed: %s", symbol, type(exc).__name__)
+
+
+def _candidates(ticker: Any) -> tuple[str, ...]:
+    """The symbols the raw body's ticker may mean, so that the strategy and the pair are read
+    together; () when the ticker is not usable yet (validation then says why)."""
+    if not isinstance(ticker, str) or not ticker.strip():
+        return ()
+    try:
+        return ticker_candidates(ticker.strip())
+    except UnknownSymbol:
+        return ()
 
 
 async def _authenticate(
-    session: AsyncSession, d: Delivery, body: dict[str, Any], key: bytes
-) -> Strategy:
+    session: AsyncSession,
+    d: Delivery,
+    body: dict[str, Any],
+    key: bytes,
+    candidates: tuple[str, ...],
+) -> tuple[Strategy, TradingPair | None]:
+    """The strategy, once the secret matches, and the pair `candidates` found (read in the
+    same round trip, used only after the alert is validated)."""
     name, secret = body.get("strategy"), body.get("secret")
     if isinstance(name, str):
         d.strategy_name = name.strip()[:64]
@@ -83,14 +126,14 @@ async def _authenticate(
             raise Refused(422, f"missing field {field_name!r}")
         if not isinstance(value, str) or not value.strip():
             raise Refused(422, f"field {field_name!r}: must be a non-empty string")
-    strategy = await records.find_strategy(session, name.strip())
+    strategy, pair = await records.find_strategy_and_pair(session, name.strip(), candidates)
     if not verify_secret(key, secret.strip(), strategy.secret_hash if strategy else None):
         stored = f"unknown strategy {name.strip()!r}" if strategy is None else "wrong secret"
         if strategy is not None:
             d.strategy_id = strategy.id
         raise Refused(401, UNAUTHORIZED, stored=f"unauthorized: {stored}")
     d.strategy_id = strategy.id
-    return strategy
+    return strategy, pair
 
 
 def _check_age(alert: Alert, received_at: datetime, max_age_s: int) -> None:
@@ -111,9 +154,17 @@ def _check_age(alert: Alert, received_at: datetime, max_age_s: int) -> None:
         )
 
 
-async def _resolve(session: AsyncSession, ticker: str, intent: Intent) -> str:
+async def _resolve(
+    session: AsyncSession,
+    ticker: str,
+    intent: Intent,
+    prefetched: tuple[tuple[str, ...], TradingPair | None],
+) -> str:
     try:
-        pair = await records.find_pair(session, ticker_candidates(ticker))
+        candidates = ticker_candidates(ticker)
+        read_for, pair = prefetched
+        if candidates != read_for:  # validation changed the ticker: read it again
+            pair = await records.find_pair(session, candidates)
         if pair is None:  # refused with the closest known symbols as suggestions
             resolve_symbol(ticker, await records.all_symbols(session))
             raise AssertionError("resolve_symbol accepts only what find_pair finds")

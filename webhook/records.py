@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, Select, bindparam, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,15 +73,46 @@ class KeyHolder:
     trade_status: str | None
 
 
+# Per engine (one database): the install id is written once by migration 0004 and never
+# changed, so one read per process is enough.
+_INSTALL_IDS: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+
+
 async def install_id(session: AsyncSession) -> str:
     """This database's install id (migration 0004): the namespace of every client order id."""
-    return (await session.execute(select(Install.id))).scalar_one()
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    cached = _INSTALL_IDS.get(engine)
+    if cached is None:
+        cached = _INSTALL_IDS[engine] = (await session.execute(select(Install.id))).scalar_one()
+    return cached
 
 
-async def find_strategy(session: AsyncSession, name: str) -> Strategy | None:
-    return (
-        await session.execute(select(Strategy).where(Strategy.name == name))
-    ).scalar_one_or_none()
+# The hot statements are built once (bind parameters, no per-call construction) and psycopg
+# prepares them on the server after a few uses.
+_STRATEGY_AND_PAIRS = (
+    select(Strategy, TradingPair)
+    .select_from(Strategy)
+    .outerjoin(
+        TradingPair,
+        func.upper(TradingPair.symbol).in_(bindparam("candidates", expanding=True)),
+    )
+    .where(Strategy.name == bindparam("name"))
+)
+
+
+async def find_strategy_and_pair(
+    session: AsyncSession, name: str, candidates: tuple[str, ...]
+) -> tuple[Strategy | None, TradingPair | None]:
+    """The strategy named `name` and the first candidate symbol in the synced pair list, in
+    one round trip (never cached: a disabled strategy or a rotated secret counts at once)."""
+    rows = (
+        await session.execute(_STRATEGY_AND_PAIRS, {"name": name, "candidates": list(candidates)})
+    ).all()
+    if not rows:
+        return None, None
+    by_upper = {pair.symbol.upper(): pair for _, pair in rows if pair is not None}
+    return rows[0][0], next((by_upper[c] for c in candidates if c in by_upper), None)
 
 
 async def find_pair(session: AsyncSession, candidates: tuple[str, ...]) -> TradingPair | None:
@@ -105,63 +138,113 @@ def tradable(pair: TradingPair) -> bool:
     return pair.status == PairStatus.OPEN and pair.api_supported
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:sid AS integer), hashtext(:symbol))")
+
+
 async def lock_strategy_symbol(session: AsyncSession, strategy_id: int, symbol: str) -> None:
     """Serialise the alerts of one strategy and symbol until commit: dedupe, the stale-open
     rule and open/close routing then see each other's rows. Every delivery of one alert has
     the same strategy and symbol, so this also is the lock on its body hash."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(CAST(:sid AS integer), hashtext(:symbol))"),
-        {"sid": strategy_id % 2_147_483_647, "symbol": symbol},
+    await session.execute(_LOCK, {"sid": strategy_id % 2_147_483_647, "symbol": symbol})
+
+
+def _holder_query(windowed: bool) -> Select[Any]:
+    """The signal that holds a key: the accepted one (the unique index allows one), or one
+    accepted but not started. Windowed keys carry a suffix and count within the window only
+    (parameters `pattern` and `since`; else `key`)."""
+    if windowed:
+        match = Signal.dedupe_key.like(bindparam("pattern")) & (
+            Signal.received_at >= bindparam("since")
+        )
+    else:
+        match = Signal.dedupe_key == bindparam("key")
+    return (
+        select(
+            Signal.id.label("signal_id"),
+            Signal.outcome,
+            Signal.workflow_id,
+            Signal.intent,
+            Signal.symbol,
+            Signal.body,
+            Signal.received_at,
+            Trade.id.label("trade_id"),
+            Trade.status.label("trade_status"),
+        )
+        .outerjoin(Trade, Trade.signal_id == Signal.id)
+        .where(Signal.strategy_id == bindparam("strategy_id"), match)
+        .where(Signal.outcome.in_(HOLDS_KEY))
+        .order_by(Signal.outcome.asc(), Signal.id.desc())  # ACCEPTED first
+        .limit(1)
+    )
+
+
+def _holder_params(
+    strategy_id: int, key: str, windowed: bool, window_s: int, now: datetime
+) -> dict[str, Any]:
+    if windowed:
+        return {
+            "strategy_id": strategy_id,
+            "pattern": key + ":%",
+            "since": now - timedelta(seconds=window_s),
+        }
+    return {"strategy_id": strategy_id, "key": key}
+
+
+_HOLDER = {windowed: _holder_query(windowed) for windowed in (False, True)}
+# The newest `time` of an exit or reverse alert recorded for this strategy and symbol.
+_LATEST_EXIT = (
+    select(func.max(Signal.alert_time).label("last_exit"))
+    .where(Signal.strategy_id == bindparam("strategy_id"), Signal.symbol == bindparam("symbol"))
+    .where(Signal.intent.in_(EXIT_INTENTS), Signal.outcome.in_(EXIT_RECORDED))
+    .subquery("latest")
+)
+_HOLDER_AND_LATEST_EXIT = {
+    windowed: select(_LATEST_EXIT.c.last_exit, holder).select_from(
+        _LATEST_EXIT.outerjoin(holder, true())
+    )
+    for windowed, holder in ((w, _holder_query(w).lateral("holder")) for w in (False, True))
+}
+
+
+def _key_holder(row: Any) -> KeyHolder | None:
+    if row is None or row.signal_id is None:
+        return None
+    return KeyHolder(
+        signal_id=row.signal_id,
+        outcome=row.outcome,
+        workflow_id=row.workflow_id,
+        intent=row.intent,
+        symbol=row.symbol,
+        body=row.body,
+        received_at=row.received_at,
+        trade_id=row.trade_id,
+        trade_status=row.trade_status,
     )
 
 
 async def key_holder(
     session: AsyncSession, strategy_id: int, key: str, windowed: bool, window_s: int, now: datetime
 ) -> KeyHolder | None:
-    """The signal that holds `key`: the accepted one (the unique index allows one), or one
-    accepted but not started. Windowed keys carry a suffix and count within the window only."""
-    if windowed:
-        match = Signal.dedupe_key.like(key + ":%")
-        match = match & (Signal.received_at >= now - timedelta(seconds=window_s))
-    else:
-        match = Signal.dedupe_key == key
-    row = (
-        await session.execute(
-            select(Signal, Trade.id, Trade.status)
-            .outerjoin(Trade, Trade.signal_id == Signal.id)
-            .where(Signal.strategy_id == strategy_id, match, Signal.outcome.in_(HOLDS_KEY))
-            .order_by(Signal.outcome.asc(), Signal.id.desc())  # ACCEPTED first
-            .limit(1)
-        )
-    ).first()
-    if row is None:
-        return None
-    signal, trade_id, trade_status = row
-    return KeyHolder(
-        signal_id=signal.id,
-        outcome=signal.outcome,
-        workflow_id=signal.workflow_id,
-        intent=signal.intent,
-        symbol=signal.symbol,
-        body=signal.body,
-        received_at=signal.received_at,
-        trade_id=trade_id,
-        trade_status=trade_status,
-    )
+    params = _holder_params(strategy_id, key, windowed, window_s, now)
+    return _key_holder((await session.execute(_HOLDER[windowed], params)).first())
 
 
-async def latest_exit_time(session: AsyncSession, strategy_id: int, symbol: str) -> datetime | None:
-    """The newest `time` of an exit or reverse alert recorded for this strategy and symbol."""
-    return (
-        await session.execute(
-            select(func.max(Signal.alert_time)).where(
-                Signal.strategy_id == strategy_id,
-                Signal.symbol == symbol,
-                Signal.intent.in_(EXIT_INTENTS),
-                Signal.outcome.in_(EXIT_RECORDED),
-            )
-        )
-    ).scalar_one_or_none()
+async def key_holder_and_latest_exit(
+    session: AsyncSession,
+    strategy_id: int,
+    symbol: str,
+    key: str,
+    windowed: bool,
+    window_s: int,
+    now: datetime,
+) -> tuple[KeyHolder | None, datetime | None]:
+    """`key_holder` and the newest exit time (the stale-open rule), in one round trip.
+    Run it after `lock_strategy_symbol`, as its own statement: a statement reads the rows
+    committed before it began, so a read in the locking statement could miss the rows of the
+    transaction the lock waited for."""
+    params = _holder_params(strategy_id, key, windowed, window_s, now) | {"symbol": symbol}
+    row = (await session.execute(_HOLDER_AND_LATEST_EXIT[windowed], params)).one()
+    return _key_holder(row), row.last_exit
 
 
 async def open_trades(
@@ -232,6 +315,72 @@ async def set_signal(session: AsyncSession, signal_id: int, **values: Any) -> No
     await session.execute(update(Signal).where(Signal.id == signal_id).values(**values))
 
 
-async def insert_trade(session: AsyncSession, **values: Any) -> int:
-    values.setdefault("status", TradeStatus.PENDING.value)
-    return (await session.execute(pg_insert(Trade).values(values).returning(Trade.id))).scalar_one()
+# One round trip for an accepted open: the ACCEPTED signal (its id drawn first, so that it
+# can carry its own workflow id), and its trade only when the signal was inserted. Casts: the
+# values of an INSERT ... SELECT get no type from the target columns.
+_CLAIM_OPEN = text(
+    """
+    WITH new AS (SELECT nextval(pg_get_serial_sequence('signal', 'id')) AS id),
+    claimed AS (
+        INSERT INTO signal (id, received_at, strategy_id, strategy_name, outcome, reason,
+                            dedupe_key, symbol, intent, alert_time, source_ip, body, workflow_id)
+        VALUES ((SELECT id FROM new), :received_at, :strategy_id, :strategy_name, :outcome,
+                NULL, :dedupe_key, :symbol, :intent, :alert_time, :source_ip, :body,
+                :workflow_prefix || (SELECT id FROM new))
+        ON CONFLICT (strategy_id, dedupe_key) WHERE outcome = 'ACCEPTED' DO NOTHING
+        RETURNING id, workflow_id
+    ),
+    opened AS (
+        INSERT INTO trade (workflow_id, signal_id, strategy_id, symbol, side, intent,
+                           entry_type, status, leverage, tp_price, sl_price)
+        SELECT workflow_id, id, CAST(:strategy_id AS bigint), CAST(:symbol AS text),
+               CAST(:side AS text), CAST(:intent AS text), CAST(:entry_type AS text),
+               CAST(:status AS text), CAST(:leverage AS integer), CAST(:tp_price AS numeric),
+               CAST(:sl_price AS numeric)
+        FROM claimed
+        RETURNING id, signal_id, workflow_id
+    )
+    SELECT signal_id, id AS trade_id, workflow_id FROM opened
+    """
+).bindparams(bindparam("body", type_=JSONB))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    signal_id: int
+    trade_id: int
+    workflow_id: str
+
+
+async def claim_open(
+    session: AsyncSession,
+    d: Delivery,
+    workflow_prefix: str,
+    *,
+    side: str,
+    entry_type: str,
+    leverage: int | None,
+    tp_price: Any,
+    sl_price: Any,
+) -> Claimed | None:
+    """`claim_key`, then the trade and the signal's workflow id (`workflow_prefix` + signal
+    id), in one statement; None when another accepted signal holds the key (nothing written)."""
+    assert d.intent is not None and d.strategy_id is not None
+    values = _signal_values(d, SignalOutcome.ACCEPTED, None)
+    del values["reason"]
+    row = (
+        await session.execute(
+            _CLAIM_OPEN,
+            values
+            | {
+                "workflow_prefix": workflow_prefix,
+                "side": side,
+                "entry_type": entry_type,
+                "status": TradeStatus.PENDING.value,
+                "leverage": leverage,
+                "tp_price": tp_price,
+                "sl_price": sl_price,
+            },
+        )
+    ).first()
+    return None if row is None else Claimed(row.signal_id, row.trade_id, row.workflow_id)

@@ -79,17 +79,22 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
 
 
 async def open_(
-    session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert, holder: KeyHolder | None
+    session: AsyncSession,
+    d: Delivery,
+    strategy: Strategy,
+    alert: Alert,
+    holder: KeyHolder | None,
+    last_exit: datetime | None,
 ) -> Plan:
-    if alert.time is not None:
-        last_exit = await records.latest_exit_time(session, strategy.id, d.symbol)
-        if last_exit is not None and alert.time < last_exit:
-            raise Refused(
-                422,
-                f"stale open: an exit alert for {strategy.name} on {d.symbol} at "
-                f"{last_exit.isoformat()} is already recorded and this alert's time "
-                f"{alert.time.isoformat()} is older (delivered out of order); nothing opened",
-            )
+    """`last_exit`: the newest exit time recorded for this strategy and symbol, read under the
+    lock (records.key_holder_and_latest_exit)."""
+    if alert.time is not None and last_exit is not None and alert.time < last_exit:
+        raise Refused(
+            422,
+            f"stale open: an exit alert for {strategy.name} on {d.symbol} at "
+            f"{last_exit.isoformat()} is already recorded and this alert's time "
+            f"{alert.time.isoformat()} is older (delivered out of order); nothing opened",
+        )
     if holder is not None:  # accepted earlier, but Temporal never took it: start it now
         await records.insert_signal(
             session,
@@ -102,38 +107,41 @@ async def open_(
             session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value, reason=None
         )
         return await _plan_start(session, strategy, holder, eager=False)
-    signal_id = await records.claim_key(session, d)
-    if signal_id is None:
-        return await duplicate(
-            session, d, strategy, await _holder_after_conflict(session, d, strategy)
-        )
-    workflow_id = workflow_id_for(strategy.name, signal_id)
-    trade_id = await records.insert_trade(
+    claimed = await records.claim_open(
         session,
-        workflow_id=workflow_id,
-        signal_id=signal_id,
-        strategy_id=strategy.id,
-        symbol=d.symbol,
+        d,
+        _workflow_prefix(strategy.name),
         side=_side(d.intent).value,
-        intent=d.intent.value,
         entry_type=alert.order_type.value if alert.order_type else strategy.entry_type,
         leverage=alert.leverage,
         tp_price=alert.tp,
         sl_price=alert.sl,
     )
-    await records.set_signal(session, signal_id, workflow_id=workflow_id)
+    if claimed is None:
+        return await duplicate(
+            session, d, strategy, await _holder_after_conflict(session, d, strategy)
+        )
+    # The statement built the id from the prefix: it must be the contract's.
+    assert claimed.workflow_id == workflow_id_for(strategy.name, claimed.signal_id)
     accepted = KeyHolder(
-        signal_id,
+        claimed.signal_id,
         SignalOutcome.ACCEPTED.value,
-        workflow_id,
+        claimed.workflow_id,
         d.intent.value,
         d.symbol,
         d.body,
         d.received_at,
-        trade_id,
+        claimed.trade_id,
         None,
     )
     return await _plan_start(session, strategy, accepted, eager=True, alert=alert)
+
+
+def _workflow_prefix(strategy_name: str) -> str:
+    """`workflow_id_for` without its signal id, for the database to complete."""
+    probe = workflow_id_for(strategy_name, 0)
+    assert probe.endswith("-0"), probe
+    return probe[:-1]
 
 
 async def _plan_start(

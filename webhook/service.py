@@ -3,6 +3,7 @@ out the plan in Temporal and shape the answer. The exchange is never called on t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,11 +19,15 @@ from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, Star
 from webhook.ratelimit import RateLimiter
 from webhook.records import Delivery
 from webhook.starter import (
+    ANSWER_BUDGET_S,
+    ANSWER_MARGIN_S,
     SIGNAL_CLOSE,
+    StartUncertain,
     TemporalUnavailable,
     WorkflowGone,
     signal,
     start_trade,
+    started,
     ui_url,
 )
 from workflows.contract import CloseRequest
@@ -47,10 +52,14 @@ class Intake:
 
     async def handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
         d = Delivery(received_at=received_at, source_ip=source_ip)
+        # The time by which the answer must be on its way (the sender's patience).
+        deadline = asyncio.get_running_loop().time() + ANSWER_BUDGET_S - ANSWER_MARGIN_S
         try:
             async with self.state.sessionmaker.begin() as session:
                 try:
-                    plan = await decide(session, d, raw, self.key, self.limiter)
+                    plan = await decide(
+                        session, d, raw, self.key, self.limiter, self.state.warm_venue
+                    )
                 except Refused as refused:
                     signal_id = await records.insert_signal(
                         session, d, SignalOutcome.REFUSED, refused.stored
@@ -61,7 +70,7 @@ class Intake:
                     )
         except DBAPIError as exc:
             return _not_recorded(exc)
-        return await self.carry_out(plan)
+        return await self.carry_out(plan, deadline)
 
     async def refuse_unread(self, d: Delivery, status: int, reason: str) -> Answer:
         """Record a delivery refused before its body was read (too large)."""
@@ -72,20 +81,20 @@ class Intake:
             return _not_recorded(exc)
         return Answer(status, _refusal(reason, signal_id))
 
-    async def carry_out(self, plan: Plan) -> Answer:
+    async def carry_out(self, plan: Plan, deadline: float) -> Answer:
+        """`deadline`: the event loop's time by which the answer must be sent."""
         if isinstance(plan, Settled):
             return Answer(plan.status, plan.body)
         if isinstance(plan, StartPlan):
-            return await self._start(plan)
+            return await self._start(plan, deadline)
         if isinstance(plan, ClosePlan):
             return await self._close(plan)
-        return await self._duplicate(plan)
+        return await self._duplicate(plan, deadline)
 
-    async def _start(self, plan: StartPlan) -> Answer:
+    async def _start(self, plan: StartPlan, deadline: float) -> Answer:
         settings = self.state.settings
-        client = await self.state.temporal.try_connect()
         try:
-            await start_trade(client, settings, plan.workflow_id, plan.input, eager=plan.eager)
+            await self._start_durably(plan, deadline)
         except TemporalUnavailable as exc:
             reason = (
                 f"not started: Temporal unavailable ({exc}); the alert is recorded and a "
@@ -119,6 +128,20 @@ class Intake:
                 "symbol": plan.input.symbol,
             },
         )
+
+    async def _start_durably(self, plan: StartPlan, deadline: float) -> None:
+        """Start the trade; after a start that timed out, whether its workflow exists decides
+        (Temporal, overloaded, may have started it and lost only the answer)."""
+        client = await self.state.temporal.try_connect()
+        try:
+            await start_trade(
+                client, self.state.settings, plan.workflow_id, plan.input, eager=plan.eager
+            )
+        except StartUncertain:
+            budget = deadline - asyncio.get_running_loop().time()
+            if client is None or not await started(client, plan.workflow_id, budget):
+                raise
+            log.warning("trade #%s: the start timed out but its workflow exists", plan.trade_id)
 
     async def _close(self, plan: ClosePlan) -> Answer:
         closing, gone = [], []
@@ -171,10 +194,10 @@ class Intake:
             },
         )
 
-    async def _duplicate(self, plan: DuplicatePlan) -> Answer:
+    async def _duplicate(self, plan: DuplicatePlan, deadline: float) -> Answer:
         holder = plan.holder
         if plan.restart is not None:
-            answer = await self._start(plan.restart)
+            answer = await self._start(plan.restart, deadline)
             if answer.status == 503:
                 return answer
         body: dict[str, Any] = {

@@ -37,10 +37,18 @@ SIGNAL_CANCEL = "cancel"
 QUERY_STATE = "state"
 RPC_TIMEOUT = timedelta(seconds=2)
 CALL_BUDGET_S = 2.5
+# TradingView gives up on a request after 3 s; the margin leaves time to record and answer.
+ANSWER_BUDGET_S = 3.0
+ANSWER_MARGIN_S = 0.15
 
 
 class TemporalUnavailable(Exception):
     """Temporal did not take the call; the caller records that and answers 503."""
+
+
+class StartUncertain(TemporalUnavailable):
+    """The start timed out: Temporal may have started the workflow and lost only its answer
+    (seen when it is overloaded). `started` tells which."""
 
 
 class WorkflowGone(Exception):
@@ -116,7 +124,34 @@ async def start_trade(
     except WorkflowAlreadyStartedError:
         log.info("workflow %s was already started", workflow_id)
     except (RPCError, TimeoutError, OSError) as exc:
+        if _timed_out(exc):
+            raise StartUncertain(_describe(exc)) from exc
         raise TemporalUnavailable(_describe(exc)) from exc
+
+
+async def started(client: Client, workflow_id: str, budget_s: float) -> bool:
+    """After a start that timed out: True when the workflow exists after all (its id is its
+    alert's, so it can only be this start's). False when Temporal says it does not, or cannot
+    say within `budget_s`: the alert then stays NOT_STARTED and a redelivery starts it."""
+    if budget_s <= 0:
+        return False
+    try:
+        await asyncio.wait_for(
+            client.get_workflow_handle(workflow_id).describe(
+                rpc_timeout=timedelta(seconds=budget_s)
+            ),
+            budget_s,
+        )
+    except (RPCError, TimeoutError, OSError) as exc:
+        log.warning("workflow %s: start not confirmed (%s)", workflow_id, _describe(exc))
+        return False
+    return True
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, RPCError) and exc.status is RPCStatusCode.DEADLINE_EXCEEDED
+    )
 
 
 async def signal(
