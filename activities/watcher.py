@@ -74,6 +74,8 @@ class Verdict:
     owners: set[str] = field(default_factory=set)  # open trades whose own fills moved things
     positions: set[Key] = field(default_factory=set)  # moved otherwise: every trade on them
     symbols: set[str] = field(default_factory=set)  # fills nobody's orders explain
+    # Positions their trades' own fills moved → those trades (open or not).
+    explained: dict[Key, set[str]] = field(default_factory=dict)
     carry: tuple[SeenFill, ...] = ()  # fills newer than the positions read: next round's
 
 
@@ -104,6 +106,7 @@ def explain(
     owners = {f.owner.workflow_id for f in fills if f.owner is not None and f.owner.open}
     symbols = {f.symbol for f in fills if f.owner is None}
     positions: set[Key] = set()
+    explained: dict[Key, set[str]] = {}
     known: dict[Key, list[SeenFill]] = {}
     for f in (*carried, *fills):
         if f.owner is not None:
@@ -123,14 +126,25 @@ def explain(
             positions.add(key)
             continue
         carry.extend(mine[k:])
-    return Verdict(owners, positions, symbols, tuple(carry))
+        if k:
+            explained[key] = {f.owner.workflow_id for f in mine[:k] if f.owner is not None}
+    return Verdict(owners, positions, symbols, explained, tuple(carry))
 
 
 def concerned(verdict: Verdict, open_trades: Iterable[OpenTrade]) -> set[str]:
-    """The owners, and every open trade on a position or symbol that moved unexplained."""
+    """The owners; every open trade on a position or symbol that moved unexplained; and on a
+    position the owners' fills moved, the one other trade holding it, if only one does: it may
+    hold a position-level TP/SL that must become order-level now that another trade joined
+    (or may become position-level now that the others left)."""
+    trades = list(open_trades)
     out = set(verdict.owners)
-    out |= {t.workflow_id for t in open_trades
+    out |= {t.workflow_id for t in trades
             if (t.symbol, t.side) in verdict.positions or t.symbol in verdict.symbols}
+    for key, owners in verdict.explained.items():
+        others = [t.workflow_id for t in trades
+                  if t.holds and (t.symbol, t.side) == key and t.workflow_id not in owners]
+        if len(others) == 1:
+            out.add(others[0])
     return out
 
 

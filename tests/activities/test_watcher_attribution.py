@@ -96,3 +96,20 @@ def test_longest_prefix_adds_up_to_the_move(parts: list[tuple[Decimal, bool]],
     found = longest_prefix(fills, delta)
     assert found is not None and found >= k
     assert sum((f.signed_qty for f in fills[:found]), Decimal(0)) == delta
+
+
+def test_the_one_other_holder_of_a_position_hears_of_a_join_or_a_leave() -> None:
+    """A trade alone on a position protects it with a position-level TP/SL; when another trade
+    joins (or the others leave) it must hear of it, to change the TP/SL's level."""
+    alone = [OpenTrade("a", BTC, PositionSide.LONG, True),
+             OpenTrade("b", BTC, PositionSide.LONG, False)]  # entering, nothing recorded yet
+    joined = explain({LONG: ("p1", Decimal(1))}, {LONG: ("p1", Decimal(3))},
+                     [fill(1, Decimal(2), "b")])
+    assert concerned(joined, alone) == {"a", "b"}
+    pair = [OpenTrade("a", BTC, PositionSide.LONG, True),
+            OpenTrade("b", BTC, PositionSide.LONG, True)]
+    left = explain({LONG: ("p1", Decimal(3))}, {LONG: ("p1", Decimal(1))},
+                   [fill(1, Decimal(2), "b", opens=False)])
+    assert concerned(left, pair) == {"a", "b"}
+    many = [*pair, OpenTrade("c", BTC, PositionSide.LONG, True)]
+    assert concerned(left, many) == {"b"}
