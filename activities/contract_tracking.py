@@ -24,6 +24,9 @@ class RefreshRequest(Model):
     orders: list[OrderRef] = Field(default_factory=list)  # its non-terminal orders
     protection_id: str | None = None
     position_id: str | None = None
+    # 0: read the exchange after this check was scheduled (a signal woke the trade); more: a
+    # read that many ms older, shared with other trades, will do (the trade's own timer).
+    max_age_ms: int = 0
 
 
 class RefreshResult(Model):

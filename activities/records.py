@@ -43,6 +43,18 @@ class EntryContext:
 
 
 @dataclass(frozen=True, slots=True)
+class FillOwner:
+    """The trade whose order a fill belongs to (the account watcher): the fill moves the
+    trade's side of the position by its quantity, up for an entry, down for a close."""
+
+    workflow_id: str
+    symbol: str
+    side: PositionSide
+    opens: bool
+    open: bool  # the trade is still open (worth signalling)
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """The `order` row of a placement: `created` is False when a previous attempt (or a
     crashed process) already wrote it, so this placement is a re-send."""
@@ -226,6 +238,38 @@ class Records:
                 .where(Trade.status.in_(OPEN_TRADE_STATUSES), OrderRow.exchange_order_id.is_not(None))
             )
             return {oid: wid for oid, wid in rows.all() if oid}
+
+    async def owners_of_orders(self, order_ids: Iterable[str]) -> dict[str, str]:
+        """exchange order id → workflow id, for these orders of open trades (the watcher)."""
+        ids = sorted(set(order_ids))
+        if not ids:
+            return {}
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(OrderRow.exchange_order_id, Trade.workflow_id)
+                .join(Trade, Trade.id == OrderRow.trade_id)
+                .where(Trade.status.in_(OPEN_TRADE_STATUSES), OrderRow.exchange_order_id.in_(ids))
+            )
+            return {oid: wid for oid, wid in rows.all() if oid}
+
+    async def fill_owners(self, client_ids: Iterable[str]) -> dict[str, FillOwner]:
+        """client order id → the trade that sent it, open or not (the watcher explains
+        position changes with them)."""
+        ids = sorted(set(client_ids))
+        if not ids:
+            return {}
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(OrderRow.client_order_id, OrderRow.leg, Trade.workflow_id, Trade.symbol,
+                       Trade.side, Trade.status)
+                .join(Trade, Trade.id == OrderRow.trade_id)
+                .where(OrderRow.client_order_id.in_(ids))
+            )
+            return {
+                cid: FillOwner(wid, symbol, PositionSide(side), not Leg(leg).closes,
+                               status in OPEN_TRADE_STATUSES)
+                for cid, leg, wid, symbol, side, status in rows.all()
+            }
 
     async def open_trades(self) -> list[OpenTrade]:
         """Every open trade (the watcher)."""

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -24,10 +26,39 @@ from activities.records import Records
 from exchange.client import BitunixClient
 from trading.types import Fill, OrderStatus, OrderType, Position, PositionMode, PositionSide
 
+T = TypeVar("T")
 log = logging.getLogger("activities.tracking")
 # Exchange and worker clocks differ; closing fills are searched from a little before the last
 # time our quantity was seen.
 CLOCK_MARGIN_MS = 5_000
+
+
+class SharedRead(Generic[T]):
+    """One exchange read shared by the trade checks that need it at about the same time: a
+    check takes the latest read if it started no earlier than the check allows (`not_before`,
+    wall clock), joining it while it runs; otherwise it starts a new one. Many trades woken
+    together then cost one read, not one each."""
+
+    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
+        self._read = read
+        self._started = 0.0
+        self._task: asyncio.Future[T] | None = None
+
+    async def get(self, not_before: float) -> T:
+        task = self._task
+        failed = task is not None and task.done() and (task.cancelled() or task.exception())
+        if task is None or failed or self._started < not_before:
+            self._started = time.time()
+            task = self._task = asyncio.ensure_future(self._read())
+        return await asyncio.shield(task)
+
+
+def not_before(req: RefreshRequest) -> float:
+    """The oldest read a check may use: one that started after its activity was scheduled (so
+    after the signal that woke the trade), or up to `max_age_ms` older for a check on the
+    trade's own timer. Clamped to this worker's clock, should the server's run ahead."""
+    scheduled = activity.info().current_attempt_scheduled_time.timestamp()
+    return min(scheduled, time.time()) - req.max_age_ms / 1000
 
 
 def our_position(positions: list[Position], symbol: str, side: object) -> Position | None:
@@ -49,27 +80,54 @@ class TrackingActivities:
         self._orders = orders
         self._fill_tries = fill_tries
         self._fill_pause_s = fill_pause_s
+        self._positions = SharedRead(self._read_positions)
+        self._tickers: dict[str, SharedRead[Decimal | None]] = {}
+        self._tpsl: dict[str, SharedRead[set[str]]] = {}
+        self._saved: dict[str, Position] = {}  # position id → as last written
+
+    async def _read_positions(self) -> list[Position]:
+        """The account's positions; those that changed since this process last wrote them are
+        written (once per read, not once per trade)."""
+        positions = await self._client.pending_positions()
+        changed = [p for p in positions if self._saved.get(p.position_id) != p]
+        if changed:
+            await self._records.save_positions(changed, None)
+            self._saved.update({p.position_id: p for p in changed})
+        gone = set(self._saved) - {p.position_id for p in positions}
+        for position_id in gone:
+            del self._saved[position_id]
+        return positions
+
+    def _ticker(self, symbol: str) -> SharedRead[Decimal | None]:
+        async def read() -> Decimal | None:
+            tickers = await self._client.tickers([symbol])
+            return next((t.mark_price for t in tickers if t.symbol == symbol), None)
+
+        return self._tickers.setdefault(symbol, SharedRead(read))
+
+    def _pending_tpsl(self, symbol: str) -> SharedRead[set[str]]:
+        async def read() -> set[str]:
+            return {o.id for o in await self._client.pending_tpsl_orders(symbol, limit=100)}
+
+        return self._tpsl.setdefault(symbol, SharedRead(read))
 
     @activity.defn(name="refresh_trade")
     async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
         with translated():
-            positions, tickers = await asyncio.gather(
-                self._client.pending_positions(req.symbol),
-                self._client.tickers([req.symbol]),
+            since = not_before(req)
+            seen_at = int(since * 1000)  # the reads used show the exchange at or after this
+            positions, mark = await asyncio.gather(
+                self._positions.get(since), self._ticker(req.symbol).get(since)
             )
-            seen_at = time.time_ns() // 1_000_000
             snaps: list[OrderSnapshot] = []
             for ref in req.orders:
                 snaps.append(await self._orders.sync_order(ref))
             pending = False
             if req.protection_id is not None:
-                tpsl = await self._client.pending_tpsl_orders(req.symbol, limit=100)
-                pending = any(o.id == req.protection_id for o in tpsl)
-            await self._records.save_positions(positions, None)
+                pending = req.protection_id in await self._pending_tpsl(req.symbol).get(since)
             ours = our_position(positions, req.symbol, req.side)
             if req.position_id is not None and (ours is None or ours.position_id != req.position_id):
                 await self._records.mark_position_closed(req.position_id)
-            mark = next((t.mark_price for t in tickers if t.symbol == req.symbol), None)
             return RefreshResult(
                 orders=snaps,
                 position=None if ours is None else PositionView(

@@ -1,10 +1,13 @@
 """The account watcher: one poll loop per account, whatever the number of open trades.
 
-Each round reads the account's pending positions and open orders (a fixed number of requests:
-one for positions, one per hundred open orders), compares them with the previous round, and
-signals `exchange_changed` to the trade workflows whose orders or position changed. The first
-round signals every open trade (changes may have happened while nobody watched). It runs as
-one long heartbeating activity; when its worker dies, Temporal starts it again elsewhere.
+Each round reads the account's pending positions, open orders and the fills since the last
+round (a fixed number of requests: one each, one more per hundred orders or fills), compares
+them with the previous round and signals `exchange_changed` only to the trades a change
+concerns: the owner of an order that changed or filled; every trade on a position that moved
+in a way its trades' own fills do not explain (TP/SL fired, liquidation, manual close, gone).
+The first round signals every open trade (changes may have happened while nobody watched). It
+runs as one long heartbeating activity; when its worker dies, Temporal starts it again
+elsewhere.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,21 +25,127 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.contract_tracking import Done, WatcherInput
-from activities.records import OpenTrade, Records
+from activities.records import FillOwner, OpenTrade, Records
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
-from trading.types import PositionSide
+from trading.types import Fill, PositionSide
 from workflows.contract import ExchangeChanged
 
 log = logging.getLogger("activities.watcher")
 PAGE = 100
+MAX_FILL_PAGES = 10  # more fills than that in one round: signal everyone rather than read on
 RUN_FOR_S = 50 * 60  # then the workflow continues as new (its history stays small)
+# Exchange and worker clocks differ; each round reads fills from a little before the last one
+# (fills already seen are recognised by id).
+CLOCK_MARGIN_MS = 5_000
+Key = tuple[str, PositionSide]
 
 
 @dataclass(frozen=True)
 class AccountView:
     orders: dict[str, tuple[str, Decimal]]  # order id → (status, filled qty)
-    positions: dict[tuple[str, PositionSide], tuple[str, Decimal]]  # → (position id, qty)
+    positions: dict[Key, tuple[str, Decimal]]  # → (position id, qty)
+
+
+@dataclass(frozen=True)
+class SeenFill:
+    """A fill of the account, with the trade whose order made it (None: no Tradewire order
+    explains it: a TP/SL, a liquidation, a manual close, another program's order)."""
+
+    fill_id: str
+    ctime_ms: int
+    symbol: str
+    qty: Decimal
+    owner: FillOwner | None
+
+    @property
+    def key(self) -> Key:
+        assert self.owner is not None
+        return (self.symbol, self.owner.side)
+
+    @property
+    def signed_qty(self) -> Decimal:
+        assert self.owner is not None
+        return self.qty if self.owner.opens else -self.qty
+
+
+@dataclass(frozen=True)
+class Verdict:
+    owners: set[str] = field(default_factory=set)  # open trades whose own fills moved things
+    positions: set[Key] = field(default_factory=set)  # moved otherwise: every trade on them
+    symbols: set[str] = field(default_factory=set)  # fills nobody's orders explain
+    # Positions their trades' own fills moved → those trades (open or not).
+    explained: dict[Key, set[str]] = field(default_factory=dict)
+    carry: tuple[SeenFill, ...] = ()  # fills newer than the positions read: next round's
+
+
+def longest_prefix(fills: Sequence[SeenFill], delta: Decimal) -> int | None:
+    """The most fills (oldest first) whose signed quantities add up to `delta`; None: none do."""
+    best = 0 if delta == 0 else None
+    total = Decimal(0)
+    for k, f in enumerate(fills, start=1):
+        total += f.signed_qty
+        if total == delta:
+            best = k
+    return best
+
+
+def explain(
+    before: dict[Key, tuple[str, Decimal]],
+    now: dict[Key, tuple[str, Decimal]],
+    fills: Sequence[SeenFill],
+    carried: Sequence[SeenFill] = (),
+) -> Verdict:
+    """Which trades the changes between two position reads concern.
+
+    `fills` are those first seen this round (read after the positions, so some may be newer
+    than the read: those are carried to the next round, once); `carried`, last round's. A
+    position whose move the oldest of its trades' fills add up to exactly concerns only those
+    trades; any other move (a different position id, a fill without a known order, a carried
+    fill still not shown) concerns every trade on it."""
+    owners = {f.owner.workflow_id for f in fills if f.owner is not None and f.owner.open}
+    symbols = {f.symbol for f in fills if f.owner is None}
+    positions: set[Key] = set()
+    explained: dict[Key, set[str]] = {}
+    known: dict[Key, list[SeenFill]] = {}
+    for f in (*carried, *fills):
+        if f.owner is not None:
+            known.setdefault(f.key, []).append(f)
+    old = {f.fill_id for f in carried}
+    carry: list[SeenFill] = []
+    moved = {k for k in before.keys() | now.keys() if before.get(k) != now.get(k)}
+    for key in sorted(moved | known.keys()):
+        b, n = before.get(key), now.get(key)
+        mine = sorted(known.get(key, []), key=lambda f: (f.ctime_ms, f.fill_id))
+        if b is not None and n is not None and b[0] != n[0]:
+            positions.add(key)
+            continue
+        delta = (n[1] if n else Decimal(0)) - (b[1] if b else Decimal(0))
+        k = longest_prefix(mine, delta)
+        if k is None or any(f.fill_id in old for f in mine[k:]):
+            positions.add(key)
+            continue
+        carry.extend(mine[k:])
+        if k:
+            explained[key] = {f.owner.workflow_id for f in mine[:k] if f.owner is not None}
+    return Verdict(owners, positions, symbols, explained, tuple(carry))
+
+
+def concerned(verdict: Verdict, open_trades: Iterable[OpenTrade]) -> set[str]:
+    """The owners; every open trade on a position or symbol that moved unexplained; and on a
+    position the owners' fills moved, the one other trade holding it, if only one does: it may
+    hold a position-level TP/SL that must become order-level now that another trade joined
+    (or may become position-level now that the others left)."""
+    trades = list(open_trades)
+    out = set(verdict.owners)
+    out |= {t.workflow_id for t in trades
+            if (t.symbol, t.side) in verdict.positions or t.symbol in verdict.symbols}
+    for key, owners in verdict.explained.items():
+        others = [t.workflow_id for t in trades
+                  if t.holds and (t.symbol, t.side) == key and t.workflow_id not in owners]
+        if len(others) == 1:
+            out.add(others[0])
+    return out
 
 
 def changes(before: AccountView, now: AccountView) -> tuple[set[str], set[tuple[str, PositionSide]]]:
@@ -48,18 +157,6 @@ def changes(before: AccountView, now: AccountView) -> tuple[set[str], set[tuple[
     return orders, positions
 
 
-def targets(
-    orders: set[str],
-    positions: set[tuple[str, PositionSide]],
-    order_owner: dict[str, str],
-    open_trades: Iterable[OpenTrade],
-) -> set[str]:
-    """The workflow ids to signal: owners of changed orders, open trades on changed positions."""
-    out = {order_owner[oid] for oid in orders if oid in order_owner}
-    out |= {t.workflow_id for t in open_trades if (t.symbol, t.side) in positions}
-    return out
-
-
 def orphans(view: AccountView, open_trades: Iterable[OpenTrade]) -> set[str]:
     """Trades that hold quantity by their own record while the exchange shows no position on
     their side: a position can open and close between two rounds, leaving no difference."""
@@ -67,6 +164,22 @@ def orphans(view: AccountView, open_trades: Iterable[OpenTrade]) -> set[str]:
         t.workflow_id for t in open_trades
         if t.holds and (t.symbol, t.side) not in view.positions
     }
+
+
+@dataclass
+class FillWindow:
+    """The fills already accounted for, so that overlapping reads count each fill once."""
+
+    since_ms: int = 0  # the next read starts here
+    seen: dict[str, int] = field(default_factory=dict)  # fill id → ctime (ms)
+    carried: tuple[SeenFill, ...] = ()
+
+    def new(self, fills: Iterable[Fill], read_at_ms: int) -> list[Fill]:
+        fresh = [f for f in fills if f.trade_id not in self.seen]
+        self.seen.update({f.trade_id: f.ctime_ms or read_at_ms for f in fresh})
+        self.since_ms = read_at_ms - CLOCK_MARGIN_MS
+        self.seen = {k: t for k, t in self.seen.items() if t >= self.since_ms - CLOCK_MARGIN_MS}
+        return fresh
 
 
 class WatcherActivities:
@@ -95,6 +208,26 @@ class WatcherActivities:
             positions={(p.symbol, p.side): (p.position_id, p.qty) for p in positions if p.qty > 0},
         )
 
+    async def _fills(self, since_ms: int) -> tuple[list[Fill], bool]:
+        """The account's fills since `since_ms` (newest first), and whether that is all."""
+        out: list[Fill] = []
+        for page_no in range(MAX_FILL_PAGES):
+            page = await self._client.history_trades(
+                start_time_ms=since_ms, skip=page_no * PAGE, limit=PAGE
+            )
+            out.extend(page)
+            if len(page) < PAGE:
+                return out, True
+        return out, False
+
+    async def _seen(self, fills: Sequence[Fill]) -> list[SeenFill]:
+        owners = await self._records.fill_owners(f.client_id for f in fills if f.client_id)
+        return [
+            SeenFill(f.trade_id, f.ctime_ms or 0, f.symbol, f.qty,
+                     owners.get(f.client_id) if f.client_id else None)
+            for f in fills
+        ]
+
     async def _signal(self, workflow_ids: Iterable[str], reason: str) -> None:
         for wid in sorted(workflow_ids):
             try:
@@ -104,33 +237,42 @@ class WatcherActivities:
             except RPCError as exc:  # finished meanwhile, or never started
                 log.debug("could not signal %s: %s", wid, exc)
 
+    async def round(self, before: AccountView | None, window: FillWindow) -> AccountView:
+        """One round: read, compare with `before`, signal; returns what it read."""
+        now = await self._view()
+        read_at = time.time_ns() // 1_000_000
+        fills, complete = await self._fills(window.since_ms or read_at - CLOCK_MARGIN_MS)
+        fresh = window.new(fills, read_at)
+        open_trades = await self._records.open_trades()
+        if before is None or not complete:
+            window.carried = ()
+            wanted = {t.workflow_id for t in open_trades}
+            reason = "watcher started" if before is None else "too many fills to tell apart"
+        else:
+            verdict = explain(before.positions, now.positions, await self._seen(fresh),
+                              window.carried)
+            window.carried = verdict.carry
+            orders, _ = changes(before, now)
+            wanted = orphans(now, open_trades) | concerned(verdict, open_trades)
+            if orders:
+                wanted |= set((await self._records.owners_of_orders(orders)).values())
+            reason = "orders or position changed"
+        if wanted:
+            log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
+            await self._signal(wanted, reason)
+        return now
+
     @activity.defn(name="watch_account")
     async def watch_account(self, inp: WatcherInput) -> Done:
         interval = float(inp.interval_s)  # float-ok: time or rate, not money
         ends = time.monotonic() + RUN_FOR_S
         before: AccountView | None = None
+        window = FillWindow()
         while time.monotonic() < ends:
             activity.heartbeat()
             try:
-                now = await self._view()
+                before = await self.round(before, window)
             except ExchangeError as exc:
                 log.warning("account watcher: %s", exc)
-                await asyncio.sleep(interval)
-                continue
-            open_trades = await self._records.open_trades()
-            if before is None:
-                wanted = {t.workflow_id for t in open_trades}
-                reason = "watcher started"
-            else:
-                orders, positions = changes(before, now)
-                wanted = orphans(now, open_trades)
-                if orders or positions:
-                    owners = await self._records.order_ids_of_trades()
-                    wanted |= targets(orders, positions, owners, open_trades)
-                reason = "orders or position changed"
-            if wanted:
-                log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
-                await self._signal(wanted, reason)
-            before = now
             await asyncio.sleep(interval)
         return Done()

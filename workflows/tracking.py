@@ -7,6 +7,9 @@ with flatten and refused protection close the trade's own quantity (workflows/cl
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -18,6 +21,10 @@ with workflow.unsafe.imports_passed_through():
 
 CONTINUE_AS_NEW = "continue_as_new"
 ENDED = "ended"
+# A check on the trade's own timer (a fallback: nothing signalled it) may use exchange reads
+# this old, shared with the other trades checking about then: however many trades are open,
+# their timers cost at most one read of each kind per this interval.
+TIMER_READ_MAX_AGE_MS = 2_000
 
 
 async def track(run: TradeRun) -> str:
@@ -40,12 +47,27 @@ async def track(run: TradeRun) -> str:
             break
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW
-        await run.wait(run.strategy.tracking_interval_s)
+        woken = await wait(run, run.strategy.tracking_interval_s)
         before = (run.ledger.open_qty, run.ledger.fees)
-        await follow(run)
+        await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
         if (run.ledger.open_qty, run.ledger.fees) != before:
             await run.record()
     return ENDED
+
+
+async def wait(run: TradeRun, seconds: Decimal | int) -> bool:
+    """`run.wait()` that says why it ended: True for a signal or a message, False for the
+    trade's own timer."""
+    if not (run.changed or run.interrupted()):
+        try:
+            await workflow.wait_condition(
+                lambda: run.changed or run.interrupted(),
+                timeout=timedelta(seconds=float(seconds)),  # float-ok: time or rate, not money
+            )
+        except TimeoutError:
+            return False
+    run.changed = False
+    return True
 
 
 def should_continue_as_new(run: TradeRun) -> bool:

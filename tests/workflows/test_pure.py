@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from activities.contract import Leg, OrderSnapshot, ProtectionLevel
 from activities.records import OpenTrade
-from activities.watcher import AccountView, changes, orphans, targets
+from activities.watcher import AccountView, changes, concerned, explain, orphans
 from trading.types import OrderStatus, OrderType, PositionSide, Side
 from workflows.chase_rules import beyond_slippage, passive_price, remainder
 from workflows.ledger import TradeLedger
@@ -98,7 +98,7 @@ def test_position_level_only_while_the_trade_owns_everything(own, other) -> None
     assert (level is ProtectionLevel.POSITION) == (other == 0)
 
 
-def test_watcher_signals_owners_of_changed_orders_and_positions() -> None:
+def test_watcher_finds_changed_orders_and_the_trades_on_a_vanished_position() -> None:
     long = ("BTCUSDT", PositionSide.LONG)
     before = AccountView(orders={"1": ("NEW", Decimal(0)), "2": ("NEW", Decimal(0))},
                          positions={long: ("p1", Decimal("0.01"))})
@@ -108,7 +108,8 @@ def test_watcher_signals_owners_of_changed_orders_and_positions() -> None:
     trades = [OpenTrade("a", "BTCUSDT", PositionSide.LONG, True),
               OpenTrade("b", "ETHUSDT", PositionSide.LONG, True),
               OpenTrade("c", "BTCUSDT", PositionSide.SHORT, False)]
-    assert targets(orders, positions, {"1": "d"}, trades) == {"a", "d"}
+    # No fill of ours explains the position's end: it concerns every trade on it.
+    assert concerned(explain(before.positions, now.positions, []), trades) == {"a"}
     # A position that opened and closed between two rounds leaves no difference; the trade
     # that holds quantity by its own record is signalled anyway.
     assert orphans(now, trades) == {"a", "b"}

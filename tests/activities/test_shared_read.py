@@ -1,0 +1,61 @@
+"""activities.tracking.SharedRead: trade checks woken together share one exchange read, and
+never take one that started before they allow."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from activities.tracking import SharedRead
+
+
+class Reads:
+    def __init__(self) -> None:
+        self.count = 0
+        self.gate = asyncio.Event()
+
+    async def read(self) -> int:
+        self.count += 1
+        await self.gate.wait()
+        return self.count
+
+
+async def test_checks_waiting_together_share_one_read() -> None:
+    reads = Reads()
+    shared = SharedRead(reads.read)
+    start = time.time()
+    waiting = [asyncio.ensure_future(shared.get(start)) for _ in range(50)]
+    await asyncio.sleep(0)
+    reads.gate.set()
+    assert await asyncio.gather(*waiting) == [1] * 50
+    assert reads.count == 1
+    assert await shared.get(start) == 1  # still recent enough for this caller
+
+
+async def test_a_check_never_takes_a_read_older_than_it_allows() -> None:
+    reads = Reads()
+    reads.gate.set()
+    shared = SharedRead(reads.read)
+    assert await shared.get(time.time()) == 1
+    # A check scheduled after the last read started (here: a second later) reads again.
+    assert await shared.get(time.time() + 1) == 2
+    assert reads.count == 2
+
+
+async def test_a_failed_read_is_not_reused() -> None:
+    calls = 0
+
+    async def read() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("exchange down")
+        return calls
+
+    shared = SharedRead(read)
+    start = time.time()
+    with pytest.raises(RuntimeError):
+        await shared.get(start)
+    assert await shared.get(start) == 2
