@@ -115,11 +115,14 @@ class ActivityCalls:
             start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
         )
 
-    async def refresh(self: TradeRun) -> RefreshResult:
+    async def refresh(self: TradeRun, max_age_ms: int = 0) -> RefreshResult:
+        """The trade's orders and position now; `max_age_ms` > 0 accepts exchange reads that
+        other trades' checks made up to that long ago (the trade's own timer, not a signal)."""
         req = RefreshRequest(
             trade_id=self.inp.trade_id, symbol=self.inp.symbol, side=self.inp.side,
             orders=self.ledger.refs(), position_id=self.ledger.position_id,
             protection_id=self.ledger.protection.order_id if self.ledger.protection else None,
+            max_age_ms=max_age_ms,
         )
         out = await workflow.execute_activity_method(
             TrackingActivities.refresh_trade, req,

@@ -11,41 +11,17 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.contract import Leg, ProtectionLevel
-    from activities.contract_tracking import ExternalCloseRequest, RefreshRequest, RefreshResult
-    from activities.tracking import TrackingActivities
+    from activities.contract_tracking import ExternalCloseRequest, RefreshResult
     from workflows import protection
-    from workflows.policies import CALL_TIMEOUT, KEEP_TRYING
     from workflows.run import TradeRun
 
 
 async def follow(run: TradeRun, *, max_age_ms: int = 0) -> RefreshResult:
     """One check: refresh, reconcile, keep the TP/SL in line. `max_age_ms` > 0 (a check on
     the trade's own timer): exchange reads that much older, shared with other trades, do."""
-    out = await run.refresh() if max_age_ms == 0 else await shared_refresh(run, max_age_ms)
+    out = await run.refresh(max_age_ms)
     await reconcile(run, out)
     await protection.ensure(run, out.position.qty if out.position else None)
-    return out
-
-
-async def shared_refresh(run: TradeRun, max_age_ms: int) -> RefreshResult:
-    """`run.refresh()` (workflows/calls.py), accepting reads up to `max_age_ms` old."""
-    led = run.ledger
-    req = RefreshRequest(
-        trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
-        orders=led.refs(), position_id=led.position_id,
-        protection_id=led.protection.order_id if led.protection else None,
-        max_age_ms=max_age_ms,
-    )
-    out = await workflow.execute_activity_method(
-        TrackingActivities.refresh_trade, req,
-        start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
-    )
-    for snap in out.orders:
-        led.apply(snap)
-    if out.mark_price is not None:
-        run.mark = run.state.mark_price = out.mark_price
-    run.position_qty = out.position.qty if out.position else None
-    run.refresh_state()
     return out
 
 
