@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     # --- worker --------------------------------------------------------------------------------
     watcher_interval_s: Decimal = Field(
         default=Decimal("2"),
-        description="How often the account watcher polls positions and open orders.",
+        description="How often the account watcher polls positions, open orders and fills.",
     )
     worker_max_concurrent_activities: int = Field(
         default=50, description="Activity slots of `tradewire worker`."
