@@ -66,8 +66,10 @@ class VenueQuery(Model):
     trade_id: int
     symbol: str
     side: PositionSide
-    # The alert's arrival: the reads answering it started no earlier (activities/venue_reads.py).
+    # The alert's arrival: how old the reads answering it may be is measured from it
+    # (activities/venue_reads.py); `fresh_account` when sizing by a share of the margin.
     not_before: datetime
+    fresh_account: bool = False
 
 
 class PositionView(Model):

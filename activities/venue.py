@@ -40,11 +40,11 @@ class VenueActivities:
 
     @activity.defn(name="read_venue")
     async def read_venue(self, q: VenueQuery) -> VenueSnapshot:
-        """Four exchange reads (most often warmed by the webhook and done already) and one
-        database read, side by side: nothing here is written."""
+        """Four exchange reads (most often shared with recent alerts, or warmed by the webhook)
+        and one database read, side by side: nothing here is written."""
         with translated():
             reads, context = await asyncio.gather(
-                self._reader.read(q.symbol, q.not_before),
+                self._reader.read(q.symbol, q.not_before, fresh_account=q.fresh_account),
                 self._records.entry_context(q.trade_id, q.symbol),
             )
             if not context.exists:

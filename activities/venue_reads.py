@@ -1,12 +1,14 @@
 """The exchange reads an entry decides with (account, leverage, mark price, best bid/ask),
-started as early as possible and shared by alerts that arrive together.
+shared by alerts that arrive close together and started as early as possible.
 
-An alert's reads must be no older than the alert: a read is reused only when it started at or
-after the moment the alert was received (`not_before`). The webhook's fast path calls `warm`
-as soon as an open's symbol is known, so the reads run while the alert is being recorded and
-the workflow started; the entry's `read_venue` then finds them done or in flight. Alerts on one
-symbol that arrive while a read is in flight join it instead of sending their own. Nothing is
-kept beyond the latest read of each kind per symbol.
+A read serves an alert when it started no more than its kind's MAX_AGE before the alert was
+received (`not_before`): market data and the account 1 s, the leverage 10 s (this process
+forgets it when it changes it). An entry sized by a share of the available margin asks for an
+account read started after its alert (`fresh_account`), so two alerts never size off the same
+balance. Alerts that arrive while a read is in flight join it. On BitUnix each read is a round
+trip of tens of milliseconds: alerts in a burst send one order each and share the reads. The
+webhook's fast path calls `warm` as soon as an open's symbol is known, so a stale read is
+under way while the alert is recorded. Only the latest read of each kind per symbol is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exchange.client import BitunixClient
@@ -26,6 +28,12 @@ ACCOUNT = "account"
 LEVERAGE = "leverage"
 TICKER = "ticker"
 BOOK = "book"
+MAX_AGE = {
+    ACCOUNT: timedelta(seconds=1),
+    LEVERAGE: timedelta(seconds=10),
+    TICKER: timedelta(seconds=1),
+    BOOK: timedelta(seconds=1),
+}
 
 
 @dataclass(frozen=True)
@@ -64,29 +72,36 @@ class VenueReader:
         """Drop `symbol`'s leverage read (after this process changed the leverage)."""
         self._reads.pop((LEVERAGE, symbol), None)
 
-    async def read(self, symbol: str, not_before: datetime) -> VenueReads:
-        """The four reads, each started no earlier than `not_before`."""
+    async def read(
+        self, symbol: str, not_before: datetime, *, fresh_account: bool = False
+    ) -> VenueReads:
+        """The four reads for an alert received at `not_before` (see the module's note)."""
+        tasks = self._start_all(symbol, not_before, fresh_account=fresh_account)
         # Shielded: a cancelled entry must not cancel a read that other alerts share.
         account, config, tickers, book = await asyncio.gather(
-            *(asyncio.shield(task) for task in self._start_all(symbol, not_before))
+            *(asyncio.shield(task) for task in tasks)
         )
         ticker = next((t for t in tickers if t.symbol == symbol), None)
         return VenueReads(account=account, config=config, ticker=ticker, book=book)
 
-    def _start_all(self, symbol: str, not_before: datetime) -> list[asyncio.Task[Any]]:
+    def _start_all(
+        self, symbol: str, not_before: datetime, *, fresh_account: bool = False
+    ) -> list[asyncio.Task[Any]]:
         c = self._client
         return [
-            self._task((ACCOUNT, ""), not_before, c.account),
+            self._task((ACCOUNT, ""), not_before, c.account, fresh=fresh_account),
             self._task((LEVERAGE, symbol), not_before, lambda: c.leverage_margin_mode(symbol)),
             self._task((TICKER, symbol), not_before, lambda: c.tickers([symbol])),
             self._task((BOOK, symbol), not_before, lambda: c.depth(symbol, 1)),
         ]
 
     def _task(
-        self, key: tuple[str, str], not_before: datetime, call: Callable[[], Awaitable[Any]]
+        self, key: tuple[str, str], not_before: datetime, call: Callable[[], Awaitable[Any]],
+        *, fresh: bool = False,
     ) -> asyncio.Task[Any]:
         known = self._reads.get(key)
-        if known is not None and known.started >= not_before and not _failed(known.task):
+        oldest = not_before if fresh else not_before - MAX_AGE[key[0]]
+        if known is not None and known.started >= oldest and not _failed(known.task):
             return known.task
         read = _Read(started=self._now(), task=asyncio.ensure_future(call()))
         read.task.add_done_callback(_consume)

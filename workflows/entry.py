@@ -52,14 +52,16 @@ async def prepare(run: TradeRun) -> EntrySize:
             TradeStatus.REFUSED, f"the alert is older than the strategy's max alert age "
             f"({run.strategy.max_alert_age_s} s): nothing was sent",
         )
-    # Rules and venue side by side: the rules most often come from the process's memory and
-    # the venue reads were started by the webhook when the alert arrived (activities/venue.py).
+    # Rules and venue side by side: the rules most often come from the process's memory, the
+    # venue reads from recent alerts or the webhook's warm-up (activities/venue_reads.py).
+    sizing = run.inp.sizing or run.strategy.sizing
     rules, venue = await asyncio.gather(
         run.rules_now(force=False, local=True),
         workflow.execute_local_activity_method(
             VenueActivities.read_venue,
             VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
-                       not_before=run.inp.received_at),
+                       not_before=run.inp.received_at,
+                       fresh_account=sizing.size_pct is not None),
             start_to_close_timeout=LOCAL_CALL_TIMEOUT,
             schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
         ),
@@ -87,7 +89,6 @@ async def prepare(run: TradeRun) -> EntrySize:
         run.state.leverage = cfg.leverage
         if cfg.note:
             run.warn(cfg.note)
-    sizing = run.inp.sizing or run.strategy.sizing
     instruction = SizingInstruction(size=sizing.size, size_usdt=sizing.size_usdt,
                                     size_pct=sizing.size_pct)
     entry_type = run.entry_type

@@ -1,6 +1,6 @@
 """The entry's venue reads against the paper exchange over HTTP: started early by `warm`,
-reused only by alerts that arrived no later than the read started, joined while in flight, read
-again after a failure, and never cancelled by one of the entries that share them."""
+reused by alerts received at most their kind's MAX_AGE after the read started, joined while in
+flight, read again after a failure, and never cancelled by one of the entries sharing them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from activities.venue_reads import VenueReader
+from activities.venue_reads import LEVERAGE, MAX_AGE, TICKER, VenueReader
 from exchange.errors import Unavailable
 
 BTC = "BTCUSDT"
@@ -38,12 +38,32 @@ async def test_a_warmed_read_serves_the_alert_that_warmed_it(paper, paper_client
     assert sorted(await _venue_requests(paper, since)) == sorted(VENUE_PATHS)
 
 
-async def test_an_alert_that_arrived_later_reads_afresh(paper, paper_client) -> None:
+async def test_reads_serve_alerts_within_their_max_age_and_no_later(paper, paper_client) -> None:
     reader = VenueReader(paper_client)
     since = time.time_ns()
-    await reader.read(BTC, not_before=datetime.now(UTC))
-    await reader.read(BTC, not_before=datetime.now(UTC) + timedelta(milliseconds=1))
-    assert len(await _venue_requests(paper, since)) == 2 * len(VENUE_PATHS)
+    first = datetime.now(UTC)
+    await reader.read(BTC, not_before=first)
+    await reader.read(BTC, not_before=first + timedelta(milliseconds=500))  # shared
+    assert len(await _venue_requests(paper, since)) == len(VENUE_PATHS)
+    later = first + MAX_AGE[TICKER] + timedelta(milliseconds=100)
+    await reader.read(BTC, not_before=later)  # all but the leverage are read again
+    paths = await _venue_requests(paper, since)
+    assert len(paths) == 2 * len(VENUE_PATHS) - 1
+    assert paths.count("account/get_leverage_margin_mode") == 1
+    much_later = first + MAX_AGE[LEVERAGE] + timedelta(seconds=1)
+    await reader.read(BTC, not_before=much_later)
+    assert (await _venue_requests(paper, since)).count("account/get_leverage_margin_mode") == 2
+
+
+async def test_sizing_by_margin_share_reads_the_account_after_its_alert(
+    paper, paper_client
+) -> None:
+    reader = VenueReader(paper_client)
+    arrived = datetime.now(UTC)
+    await reader.read(BTC, not_before=arrived)
+    since = time.time_ns()
+    await reader.read(BTC, not_before=datetime.now(UTC), fresh_account=True)
+    assert await _venue_requests(paper, since) == ["account"]
 
 
 async def test_alerts_that_arrive_together_share_the_reads_in_flight(paper, paper_client) -> None:
