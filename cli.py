@@ -15,6 +15,11 @@ import asyncio
 import sys
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
+import logs
+from settings import Settings
+
 # module → why no Tradewire process needs it. A dependency imports each only to probe for
 # something we never use, and it stays resident for the life of the process (measured on the
 # webhook and the worker: about 2 MiB for httpx's, 1.6 MiB for pydantic's). Marked absent in
@@ -30,17 +35,11 @@ UNUSED_MODULES = {
 
 
 def skip_unused_imports() -> None:
-    """Mark UNUSED_MODULES absent before anything imports them (one already imported stays)."""
+    """Mark UNUSED_MODULES absent (one already imported stays); `main` does it first thing,
+    before any command imports httpx or builds a FastAPI route."""
     for name in UNUSED_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
 
-
-skip_unused_imports()
-
-from pydantic import ValidationError  # noqa: E402 - after skip_unused_imports, on purpose
-
-import logs  # noqa: E402
-from settings import Settings  # noqa: E402
 
 # The long-running processes: they need no operator command, so their parser leaves those
 # commands (and the modules behind them) out.
@@ -185,6 +184,7 @@ def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    skip_unused_imports()
     argv = sys.argv[1:] if argv is None else argv
     process = bool(argv) and argv[0] in PROCESS_COMMANDS
     args = build_parser(operator_commands=not process).parse_args(argv)
