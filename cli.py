@@ -20,6 +20,31 @@ from pydantic import ValidationError
 import logs
 from settings import Settings
 
+# module → why no Tradewire process needs it. A dependency imports each only to probe for
+# something we never use, and it stays resident for the life of the process (measured on the
+# webhook and the worker: about 2 MiB for httpx's, 1.6 MiB for pydantic's). Marked absent in
+# sys.modules, its import raises ImportError, which both dependencies handle by design.
+UNUSED_MODULES = {
+    # httpx's __init__ imports its command-line client whenever click is installed (uvicorn
+    # installs it), which pulls in click and pygments; our processes never run that client.
+    "httpx._main": "httpx's command-line client",
+    # FastAPI imports pydantic.v1 while building a route with query or path parameters, only to
+    # refuse v1 models; every model of ours is a pydantic 2 model.
+    "pydantic.v1": "pydantic's v1 compatibility layer",
+}
+
+
+def skip_unused_imports() -> None:
+    """Mark UNUSED_MODULES absent (one already imported stays); `main` does it first thing,
+    before any command imports httpx or builds a FastAPI route."""
+    for name in UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+
+
+# The long-running processes: they need no operator command, so their parser leaves those
+# commands (and the modules behind them) out.
+PROCESS_COMMANDS = frozenset({"up", "web", "worker", "exchange"})
+
 
 def _settings() -> Settings:
     try:
@@ -48,6 +73,8 @@ def cmd_web(args: argparse.Namespace) -> int:
         port=settings.webhook_port,
         log_config=None,
         access_log=False,
+        # No route is a WebSocket: "auto" would import a WebSocket implementation for nothing.
+        ws="none",
     )
     return 0
 
@@ -127,7 +154,9 @@ async def _sync_pairs(settings: Settings):  # -> activities.pairs.SyncReport
         await engine.dispose()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
+    """Every command; without `operator_commands`, only the non-webhook ones (what a process
+    started as `tradewire web|worker|…` needs to parse its own command line)."""
     parser = argparse.ArgumentParser(prog="tradewire", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
@@ -147,14 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "pairs":
             p.add_argument("action", choices=["sync"], help="sync: fetch and store, report changes")
-    from webhook import cli as webhook_cli
+    if operator_commands:
+        from webhook import cli as webhook_cli
 
-    webhook_cli.register(sub)
+        webhook_cli.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    skip_unused_imports()
+    argv = sys.argv[1:] if argv is None else argv
+    process = bool(argv) and argv[0] in PROCESS_COMMANDS
+    args = build_parser(operator_commands=not process).parse_args(argv)
     sys.exit(args.func(args))
 
 

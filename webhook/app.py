@@ -48,6 +48,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
             async with fast_path.hosted(app.state.tw):
                 yield
         finally:
+            await health.close_exchange_probe(app)
             await engine.dispose()
 
     docs = settings.docs_enabled

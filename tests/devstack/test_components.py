@@ -125,6 +125,13 @@ def test_children_get_this_runs_database_and_temporal_over_the_inherited_env(
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
+def test_children_get_two_malloc_arenas_unless_the_env_says_otherwise(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    url = "postgresql+psycopg://postgres@/tradewire?host=/x"
+    assert child_env(settings, url, {"PATH": "/bin"})["MALLOC_ARENA_MAX"] == "2"
+    assert child_env(settings, url, {"MALLOC_ARENA_MAX": "4"})["MALLOC_ARENA_MAX"] == "4"
+
+
 def test_children_run_the_cli_with_this_python() -> None:
     app_components = [c for c in COMPONENTS if c.layer != INFRA]
     settings = Settings(_env_file=None)

@@ -1,0 +1,69 @@
+"""What the long-running processes leave unimported (each costs resident memory for the life of
+the process). Checked in a fresh interpreter: this test process has imported everything."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+WEB_START = """
+import json, sys
+import cli
+cli.skip_unused_imports()
+cli.build_parser(operator_commands=False).parse_args(["web"])
+import httpx
+from settings import Settings
+from webhook import trades
+from webhook.app import create_app
+create_app(Settings(_env_file=None))
+httpx.AsyncClient()  # what the exchange client builds
+names = ["httpx._main", "click", "pygments", "pydantic.v1", "webhook.cli"]
+print(json.dumps({
+    "loaded": [n for n in names if sys.modules.get(n) is not None],
+    "trade_routes": sorted(r.path for r in trades.router.routes),
+}))
+"""
+
+
+def _run(code: str, *argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_web_process_leaves_unused_modules_out() -> None:
+    result = json.loads(_run(WEB_START))
+    assert result["loaded"] == []
+    # The routes that take query and path parameters (FastAPI's pydantic.v1 probe) were built.
+    assert {"/trades", "/trades/{trade_id}"} <= set(result["trade_routes"])
+
+
+def test_process_commands_parse_without_the_operator_commands() -> None:
+    code = (
+        "import sys, cli\n"
+        "try:\n"
+        "    cli.main([sys.argv[1], '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('webhook.cli' in sys.modules)\n"
+    )
+    for command in sorted(cli.PROCESS_COMMANDS):
+        out = _run(code, command)
+        assert out.splitlines()[-1] == "False", command
+    assert _run(code, "strategy").splitlines()[-1] == "True"
+
+
+def test_full_parser_still_has_every_command() -> None:
+    parser = cli.build_parser()
+    for argv in (["web"], ["worker"], ["strategy", "list"], ["trades", "ls"], ["pairs", "sync"]):
+        assert parser.parse_args(argv).func is not None
+    lean = cli.build_parser(operator_commands=False)
+    assert lean.parse_args(["worker"]).func is cli.cmd_worker
