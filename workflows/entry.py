@@ -136,7 +136,9 @@ async def enter(run: TradeRun, size: EntrySize) -> None:
         snap = await place_entry(run, qty, order_type, price)
         if order_type is OrderType.MARKET:
             await settle(run, snap)
-    await run.record()
+    # A filled entry is recorded as tracking begins (the next call); a resting one now.
+    if run.ledger.working(Leg.ENTRY):
+        await run.record()
     while run.ledger.working(Leg.ENTRY) and not run.interrupted():
         await run.wait(run.strategy.tracking_interval_s)
         await follow(run)
