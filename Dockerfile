@@ -18,6 +18,7 @@ RUN groupadd --system --gid 10001 tradewire \
 COPY --from=build /opt/tradewire /opt/tradewire
 
 ENV PATH=/opt/tradewire/bin:$PATH \
+    MALLOC_ARENA_MAX=2 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TRADEWIRE_STATE_DIR=/data
