@@ -31,6 +31,7 @@ OPEN_WAIT_S = 30.0
 CLOSE_WAIT_S = 30.0
 ANSWER_TIMEOUT_S = 15.0
 TARGET_IDLE_MIB = 100.0
+SETTLED = {"TRACKING", "CLOSED", "CANCELLED", "FAILED", "REFUSED"}  # not PENDING/ENTERING
 ROLES = {"web": "webhook", "worker": "worker", "exchange": "paper exchange"}
 
 
@@ -141,7 +142,8 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
         answers = Counter(await asyncio.gather(*(open_one(k) for k in range(trades))))
         if not answers.get("202"):
             raise BenchFailure(f"no tracking open was accepted: answers {dict(answers)}")
-        statuses = await _wait_statuses(stack, name, {"TRACKING"}, answers["202"], OPEN_WAIT_S)
+        # The request rate below is tracking's alone only once no entry is still under way.
+        statuses = await _wait_statuses(stack, name, SETTLED, answers["202"], OPEN_WAIT_S)
         opened_s = time.monotonic() - t0
         await asyncio.sleep(SETTLE_S)
         tracking = (await trade_statuses(stack, [name])).get("TRACKING", 0)
@@ -166,6 +168,10 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
                              f"{OPEN_WAIT_S:.0f} s after the last was answered (opens sent for "
                              f"at most {OPEN_SEND_S:.0f} s; answers {dict(answers)}; statuses "
                              f"{statuses}); measured with those")
+    entering = sum(n for st, n in statuses.items() if st not in SETTLED)
+    if entering:
+        outcome.notes.append(f"{entering} trades were still PENDING or ENTERING when the request "
+                             "rate was measured: their entry requests are in it")
     if closed.get("CLOSED", 0) < tracking:
         outcome.notes.append(f"{CLOSE_WAIT_S:.0f} s after the exit alerts: {closed}")
     return outcome
