@@ -1,7 +1,8 @@
 """Signal-to-order: an alert POSTed → its order received by the paper exchange (the exchange's
 own receive timestamp; same machine, same clock), one alert at a time.
 
-The opens go out one at a time, each once the previous one's order reached the exchange.
+The opens go out one at a time: each once the previous trade is past its entry (TRACKING), so
+a sample measures one alert, not its predecessor's follow-up work (the burst measures that).
 Every BATCH opens, one exit alert closes them all and the series waits until they are CLOSED,
 so at most BATCH trades are ever open (tracked in the background, as in live use). The
 webhook's ack latency of the measured opens is kept for measurement 4.
@@ -29,7 +30,7 @@ from bench.alerts import (
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row, ms
 from bench.stack import Stack
-from bench.stackdb import trade_statuses
+from bench.stackdb import TradeWatch, trade_statuses
 from bench.stats import summary, verdict
 
 log = logging.getLogger("bench")
@@ -37,6 +38,7 @@ DEFAULT_N = 300
 QUICK_N = 40
 WARMUP = 10
 BATCH = 50
+SETTLE_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 30.0
 TERMINAL = ("CLOSED", "CANCELLED", "FAILED", "REFUSED")
 # Keeps `make bench` within 10 minutes on a slow stack: the series stops early (and says so).
@@ -89,6 +91,7 @@ async def run_series(stack: Stack, strategy: BenchStrategy, n: int) -> Series:
     """`WARMUP` + n opens on SYMBOL, one at a time, closed in batches of BATCH."""
     poster = AlertPoster(stack.webhook_url, connections=1)
     admin = PaperAdmin(stack.exchange_url)
+    watch = TradeWatch(stack)
     run = uuid.uuid4().hex[:8]
     series = Series(stack.fast_path, wanted=n)
     total = WARMUP + n
@@ -107,12 +110,17 @@ async def run_series(stack: Stack, strategy: BenchStrategy, n: int) -> Series:
             if i >= WARMUP:
                 series.open_ms.append((entry["t_ns"] - ack.sent_ns) / 1e6)
                 series.ack_ms.append(ack.ack_ms)
+            status = await watch.until_settled(int(ack.body["trade_id"]), SETTLE_TIMEOUT_S)
+            if status in ("PENDING", "ENTERING"):
+                log.warning("trade %s still %s %.0f s after its order", ack.body["trade_id"],
+                            status, SETTLE_TIMEOUT_S)
             if (i + 1) % BATCH == 0 or i + 1 == total:
                 series.batch_close_s.append(
                     await _close_batch(stack, poster, strategy, f"{run}-x{i}", i + 1))
     finally:
         await poster.aclose()
         await admin.aclose()
+        await watch.aclose()
     return series
 
 
@@ -131,7 +139,7 @@ def outcome(fast: Series, floor: dict[str, Any] | None) -> Outcome:
     details: dict[str, Any] = {"samples": on["n"], "warmup": WARMUP, "symbol": SYMBOL,
                                "size": SIZE, "fast_path_on": fast.details()}
     notes = [f"{on['n']} open alerts (market, {SIZE} {SYMBOL}) after {WARMUP} warm-up ones, "
-             "one at a time (the next once the previous order reached the exchange); every "
+             "one at a time (the next once the previous trade was TRACKING); every "
              f"{BATCH} opens one exit alert closes them and the series waits until they are "
              f"CLOSED, so at most {BATCH} trades are open (and tracked) during a sample",
              *_budget_note(fast, "fast path on")]

@@ -109,3 +109,32 @@ async def trade_of_client_ids(stack: Stack, client_ids: list[str]) -> dict[str, 
             return {client_id: int(trade_id) for client_id, trade_id in rows}
     finally:
         await engine.dispose()
+
+
+class TradeWatch:
+    """Polls one trade's status over a connection kept for a whole series."""
+
+    UNSETTLED = ("PENDING", "ENTERING")
+
+    def __init__(self, stack: Stack, *, poll_s: float = 0.01) -> None:
+        self._engine = make_engine(database_url(stack), pool_size=1)
+        self._poll_s = poll_s
+
+    async def aclose(self) -> None:
+        await self._engine.dispose()
+
+    async def until_settled(self, trade_id: int, timeout_s: float) -> str:
+        """The trade's status once it is past its entry (TRACKING or ended), or the status it
+        still had when `timeout_s` ran out."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        async with self._engine.connect() as conn:
+            while True:
+                status = (await conn.execute(
+                    text("SELECT status FROM trade WHERE id = :id"), {"id": trade_id}
+                )).scalar_one_or_none()
+                await conn.rollback()  # a fresh snapshot for the next poll
+                if status is not None and status not in self.UNSETTLED:
+                    return str(status)
+                if asyncio.get_running_loop().time() > deadline:
+                    return str(status)
+                await asyncio.sleep(self._poll_s)

@@ -42,6 +42,18 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# An eager start runs the trade's first steps in this process. While more alerts than this are
+# being handled, new trades start through the task queue (the main worker) instead, so this
+# process spends itself on answering: in a 100/s burst with every start eager, answers took
+# over a minute.
+EAGER_MAX_IN_FLIGHT = 2
+
+
+def eager_now(plan_eager: bool, in_flight: int) -> bool:
+    """Whether to ask Temporal for an eager start (the trade runs here first) now."""
+    return plan_eager and in_flight <= EAGER_MAX_IN_FLIGHT
+
+
 class Intake:
     """The alert endpoint's work, one instance per process (it owns the rate limiter)."""
 
@@ -49,8 +61,16 @@ class Intake:
         self.state = state
         self.key = key
         self.limiter = limiter or RateLimiter()
+        self.in_flight = 0  # alerts being handled now
 
     async def handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
+        self.in_flight += 1
+        try:
+            return await self._handle(raw, source_ip, received_at)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
         d = Delivery(received_at=received_at, source_ip=source_ip)
         # The time by which the answer must be on its way (the sender's patience).
         deadline = asyncio.get_running_loop().time() + ANSWER_BUDGET_S - ANSWER_MARGIN_S
@@ -135,7 +155,8 @@ class Intake:
         client = await self.state.temporal.try_connect()
         try:
             await start_trade(
-                client, self.state.settings, plan.workflow_id, plan.input, eager=plan.eager
+                client, self.state.settings, plan.workflow_id, plan.input,
+                eager=eager_now(plan.eager, self.in_flight),
             )
         except StartUncertain:
             budget = deadline - asyncio.get_running_loop().time()

@@ -178,3 +178,12 @@ async def test_a_start_that_timed_out_before_reaching_temporal_is_not_started(
             f"trade-{strat.name}-{answer['signal_id']}"
         ).describe()
     assert missing.value.status is RPCStatusCode.NOT_FOUND
+
+
+def test_starts_are_eager_only_while_few_alerts_are_in_hand() -> None:
+    from webhook.service import EAGER_MAX_IN_FLIGHT, eager_now
+
+    assert eager_now(True, 1)
+    assert eager_now(True, EAGER_MAX_IN_FLIGHT)
+    assert not eager_now(True, EAGER_MAX_IN_FLIGHT + 1)
+    assert not eager_now(False, 1)  # a redelivery's start is never eager
