@@ -34,6 +34,7 @@ from workflows.contract import ExchangeChanged
 log = logging.getLogger("activities.watcher")
 PAGE = 100
 MAX_FILL_PAGES = 10  # more fills than that in one round: signal everyone rather than read on
+SIGNALS_AT_ONCE = 16
 RUN_FOR_S = 50 * 60  # then the workflow continues as new (its history stays small)
 # Exchange and worker clocks differ; each round reads fills from a little before the last one
 # (fills already seen are recognised by id).
@@ -229,13 +230,23 @@ class WatcherActivities:
         ]
 
     async def _signal(self, workflow_ids: Iterable[str], reason: str) -> None:
-        for wid in sorted(workflow_ids):
-            try:
-                await self._temporal.get_workflow_handle(wid).signal(
-                    "exchange_changed", ExchangeChanged(reason=reason)
-                )
-            except RPCError as exc:  # finished meanwhile, or never started
-                log.debug("could not signal %s: %s", wid, exc)
+        """Signal each trade, SIGNALS_AT_ONCE at a time, heartbeating as it goes: a first round
+        over hundreds of trades must not outlast the heartbeat timeout, or the watcher would be
+        restarted and start over with a first round (seen under load: a storm of checks)."""
+        gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
+
+        async def one(wid: str) -> None:
+            async with gate:
+                try:
+                    await self._temporal.get_workflow_handle(wid).signal(
+                        "exchange_changed", ExchangeChanged(reason=reason)
+                    )
+                except RPCError as exc:  # finished meanwhile, or never started
+                    log.debug("could not signal %s: %s", wid, exc)
+                if activity.in_activity():
+                    activity.heartbeat()
+
+        await asyncio.gather(*(one(wid) for wid in sorted(workflow_ids)))
 
     async def round(self, before: AccountView | None, window: FillWindow) -> AccountView:
         """One round: read, compare with `before`, signal; returns what it read."""
