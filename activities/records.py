@@ -229,16 +229,6 @@ class Records:
             )
             return {r for r in rows.all() if r}
 
-    async def order_ids_of_trades(self) -> dict[str, str]:
-        """exchange order id → workflow id, for the orders of every open trade (the watcher)."""
-        async with self._sessionmaker() as session:
-            rows = await session.execute(
-                select(OrderRow.exchange_order_id, Trade.workflow_id)
-                .join(Trade, Trade.id == OrderRow.trade_id)
-                .where(Trade.status.in_(OPEN_TRADE_STATUSES), OrderRow.exchange_order_id.is_not(None))
-            )
-            return {oid: wid for oid, wid in rows.all() if oid}
-
     async def owners_of_orders(self, order_ids: Iterable[str]) -> dict[str, str]:
         """exchange order id → workflow id, for these orders of open trades (the watcher)."""
         ids = sorted(set(order_ids))
