@@ -94,3 +94,39 @@ async def test_healthz_reports_exchange_down(settings: Settings, db_url: str) ->
         "status": "fail",
     }
     assert private.json()["details"]["exchange"]["detail"]
+
+
+# /healthz checks the exchange through one client the app keeps, not a client per check (each
+# new client loads the CA bundle into a fresh TLS context; Docker checks every few seconds).
+
+
+async def _two_checks(settings: Settings, db_url: str) -> tuple[dict, dict, object, object]:
+    """Two /healthz answers, the exchange client the app kept, and the app after shutdown."""
+    app = create_app(settings, database_url=db_url)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+            first = await client.get("/healthz")
+            probe = app.state.health_exchange
+            second = await client.get("/healthz")
+            assert app.state.health_exchange is probe
+    return first.json(), second.json(), probe, app
+
+
+async def test_healthz_reuses_one_exchange_client_and_closes_it(
+    settings: Settings, db_url: str
+) -> None:
+    first, second, probe, app = await _two_checks(settings, db_url)
+    assert first["exchange"] == second["exchange"] == "ok"
+    assert app.state.health_exchange is None
+    assert probe._http.is_closed
+
+
+async def test_an_unreachable_exchange_fails_every_check_and_the_client_is_closed(
+    settings: Settings, db_url: str
+) -> None:
+    down = settings.model_copy(update={"exchange_base_url": "http://127.0.0.1:9"})
+    first, second, probe, app = await _two_checks(down, db_url)
+    assert first["exchange"] == second["exchange"] == "fail"
+    assert app.state.health_exchange is None
+    assert probe._http.is_closed
