@@ -92,8 +92,9 @@ class TradeRun(ActivityCalls):
             or self.flatten_reason is not None
         )
 
-    async def wait(self, seconds: Decimal | float) -> None:
-        """A durable timer that ends early when the exchange changed or a message arrived."""
+    async def wait(self, seconds: Decimal | float) -> bool:
+        """A durable timer that ends early when the exchange changed or a message arrived:
+        True when it ended early, False when the trade's own timer ran out."""
         if not (self.changed or self.interrupted()):
             try:
                 await workflow.wait_condition(
@@ -101,8 +102,9 @@ class TradeRun(ActivityCalls):
                     timeout=timedelta(seconds=float(seconds)),  # float-ok: time or rate, not money
                 )
             except TimeoutError:
-                pass
+                return False
         self.changed = False
+        return True
 
     # --- visibility -------------------------------------------------------------------------
 

@@ -7,9 +7,6 @@ with flatten and refused protection close the trade's own quantity (workflows/cl
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -47,27 +44,12 @@ async def track(run: TradeRun) -> str:
             break
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW
-        woken = await wait(run, run.strategy.tracking_interval_s)
+        woken = await run.wait(run.strategy.tracking_interval_s)
         before = (run.ledger.open_qty, run.ledger.fees)
         await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
         if (run.ledger.open_qty, run.ledger.fees) != before:
             await run.record()
     return ENDED
-
-
-async def wait(run: TradeRun, seconds: Decimal | int) -> bool:
-    """`run.wait()` that says why it ended: True for a signal or a message, False for the
-    trade's own timer."""
-    if not (run.changed or run.interrupted()):
-        try:
-            await workflow.wait_condition(
-                lambda: run.changed or run.interrupted(),
-                timeout=timedelta(seconds=float(seconds)),  # float-ok: time or rate, not money
-            )
-        except TimeoutError:
-            return False
-    run.changed = False
-    return True
 
 
 def should_continue_as_new(run: TradeRun) -> bool:
