@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -23,37 +21,17 @@ from activities.contract_tracking import (
 from activities.errors import translated
 from activities.orders import OrderActivities
 from activities.records import Records
+from activities.shared_read import SharedRead
 from exchange.client import BitunixClient
 from trading.types import Fill, OrderStatus, OrderType, Position, PositionMode, PositionSide
 
-T = TypeVar("T")
 log = logging.getLogger("activities.tracking")
 # Exchange and worker clocks differ; closing fills are searched from a little before the last
 # time our quantity was seen.
 CLOCK_MARGIN_MS = 5_000
 
 
-class SharedRead(Generic[T]):
-    """One exchange read shared by the trade checks that need it at about the same time: a
-    check takes the latest read if it started no earlier than the check allows (`not_before`,
-    wall clock), joining it while it runs; otherwise it starts a new one. Many trades woken
-    together then cost one read, not one each."""
-
-    def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
-        self._read = read
-        self._started = 0.0
-        self._task: asyncio.Future[T] | None = None
-
-    async def get(self, not_before: float) -> T:
-        task = self._task
-        failed = task is not None and task.done() and (task.cancelled() or task.exception())
-        if task is None or failed or self._started < not_before:
-            self._started = time.time()
-            task = self._task = asyncio.ensure_future(self._read())
-        return await asyncio.shield(task)
-
-
-def not_before(req: RefreshRequest) -> float:
+def not_before(req: RefreshRequest) -> float:  # float-ok: wall-clock seconds
     """The oldest read a check may use: one that started after its activity was scheduled (so
     after the signal that woke the trade), or up to `max_age_ms` older for a check on the
     trade's own timer. Clamped to this worker's clock, should the server's run ahead."""

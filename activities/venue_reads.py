@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from activities.shared_read import SharedRead
 from exchange.client import BitunixClient
 from trading.types import Account, Book, LeverageMarginMode, Ticker
 
@@ -44,12 +45,6 @@ class VenueReads:
     book: Book
 
 
-@dataclass
-class _Read:
-    started: datetime
-    task: asyncio.Task[Any]
-
-
 class VenueReader:
     """One per process; every method runs on the process's event loop."""
 
@@ -58,7 +53,7 @@ class VenueReader:
     ) -> None:
         self._client = client
         self._now = now
-        self._reads: dict[tuple[str, str], _Read] = {}
+        self._reads: dict[tuple[str, str], SharedRead[Any]] = {}
 
     def warm(self, symbol: str) -> None:
         """Start `symbol`'s reads now (fire and forget: a failure is only logged; the entry's
@@ -70,7 +65,9 @@ class VenueReader:
 
     def forget(self, symbol: str) -> None:
         """Drop `symbol`'s leverage read (after this process changed the leverage)."""
-        self._reads.pop((LEVERAGE, symbol), None)
+        shared = self._reads.get((LEVERAGE, symbol))
+        if shared is not None:
+            shared.forget()
 
     async def read(
         self, symbol: str, not_before: datetime, *, fresh_account: bool = False
@@ -86,7 +83,7 @@ class VenueReader:
 
     def _start_all(
         self, symbol: str, not_before: datetime, *, fresh_account: bool = False
-    ) -> list[asyncio.Task[Any]]:
+    ) -> list[asyncio.Future[Any]]:
         c = self._client
         return [
             self._task((ACCOUNT, ""), not_before, c.account, fresh=fresh_account),
@@ -98,22 +95,7 @@ class VenueReader:
     def _task(
         self, key: tuple[str, str], not_before: datetime, call: Callable[[], Awaitable[Any]],
         *, fresh: bool = False,
-    ) -> asyncio.Task[Any]:
-        known = self._reads.get(key)
+    ) -> asyncio.Future[Any]:
         oldest = not_before if fresh else not_before - MAX_AGE[key[0]]
-        if known is not None and known.started >= oldest and not _failed(known.task):
-            return known.task
-        read = _Read(started=self._now(), task=asyncio.ensure_future(call()))
-        read.task.add_done_callback(_consume)
-        self._reads[key] = read
-        return read.task
-
-
-def _failed(task: asyncio.Task[Any]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)
-
-
-def _consume(task: asyncio.Task[Any]) -> None:
-    """Mark a warm read's failure as seen: the entry that needs it reads again."""
-    if not task.cancelled():
-        task.exception()
+        shared = self._reads.setdefault(key, SharedRead(call))
+        return shared.start(oldest.timestamp())

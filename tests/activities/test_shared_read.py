@@ -1,4 +1,4 @@
-"""activities.tracking.SharedRead: trade checks woken together share one exchange read, and
+"""activities.shared_read.SharedRead: trade checks woken together share one exchange read, and
 never take one that started before they allow."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from activities.tracking import SharedRead
+from activities.shared_read import SharedRead
 
 
 class Reads:
