@@ -101,7 +101,7 @@ class Intake:
             return _not_recorded(exc)
         return Answer(status, _refusal(reason, signal_id))
 
-    async def carry_out(self, plan: Plan, deadline: float) -> Answer:
+    async def carry_out(self, plan: Plan, deadline: float) -> Answer:  # float-ok: loop time
         """`deadline`: the event loop's time by which the answer must be sent."""
         if isinstance(plan, Settled):
             return Answer(plan.status, plan.body)
@@ -111,7 +111,7 @@ class Intake:
             return await self._close(plan)
         return await self._duplicate(plan, deadline)
 
-    async def _start(self, plan: StartPlan, deadline: float) -> Answer:
+    async def _start(self, plan: StartPlan, deadline: float) -> Answer:  # float-ok: loop time
         settings = self.state.settings
         try:
             await self._start_durably(plan, deadline)
@@ -149,7 +149,7 @@ class Intake:
             },
         )
 
-    async def _start_durably(self, plan: StartPlan, deadline: float) -> None:
+    async def _start_durably(self, plan: StartPlan, deadline: float) -> None:  # float-ok: loop time
         """Start the trade; after a start that timed out, whether its workflow exists decides
         (Temporal, overloaded, may have started it and lost only the answer)."""
         client = await self.state.temporal.try_connect()
@@ -215,7 +215,7 @@ class Intake:
             },
         )
 
-    async def _duplicate(self, plan: DuplicatePlan, deadline: float) -> Answer:
+    async def _duplicate(self, plan: DuplicatePlan, deadline: float) -> Answer:  # float-ok: loop time
         holder = plan.holder
         if plan.restart is not None:
             answer = await self._start(plan.restart, deadline)

@@ -129,7 +129,7 @@ async def start_trade(
         raise TemporalUnavailable(_describe(exc)) from exc
 
 
-async def started(client: Client, workflow_id: str, budget_s: float) -> bool:
+async def started(client: Client, workflow_id: str, budget_s: float) -> bool:  # float-ok: seconds
     """After a start that timed out: True when the workflow exists after all (its id is its
     alert's, so it can only be this start's). False when Temporal says it does not, or cannot
     say within `budget_s`: the alert then stays NOT_STARTED and a redelivery starts it."""
