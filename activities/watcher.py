@@ -26,6 +26,7 @@ from temporalio.service import RPCError
 
 from activities.contract_tracking import Done, WatcherInput
 from activities.records import FillOwner, OpenTrade, Records
+from activities.tracking import CLOCK_MARGIN_MS
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from trading.types import Fill, PositionSide
@@ -36,9 +37,8 @@ PAGE = 100
 MAX_FILL_PAGES = 10  # more fills than that in one round: signal everyone rather than read on
 SIGNALS_AT_ONCE = 16
 RUN_FOR_S = 50 * 60  # then the workflow continues as new (its history stays small)
-# Exchange and worker clocks differ; each round reads fills from a little before the last one
-# (fills already seen are recognised by id).
-CLOCK_MARGIN_MS = 5_000
+# Each round reads fills from CLOCK_MARGIN_MS before the last one (exchange and worker clocks
+# differ; fills already seen are recognised by id).
 Key = tuple[str, PositionSide]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -360,8 +361,8 @@ async def claim_open(
     side: str,
     entry_type: str,
     leverage: int | None,
-    tp_price: Any,
-    sl_price: Any,
+    tp_price: Decimal | None,
+    sl_price: Decimal | None,
 ) -> Claimed | None:
     """`claim_key`, then the trade and the signal's workflow id (`workflow_prefix` + signal
     id), in one statement; None when another accepted signal holds the key (nothing written)."""

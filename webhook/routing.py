@@ -16,7 +16,13 @@ from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, Star
 from webhook.records import Delivery, KeyHolder, OpenTrade
 from webhook.schemas import Alert
 from webhook.starter import snapshot
-from workflows.contract import CloseRequest, Sizing, TradeInput, workflow_id_for
+from workflows.contract import (
+    CloseRequest,
+    Sizing,
+    TradeInput,
+    workflow_id_for,
+    workflow_id_prefix,
+)
 
 _OPPOSITE = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
 
@@ -110,7 +116,7 @@ async def open_(
     claimed = await records.claim_open(
         session,
         d,
-        _workflow_prefix(strategy.name),
+        workflow_id_prefix(strategy.name),
         side=_side(d.intent).value,
         entry_type=alert.order_type.value if alert.order_type else strategy.entry_type,
         leverage=alert.leverage,
@@ -135,13 +141,6 @@ async def open_(
         None,
     )
     return await _plan_start(session, strategy, accepted, eager=True, alert=alert)
-
-
-def _workflow_prefix(strategy_name: str) -> str:
-    """`workflow_id_for` without its signal id, for the database to complete."""
-    probe = workflow_id_for(strategy_name, 0)
-    assert probe.endswith("-0"), probe
-    return probe[:-1]
 
 
 async def _plan_start(

@@ -230,4 +230,9 @@ class TradeResult(Frozen):
 
 def workflow_id_for(strategy_name: str, signal_id: int) -> str:
     """`trade-<strategy>-<accepted signal id>` (design note §3): a redelivery maps to the same id."""
-    return f"trade-{strategy_name}-{signal_id}"
+    return f"{workflow_id_prefix(strategy_name)}{signal_id}"
+
+
+def workflow_id_prefix(strategy_name: str) -> str:
+    """`workflow_id_for` without the signal id (the database completes it as it draws one)."""
+    return f"trade-{strategy_name}-"
