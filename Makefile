@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tradewire up
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m bench
 
+# The layers (pyproject.toml's import-linter contracts) and ruff: `make test` runs these first.
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff check .
 
 clean:

@@ -142,13 +142,13 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 async def _sync_pairs(settings: Settings):  # -> activities.pairs.SyncReport
     from activities.pairs import sync_pairs
     from db.session import make_engine, make_sessionmaker
-    from exchange.client import BitunixClient
+    from wiring import exchange_client
 
     if not settings.database_url:
         raise SystemExit("tradewire pairs sync: set TRADEWIRE_DATABASE_URL (or run `tradewire up`)")
     engine = make_engine(settings.database_url)
     try:
-        async with BitunixClient.from_settings(settings) as client:
+        async with exchange_client(settings) as client:
             return await sync_pairs(client, make_sessionmaker(engine))
     finally:
         await engine.dispose()

@@ -36,6 +36,7 @@ from activities.watcher import WatcherActivities
 from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
 from settings import Settings
+from wiring import exchange_client
 from workflows.converter import connect
 from workflows.trade import TradeWorkflow
 from workflows.watcher import AccountWatcherWorkflow, watcher_workflow_id
@@ -171,7 +172,7 @@ def database_engine(settings: Settings) -> AsyncEngine:
 async def serve(settings: Settings) -> None:
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     engine = database_engine(settings)
-    exchange = BitunixClient.from_settings(settings)
+    exchange = exchange_client(settings)
     deps = Deps(exchange=exchange, sessionmaker=make_sessionmaker(engine), temporal=client)
     worker = build_worker(client, settings, deps)
     stop = asyncio.Event()

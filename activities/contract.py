@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trading.types import (
     Effect,
+    Leg,
     MarginMode,
     OrderStatus,
     OrderType,
@@ -29,34 +30,30 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Leg(StrEnum):
-    """What an order is for in its trade (the `order.leg` column)."""
+class Failure(StrEnum):
+    """The `type` of every failure the workflow tells apart: what an activity refuses for a
+    reason of its own (activities/errors.py `refuse`), and the class names of the exchange's
+    and the domain's errors that `translated()` passes on. The workflow branches on these
+    members (workflows/policies.py), never on a string of its own."""
 
-    ENTRY = "entry"
-    EXIT = "exit"
-    FLATTEN = "flatten"
-    PROTECTION = "protection"  # an order-level or position-level TP/SL order
-    TRIGGERED = "triggered"  # the exchange's own close when our TP/SL fired
-    EXTERNAL = "external"  # a close we did not send (liquidation, manual close)
-
-    @property
-    def letter(self) -> str:
-        """The leg in the client order id (trading.ids)."""
-        return _LETTERS[self]
-
-    @property
-    def closes(self) -> bool:
-        return self in (Leg.EXIT, Leg.FLATTEN, Leg.TRIGGERED, Leg.EXTERNAL)
-
-
-_LETTERS = {
-    Leg.ENTRY: "E",
-    Leg.EXIT: "X",
-    Leg.FLATTEN: "F",
-    Leg.PROTECTION: "P",
-    Leg.TRIGGERED: "T",
-    Leg.EXTERNAL: "Z",
-}
+    # raised by the activities themselves
+    ALERT_TOO_OLD = "AlertTooOld"
+    SLIPPAGE_EXCEEDED = "SlippageExceeded"
+    TRADE_ROW_MISSING = "TradeRowMissing"
+    ORDER_ROW_MISSING = "OrderRowMissing"
+    PROTECTION_REFUSED = "ProtectionRefused"
+    NOT_FOUND_YET = "NotFoundYet"  # retryable: the order is not visible at the exchange yet
+    CANCEL_NOT_CONFIRMED = "CancelNotConfirmed"  # retryable
+    UNKNOWN_SYMBOL = "UnknownSymbol"  # also trading.errors.UnknownSymbol's name
+    # exchange.errors classes
+    RULE_REJECTED = "RuleRejected"
+    # trading.errors classes
+    RULE_VIOLATION = "RuleViolation"
+    INVALID_TICKER = "InvalidTicker"
+    INVALID_SIZING = "InvalidSizing"
+    INVALID_ORDER_REQUEST = "InvalidOrderRequest"
+    OPPOSITE_TRADE_OPEN = "OppositeTradeOpen"
+    PAIR_RULES_INVALID = "PairRulesInvalid"
 
 
 # --- venue --------------------------------------------------------------------------------

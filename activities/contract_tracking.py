@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import ClassVar
 
 from pydantic import Field
 
-from activities.contract import Leg, Model, OrderRef, OrderSnapshot, PositionView
-from trading.types import PositionMode, PositionSide, Side, TradeSide, TradeStatus
+from activities.contract import Model, OrderRef, OrderSnapshot, PositionView
+from trading.types import Leg, PositionMode, PositionSide, Side, TradeSide, TradeStatus
 
 # --- tracking -----------------------------------------------------------------------------
 
@@ -127,7 +128,7 @@ class FastChaseRequest(Model):
 class FastChaseResult(Model):
     orders: list[OrderSnapshot]
     chases: int
-    stop_reason: str  # workflows.chase_rules: filled | stopped | max_chases | slippage
+    stop_reason: str  # trading.chase: filled | stopped | max_chases | slippage
 
 
 class CollectRequest(Model):
@@ -146,3 +147,12 @@ class CollectResult(Model):
 class WatcherInput(Model):
     interval_s: Decimal = Decimal(2)
     iterations_before_new_run: int = 100
+
+
+class ExchangeChanged(Model):
+    """What the account watcher sends a trade (signal `exchange_changed`): its orders or
+    position changed at the exchange; re-read them now."""
+
+    SIGNAL: ClassVar[str] = "exchange_changed"  # the trade workflow's handler takes this name
+
+    reason: str = ""

@@ -13,25 +13,26 @@ from collections.abc import Iterator
 
 from temporalio.exceptions import ApplicationError
 
+from activities.contract import Failure
 from exchange.errors import ExchangeError, Rejected, is_retryable
 from trading.errors import TradingError
 
 log = logging.getLogger("activities")
 
-# Errors raised by this layer itself (not by the exchange or the domain), all non-retryable.
-ALERT_TOO_OLD = "AlertTooOld"
-SLIPPAGE_EXCEEDED = "SlippageExceeded"
-TRADE_ROW_MISSING = "TradeRowMissing"
-PROTECTION_REFUSED = "ProtectionRefused"
 # BitUnix has no documented code for "post-only would take"; the paper exchange answers 30011
 # ("Abnormal order status") in its reject mode. A post-only order refused with one of these is
 # reported as REJECTED (the chase re-prices it), not as a failure.
 POST_ONLY_REJECT_CODES = frozenset({30011})
 
 
-def refuse(kind: str, message: str) -> ApplicationError:
+def refuse(kind: Failure, message: str) -> ApplicationError:
     """A non-retryable failure raised by an activity for a reason of its own."""
-    return ApplicationError(message, type=kind, non_retryable=True)
+    return ApplicationError(message, type=kind.value, non_retryable=True)
+
+
+def try_again(kind: Failure, message: str) -> ApplicationError:
+    """A retryable failure raised by an activity for a reason of its own (Temporal retries it)."""
+    return ApplicationError(message, type=kind.value)
 
 
 def to_application_error(exc: BaseException) -> ApplicationError | None:
@@ -58,4 +59,4 @@ def translated() -> Iterator[None]:
 
 
 def protection_refused(exc: Rejected) -> ApplicationError:
-    return refuse(PROTECTION_REFUSED, f"the exchange refused the TP/SL: {exc}")
+    return refuse(Failure.PROTECTION_REFUSED, f"the exchange refused the TP/SL: {exc}")

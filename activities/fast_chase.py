@@ -25,9 +25,7 @@ from activities.contract_tracking import (
 from activities.errors import translated
 from activities.orders import OrderActivities
 from exchange.client import BitunixClient
-from trading.ids import client_order_id
-from trading.types import Effect, OrderType
-from workflows.chase_rules import (
+from trading.chase import (
     FILLED,
     MAX_CHASES,
     SLIPPAGE,
@@ -35,6 +33,8 @@ from workflows.chase_rules import (
     passive_price,
     remainder,
 )
+from trading.ids import client_order_id
+from trading.types import Effect, OrderType
 
 
 def reserved_ids(req: FastChaseRequest) -> list[str]:

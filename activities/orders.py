@@ -20,18 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contract import Leg, OrderRef, OrderRequest, OrderSnapshot
-from activities.errors import (
-    ALERT_TOO_OLD,
-    POST_ONLY_REJECT_CODES,
-    SLIPPAGE_EXCEEDED,
-    refuse,
-    translated,
-)
+from activities.contract import Failure, OrderRef, OrderRequest, OrderSnapshot
+from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
 from activities.records import Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import DuplicateClientId, NotFoundYet, OutcomeUnknown, Rejected
-from trading.types import Effect, Order, OrderStatus, OrderType, Side
+from exchange.models import Order
+from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 log = logging.getLogger("activities.orders")
 BPS = Decimal(10_000)
@@ -109,10 +104,10 @@ class OrderActivities:
     async def _adopt_existing(self, req: OrderRequest) -> OrderSnapshot:
         found = await self._lookup(req.client_id, None)
         if found is None:
-            raise ApplicationError(
+            raise try_again(
+                Failure.NOT_FOUND_YET,
                 f"client id {req.client_id} exists at the exchange (30042) but is not visible "
                 "yet; looking again",
-                type="NotFoundYet",
             )
         return await self._record(req.trade_id, req, found, adopted=True)
 
@@ -134,7 +129,7 @@ class OrderActivities:
     def _check_deadline(self, req: OrderRequest) -> None:
         if req.send_deadline is not None and self._now() > req.send_deadline:
             raise refuse(
-                ALERT_TOO_OLD,
+                Failure.ALERT_TOO_OLD,
                 f"not sending {req.client_id}: the alert is older than the strategy's max alert "
                 f"age (deadline {req.send_deadline.isoformat()})",
             )
@@ -154,7 +149,7 @@ class OrderActivities:
         worse = price - req.slippage_anchor if req.fill_side is Side.BUY else req.slippage_anchor - price
         if worse > bound:
             raise refuse(
-                SLIPPAGE_EXCEEDED,
+                Failure.SLIPPAGE_EXCEEDED,
                 f"not re-sending {req.client_id}: the price {format(price, 'f')} is beyond "
                 f"{format(req.max_slippage_bps, 'f')} bps of the alert's {format(req.slippage_anchor, 'f')}",
             )
@@ -196,11 +191,11 @@ class OrderActivities:
         with translated():
             row = await self._records.order_row(ref.client_id)
             if row is None:
-                raise refuse("OrderRowMissing", f"no order row for {ref.client_id}")
+                raise refuse(Failure.ORDER_ROW_MISSING, f"no order row for {ref.client_id}")
             order_id = ref.order_id or row.exchange_order_id
             found = await self._lookup(None if order_id else ref.client_id, order_id)
             if found is None:
-                raise ApplicationError(f"order {ref.client_id} not visible yet", type="NotFoundYet")
+                raise try_again(Failure.NOT_FOUND_YET, f"order {ref.client_id} not visible yet")
             return await self._record(
                 ref.trade_id, ref, found, leg=Leg(row.leg), fill_side=Side(row.side)
             )
@@ -214,7 +209,7 @@ class OrderActivities:
         with translated():
             row = await self._records.order_row(ref.client_id)
             if row is None:
-                raise refuse("OrderRowMissing", f"no order row for {ref.client_id}")
+                raise refuse(Failure.ORDER_ROW_MISSING, f"no order row for {ref.client_id}")
             leg, fill_side = Leg(row.leg), Side(row.side)
             order_id = ref.order_id or row.exchange_order_id
             found = await self._lookup(None if order_id else ref.client_id, order_id)
@@ -226,7 +221,7 @@ class OrderActivities:
                     row.status = OrderStatus.REJECTED.value
                 if row.status == OrderStatus.REJECTED.value:
                     return _row_snapshot(row)
-                raise ApplicationError(f"order {ref.client_id} not visible yet", type="NotFoundYet")
+                raise try_again(Failure.NOT_FOUND_YET, f"order {ref.client_id} not visible yet")
             if not found.status.is_terminal:
                 result = await self._client.cancel_orders(ref.symbol, order_ids=[found.order_id])
                 for failure in result.failed:
@@ -243,10 +238,10 @@ class OrderActivities:
                 return last
             await asyncio.sleep(pause)
             pause = min(pause * 2, 1.0)
-        raise ApplicationError(
+        raise try_again(
+            Failure.CANCEL_NOT_CONFIRMED,
             f"order {order_id} is still {last.status.value if last else 'unknown'} after the "
             "cancel; cancelling again",
-            type="CancelNotConfirmed",
         )
 
 

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from activities.contract import Failure
+from activities.errors import refuse
 from db.models import TradingPair
 from exchange import parse
 from trading.errors import PairRulesInvalid
@@ -219,10 +220,8 @@ class PairActivities:
         fetched = await fetch_pairs(self._client, [symbol])
         match = [(rules, raw) for rules, raw in fetched if rules.symbol == symbol]
         if not match:
-            raise ApplicationError(
-                f"{symbol} is not a pair on the exchange: refusing to trade it",
-                type="UnknownSymbol",
-                non_retryable=True,
+            raise refuse(
+                Failure.UNKNOWN_SYMBOL, f"{symbol} is not a pair on the exchange: refusing to trade it"
             )
         synced_at = self._now()
         async with self._sessionmaker() as session, session.begin():

@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.contract import (
-    Leg,
+    Failure,
     OrderRequest,
     OrderSnapshot,
     ProtectionLevel,
@@ -28,11 +27,12 @@ from activities.contract import (
     ProtectionSnapshot,
 )
 from activities.contract_tracking import Done
-from activities.errors import protection_refused, translated
+from activities.errors import protection_refused, translated, try_again
 from activities.records import Records
 from exchange.client import BitunixClient
 from exchange.errors import NotFoundYet, OutcomeUnknown, Rejected
-from trading.types import OrderStatus, OrderType, TpslOrder
+from exchange.models import TpslOrder
+from trading.types import Leg, OrderStatus, OrderType
 
 log = logging.getLogger("activities.protection")
 
@@ -165,9 +165,9 @@ class ProtectionActivities:
             except (Rejected, NotFoundYet) as exc:
                 pending = await self._client.pending_tpsl_orders(ref.symbol, limit=100)
                 if any(o.id == ref.order_id for o in pending):
-                    raise ApplicationError(
+                    raise try_again(
+                        Failure.CANCEL_NOT_CONFIRMED,
                         f"TP/SL {ref.order_id} is still pending after a refused cancel: {exc}",
-                        type="CancelNotConfirmed",
                     ) from exc
             row = await self._records.order_row(ref.client_id)
             if row is not None and row.status == OrderStatus.NEW.value:

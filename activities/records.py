@@ -17,13 +17,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.contract import Leg, OrderRequest, OrderSnapshot
+from activities.contract import OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeRecord
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from db.models import Position as PositionRow
 from db.models import Trade
-from trading.types import Fill, OrderStatus, OrderType, Position, PositionMode, PositionSide, Side
+from exchange.models import Fill, Position
+from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide, Side
 
 OPEN_TRADE_STATUSES = ("PENDING", "ENTERING", "TRACKING", "CLOSING")
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contract import Leg, OrderSnapshot, PositionView
+from activities.contract import OrderSnapshot, PositionView
 from activities.contract_tracking import (
     ExternalCloseRequest,
     ExternalCloseResult,
@@ -23,7 +23,8 @@ from activities.orders import OrderActivities
 from activities.records import Records
 from activities.shared_read import SharedRead
 from exchange.client import BitunixClient
-from trading.types import Fill, OrderStatus, OrderType, Position, PositionMode, PositionSide
+from exchange.models import Fill, Position
+from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide
 
 log = logging.getLogger("activities.tracking")
 # Exchange and worker clocks differ; closing fills are searched from a little before the last

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.contract import Failure
 from activities.contract_tracking import Done, TradeRecord
-from activities.errors import TRADE_ROW_MISSING, refuse
+from activities.errors import refuse
 from activities.records import Records
 
 
@@ -17,5 +18,5 @@ class TradeActivities:
     @activity.defn(name="record_trade")
     async def record_trade(self, rec: TradeRecord) -> Done:
         if not await self._records.save_trade(rec):
-            raise refuse(TRADE_ROW_MISSING, f"trade row {rec.trade_id} does not exist")
+            raise refuse(Failure.TRADE_ROW_MISSING, f"trade row {rec.trade_id} does not exist")
         return Done()

@@ -12,12 +12,13 @@ from temporalio import activity
 from activities.contract import (
     BookQuery,
     BookTop,
+    Failure,
     SymbolConfigRequest,
     SymbolConfigResult,
     VenueQuery,
     VenueSnapshot,
 )
-from activities.errors import TRADE_ROW_MISSING, refuse, translated
+from activities.errors import refuse, translated
 from activities.records import Records
 from activities.venue_reads import VenueReader
 from exchange.client import BitunixClient
@@ -49,12 +50,12 @@ class VenueActivities:
             )
             if not context.exists:
                 raise refuse(
-                    TRADE_ROW_MISSING,
+                    Failure.TRADE_ROW_MISSING,
                     f"trade row {q.trade_id} does not exist: the webhook records the trade "
                     "before it starts the workflow",
                 )
             if reads.ticker is None:
-                raise refuse("UnknownSymbol", f"{q.symbol} has no ticker at the exchange")
+                raise refuse(Failure.UNKNOWN_SYMBOL, f"{q.symbol} has no ticker at the exchange")
             return VenueSnapshot(
                 position_mode=reads.account.position_mode,
                 available=reads.account.available,

@@ -22,7 +22,7 @@ from typing import Any
 
 from activities.shared_read import SharedRead
 from exchange.client import BitunixClient
-from trading.types import Account, Book, LeverageMarginMode, Ticker
+from exchange.models import Account, Book, LeverageMarginMode, Ticker
 
 log = logging.getLogger("activities.venue_reads")
 ACCOUNT = "account"

@@ -24,13 +24,13 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.contract_tracking import Done, WatcherInput
+from activities.contract_tracking import Done, ExchangeChanged, WatcherInput
 from activities.records import FillOwner, OpenTrade, Records
 from activities.tracking import CLOCK_MARGIN_MS
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
-from trading.types import Fill, PositionSide
-from workflows.contract import ExchangeChanged
+from exchange.models import Fill
+from trading.types import PositionSide
 
 log = logging.getLogger("activities.watcher")
 PAGE = 100
@@ -239,7 +239,7 @@ class WatcherActivities:
             async with gate:
                 try:
                     await self._temporal.get_workflow_handle(wid).signal(
-                        "exchange_changed", ExchangeChanged(reason=reason)
+                        ExchangeChanged.SIGNAL, ExchangeChanged(reason=reason)
                     )
                 except RPCError as exc:  # finished meanwhile, or never started
                     log.debug("could not signal %s: %s", wid, exc)

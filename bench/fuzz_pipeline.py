@@ -30,7 +30,7 @@ from trading.errors import (
     RuleViolation,
 )
 from trading.ids import LEG_ENTRY, LEG_EXIT, client_order_id
-from trading.orders import Leg, check_one_way_entry, order_fields
+from trading.orders import PositionChange, check_one_way_entry, order_fields
 from trading.precision import PriceKind, conform_order, conform_trigger
 from trading.rules import PairRules
 from trading.sizing import close_parts, entry_quantity
@@ -104,7 +104,7 @@ class Pipeline:
             available_margin=available, notional_floor=alert.notional_floor,
             allow_split=alert.allow_split,
         )
-        fields = order_fields(Leg(alert.position_side, opening=True), rnd.mode)
+        fields = order_fields(PositionChange(alert.position_side, opening=True), rnd.mode)
         filled = Decimal(0)
         for seq, part in enumerate(entry.parts):
             conformed = conform_order(
@@ -201,7 +201,7 @@ class Pipeline:
             ctx.prec = 60
             own = pos.qty * alert.close_fraction  # this trade's share of the position
         parts = close_parts(rules, own, pos.qty, alert.order_type)
-        fields = order_fields(Leg(pos.side, opening=False), rnd.mode,
+        fields = order_fields(PositionChange(pos.side, opening=False), rnd.mode,
                               position_id=pos.position_id)
         mark, _ = await self._mark(pos.symbol)
         price = None

@@ -7,9 +7,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import migrations
-
-SCRIPT_LOCATION = Path(migrations.__file__).parent
+# The Alembic scripts live beside this module (db/migrations/): found by path, not imported,
+# since their env.py imports db's models.
+SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:

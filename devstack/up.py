@@ -155,13 +155,13 @@ class Stack:
         before `up` calls itself ready."""
         from activities.pairs import sync_pairs
         from db.session import make_engine, make_sessionmaker
-        from exchange.client import BitunixClient
         from webhook.demo import ensure_demo_strategy
+        from wiring import exchange_client
 
         engine = make_engine(self.database_url, pool_size=1)
         try:
             sessions = make_sessionmaker(engine)
-            async with BitunixClient.from_settings(self.settings) as client:
+            async with exchange_client(self.settings) as client:
                 report = await sync_pairs(client, sessions)
             changes = len(report.appeared) + len(report.disappeared) + len(report.changed)
             self.console.say(f"ready: pairs {report.total} synced ({changes} changes)")

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -37,9 +37,6 @@ from exchange.errors import (
     error_for_transport,
 )
 from exchange.signing import QueryValue, query_items, sign
-
-if TYPE_CHECKING:
-    from settings import Settings
 
 log = logging.getLogger("exchange.client")
 
@@ -79,27 +76,6 @@ class BitunixClient(
             timeout=httpx.Timeout(float(timeout_s)),  # float-ok: time or rate, not money
             transport=transport,
             headers={"Content-Type": "application/json", "language": "en-US"},
-        )
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-        budget: Budget | None = None,
-    ) -> BitunixClient:
-        """The client for `settings.exchange`: the paper exchange or BitUnix, same code path."""
-        api_key, api_secret = settings.exchange_credentials()
-        return cls(
-            settings.exchange_url,
-            api_key,
-            api_secret,
-            timeout_s=settings.exchange_timeout_s,
-            budget_share=settings.exchange_budget_share,
-            budget_scale=settings.exchange_budget_scale,
-            transport=transport,
-            budget=budget,
         )
 
     def __repr__(self) -> str:

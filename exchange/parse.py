@@ -15,29 +15,31 @@ from typing import TypeVar
 
 from exchange import schemas as w
 from exchange.errors import ExchangeError, Rejected, error_for
-from trading.rules import PairRules
-from trading.types import (
+from exchange.models import (
     Account,
     Book,
     CancelFailure,
     CancelResult,
     ClosedPosition,
-    Effect,
     Fill,
     LeverageMarginMode,
-    MarginMode,
     Order,
+    PlacedOrder,
+    Position,
+    Ticker,
+    TpslOrder,
+)
+from trading.rules import PairRules
+from trading.types import (
+    Effect,
+    MarginMode,
     OrderStatus,
     OrderType,
     PairStatus,
-    PlacedOrder,
-    Position,
     PositionMode,
     PositionSide,
     Side,
     StopType,
-    Ticker,
-    TpslOrder,
 )
 
 E = TypeVar("E", bound=StrEnum)

@@ -24,7 +24,7 @@ from trading.types import Intent, PositionMode, PositionSide, Side, TradeSide
 
 
 @dataclass(frozen=True, slots=True)
-class Leg:
+class PositionChange:
     """One order's purpose: open (grow) or close (reduce) a position of `position_side`."""
 
     position_side: PositionSide
@@ -34,12 +34,12 @@ class Leg:
         # Accept the enum's value too (as it arrives from JSON), but nothing else.
         object.__setattr__(self, "position_side", PositionSide(self.position_side))
         if not isinstance(self.opening, bool):
-            raise InvalidOrderRequest(f"Leg.opening must be a bool, got {self.opening!r}")
+            raise InvalidOrderRequest(f"PositionChange.opening must be a bool, got {self.opening!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class OrderFields:
-    """BitUnix's fields for one leg. `trade_side`/`position_id` None means: do not send."""
+    """BitUnix's fields for one position change. `trade_side`/`position_id` None means: do not send."""
 
     side: Side
     trade_side: TradeSide | None
@@ -48,35 +48,37 @@ class OrderFields:
     fill_side: Side
 
 
-_INTENT_LEGS: dict[Intent, tuple[Leg, ...]] = {
-    Intent.OPEN_LONG: (Leg(PositionSide.LONG, opening=True),),
-    Intent.OPEN_SHORT: (Leg(PositionSide.SHORT, opening=True),),
-    Intent.CLOSE_LONG: (Leg(PositionSide.LONG, opening=False),),
-    Intent.CLOSE_SHORT: (Leg(PositionSide.SHORT, opening=False),),
+_INTENT_CHANGES: dict[Intent, tuple[PositionChange, ...]] = {
+    Intent.OPEN_LONG: (PositionChange(PositionSide.LONG, opening=True),),
+    Intent.OPEN_SHORT: (PositionChange(PositionSide.SHORT, opening=True),),
+    Intent.CLOSE_LONG: (PositionChange(PositionSide.LONG, opening=False),),
+    Intent.CLOSE_SHORT: (PositionChange(PositionSide.SHORT, opening=False),),
     # A reverse closes the old trade first, waits for it, then opens the new one (design §3).
     Intent.REVERSE_TO_LONG: (
-        Leg(PositionSide.SHORT, opening=False),
-        Leg(PositionSide.LONG, opening=True),
+        PositionChange(PositionSide.SHORT, opening=False),
+        PositionChange(PositionSide.LONG, opening=True),
     ),
     Intent.REVERSE_TO_SHORT: (
-        Leg(PositionSide.LONG, opening=False),
-        Leg(PositionSide.SHORT, opening=True),
+        PositionChange(PositionSide.LONG, opening=False),
+        PositionChange(PositionSide.SHORT, opening=True),
     ),
 }
 
 
-def legs_for_intent(intent: Intent) -> tuple[Leg, ...]:
-    """The legs an alert's intent consists of, in the order they must run."""
-    return _INTENT_LEGS[Intent(intent)]
+def changes_for_intent(intent: Intent) -> tuple[PositionChange, ...]:
+    """The position changes an alert's intent consists of, in the order they must run."""
+    return _INTENT_CHANGES[Intent(intent)]
 
 
-def order_fields(leg: Leg, mode: PositionMode, *, position_id: str | None = None) -> OrderFields:
+def order_fields(
+    change: PositionChange, mode: PositionMode, *, position_id: str | None = None
+) -> OrderFields:
     """The table above. `position_id` is required for a HEDGE close and ignored otherwise."""
     mode = PositionMode(mode)
-    side = leg.position_side
-    fill_side = side.entry_side if leg.opening else side.exit_side
+    side = change.position_side
+    fill_side = side.entry_side if change.opening else side.exit_side
     if mode is PositionMode.HEDGE:
-        if leg.opening:
+        if change.opening:
             return OrderFields(side.entry_side, TradeSide.OPEN, False, None, fill_side)
         if not position_id:
             raise InvalidOrderRequest(
@@ -84,7 +86,7 @@ def order_fields(leg: Leg, mode: PositionMode, *, position_id: str | None = None
                 "pending positions first"
             )
         return OrderFields(side.entry_side, TradeSide.CLOSE, False, position_id, fill_side)
-    return OrderFields(fill_side, None, not leg.opening, None, fill_side)
+    return OrderFields(fill_side, None, not change.opening, None, fill_side)
 
 
 def check_one_way_entry(

@@ -4,13 +4,7 @@ the workflow state and the exchange parser. Values are BitUnix's spelling where 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # for annotations only: trading/ imports nothing of ours at runtime
-    from exchange.errors import ExchangeError
 
 
 class Side(StrEnum):
@@ -171,173 +165,31 @@ class SignalOutcome(StrEnum):
     NOTHING_TO_CLOSE = "NOTHING_TO_CLOSE"
 
 
-# --- exchange domain types (exchange/parse.py builds these) ---
-# Amounts are Decimal, times are epoch milliseconds. `side` is BitUnix's `side` as sent: in hedge
-# mode it names the position's direction (a close long is BUY + CLOSE), not the fill direction.
+class Leg(StrEnum):
+    """What an order is for in its trade (the `order.leg` column)."""
 
-
-@dataclass(frozen=True, slots=True)
-class PlacedOrder:
-    order_id: str
-    client_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Order:
-    order_id: str
-    client_id: str | None
-    symbol: str
-    side: Side
-    order_type: OrderType
-    effect: Effect | None
-    qty: Decimal
-    filled_qty: Decimal
-    price: Decimal | None
-    avg_price: Decimal | None
-    status: OrderStatus
-    reduce_only: bool
-    fee: Decimal
-    realized_pnl: Decimal
-    ctime_ms: int | None
-    mtime_ms: int | None
+    ENTRY = "entry"
+    EXIT = "exit"
+    FLATTEN = "flatten"
+    PROTECTION = "protection"  # an order-level or position-level TP/SL order
+    TRIGGERED = "triggered"  # the exchange's own close when our TP/SL fired
+    EXTERNAL = "external"  # a close we did not send (liquidation, manual close)
 
     @property
-    def remaining_qty(self) -> Decimal:
-        return self.qty - self.filled_qty
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    trade_id: str
-    order_id: str
-    client_id: str | None
-    symbol: str
-    side: Side
-    qty: Decimal
-    price: Decimal
-    fee: Decimal
-    realized_pnl: Decimal
-    role: str | None  # "TAKER" / "MAKER"
-    ctime_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    position_id: str
-    symbol: str
-    side: PositionSide
-    qty: Decimal
-    avg_open_price: Decimal | None
-    leverage: int | None
-    margin_mode: MarginMode | None
-    position_mode: PositionMode | None
-    realized_pnl: Decimal
-    unrealized_pnl: Decimal
-    fee: Decimal
-    funding: Decimal
-    liq_price: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClosedPosition:
-    """One entry of the position history."""
-
-    position_id: str
-    symbol: str
-    side: PositionSide
-    max_qty: Decimal | None
-    entry_price: Decimal | None
-    close_price: Decimal | None
-    liq_qty: Decimal | None
-    leverage: int | None
-    margin_mode: MarginMode | None
-    position_mode: PositionMode | None
-    realized_pnl: Decimal
-    fee: Decimal
-    funding: Decimal
-    liq_price: Decimal | None
-    ctime_ms: int | None
-    mtime_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Ticker:
-    symbol: str
-    mark_price: Decimal
-    last_price: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class Book:
-    """Order book levels as (price, qty), bids best first (highest), asks best first (lowest)."""
-
-    symbol: str
-    bids: tuple[tuple[Decimal, Decimal], ...]
-    asks: tuple[tuple[Decimal, Decimal], ...]
+    def letter(self) -> str:
+        """The leg in the client order id (trading.ids)."""
+        return _LETTERS[self]
 
     @property
-    def best_bid(self) -> Decimal | None:
-        return self.bids[0][0] if self.bids else None
-
-    @property
-    def best_ask(self) -> Decimal | None:
-        return self.asks[0][0] if self.asks else None
+    def closes(self) -> bool:
+        return self in (Leg.EXIT, Leg.FLATTEN, Leg.TRIGGERED, Leg.EXTERNAL)
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    margin_coin: str
-    available: Decimal
-    frozen: Decimal
-    margin: Decimal
-    position_mode: PositionMode
-    cross_unrealized_pnl: Decimal
-    isolation_unrealized_pnl: Decimal
-    transfer: Decimal | None
-    bonus: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class LeverageMarginMode:
-    symbol: str
-    margin_coin: str | None
-    leverage: int
-    margin_mode: MarginMode
-
-
-@dataclass(frozen=True, slots=True)
-class TpslOrder:
-    """A pending order-level or position-level TP/SL. BitUnix gives it no client id."""
-
-    id: str
-    position_id: str
-    symbol: str
-    tp_price: Decimal | None
-    tp_stop_type: StopType | None
-    tp_order_type: OrderType | None
-    tp_order_price: Decimal | None
-    tp_qty: Decimal | None
-    sl_price: Decimal | None
-    sl_stop_type: StopType | None
-    sl_order_type: OrderType | None
-    sl_order_price: Decimal | None
-    sl_qty: Decimal | None
-    status: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelFailure:
-    order_id: str | None
-    client_id: str | None
-    error: ExchangeError
-
-
-@dataclass(frozen=True, slots=True)
-class CancelResult:
-    """What cancel_orders answered. Code 0 proves nothing: confirm with the order detail.
-
-    `succeeded` holds the order ids BitUnix echoed (its client id where it echoed no order id).
-    """
-
-    succeeded: tuple[str, ...]
-    failed: tuple[CancelFailure, ...]
+_LETTERS = {
+    Leg.ENTRY: "E",
+    Leg.EXIT: "X",
+    Leg.FLATTEN: "F",
+    Leg.PROTECTION: "P",
+    Leg.TRIGGERED: "T",
+    Leg.EXTERNAL: "Z",
+}

@@ -35,10 +35,10 @@ async def hosted(state: AppState) -> AsyncIterator[None]:
         yield
         return
     from activities.venue_reads import VenueReader
-    from exchange.client import BitunixClient
+    from wiring import exchange_client
     from worker import Deps, build_worker
 
-    exchange = BitunixClient.from_settings(state.settings)
+    exchange = exchange_client(state.settings)
     reader = VenueReader(exchange)
     deps = Deps(exchange=exchange, sessionmaker=state.sessionmaker, temporal=client,
                 venue_reader=reader)

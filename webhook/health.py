@@ -37,9 +37,9 @@ def exchange_probe_client(app: Any, state: AppState) -> Any:  # -> exchange.clie
     6 MiB of resident growth over the first 50 checks, and Docker checks every few seconds."""
     client = getattr(app.state, "health_exchange", None)
     if client is None:
-        from exchange.client import BitunixClient
+        from wiring import exchange_client
 
-        client = app.state.health_exchange = BitunixClient.from_settings(state.settings)
+        client = app.state.health_exchange = exchange_client(state.settings)
     return client
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.records import KeyHolder, OpenTrade
-from workflows.contract import CloseRequest, TradeInput
+from workflows.contract import TradeInput
+from workflows.messages import CloseRequest
 
 
 class Refused(Exception):

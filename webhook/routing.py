@@ -16,13 +16,8 @@ from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, Star
 from webhook.records import Delivery, KeyHolder, OpenTrade
 from webhook.schemas import Alert
 from webhook.starter import snapshot
-from workflows.contract import (
-    CloseRequest,
-    Sizing,
-    TradeInput,
-    workflow_id_for,
-    workflow_id_prefix,
-)
+from workflows.contract import Sizing, TradeInput, workflow_id_for, workflow_id_prefix
+from workflows.messages import CloseRequest
 
 _OPPOSITE = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
 

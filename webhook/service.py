@@ -30,7 +30,7 @@ from webhook.starter import (
     started,
     ui_url,
 )
-from workflows.contract import CloseRequest
+from workflows.messages import CloseRequest
 
 log = logging.getLogger("webhook")
 

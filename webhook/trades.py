@@ -24,7 +24,8 @@ from webhook.starter import (
     signal,
     ui_url,
 )
-from workflows.contract import CancelRequest, TradeState
+from workflows.messages import CancelRequest
+from workflows.state import TradeState
 
 router = APIRouter(prefix="/trades", tags=["trades"])
 MAX_PAGE = 200

@@ -1,12 +1,15 @@
-"""The activity calls a trade makes, with their timeouts and retry policies, as methods of the
-running trade (`TradeRun` mixes this in): each phase reads as what it does, not how it retries.
-"""
+"""Every activity a trade runs, with its timeouts and retry policies: the one place workflow code
+starts an activity (a test keeps it so). Each method is one call and changes nothing of the
+trade; `TradeRun` applies the answers. `window`: how long an entry's call may keep retrying
+(until the alert is too old); None: retry until it works, as exposure exists."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.contract import (
@@ -18,22 +21,29 @@ with workflow.unsafe.imports_passed_through():
         ProtectionRef,
         ProtectionRequest,
         ProtectionSnapshot,
+        SymbolConfigRequest,
+        SymbolConfigResult,
+        VenueQuery,
+        VenueSnapshot,
     )
     from activities.contract_tracking import (
+        CollectRequest,
+        CollectResult,
         ExternalCloseRequest,
         ExternalCloseResult,
+        FastChaseRequest,
+        FastChaseResult,
         RefreshRequest,
         RefreshResult,
+        TradeRecord,
     )
+    from activities.fast_chase import FastChaseActivities
     from activities.orders import OrderActivities
-    from activities.pairs import GetRulesInput, PairActivities
+    from activities.pairs import GetRulesInput, PairActivities, PairRulesModel
     from activities.protection import ProtectionActivities
     from activities.tracking import TrackingActivities
     from activities.trades import TradeActivities
     from activities.venue import VenueActivities
-    from trading.orders import Leg as OrderLeg
-    from trading.orders import OrderFields, order_fields
-    from trading.rules import PairRules
     from workflows.policies import (
         CALL_TIMEOUT,
         KEEP_TRYING,
@@ -43,140 +53,118 @@ with workflow.unsafe.imports_passed_through():
         PROTECT_RETRY,
     )
 
-if TYPE_CHECKING:
-    from workflows.run import TradeRun
+FAST_CHASE_HEARTBEAT = timedelta(seconds=10)
+LONGEST_FAST_CHASE = timedelta(days=1)  # a resting post-only may wait long; the heartbeat is the liveness
 
 
-class ActivityCalls:
-    async def record(self: TradeRun) -> None:
-        self.refresh_state()
-        await workflow.execute_activity_method(
-            TradeActivities.record_trade, self.record_of(),
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
+def _until_it_works() -> dict[str, Any]:
+    return {"start_to_close_timeout": CALL_TIMEOUT, "retry_policy": KEEP_TRYING}
+
+
+class TradeCalls:
+    # --- before the entry (local: in the process that started the workflow) -----------------
+
+    async def get_rules(self, inp: GetRulesInput, *, local: bool,
+                        window: timedelta | None) -> PairRulesModel:
+        """The pair's rules: before the first placement, bounded by the alert's age; otherwise
+        retried until they come, as a tracking trade needs them to close."""
+        if local:
+            return await workflow.execute_local_activity_method(
+                PairActivities.get_rules, inp, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                schedule_to_close_timeout=window, retry_policy=PRE_ENTRY_RETRY,
+            )
+        return await workflow.execute_activity_method(
+            PairActivities.get_rules, inp, start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=PRE_ENTRY_RETRY if window is not None else KEEP_TRYING,
+            **({"schedule_to_close_timeout": window} if window is not None else {}),
+        )
+
+    async def read_venue(self, query: VenueQuery, *, window: timedelta) -> VenueSnapshot:
+        return await workflow.execute_local_activity_method(
+            VenueActivities.read_venue, query, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+            schedule_to_close_timeout=window, retry_policy=PRE_ENTRY_RETRY,
+        )
+
+    async def configure_symbol(self, req: SymbolConfigRequest, *,
+                               window: timedelta) -> SymbolConfigResult:
+        return await workflow.execute_local_activity_method(
+            VenueActivities.configure_symbol, req, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+            schedule_to_close_timeout=window, retry_policy=PRE_ENTRY_RETRY,
         )
 
     # --- orders -----------------------------------------------------------------------------
 
-    def fields(self: TradeRun, opening: bool) -> OrderFields:
-        assert self.mode is not None
-        leg = OrderLeg(self.inp.side, opening=opening)
-        return order_fields(leg, self.mode, position_id=self.ledger.position_id)
-
-    def apply(self: TradeRun, snap: OrderSnapshot) -> None:
-        self.ledger.apply(snap)
-        self.refresh_state()
-
-    async def place(self: TradeRun, req: OrderRequest, *, local: bool = False, entry: bool = False) -> OrderSnapshot:
-        """Place one order. `local`: as a local activity (the first placement, in the process
-        that started the workflow); `entry`: retries end with the alert's max age."""
+    async def place_order(self, req: OrderRequest, *, local: bool,
+                          window: timedelta | None) -> OrderSnapshot:
+        """`local`: the first placement, as a local activity in the process that started the
+        workflow; `window`: an entry, whose retries end with the alert's max age."""
         if local:
-            snap = await workflow.execute_local_activity_method(
-                OrderActivities.place_order, req,
-                start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-                schedule_to_close_timeout=self.entry_window(), retry_policy=PLACE_RETRY,
+            return await workflow.execute_local_activity_method(
+                OrderActivities.place_order, req, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                schedule_to_close_timeout=window, retry_policy=PLACE_RETRY,
             )
-        else:
-            opts: dict[str, Any] = {"start_to_close_timeout": CALL_TIMEOUT}
-            if entry:
-                opts.update(schedule_to_close_timeout=self.entry_window(), retry_policy=PLACE_RETRY)
-            else:
-                opts.update(retry_policy=KEEP_TRYING)
-            snap = await workflow.execute_activity_method(OrderActivities.place_order, req, **opts)
-        self.apply(snap)
-        return snap
-
-    def ref(self: TradeRun, snap: OrderSnapshot) -> OrderRef:
-        return OrderRef(trade_id=self.inp.trade_id, client_id=snap.client_id,
-                        symbol=self.inp.symbol, order_id=snap.order_id)
-
-    async def sync(self: TradeRun, snap: OrderSnapshot) -> OrderSnapshot:
-        out = await workflow.execute_activity_method(
-            OrderActivities.sync_order, self.ref(snap),
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
-        )
-        self.apply(out)
-        return out
-
-    async def cancel(self: TradeRun, snap: OrderSnapshot) -> OrderSnapshot:
-        out = await workflow.execute_activity_method(
-            OrderActivities.cancel_order, self.ref(snap),
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
-        )
-        self.apply(out)
-        return out
-
-    async def cancel_working(self: TradeRun, *legs: Any) -> None:
-        for snap in self.ledger.working(*legs):
-            await self.cancel(snap)
-
-    async def book(self: TradeRun) -> BookTop:
+        if window is not None:
+            return await workflow.execute_activity_method(
+                OrderActivities.place_order, req, start_to_close_timeout=CALL_TIMEOUT,
+                schedule_to_close_timeout=window, retry_policy=PLACE_RETRY,
+            )
         return await workflow.execute_activity_method(
-            VenueActivities.read_book, BookQuery(symbol=self.inp.symbol),
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
+            OrderActivities.place_order, req, **_until_it_works()
         )
 
-    async def refresh(self: TradeRun, max_age_ms: int = 0) -> RefreshResult:
-        """The trade's orders and position now; `max_age_ms` > 0 accepts exchange reads that
-        other trades' checks made up to that long ago (the trade's own timer, not a signal)."""
-        req = RefreshRequest(
-            trade_id=self.inp.trade_id, symbol=self.inp.symbol, side=self.inp.side,
-            orders=self.ledger.refs(), position_id=self.ledger.position_id,
-            protection_id=self.ledger.protection.order_id if self.ledger.protection else None,
-            max_age_ms=max_age_ms,
+    async def sync_order(self, ref: OrderRef) -> OrderSnapshot:
+        return await workflow.execute_activity_method(
+            OrderActivities.sync_order, ref, **_until_it_works()
         )
-        out = await workflow.execute_activity_method(
-            TrackingActivities.refresh_trade, req,
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
-        )
-        for snap in out.orders:
-            self.ledger.apply(snap)
-        if out.mark_price is not None:
-            self.mark = self.state.mark_price = out.mark_price
-        self.position_qty = out.position.qty if out.position else None
-        self.refresh_state()
-        return out
 
-    async def protect(self: TradeRun, req: ProtectionRequest) -> ProtectionSnapshot:
+    async def cancel_order(self, ref: OrderRef) -> OrderSnapshot:
+        return await workflow.execute_activity_method(
+            OrderActivities.cancel_order, ref, **_until_it_works()
+        )
+
+    async def read_book(self, query: BookQuery) -> BookTop:
+        return await workflow.execute_activity_method(
+            VenueActivities.read_book, query, **_until_it_works()
+        )
+
+    def start_fast_chase(self, req: FastChaseRequest) -> ActivityHandle[FastChaseResult]:
+        """A sub-second chase runs inside one heartbeating activity; cancelling the handle
+        waits until the activity has stopped sending."""
+        return workflow.start_activity_method(
+            FastChaseActivities.chase_fast, req, start_to_close_timeout=LONGEST_FAST_CHASE,
+            heartbeat_timeout=FAST_CHASE_HEARTBEAT, retry_policy=KEEP_TRYING,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+
+    async def collect_orders(self, req: CollectRequest) -> CollectResult:
+        return await workflow.execute_activity_method(
+            FastChaseActivities.collect_orders, req, **_until_it_works()
+        )
+
+    # --- tracking and protection -----------------------------------------------------------
+
+    async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
+        return await workflow.execute_activity_method(
+            TrackingActivities.refresh_trade, req, **_until_it_works()
+        )
+
+    async def record_external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:
+        return await workflow.execute_activity_method(
+            TrackingActivities.record_external_close, req, **_until_it_works()
+        )
+
+    async def place_protection(self, req: ProtectionRequest) -> ProtectionSnapshot:
         return await workflow.execute_activity_method(
             ProtectionActivities.place_protection, req,
             start_to_close_timeout=CALL_TIMEOUT, retry_policy=PROTECT_RETRY,
         )
 
-    async def unprotect(self: TradeRun) -> None:
-        p = self.ledger.protection
-        if p is None:
-            return
+    async def cancel_protection(self, ref: ProtectionRef) -> None:
         await workflow.execute_activity_method(
-            ProtectionActivities.cancel_protection,
-            ProtectionRef(trade_id=self.inp.trade_id, client_id=p.client_id,
-                          symbol=self.inp.symbol, order_id=p.order_id),
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
-        )
-        self.ledger.protection = None
-        self.refresh_state()
-
-    async def external_close(self: TradeRun, req: ExternalCloseRequest) -> ExternalCloseResult:
-        return await workflow.execute_activity_method(
-            TrackingActivities.record_external_close, req,
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
+            ProtectionActivities.cancel_protection, ref, **_until_it_works()
         )
 
-    async def rules_now(self: TradeRun, *, force: bool, local: bool) -> PairRules:
-        """The pair's rules (local: before the first placement, bounded by the alert's age;
-        otherwise retried until they come, as a tracking trade needs them to close)."""
-        inp = GetRulesInput(symbol=self.inp.symbol, max_age_s=self.strategy.rules_max_age_s,
-                            force=force)
-        if local:
-            model = await workflow.execute_local_activity_method(
-                PairActivities.get_rules, inp, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-                schedule_to_close_timeout=self.entry_window(), retry_policy=PRE_ENTRY_RETRY,
-            )
-        else:
-            model = await workflow.execute_activity_method(
-                PairActivities.get_rules, inp, start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=PRE_ENTRY_RETRY if self.ledger.filled_qty == 0 else KEEP_TRYING,
-                **({"schedule_to_close_timeout": self.entry_window()}
-                   if self.ledger.filled_qty == 0 else {}),
-            )
-        self.rules = model.to_rules()
-        return self.rules
+    async def record_trade(self, record: TradeRecord) -> None:
+        await workflow.execute_activity_method(
+            TradeActivities.record_trade, record, **_until_it_works()
+        )

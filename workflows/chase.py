@@ -11,39 +11,26 @@ price is beyond `max_slippage_bps` from the anchor (the alert's price).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Leg, OrderRequest, OrderSnapshot
-    from trading.types import Effect, OrderType, Side
-    from workflows.chase_rules import (
+    from activities.contract import OrderRequest, OrderSnapshot
+    from trading.chase import (
         FILLED,
         MAX_CHASES,
         SLIPPAGE,
         STOPPED,
+        ChasePlan,
         beyond_slippage,
         passive_price,
         remainder,
     )
+    from trading.types import Effect, OrderType, Side
     from workflows.fast_chase import SUB_SECOND, run_fast_chase
     from workflows.reconcile import follow
     from workflows.run import TradeRun
-
-@dataclass(frozen=True)
-class ChasePlan:
-    leg: Leg
-    opening: bool
-    target: Decimal
-    anchor: Decimal | None
-    max_chases: int
-    interval_s: Decimal
-    max_slippage_bps: Decimal
-    stop: Callable[[], bool]
-
 
 async def run_chase(run: TradeRun, plan: ChasePlan) -> str:
     """Chase until filled, stopped, out of re-prices or beyond the slippage bound; the last
@@ -79,8 +66,8 @@ async def run_chase(run: TradeRun, plan: ChasePlan) -> str:
                 break
             run.set(phase=f"chasing at {price}")
             order = await run.place(_limit(run, plan, fields, left, price),
-                                    local=not run.placed_any, entry=plan.opening)
-            run.placed_any = True
+                                    local=not run.memory.placed_any, entry=plan.opening)
+            run.memory.placed_any = True
             continue
         await run.wait(plan.interval_s)
         await follow(run)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Leg, OrderRequest, OrderSnapshot
+    from activities.contract import OrderRequest, OrderSnapshot
+    from trading.chase import ChasePlan
     from trading.sizing import close_parts
-    from trading.types import EntryType, OrderType, TradeStatus
-    from workflows.chase import ChasePlan, run_chase
+    from trading.types import EntryType, Leg, OrderType, TradeStatus
+    from workflows.chase import run_chase
     from workflows.policies import ACTIVITY_FAILURES, failure_message
     from workflows.reconcile import reconcile
     from workflows.run import TradeRun
@@ -24,7 +25,7 @@ MAX_ROUNDS = 30
 
 
 async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) -> None:
-    run.final_status = final
+    run.memory.final_status = final
     run.set(TradeStatus.CLOSING, f"closing: {reason}")
     await run.record()
     await run.cancel_working(Leg.ENTRY)
@@ -46,7 +47,7 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
             await run.wait(RETRY_PAUSE_S)
     if run.ledger.open_qty > 0:
         run.warn("the trade's quantity could not be closed; it stays tracked")
-        run.final_status = TradeStatus.TRACKING
+        run.memory.final_status = TradeStatus.TRACKING
 
 
 async def market_close(run: TradeRun, leg: Leg, position_qty) -> None:  # noqa: ANN001

@@ -1,4 +1,6 @@
-"""What goes in and out of a trade workflow: its input, its messages, its state and its result.
+"""What goes into a trade workflow and what it returns: the strategy's parameters, the input
+(with the memory a continued run carries) and the result. Its messages are in
+workflows/messages.py, its state in workflows/state.py.
 
 Pydantic models, carried by the pydantic data converter (Decimal stays exact). Nothing secret is
 ever a field here: these values are written to Temporal's history.
@@ -16,12 +18,11 @@ from trading.types import (
     EntryType,
     Intent,
     MarginMode,
-    PositionMode,
     PositionSide,
     StopType,
     TradeStatus,
 )
-from workflows.ledger import TradeLedger
+from workflows.state import TradeMemory
 
 
 class Frozen(BaseModel):
@@ -105,7 +106,7 @@ class TradeInput(Frozen):
     # History length (events) after which a tracking trade continues as new.
     continue_as_new_after: int = 4000
     # Set only by the workflow itself when it continues as new.
-    carry: TradeCarry | None = None
+    carry: TradeMemory | None = None
 
     @property
     def side(self) -> PositionSide:
@@ -116,106 +117,7 @@ class TradeInput(Frozen):
         raise ValueError(f"{self.intent} does not open a trade")
 
 
-# --- messages ---------------------------------------------------------------------------
-
-
-class CancelRequest(Frozen):
-    """Signal `cancel`: stop the entry and cancel working orders; `flatten` also closes what
-    filled. Without it, a trade with fills keeps its TP/SL and stays TRACKING."""
-
-    flatten: bool = False
-
-
-class CloseRequest(Frozen):
-    """Signal `close` (an exit alert, or the first half of a reverse)."""
-
-    reason: str = "exit alert"
-    signal_id: int | None = None
-    notify_workflow_id: str | None = None  # signalled `predecessor_closed` when this trade ends
-
-
-class ProtectionUpdate(Frozen):
-    """Update `set_protection`: new absolute TP and/or SL prices (None keeps the current one)."""
-
-    tp: Decimal | None = None
-    sl: Decimal | None = None
-
-
-class PredecessorClosed(Frozen):
-    """Signal `predecessor_closed`: the trade a reverse asked to close has ended."""
-
-    workflow_id: str
-    status: TradeStatus
-
-
-class ExchangeChanged(Frozen):
-    """Signal `exchange_changed` from the account watcher: this trade's orders or position
-    changed at the exchange; re-read them now."""
-
-    reason: str = ""
-
-
-# --- state and result -------------------------------------------------------------------
-
-
-class OpenOrderView(Frozen):
-    client_id: str
-    order_id: str | None
-    leg: str
-    side: str
-    qty: Decimal
-    price: Decimal | None
-
-
-class ProtectionView(Frozen):
-    tp: Decimal | None = None
-    sl: Decimal | None = None
-    qty: Decimal = Decimal(0)
-    order_id: str | None = None
-    level: str = "none"  # "order" | "position" | "none"
-
-
-class TradeState(BaseModel):
-    """What query `state` answers; mirrored in search attributes and the trade row."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trade_id: int
-    status: TradeStatus = TradeStatus.PENDING
-    phase: str = "starting"
-    symbol: str
-    side: PositionSide
-    target_qty: Decimal | None = None
-    filled_qty: Decimal = Decimal(0)
-    avg_entry_price: Decimal | None = None
-    closed_qty: Decimal = Decimal(0)
-    avg_exit_price: Decimal | None = None
-    realized_pnl: Decimal = Decimal(0)
-    fees: Decimal = Decimal(0)
-    leverage: int | None = None
-    chases: int = 0
-    open_orders: list[OpenOrderView] = Field(default_factory=list)
-    protection: ProtectionView = Field(default_factory=ProtectionView)
-    warnings: list[str] = Field(default_factory=list)
-    error: str | None = None
-    position_mode: PositionMode | None = None
-    mark_price: Decimal | None = None
-
-
-class TradeCarry(BaseModel):
-    """What a long-held trade carries across continue-as-new (design note §4, "Long holds"):
-    its ledger (sequence number, orders, owned quantity, protection ids) and visible state."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ledger: TradeLedger
-    state: TradeState
-    tp: Decimal | None = None
-    sl: Decimal | None = None
-    notify: list[str] = Field(default_factory=list)
-    protection_override: bool = False
-    protection_disabled: bool = False
-    runs: int = 1
+# --- result -------------------------------------------------------------------------------
 
 
 class TradeResult(Frozen):

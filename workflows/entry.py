@@ -15,27 +15,23 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.contract import (
-        Leg,
+        Failure,
         OrderRequest,
         SymbolConfigRequest,
         VenueQuery,
         VenueSnapshot,
     )
-    from activities.venue import VenueActivities
+    from trading.chase import MAX_CHASES, SLIPPAGE, ChasePlan, remainder
     from trading.errors import TradingError
     from trading.orders import check_one_way_entry
     from trading.precision import conform_order
     from trading.sizing import EntrySize, SizingInstruction, entry_quantity
-    from trading.types import EntryType, OrderType, Side, TradeStatus
-    from workflows.chase import ChasePlan, run_chase
-    from workflows.chase_rules import MAX_CHASES, SLIPPAGE, remainder
+    from trading.types import EntryType, Leg, OrderType, Side, TradeStatus
+    from workflows.chase import run_chase
     from workflows.closing import settle
     from workflows.contract import ChaseFallback
     from workflows.policies import (
         ACTIVITY_FAILURES,
-        LOCAL_CALL_TIMEOUT,
-        PRE_ENTRY_RETRY,
-        RULE_REJECTED,
         ending_for,
         failure_message,
         failure_type,
@@ -57,17 +53,14 @@ async def prepare(run: TradeRun) -> EntrySize:
     sizing = run.inp.sizing or run.strategy.sizing
     rules, venue = await asyncio.gather(
         run.rules_now(force=False, local=True),
-        workflow.execute_local_activity_method(
-            VenueActivities.read_venue,
+        run.calls.read_venue(
             VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
                        not_before=run.inp.received_at,
                        fresh_account=sizing.size_pct is not None),
-            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-            schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
+            window=run.entry_window(),
         ),
     )
-    run.mode = venue.position_mode
-    run.mark = venue.mark_price
+    run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
     run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
     _guard(lambda: check_one_way_entry(venue.position_mode, symbol=run.inp.symbol,
                                         entry=run.inp.side,
@@ -79,12 +72,10 @@ async def prepare(run: TradeRun) -> EntrySize:
         mode is not None and mode != venue.margin_mode
     ):
         run.set(phase="setting leverage")
-        cfg = await workflow.execute_local_activity_method(
-            VenueActivities.configure_symbol,
+        cfg = await run.calls.configure_symbol(
             SymbolConfigRequest(symbol=run.inp.symbol, leverage=wanted,
                                 margin_mode=run.strategy.margin_mode),
-            start_to_close_timeout=LOCAL_CALL_TIMEOUT,
-            schedule_to_close_timeout=run.entry_window(), retry_policy=PRE_ENTRY_RETRY,
+            window=run.entry_window(),
         )
         run.state.leverage = cfg.leverage
         if cfg.note:
@@ -153,7 +144,7 @@ async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
         fields = run.fields(opening=True)
         conformed = _guard(lambda f=fields: conform_order(
             run.rules, fill_side=f.fill_side, qty=qty, order_type=order_type, price=price,
-            mark_price=run.mark, reducing=False, notional_floor=run.strategy.notional_floor,
+            mark_price=run.venue.mark, reducing=False, notional_floor=run.strategy.notional_floor,
         ))
         req = OrderRequest(
             trade_id=run.inp.trade_id, client_id=run.ledger.next_client_id(Leg.ENTRY),
@@ -161,20 +152,20 @@ async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
             trade_side=fields.trade_side, reduce_only=fields.reduce_only,
             position_id=fields.position_id, order_type=order_type,
             qty=conformed.qty, price=conformed.price, send_deadline=run.alert_deadline,
-            slippage_anchor=run.inp.reference_price or run.mark,
+            slippage_anchor=run.inp.reference_price or run.venue.mark,
             max_slippage_bps=run.strategy.max_slippage_bps,
         )
         try:
-            snap = await run.place(req, local=not run.placed_any, entry=True)
+            snap = await run.place(req, local=not run.memory.placed_any, entry=True)
         except ACTIVITY_FAILURES as err:
-            if failure_type(err) == RULE_REJECTED and attempt == 1:
+            if failure_type(err) == Failure.RULE_REJECTED and attempt == 1:
                 run.warn(f"the exchange refused the order for a rule ({failure_message(err)}); "
                          "refreshing the pair's rules once")
                 await run.rules_now(force=True, local=False)
                 continue
             raise
         finally:
-            run.placed_any = True
+            run.memory.placed_any = True
         return snap
     raise AssertionError("unreachable")
 

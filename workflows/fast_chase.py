@@ -5,26 +5,20 @@ in its orders. TP/SL follow once it returns (the chase itself lasts seconds)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.exceptions import CancelledError
-from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.contract_tracking import CollectRequest, FastChaseRequest
-    from activities.fast_chase import FastChaseActivities
+    from trading.chase import STOPPED, ChasePlan
     from trading.ids import client_order_id
-    from workflows.chase_rules import STOPPED
-    from workflows.policies import ACTIVITY_FAILURES, CALL_TIMEOUT, KEEP_TRYING
+    from workflows.policies import ACTIVITY_FAILURES
     from workflows.run import TradeRun
 
 SUB_SECOND = 1
-HEARTBEAT_TIMEOUT = timedelta(seconds=10)
-LONGEST_CHASE = timedelta(days=1)  # a resting post-only may wait long; the heartbeat is the liveness
 
 
-async def run_fast_chase(run: TradeRun, plan) -> str:  # noqa: ANN001 - workflows.chase.ChasePlan
+async def run_fast_chase(run: TradeRun, plan: ChasePlan) -> str:
     rules = run.rules
     assert rules is not None
     fields = run.fields(opening=plan.opening)
@@ -42,11 +36,7 @@ async def run_fast_chase(run: TradeRun, plan) -> str:  # noqa: ANN001 - workflow
         send_deadline=run.alert_deadline if plan.opening else None,
     )
     run.set(phase="chasing (sub-second)")
-    handle = workflow.start_activity_method(
-        FastChaseActivities.chase_fast, req, start_to_close_timeout=LONGEST_CHASE,
-        heartbeat_timeout=HEARTBEAT_TIMEOUT, retry_policy=KEEP_TRYING,
-        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    )
+    handle = run.calls.start_fast_chase(req)
     await workflow.wait_condition(lambda: handle.done() or plan.stop())
     if not handle.done():
         handle.cancel()
@@ -56,10 +46,8 @@ async def run_fast_chase(run: TradeRun, plan) -> str:  # noqa: ANN001 - workflow
         ids = [client_order_id(run.workflow_id, plan.leg.letter, first + i,
                                namespace=run.inp.client_id_namespace)
                for i in range(plan.max_chases + 1)]
-        left = await workflow.execute_activity_method(
-            FastChaseActivities.collect_orders,
-            CollectRequest(trade_id=run.inp.trade_id, symbol=run.inp.symbol, client_ids=ids),
-            start_to_close_timeout=CALL_TIMEOUT, retry_policy=KEEP_TRYING,
+        left = await run.calls.collect_orders(
+            CollectRequest(trade_id=run.inp.trade_id, symbol=run.inp.symbol, client_ids=ids)
         )
         for snap in left.orders:
             run.apply(snap)

@@ -19,9 +19,9 @@ from decimal import Decimal, localcontext
 
 from pydantic import BaseModel, Field
 
-from activities.contract import Leg, OrderRef, OrderSnapshot, ProtectionLevel, ProtectionSnapshot
+from activities.contract import OrderRef, OrderSnapshot, ProtectionLevel, ProtectionSnapshot
 from trading.ids import client_order_id
-from trading.types import PositionSide
+from trading.types import Leg, PositionSide
 
 ZERO = Decimal(0)
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
+from activities.contract import Failure
 from trading.types import TradeStatus
 
 # Before anything is sent: fast retries, bounded by the alert's max age (schedule-to-close).
@@ -45,25 +46,23 @@ MIN_WINDOW = timedelta(seconds=1)
 # Failures that refuse the trade (nothing sent, or the exchange refused it for a rule):
 REFUSING = frozenset(
     {
-        "RuleRejected",
-        "RuleViolation",
-        "UnknownSymbol",
-        "InvalidTicker",
-        "InvalidSizing",
-        "InvalidOrderRequest",
-        "OppositeTradeOpen",
-        "AlertTooOld",
-        "SlippageExceeded",
-        "PairRulesInvalid",
-        "TradeRowMissing",
+        Failure.RULE_REJECTED,
+        Failure.RULE_VIOLATION,
+        Failure.UNKNOWN_SYMBOL,
+        Failure.INVALID_TICKER,
+        Failure.INVALID_SIZING,
+        Failure.INVALID_ORDER_REQUEST,
+        Failure.OPPOSITE_TRADE_OPEN,
+        Failure.ALERT_TOO_OLD,
+        Failure.SLIPPAGE_EXCEEDED,
+        Failure.PAIR_RULES_INVALID,
+        Failure.TRADE_ROW_MISSING,
     }
 )
-RULE_REJECTED = "RuleRejected"
 # What a failed activity raises in the workflow: ActivityError for a regular activity; a local
 # activity's non-retryable failure arrives as the ApplicationError itself, its timeout as a
 # TimeoutError.
 ACTIVITY_FAILURES = (ActivityError, ApplicationError, TimeoutError)
-PROTECTION_REFUSED = "ProtectionRefused"
 
 
 def failure_type(err: BaseException) -> str:

@@ -14,15 +14,15 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Leg, ProtectionLevel, ProtectionRequest
+    from activities.contract import Failure, ProtectionLevel, ProtectionRequest
     from trading.errors import RuleViolation, show
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
-    from trading.types import PositionSide, TradeStatus
-    from workflows.contract import OnProtectionRefused, ProtectionUpdate
+    from trading.types import Leg, PositionSide, TradeStatus
+    from workflows.contract import OnProtectionRefused
+    from workflows.messages import ProtectionUpdate
     from workflows.policies import (
         ACTIVITY_FAILURES,
-        PROTECTION_REFUSED,
         failure_message,
         failure_type,
     )
@@ -53,8 +53,8 @@ def trigger(rules: PairRules, side: PositionSide, price: Decimal | None, *, take
 def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     """The TP/SL the trade wants now: an update's prices, else the alert's absolute prices,
     else its percentages from the average entry price."""
-    if run.protection_override or run.rules is None:
-        return run.tp, run.sl
+    if run.protection.override or run.rules is None:
+        return run.protection.tp, run.protection.sl
     inp, side, entry = run.inp, run.inp.side, run.ledger.avg_entry_price
     tp, sl = inp.tp, inp.sl
     if tp is None and inp.tp_pct is not None and entry is not None:
@@ -76,11 +76,12 @@ def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | Non
         raise ValueError("the trade has not resolved its pair rules yet; try again shortly")
     side = run.inp.side
     try:
-        tp = trigger(run.rules, side, upd.tp, take_profit=True, reference=run.mark)
-        sl = trigger(run.rules, side, upd.sl, take_profit=False, reference=run.mark)
+        tp = trigger(run.rules, side, upd.tp, take_profit=True, reference=run.venue.mark)
+        sl = trigger(run.rules, side, upd.sl, take_profit=False, reference=run.venue.mark)
     except RuleViolation as exc:
         raise ValueError(exc.message) from exc
-    return (tp if upd.tp is not None else run.tp), (sl if upd.sl is not None else run.sl)
+    wanted = run.protection
+    return (tp if upd.tp is not None else wanted.tp), (sl if upd.sl is not None else wanted.sl)
 
 
 async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: bool = False) -> None:
@@ -88,11 +89,11 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
     (or raise, for an update, so its caller sees why)."""
     async with run.protection_lock:
         tp, sl = targets(run)
-        run.tp, run.sl = tp, sl
+        run.protection.tp, run.protection.sl = tp, sl
         qty, led = run.ledger.open_qty, run.ledger
         if qty == 0 or (tp is None and sl is None) or led.position_id is None:
             return
-        if run.protection_disabled and not raise_refusal:
+        if run.protection.disabled and not raise_refusal:
             return
         if run.state.status is TradeStatus.CLOSING:
             return  # the close cancelled the TP/SL on purpose
@@ -119,7 +120,7 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
             message = failure_message(err)
             if raise_refusal:
                 raise ApplicationError(message, type=failure_type(err), non_retryable=True) from err
-            if failure_type(err) != PROTECTION_REFUSED:
+            if failure_type(err) != Failure.PROTECTION_REFUSED:
                 run.warn(f"TP/SL not placed yet ({message}); retrying at the next check")
                 return
             refused(run, message)
@@ -130,10 +131,10 @@ def refused(run: TradeRun, message: str) -> None:
     with a visible warning, as the strategy says."""
     if run.strategy.on_protection_refused is OnProtectionRefused.FLATTEN:
         run.warn(f"TP/SL refused ({message}): closing the trade's quantity")
-        run.flatten_reason = "protection refused"
+        run.inbox.flatten = "protection refused"
     else:
         run.warn(f"TP/SL refused ({message}): tracking WITHOUT protection")
-        run.protection_disabled = True
+        run.protection.disabled = True
 
 
 def describe(tp: Decimal | None, sl: Decimal | None) -> str:

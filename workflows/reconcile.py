@@ -10,8 +10,9 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Leg, ProtectionLevel
+    from activities.contract import ProtectionLevel
     from activities.contract_tracking import ExternalCloseRequest, RefreshResult
+    from trading.types import Leg
     from workflows import protection
     from workflows.run import TradeRun
 
@@ -60,13 +61,13 @@ async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool
     """Record `qty` of ours as closed by the exchange; the leg it was recorded as (None: no
     closing fill found and `require_fills`)."""
     led = run.ledger
-    assert led.position_id is not None and run.mode is not None
+    assert led.position_id is not None and run.venue.mode is not None
     req = ExternalCloseRequest(
         trade_id=run.inp.trade_id, client_id=led.next_client_id(leg), leg=leg,
-        symbol=run.inp.symbol, side=run.inp.side, position_mode=run.mode,
+        symbol=run.inp.symbol, side=run.inp.side, position_mode=run.venue.mode,
         position_id=led.position_id, qty=qty, since_ms=led.last_seen_ms or 0,
-        require_fills=require_fills, fallback_price=run.mark,
-        protection_client_id=protection_client_id, tp=run.tp, sl=run.sl,
+        require_fills=require_fills, fallback_price=run.venue.mark,
+        protection_client_id=protection_client_id, tp=run.protection.tp, sl=run.protection.sl,
     )
     res = await run.external_close(req)
     if res.snapshot is None:

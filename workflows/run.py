@@ -1,6 +1,7 @@
-"""One running trade: its input, ledger, visible state and messages (the activity calls every
-phase makes are in workflows/calls.py). Workflow code: deterministic, no I/O, time only from
-`workflow.now()`."""
+"""One running trade: its input, its memory (workflows/state.py: everything carried across
+continue-as-new) and what each activity's answer changes in it. The calls themselves, with
+their timeouts and retries, are in workflows/calls.py. Workflow code: deterministic, no I/O,
+time only from `workflow.now()`."""
 
 from __future__ import annotations
 
@@ -11,21 +12,41 @@ from decimal import Decimal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract_tracking import TradeRecord
-    from trading.rules import PairRules
-    from trading.types import EntryType, PositionMode, TradeStatus
-    from workflows import search_attributes as sa
-    from workflows.calls import ActivityCalls
-    from workflows.contract import (
-        CancelRequest,
-        CloseRequest,
-        OpenOrderView,
-        ProtectionView,
-        TradeInput,
-        TradeState,
+    from activities.contract import (
+        BookQuery,
+        BookTop,
+        OrderRef,
+        OrderRequest,
+        OrderSnapshot,
+        ProtectionRef,
+        ProtectionRequest,
+        ProtectionSnapshot,
     )
+    from activities.contract_tracking import (
+        ExternalCloseRequest,
+        ExternalCloseResult,
+        RefreshRequest,
+        RefreshResult,
+        TradeRecord,
+    )
+    from activities.pairs import GetRulesInput
+    from trading.orders import OrderFields, PositionChange, order_fields
+    from trading.rules import PairRules
+    from trading.types import EntryType, Leg, TradeStatus
+    from workflows import search_attributes as sa
+    from workflows.calls import TradeCalls
+    from workflows.contract import TradeInput
     from workflows.ledger import TradeLedger
     from workflows.policies import MIN_WINDOW
+    from workflows.state import (
+        Inbox,
+        OpenOrderView,
+        Protection,
+        ProtectionView,
+        TradeMemory,
+        TradeState,
+        Venue,
+    )
     from workflows.summary import details
 
 
@@ -38,36 +59,45 @@ class TradeEnded(Exception):
         self.message = message
 
 
-class TradeRun(ActivityCalls):
+class TradeRun:
     def __init__(self, inp: TradeInput) -> None:
         self.inp = inp
         self.strategy = inp.strategy
         self.workflow_id = workflow.info().workflow_id
-        self.ledger = TradeLedger(
-            trade_id=inp.trade_id, workflow_id=self.workflow_id,
-            namespace=inp.client_id_namespace, symbol=inp.symbol, side=inp.side,
+        self.memory = inp.carry or TradeMemory(
+            ledger=TradeLedger(
+                trade_id=inp.trade_id, workflow_id=self.workflow_id,
+                namespace=inp.client_id_namespace, symbol=inp.symbol, side=inp.side,
+            ),
+            state=TradeState(trade_id=inp.trade_id, symbol=inp.symbol, side=inp.side),
+            venue=Venue(mark=inp.reference_price),
         )
-        self.state = TradeState(trade_id=inp.trade_id, symbol=inp.symbol, side=inp.side)
+        self.calls = TradeCalls()
+        # Not carried: the rules are read again by a continued run (they may have changed).
         self.rules: PairRules | None = None
-        self.mode: PositionMode | None = None
-        self.mark: Decimal | None = inp.reference_price
-        self.position_qty: Decimal | None = None  # the trade's side of the position, last seen
-        self.tp: Decimal | None = None
-        self.sl: Decimal | None = None
-        # messages
-        self.pending_cancel: CancelRequest | None = None  # cleared once acted upon
-        self.close_request: CloseRequest | None = None
-        self.notify: list[str] = []
-        self.changed = False
-        self.predecessor_closed = False
-        # protection
         self.protection_lock = asyncio.Lock()
-        self.protection_override = False  # set_protection replaced the alert's TP/SL
-        self.protection_disabled = False  # refused, strategy says warn: track unprotected
-        self.flatten_reason: str | None = None
-        self.placed_any = False  # the first placement runs as a local activity
-        self.final_status = TradeStatus.CLOSED
         self._published_status: TradeStatus | None = None
+
+    # The parts of the memory, by name.
+    @property
+    def inbox(self) -> Inbox:
+        return self.memory.inbox
+
+    @property
+    def ledger(self) -> TradeLedger:
+        return self.memory.ledger
+
+    @property
+    def protection(self) -> Protection:
+        return self.memory.protection
+
+    @property
+    def venue(self) -> Venue:
+        return self.memory.venue
+
+    @property
+    def state(self) -> TradeState:
+        return self.memory.state
 
     @property
     def entry_type(self) -> EntryType:
@@ -86,24 +116,21 @@ class TradeRun(ActivityCalls):
 
     def interrupted(self) -> bool:
         """A message the current phase must act on before waiting any longer."""
-        return (
-            self.pending_cancel is not None
-            or self.close_request is not None
-            or self.flatten_reason is not None
-        )
+        return self.inbox.interrupted()
 
     async def wait(self, seconds: Decimal | float) -> bool:
         """A durable timer that ends early when the exchange changed or a message arrived:
         True when it ended early, False when the trade's own timer ran out."""
-        if not (self.changed or self.interrupted()):
+        inbox = self.inbox
+        if not (inbox.exchange_changed or inbox.interrupted()):
             try:
                 await workflow.wait_condition(
-                    lambda: self.changed or self.interrupted(),
+                    lambda: inbox.exchange_changed or inbox.interrupted(),
                     timeout=timedelta(seconds=float(seconds)),  # float-ok: time or rate, not money
                 )
             except TimeoutError:
                 return False
-        self.changed = False
+        inbox.exchange_changed = False
         return True
 
     # --- visibility -------------------------------------------------------------------------
@@ -134,7 +161,7 @@ class TradeRun(ActivityCalls):
             self.state.warnings.append(text)
 
     def refresh_state(self) -> None:
-        s, led = self.state, self.ledger
+        s, led, wanted = self.state, self.ledger, self.protection
         s.filled_qty = led.filled_qty
         s.avg_entry_price = led.avg_entry_price
         s.closed_qty = led.closed_qty
@@ -148,19 +175,112 @@ class TradeRun(ActivityCalls):
         ]
         p = led.protection
         s.protection = ProtectionView(
-            tp=self.tp, sl=self.sl, qty=p.qty if p else Decimal(0),
+            tp=wanted.tp, sl=wanted.sl, qty=p.qty if p else Decimal(0),
             order_id=p.order_id if p else None, level=p.level.value if p else "none",
         )
 
     def record_of(self) -> TradeRecord:
-        s = self.state
+        s, wanted = self.state, self.protection
         return TradeRecord(
             trade_id=self.inp.trade_id, status=s.status, target_qty=s.target_qty,
             filled_qty=s.filled_qty, avg_entry_price=s.avg_entry_price, closed_qty=s.closed_qty,
             avg_exit_price=s.avg_exit_price, realized_pnl=s.realized_pnl, fees=s.fees,
             leverage=s.leverage,
             # The prices protecting the trade now (tp_pct/sl_pct resolved), else what was asked.
-            tp_price=s.protection.tp if s.protection.tp is not None else self.tp,
-            sl_price=s.protection.sl if s.protection.sl is not None else self.sl,
+            tp_price=s.protection.tp if s.protection.tp is not None else wanted.tp,
+            sl_price=s.protection.sl if s.protection.sl is not None else wanted.sl,
             warning="; ".join(s.warnings) or None, error=s.error,
         )
+
+    async def record(self) -> None:
+        self.refresh_state()
+        await self.calls.record_trade(self.record_of())
+
+    # --- orders: each answer goes into the ledger ---------------------------------------------
+
+    def fields(self, opening: bool) -> OrderFields:
+        assert self.venue.mode is not None
+        change = PositionChange(self.inp.side, opening=opening)
+        return order_fields(change, self.venue.mode, position_id=self.ledger.position_id)
+
+    def apply(self, snap: OrderSnapshot) -> None:
+        self.ledger.apply(snap)
+        self.refresh_state()
+
+    async def place(self, req: OrderRequest, *, local: bool = False, entry: bool = False) -> OrderSnapshot:
+        """Place one order. `local`: as a local activity (the first placement, in the process
+        that started the workflow); `entry`: retries end with the alert's max age."""
+        window = self.entry_window() if local or entry else None
+        snap = await self.calls.place_order(req, local=local, window=window)
+        self.apply(snap)
+        return snap
+
+    def ref(self, snap: OrderSnapshot) -> OrderRef:
+        return OrderRef(trade_id=self.inp.trade_id, client_id=snap.client_id,
+                        symbol=self.inp.symbol, order_id=snap.order_id)
+
+    async def sync(self, snap: OrderSnapshot) -> OrderSnapshot:
+        out = await self.calls.sync_order(self.ref(snap))
+        self.apply(out)
+        return out
+
+    async def cancel(self, snap: OrderSnapshot) -> OrderSnapshot:
+        out = await self.calls.cancel_order(self.ref(snap))
+        self.apply(out)
+        return out
+
+    async def cancel_working(self, *legs: Leg) -> None:
+        for snap in self.ledger.working(*legs):
+            await self.cancel(snap)
+
+    async def book(self) -> BookTop:
+        return await self.calls.read_book(BookQuery(symbol=self.inp.symbol))
+
+    # --- the exchange's view of the trade -----------------------------------------------------
+
+    async def refresh(self, max_age_ms: int = 0) -> RefreshResult:
+        """The trade's orders and position now; `max_age_ms` > 0 accepts exchange reads that
+        other trades' checks made up to that long ago (the trade's own timer, not a signal)."""
+        led = self.ledger
+        out = await self.calls.refresh_trade(RefreshRequest(
+            trade_id=self.inp.trade_id, symbol=self.inp.symbol, side=self.inp.side,
+            orders=led.refs(), position_id=led.position_id,
+            protection_id=led.protection.order_id if led.protection else None,
+            max_age_ms=max_age_ms,
+        ))
+        for snap in out.orders:
+            led.apply(snap)
+        if out.mark_price is not None:
+            self.venue.mark = self.state.mark_price = out.mark_price
+        self.venue.position_qty = out.position.qty if out.position else None
+        self.refresh_state()
+        return out
+
+    async def protect(self, req: ProtectionRequest) -> ProtectionSnapshot:
+        return await self.calls.place_protection(req)
+
+    async def unprotect(self) -> None:
+        p = self.ledger.protection
+        if p is None:
+            return
+        await self.calls.cancel_protection(ProtectionRef(
+            trade_id=self.inp.trade_id, client_id=p.client_id, symbol=self.inp.symbol,
+            order_id=p.order_id,
+        ))
+        self.ledger.protection = None
+        self.refresh_state()
+
+    async def external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:
+        return await self.calls.record_external_close(req)
+
+    async def rules_now(self, *, force: bool, local: bool) -> PairRules:
+        """The pair's rules (local: before the first placement, bounded by the alert's age;
+        otherwise retried until they come, as a tracking trade needs them to close)."""
+        inp = GetRulesInput(symbol=self.inp.symbol, max_age_s=self.strategy.rules_max_age_s,
+                            force=force)
+        bounded = local or self.ledger.filled_qty == 0
+        model = await self.calls.get_rules(
+            inp, local=local, window=self.entry_window() if bounded else None
+        )
+        self.rules = model.to_rules()
+        return self.rules

@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from trading.errors import show
-from workflows.contract import TradeInput, TradeState
+from workflows.contract import TradeInput
+from workflows.state import TradeState
 
 
 def _n(value: Decimal | None) -> str:

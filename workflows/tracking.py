@@ -10,8 +10,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Leg
-    from trading.types import TradeStatus
+    from trading.types import Leg, TradeStatus
     from workflows.closing import close_trade
     from workflows.reconcile import follow
     from workflows.run import TradeRun
@@ -30,17 +29,18 @@ async def track(run: TradeRun) -> str:
     await run.record()
     await follow(run)
     while run.ledger.open_qty > 0:
-        if run.close_request is not None:
-            await close_trade(run, run.close_request.reason, TradeStatus.CLOSED, Leg.EXIT)
+        inbox = run.inbox
+        if inbox.close is not None:
+            await close_trade(run, inbox.close.reason, TradeStatus.CLOSED, Leg.EXIT)
             break
-        if run.pending_cancel is not None:
-            flatten, run.pending_cancel = run.pending_cancel.flatten, None
+        if inbox.cancel is not None:
+            flatten, inbox.cancel = inbox.cancel.flatten, None
             if flatten:
                 await close_trade(run, "cancelled with flatten", TradeStatus.CANCELLED, Leg.FLATTEN)
                 break
             run.set(phase="tracking (cancel without flatten keeps the TP/SL)")
-        if run.flatten_reason is not None:
-            await close_trade(run, run.flatten_reason, TradeStatus.CLOSED, Leg.FLATTEN)
+        if inbox.flatten is not None:
+            await close_trade(run, inbox.flatten, TradeStatus.CLOSED, Leg.FLATTEN)
             break
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW

@@ -15,36 +15,27 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Leg
-    from trading.types import TradeStatus
+    from activities.contract_tracking import ExchangeChanged
+    from trading.types import Leg, TradeStatus
     from workflows import protection
-    from workflows.contract import (
+    from workflows.contract import TradeInput, TradeResult
+    from workflows.entry import enter, failed_before_fill, prepare
+    from workflows.messages import (
         CancelRequest,
         CloseRequest,
-        ExchangeChanged,
         PredecessorClosed,
         ProtectionUpdate,
-        ProtectionView,
-        TradeCarry,
-        TradeInput,
-        TradeResult,
-        TradeState,
+        TradeMessages,
     )
-    from workflows.entry import enter, failed_before_fill, prepare
     from workflows.policies import ACTIVITY_FAILURES
     from workflows.run import TradeEnded, TradeRun
+    from workflows.state import Protection, ProtectionView, TradeState
     from workflows.tracking import CONTINUE_AS_NEW, track
 
-SIGNAL_CANCEL = "cancel"
-SIGNAL_CLOSE = "close"
-SIGNAL_EXCHANGE_CHANGED = "exchange_changed"
-SIGNAL_PREDECESSOR_CLOSED = "predecessor_closed"
-UPDATE_SET_PROTECTION = "set_protection"
-QUERY_STATE = "state"
 REVERSE_WAIT_S = 60
 
 
-@workflow.defn(name="TradeWorkflow")
+@workflow.defn(name=TradeMessages.WORKFLOW)
 class TradeWorkflow:
     @workflow.init
     def __init__(self, inp: TradeInput) -> None:
@@ -54,7 +45,8 @@ class TradeWorkflow:
     async def run(self, inp: TradeInput) -> TradeResult:
         run = self._run
         if inp.carry is not None:
-            await _resume(run, inp.carry)
+            run.publish_identity()
+            await run.rules_now(force=False, local=False)
         else:
             run.publish_identity()
             ended = await self._open(run)
@@ -62,10 +54,11 @@ class TradeWorkflow:
                 return ended
         while True:
             if await track(run) != CONTINUE_AS_NEW:
-                return await finish(run, run.final_status)
+                return await finish(run, run.memory.final_status)
             await workflow.wait_condition(workflow.all_handlers_finished)
             if not run.interrupted():
-                workflow.continue_as_new(inp.model_copy(update={"carry": _carry(run)}))
+                run.refresh_state()
+                workflow.continue_as_new(inp.model_copy(update={"carry": run.memory.next_run()}))
 
     async def _open(self, run: TradeRun) -> TradeResult | None:
         """Everything before tracking; a TradeResult when the trade ended with nothing filled."""
@@ -85,49 +78,49 @@ class TradeWorkflow:
             run.warn(f"entry stopped: {err.cause or err}")
         await run.cancel_working(Leg.ENTRY)  # confirms any leftover entry order is terminal
         if run.ledger.filled_qty == 0:
-            if run.pending_cancel is not None or run.close_request is not None:
+            if run.inbox.cancel is not None or run.inbox.close is not None:
                 return await finish(run, TradeStatus.CANCELLED, None)
             return await finish(run, TradeStatus.FAILED, "the entry filled nothing")
-        if run.pending_cancel is not None and not run.pending_cancel.flatten:
-            run.pending_cancel = None  # entry stopped; the filled part keeps its TP/SL
+        if run.inbox.cancel is not None and not run.inbox.cancel.flatten:
+            run.inbox.cancel = None  # entry stopped; the filled part keeps its TP/SL
         return None
 
     # --- messages ---------------------------------------------------------------------------
 
-    @workflow.signal(name=SIGNAL_CANCEL)
+    @workflow.signal(name=TradeMessages.CANCEL)
     def cancel(self, req: CancelRequest) -> None:
-        run = self._run
-        if run.state.status.is_final:
+        inbox = self._run.inbox
+        if self._run.state.status.is_final:
             return
-        flatten = req.flatten or (run.pending_cancel is not None and run.pending_cancel.flatten)
-        run.pending_cancel = CancelRequest(flatten=flatten)
+        flatten = req.flatten or (inbox.cancel is not None and inbox.cancel.flatten)
+        inbox.cancel = CancelRequest(flatten=flatten)
 
-    @workflow.signal(name=SIGNAL_CLOSE)
+    @workflow.signal(name=TradeMessages.CLOSE)
     def close(self, req: CloseRequest) -> None:
-        run = self._run
-        if req.notify_workflow_id and req.notify_workflow_id not in run.notify:
-            run.notify.append(req.notify_workflow_id)
-        if run.close_request is None:
-            run.close_request = req
+        inbox = self._run.inbox
+        if req.notify_workflow_id and req.notify_workflow_id not in inbox.notify:
+            inbox.notify.append(req.notify_workflow_id)
+        if inbox.close is None:
+            inbox.close = req
 
-    @workflow.signal(name=SIGNAL_EXCHANGE_CHANGED)
+    @workflow.signal(name=TradeMessages.EXCHANGE_CHANGED)
     def exchange_changed(self, ev: ExchangeChanged) -> None:
-        self._run.changed = True
+        self._run.inbox.exchange_changed = True
 
-    @workflow.signal(name=SIGNAL_PREDECESSOR_CLOSED)
+    @workflow.signal(name=TradeMessages.PREDECESSOR_CLOSED)
     def predecessor_closed(self, ev: PredecessorClosed) -> None:
-        self._run.predecessor_closed = True
+        self._run.inbox.predecessor_closed = True
 
-    @workflow.update(name=UPDATE_SET_PROTECTION)
+    @workflow.update(name=TradeMessages.SET_PROTECTION)
     async def set_protection(self, upd: ProtectionUpdate) -> ProtectionView:
         run = self._run
         tp, sl = protection.validate_update(run, upd)
-        before = (run.tp, run.sl, run.protection_override, run.protection_disabled)
-        run.tp, run.sl, run.protection_override, run.protection_disabled = tp, sl, True, False
+        before = run.protection.model_copy()
+        run.memory.protection = Protection(tp=tp, sl=sl, override=True, disabled=False)
         try:
-            await protection.ensure(run, run.position_qty, raise_refusal=True)
+            await protection.ensure(run, run.venue.position_qty, raise_refusal=True)
         except ApplicationError:
-            run.tp, run.sl, run.protection_override, run.protection_disabled = before
+            run.memory.protection = before
             raise
         run.set()
         await run.record()
@@ -137,7 +130,7 @@ class TradeWorkflow:
     def _validate_protection(self, upd: ProtectionUpdate) -> None:
         protection.validate_update(self._run, upd)
 
-    @workflow.query(name=QUERY_STATE)
+    @workflow.query(name=TradeMessages.STATE)
     def state(self) -> TradeState:
         return self._run.state
 
@@ -149,10 +142,10 @@ async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -
     run.state.error = error
     run.set(status, "done")
     await run.record()
-    for workflow_id in run.notify:
+    for workflow_id in run.inbox.notify:
         try:
             await workflow.get_external_workflow_handle(workflow_id).signal(
-                SIGNAL_PREDECESSOR_CLOSED,
+                TradeMessages.PREDECESSOR_CLOSED,
                 PredecessorClosed(workflow_id=run.workflow_id, status=status),
             )
         except Exception as exc:  # the waiting trade may have given up already
@@ -168,35 +161,15 @@ async def _close_predecessor(run: TradeRun, workflow_id: str) -> None:
     run.set(phase=f"closing {workflow_id} first")
     try:
         await workflow.get_external_workflow_handle(workflow_id).signal(
-            SIGNAL_CLOSE, CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id)
+            TradeMessages.CLOSE, CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id)
         )
     except Exception as exc:  # it has ended already: nothing to wait for
         workflow.logger.info("reverse: %s is not running (%s)", workflow_id, exc)
         return
     try:
-        await workflow.wait_condition(lambda: run.predecessor_closed, timeout=REVERSE_WAIT_S)
+        await workflow.wait_condition(lambda: run.inbox.predecessor_closed, timeout=REVERSE_WAIT_S)
     except TimeoutError as exc:
         raise TradeEnded(
             TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) did not close within "
             f"{REVERSE_WAIT_S} s; not opening the new side",
         ) from exc
-
-
-async def _resume(run: TradeRun, carry: TradeCarry) -> None:
-    run.ledger, run.state = carry.ledger, carry.state
-    run.tp, run.sl, run.notify = carry.tp, carry.sl, list(carry.notify)
-    run.protection_override = carry.protection_override
-    run.protection_disabled = carry.protection_disabled
-    run.mode, run.mark, run.placed_any = carry.state.position_mode, carry.state.mark_price, True
-    run.publish_identity()
-    await run.rules_now(force=False, local=False)
-
-
-def _carry(run: TradeRun) -> TradeCarry:
-    run.refresh_state()
-    runs = run.inp.carry.runs + 1 if run.inp.carry else 2
-    return TradeCarry(
-        ledger=run.ledger, state=run.state, tp=run.tp, sl=run.sl, notify=run.notify,
-        protection_override=run.protection_override,
-        protection_disabled=run.protection_disabled, runs=runs,
-    )

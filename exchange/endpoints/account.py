@@ -7,12 +7,8 @@ from typing import Any
 from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints
-from trading.types import (
-    Account,
-    LeverageMarginMode,
-    MarginMode,
-    PositionMode,
-)
+from exchange.models import Account, LeverageMarginMode
+from trading.types import MarginMode, PositionMode
 
 
 class AccountEndpoints(Endpoints):

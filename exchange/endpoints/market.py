@@ -9,12 +9,9 @@ from typing import Any, Literal
 from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints, csv
+from exchange.models import Book, Ticker
 from trading.errors import PairRulesInvalid
 from trading.rules import PairRules
-from trading.types import (
-    Book,
-    Ticker,
-)
 
 log = logging.getLogger("exchange.client")
 DepthLimit = Literal[1, 5, 15, 50, "max"]

@@ -10,18 +10,8 @@ from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints, amount, enum_value, one_of, positive
 from exchange.errors import NotFoundYet
-from trading.types import (
-    CancelResult,
-    Effect,
-    Fill,
-    Order,
-    OrderStatus,
-    OrderType,
-    PlacedOrder,
-    Side,
-    StopType,
-    TradeSide,
-)
+from exchange.models import CancelResult, Fill, Order, PlacedOrder
+from trading.types import Effect, OrderStatus, OrderType, Side, StopType, TradeSide
 
 
 class OrderEndpoints(Endpoints):

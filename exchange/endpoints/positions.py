@@ -5,10 +5,7 @@ from __future__ import annotations
 from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints
-from trading.types import (
-    ClosedPosition,
-    Position,
-)
+from exchange.models import ClosedPosition, Position
 
 
 class PositionEndpoints(Endpoints):

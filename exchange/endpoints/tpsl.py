@@ -8,13 +8,8 @@ from typing import Any
 from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints, amount, enum_value
-from trading.types import (
-    OrderType,
-    PositionMode,
-    PositionSide,
-    StopType,
-    TpslOrder,
-)
+from exchange.models import TpslOrder
+from trading.types import OrderType, PositionMode, PositionSide, StopType
 
 
 class TpslEndpoints(Endpoints):

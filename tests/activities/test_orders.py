@@ -15,7 +15,7 @@ from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.contract import Leg, OrderRef, OrderRequest
+from activities.contract import OrderRef, OrderRequest
 from activities.orders import OrderActivities
 from activities.pairs import sync_pairs
 from activities.records import Records
@@ -23,7 +23,7 @@ from db.migrate import upgrade
 from db.models import Order as OrderRow
 from db.models import Trade
 from db.session import make_engine, make_sessionmaker
-from trading.types import Effect, OrderStatus, OrderType, Side
+from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")

@@ -24,7 +24,7 @@ CHECK = textwrap.dedent(
     modules = [
         "cli", "settings", "logs", "worker", "devstack", "devstack.healthcheck",
         "db.migrate", "db.embedded", "webhook.app", "workflows.converter",
-        "workflows.search_attributes", "migrations",
+        "workflows.search_attributes", "db.migrations",
     ]
     for name in modules:
         module = importlib.import_module(name)
@@ -32,7 +32,7 @@ CHECK = textwrap.dedent(
         assert target in where.parents, f"{name} came from {where}, not the installed copy"
 
     from db.migrate import SCRIPT_LOCATION
-    assert (SCRIPT_LOCATION / "env.py").is_file(), "migrations/env.py is missing"
+    assert (SCRIPT_LOCATION / "env.py").is_file(), "db/migrations/env.py is missing"
     assert sorted((SCRIPT_LOCATION / "versions").glob("*.py")), "no migration versions"
     import cli
     cli.build_parser().parse_args(["up"])

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from trading.errors import InvalidOrderRequest, OppositeTradeOpen
-from trading.orders import Leg, OrderFields, check_one_way_entry, legs_for_intent, order_fields
+from trading.orders import (
+    OrderFields,
+    PositionChange,
+    changes_for_intent,
+    check_one_way_entry,
+    order_fields,
+)
 from trading.types import Intent, PositionMode, PositionSide, Side, TradeSide
 
 LONG, SHORT = PositionSide.LONG, PositionSide.SHORT
@@ -28,14 +34,14 @@ OPEN, CLOSE = TradeSide.OPEN, TradeSide.CLOSE
 def test_table(
     side: PositionSide, opening: bool, mode: PositionMode, expected: OrderFields
 ) -> None:
-    assert order_fields(Leg(side, opening), mode, position_id="p1") == expected
+    assert order_fields(PositionChange(side, opening), mode, position_id="p1") == expected
 
 
 def test_fill_side_differs_from_side_only_on_hedge_closes() -> None:
     for side in PositionSide:
         for opening in (True, False):
             for mode in PositionMode:
-                fields = order_fields(Leg(side, opening), mode, position_id="p")
+                fields = order_fields(PositionChange(side, opening), mode, position_id="p")
                 hedge_close = mode is HEDGE and not opening
                 assert (fields.side != fields.fill_side) == hedge_close
                 assert fields.fill_side is (side.entry_side if opening else side.exit_side)
@@ -44,35 +50,35 @@ def test_fill_side_differs_from_side_only_on_hedge_closes() -> None:
 def test_hedge_close_needs_the_position_id() -> None:
     for missing in (None, ""):
         with pytest.raises(InvalidOrderRequest, match="positionId"):
-            order_fields(Leg(LONG, False), HEDGE, position_id=missing)
+            order_fields(PositionChange(LONG, False), HEDGE, position_id=missing)
 
 
 def test_enum_values_are_accepted_as_strings() -> None:
-    fields = order_fields(Leg("SHORT", False), "ONE_WAY")  # type: ignore[arg-type]
+    fields = order_fields(PositionChange("SHORT", False), "ONE_WAY")  # type: ignore[arg-type]
     assert fields == OrderFields(BUY, None, True, None, BUY)
     with pytest.raises(ValueError):
-        order_fields(Leg(LONG, True), "BOTH")  # type: ignore[arg-type]
+        order_fields(PositionChange(LONG, True), "BOTH")  # type: ignore[arg-type]
     with pytest.raises(InvalidOrderRequest):
-        Leg(LONG, 1)  # type: ignore[arg-type]
+        PositionChange(LONG, 1)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("intent", "legs"),
     [
-        (Intent.OPEN_LONG, [Leg(LONG, True)]),
-        (Intent.OPEN_SHORT, [Leg(SHORT, True)]),
-        (Intent.CLOSE_LONG, [Leg(LONG, False)]),
-        (Intent.CLOSE_SHORT, [Leg(SHORT, False)]),
-        (Intent.REVERSE_TO_LONG, [Leg(SHORT, False), Leg(LONG, True)]),
-        (Intent.REVERSE_TO_SHORT, [Leg(LONG, False), Leg(SHORT, True)]),
+        (Intent.OPEN_LONG, [PositionChange(LONG, True)]),
+        (Intent.OPEN_SHORT, [PositionChange(SHORT, True)]),
+        (Intent.CLOSE_LONG, [PositionChange(LONG, False)]),
+        (Intent.CLOSE_SHORT, [PositionChange(SHORT, False)]),
+        (Intent.REVERSE_TO_LONG, [PositionChange(SHORT, False), PositionChange(LONG, True)]),
+        (Intent.REVERSE_TO_SHORT, [PositionChange(LONG, False), PositionChange(SHORT, True)]),
     ],
 )
-def test_intent_legs_close_before_they_open(intent: Intent, legs: list[Leg]) -> None:
-    assert list(legs_for_intent(intent)) == legs
+def test_intent_legs_close_before_they_open(intent: Intent, legs: list[PositionChange]) -> None:
+    assert list(changes_for_intent(intent)) == legs
 
 
 def test_every_intent_has_legs() -> None:
-    assert all(legs_for_intent(intent) for intent in Intent)
+    assert all(changes_for_intent(intent) for intent in Intent)
 
 
 @pytest.mark.parametrize(

@@ -56,9 +56,9 @@ async def synced_pairs(
     """The paper exchange's pair list, read over HTTP and stored in `trading_pair`."""
     from activities.pairs import upsert_pairs
     from exchange import parse
-    from exchange.client import BitunixClient
+    from wiring import exchange_client
 
-    async with BitunixClient.from_settings(paper_exchange.settings) as client:
+    async with exchange_client(paper_exchange.settings) as client:
         wire = await client.trading_pairs_raw()
     pairs = [(parse.pair_rules(p), p.model_dump(mode="json")) for p in wire]
     async with sessionmaker.begin() as session:

@@ -12,12 +12,12 @@ import httpx
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from exchange.client import BitunixClient
 from settings import Settings
 from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
 from trading.types import TradeStatus
 from webhook.app import create_app
+from wiring import exchange_client
 from worker import Deps, build_worker
 from workflows import search_attributes as sa
 from workflows.contract import TradeResult
@@ -52,7 +52,7 @@ async def trading(
     tmp_path,
 ) -> AsyncIterator[Webhook]:
     settings: Settings = make_settings(temporal_env, paper, tmp_path, fast_path=True)
-    exchange = BitunixClient.from_settings(settings)
+    exchange = exchange_client(settings)
     deps = Deps(exchange=exchange, sessionmaker=sessionmaker, temporal=temporal_client)
     app = create_app(settings, database_url=db_url)
     try:
@@ -125,7 +125,7 @@ async def test_reverse_closes_its_own_quantity_then_opens_market_position_size(
     closed = await _trade_in(trading, first.id, TradeStatus.CLOSED)
     assert closed.closed_qty == Decimal("0.01")
     assert (second.side, second.filled_qty) == ("SHORT", Decimal("0.02"))  # never 0.03
-    async with BitunixClient.from_settings(trading.settings) as client:
+    async with exchange_client(trading.settings) as client:
         positions = await client.pending_positions(symbol="BTCUSDT")
     assert [(p.side.value, p.qty) for p in positions] == [("SHORT", Decimal("0.02"))]
 

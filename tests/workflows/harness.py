@@ -27,7 +27,8 @@ from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
 from trading.types import EntryType, Intent, PositionSide, TradeStatus
 from workflows import search_attributes as sa
-from workflows.contract import StrategySnapshot, TradeInput, TradeState
+from workflows.contract import StrategySnapshot, TradeInput
+from workflows.state import TradeState
 from workflows.summary import static_summary
 from workflows.trade import TradeWorkflow
 

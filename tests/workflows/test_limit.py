@@ -14,7 +14,8 @@ from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness, cli, until
 from trading.types import EntryType, OrderStatus, TradeStatus
-from workflows.contract import CancelRequest, CloseRequest, Sizing
+from workflows.contract import Sizing
+from workflows.messages import CancelRequest, CloseRequest
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"

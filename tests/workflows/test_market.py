@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from tests.workflows.harness import Harness, strategy, until
 from trading.types import EntryType, OrderStatus, TradeStatus
-from workflows.contract import CancelRequest, CloseRequest, Sizing
+from workflows.contract import Sizing
+from workflows.messages import CancelRequest, CloseRequest
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"

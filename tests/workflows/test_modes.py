@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from tests.workflows.harness import Harness
 from trading.types import Intent, PositionMode, TradeStatus
-from workflows.contract import CancelRequest, CloseRequest, Sizing
+from workflows.contract import Sizing
+from workflows.messages import CancelRequest, CloseRequest
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"

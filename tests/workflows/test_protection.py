@@ -11,7 +11,8 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from tests.workflows.harness import Harness, cli, strategy
 from trading.types import OrderStatus, TradeStatus
-from workflows.contract import CancelRequest, OnProtectionRefused, ProtectionUpdate, Sizing
+from workflows.contract import OnProtectionRefused, Sizing
+from workflows.messages import CancelRequest, ProtectionUpdate
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"

@@ -8,11 +8,11 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activities.contract import Leg, OrderSnapshot, ProtectionLevel
+from activities.contract import OrderSnapshot, ProtectionLevel
 from activities.records import OpenTrade
 from activities.watcher import AccountView, changes, concerned, explain, orphans
-from trading.types import OrderStatus, OrderType, PositionSide, Side
-from workflows.chase_rules import beyond_slippage, passive_price, remainder
+from trading.chase import beyond_slippage, passive_price, remainder
+from trading.types import Leg, OrderStatus, OrderType, PositionSide, Side
 from workflows.ledger import TradeLedger
 from workflows.protection import desired_level, pct_price
 

@@ -9,7 +9,8 @@ from temporalio.api.enums.v1 import EventType
 
 from tests.workflows.harness import Harness, strategy
 from trading.types import Intent, TradeStatus
-from workflows.contract import CancelRequest, Sizing
+from workflows.contract import Sizing
+from workflows.messages import CancelRequest
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"

@@ -13,8 +13,9 @@ from temporalio.client import WorkflowHandle
 
 from tests.workflows.harness import Harness, strategy, until
 from trading.types import TradeStatus
-from workflows.contract import Sizing, TradeState
-from workflows.trade import SIGNAL_EXCHANGE_CHANGED
+from workflows.contract import Sizing
+from workflows.messages import TradeMessages
+from workflows.state import TradeState
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
@@ -35,7 +36,7 @@ async def signals(handle: WorkflowHandle) -> int:
     return sum(
         1 for e in history.events
         if e.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-        and e.workflow_execution_signaled_event_attributes.signal_name == SIGNAL_EXCHANGE_CHANGED
+        and e.workflow_execution_signaled_event_attributes.signal_name == TradeMessages.EXCHANGE_CHANGED
     )
 
 

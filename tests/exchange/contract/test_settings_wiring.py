@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from exchange.client import BitunixClient
 from exchange.errors import Unavailable
 from settings import BITUNIX_BASE_URL, Settings
+from wiring import exchange_client
 
 
 def paper_settings(paper, **overrides) -> Settings:
@@ -24,7 +24,7 @@ def paper_settings(paper, **overrides) -> Settings:
 
 async def test_from_settings_points_at_the_paper_exchange(paper) -> None:
     settings = paper_settings(paper, exchange_timeout_s=Decimal("2"))
-    async with BitunixClient.from_settings(settings) as client:
+    async with exchange_client(settings) as client:
         assert client.base_url == paper.base_url
         assert (await client.account()).margin_coin == "USDT"
 
@@ -36,7 +36,7 @@ async def test_live_settings_point_at_bitunix_and_never_show_the_key() -> None:
         bitunix_api_key=SecretStr("LIVEKEY1234567890"),
         bitunix_api_secret=SecretStr("LIVESECRET0987654321"),
     )
-    client = BitunixClient.from_settings(settings)
+    client = exchange_client(settings)
     assert client.base_url == BITUNIX_BASE_URL
     text = repr(client)
     assert text == "BitunixClient(base_url='https://fapi.bitunix.com', api_key='LIVE…')"
@@ -47,7 +47,7 @@ async def test_live_settings_point_at_bitunix_and_never_show_the_key() -> None:
 async def test_logs_never_carry_secrets_or_signatures(paper, caplog) -> None:
     settings = paper_settings(paper)
     with caplog.at_level(logging.DEBUG):
-        async with BitunixClient.from_settings(settings) as client:
+        async with exchange_client(settings) as client:
             await client.account()
             await paper.admin.faults(http_5xx=1)
             with pytest.raises(Unavailable):

@@ -3,10 +3,12 @@ sub-second one that runs inside a heartbeating activity (activities/fast_chase.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trading.precision import snap
-from trading.types import Side
+from trading.types import Leg, Side
 
 BPS = Decimal(10_000)
 
@@ -44,3 +46,18 @@ def remainder(target: Decimal, filled: Decimal, *, step: Decimal, min_qty: Decim
     if opening and rounded < min_qty:
         return Decimal(0)
     return rounded
+
+
+@dataclass(frozen=True)
+class ChasePlan:
+    """One chase: of `leg`, opening or closing, up to `target` (the leg's filled total);
+    `stop` says when a message ends it early."""
+
+    leg: Leg
+    opening: bool
+    target: Decimal
+    anchor: Decimal | None
+    max_chases: int
+    interval_s: Decimal
+    max_slippage_bps: Decimal
+    stop: Callable[[], bool]

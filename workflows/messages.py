@@ -1,0 +1,58 @@
+"""The messages a trade workflow takes, and their names: the workflow's handlers
+(workflows/trade.py) and its clients (the webhook, the CLI through the API) use these, so a
+name is declared once. The account watcher's `ExchangeChanged` is the activities' own
+(activities/contract_tracking.py): activities never import workflows."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from activities.contract_tracking import ExchangeChanged
+from trading.types import TradeStatus
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TradeMessages:
+    """The workflow type and the names of its signals, update and query."""
+
+    WORKFLOW = "TradeWorkflow"
+    CANCEL = "cancel"
+    CLOSE = "close"
+    EXCHANGE_CHANGED = ExchangeChanged.SIGNAL
+    PREDECESSOR_CLOSED = "predecessor_closed"
+    SET_PROTECTION = "set_protection"
+    STATE = "state"
+
+
+class CancelRequest(Frozen):
+    """Signal `cancel`: stop the entry and cancel working orders; `flatten` also closes what
+    filled. Without it, a trade with fills keeps its TP/SL and stays TRACKING."""
+
+    flatten: bool = False
+
+
+class CloseRequest(Frozen):
+    """Signal `close` (an exit alert, or the first half of a reverse)."""
+
+    reason: str = "exit alert"
+    signal_id: int | None = None
+    notify_workflow_id: str | None = None  # signalled `predecessor_closed` when this trade ends
+
+
+class ProtectionUpdate(Frozen):
+    """Update `set_protection`: new absolute TP and/or SL prices (None keeps the current one)."""
+
+    tp: Decimal | None = None
+    sl: Decimal | None = None
+
+
+class PredecessorClosed(Frozen):
+    """Signal `predecessor_closed`: the trade a reverse asked to close has ended."""
+
+    workflow_id: str
+    status: TradeStatus
