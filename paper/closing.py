@@ -14,7 +14,7 @@ from paper import errors as E
 from paper import ledger, rules
 from paper.errors import ExchangeError
 from paper.orders import execute_new
-from paper.records import Order, Position, now_ms
+from paper.state import Order, Position, now_ms
 from paper.wire import opt_str, req_str
 from trading.types import Effect, OrderStatus, OrderType, PositionMode, TradeSide
 

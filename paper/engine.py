@@ -16,7 +16,7 @@ from paper.errors import ExchangeError
 from paper.faults import Faults
 from paper.instruments import Pair, load_pairs, load_start_prices
 from paper.market import Market
-from paper.records import State, SymbolConfig
+from paper.state import State, SymbolConfig
 from settings import Settings
 from trading.types import MarginMode, PairStatus, PositionSide
 

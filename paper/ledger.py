@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from paper import tpsl
-from paper.records import ZERO, Fill, Order, Position, now_ms
+from paper.state import ZERO, Fill, Order, Position, now_ms
 from trading.types import MarginMode, OrderStatus, PositionMode, PositionSide, Side
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
 from paper import ledger
-from paper.records import ZERO, Order
+from paper.state import ZERO, Order
 from trading.types import OrderType, Side
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from paper import errors as E
 from paper import ledger, matching, rules
 from paper.errors import ExchangeError, param_error
-from paper.records import Order, now_ms
+from paper.state import Order, now_ms
 from paper.wire import (
     opt_bool,
     opt_decimal,

@@ -18,8 +18,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from paper import records
-from paper.records import State, now_ms
+from paper import state as state_module
+from paper.state import State, now_ms
 
 FORMAT_VERSION = 1
 
@@ -56,7 +56,7 @@ def decode(tp: Any, raw: Any) -> Any:
         (item_t,) = typing.get_args(tp)
         return [decode(item_t, v) for v in raw]
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp, vars(records))
+        hints = typing.get_type_hints(tp, vars(state_module))
         kwargs = {
             f.name: decode(hints[f.name], raw[f.name])
             for f in dataclasses.fields(tp) if f.init and f.name in raw

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from paper import closing, rules
 from paper import errors as E
 from paper.errors import ExchangeError, param_error
-from paper.records import (
+from paper.state import (
     TPSL_CANCELED,
     TPSL_FAILED,
     TPSL_FILLED,

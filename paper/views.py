@@ -14,7 +14,7 @@ from paper import errors as E
 from paper import ledger
 from paper.errors import ExchangeError, param_error
 from paper.orders import ATTACHED_FIELDS, find_order
-from paper.records import (
+from paper.state import (
     TPSL_NEW,
     ZERO,
     Fill,

@@ -1,4 +1,5 @@
-"""The simulator's mutable records: orders, positions, fills, TP/SL orders, wallets.
+"""The paper account's state: its mutable records (orders, positions, fills, TP/SL orders,
+wallets) and `State`, which holds them all.
 
 Plain dataclasses with Decimal money, so `persistence.py` can write and read them generically.
 `State` is everything that survives a restart (prices and frozen flags live in `market.py`).
