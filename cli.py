@@ -89,7 +89,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
-    from exchange.simulator.app import serve
+    from paper.app import serve
 
     settings = _settings()
     logs.configure(settings.log_level)

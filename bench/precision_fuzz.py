@@ -100,7 +100,7 @@ async def run_fuzz(
     return {
         "n": n,
         "seed": seed,
-        "pairs_file": str(pairs_file) if pairs_file else "bundled (exchange/simulator/data/pairs.json)",
+        "pairs_file": str(pairs_file) if pairs_file else "bundled (paper/data/pairs.json)",
         "pairs": len(symbols),
         "symbols": symbols if len(symbols) <= MAX_LISTED else symbols[:MAX_LISTED] + ["…"],
         "pairs_unusable": unusable,

@@ -188,7 +188,7 @@ def _paper_exchange_wanted(settings: Settings) -> bool:
     return (
         settings.exchange == "paper"
         and settings.exchange_base_url is None
-        and module_exists("exchange.simulator.app")
+        and module_exists("paper.app")
     )
 
 

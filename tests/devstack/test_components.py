@@ -47,7 +47,7 @@ def test_the_paper_exchange_joins_only_once_built_in_paper_mode_without_an_exter
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paper = Settings(_env_file=None, state_dir=tmp_path)
-    built = module_exists("exchange.simulator.app")
+    built = module_exists("paper.app")
     assert ("exchange" in names(paper)) is built
 
     monkeypatch.setattr(components, "module_exists", lambda name: True)

@@ -228,7 +228,7 @@ async def test_up_runs_the_stack_stops_cleanly_and_keeps_its_data(tmp_path: Path
             stored = conn.execute("SELECT secret_hash FROM strategy WHERE name='demo'").fetchone()
             assert stored and demo.group(1) not in str(stored[0]), "the secret is stored hashed"
         # Components join `up` as they are built: whatever is built must be ready too.
-        if module_exists("exchange.simulator.app"):
+        if module_exists("paper.app"):
             assert f"ready: paper exchange http://127.0.0.1:{ports.exchange}" in output, output
             admin = await http.get(f"http://127.0.0.1:{ports.exchange}/__admin/health")
             assert admin.status_code == 200

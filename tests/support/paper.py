@@ -19,7 +19,7 @@ its loop cannot stall it, on a port the OS picks. The random walk is frozen for 
 (prices move only through the admin API) and `paper_seed` is fixed, so books and prices are
 reproducible. State is in memory unless you pass `paper_state_file=...`.
 
-What to expect from the market (see exchange/simulator/market.py, matching.py):
+What to expect from the market (see paper/market.py, matching.py):
 * mark = last = the price you set; best bid = price − 1 tick, best ask = price + 1 tick;
   50 levels a side, one tick apart; a market BUY fills from the best ask upwards.
 * A resting BUY limit fills as maker at its own price when the price goes to or below it
@@ -28,7 +28,7 @@ What to expect from the market (see exchange/simulator/market.py, matching.py):
 * POST_ONLY that would take: created then CANCELED (default), or refused with code 30011
   when `paper_post_only_mode="reject"` (or `await admin.faults(post_only_mode="reject")`).
 * Position mode starts ONE_WAY, margin mode CROSS, leverage = the pair's defaultLeverage.
-* Instruments: exchange/simulator/data/pairs.json (BTCUSDT tick 0.1 step 0.0001, DOGEUSDT
+* Instruments: paper/data/pairs.json (BTCUSDT tick 0.1 step 0.0001, DOGEUSDT
   step 1 min 53, SHIBUSDT tick 1e-8, ALPACAUSDT CANCEL_ONLY, FTTUSDT STOP, MONUSDT PREVIEW,
   TRUMPUSDT isApiSupported=false, BTCUSDC quoted in USDC, ...).
 """
@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from exchange.simulator.app import create_app
+from paper.app import create_app
 from settings import Settings
 
 TEST_SEED = 7
