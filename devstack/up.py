@@ -155,8 +155,8 @@ class Stack:
         before `up` calls itself ready."""
         from activities.pairs import sync_pairs
         from db.session import make_engine, make_sessionmaker
+        from devstack.demo import ensure_demo_strategy
         from exchange.client import BitunixClient
-        from webhook.demo import ensure_demo_strategy
 
         engine = make_engine(self.database_url, pool_size=1)
         try:

@@ -25,11 +25,11 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import Signal, Trade
 from db.session import make_engine, make_sessionmaker
 from settings import Settings
+from tests.support.alerts import render
 from tests.support.paper import PaperExchange
 from webhook import strategies
 from webhook.app import create_app
 from webhook.auth import server_key
-from webhook.cli_remote import render
 
 from .live import run_webhook
 

@@ -230,8 +230,8 @@ async def test_tradingview_sender_behind_a_trusted_proxy_is_allowed(
 ) -> None:
     import httpx
 
+    from tests.support.alerts import render
     from webhook.app import create_app
-    from webhook.cli_remote import render
 
     strat = await webhook.add_strategy(allow_tradingview_ips=True)
     proxied = webhook.settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]})
