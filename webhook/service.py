@@ -1,4 +1,4 @@
-"""One delivery, end to end: decide and record it in one transaction (intake.py), then carry
+"""One delivery, end to end: decide and record it in one transaction (decide.py), then carry
 out the plan in Temporal and shape the answer. The exchange is never called on this path."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from trading.types import SignalOutcome
 from webhook import records
+from webhook.decide import decide
 from webhook.deps import AppState
-from webhook.intake import decide
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.ratelimit import RateLimiter
 from webhook.records import Delivery

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from db.models import Strategy
 from trading.types import SignalOutcome, TradeStatus
-from webhook.intake import UNAUTHORIZED
+from webhook.decide import UNAUTHORIZED
 from webhook.schemas import MAX_BODY_BYTES
 
 from .conftest import Webhook
