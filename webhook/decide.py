@@ -1,6 +1,6 @@
 """Deciding what one delivery is, inside one transaction: parse, authenticate, check the
 strategy's limits, validate, resolve the symbol, then dedupe and route (routing.py). Every
-refusal is a `Refused`; service.py records it as the delivery's `signal` row."""
+refusal is a `Refused`; intake.py records it as the delivery's `signal` row."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What intake decided for one delivery, for service.py to carry out after the commit."""
+"""What decide.py made of one delivery, for intake.py to carry out after the commit."""
 
 from __future__ import annotations
 
