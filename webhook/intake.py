@@ -18,7 +18,7 @@ from webhook.deps import AppState
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.ratelimit import RateLimiter
 from webhook.records import Delivery
-from webhook.starter import (
+from webhook.temporal import (
     ANSWER_BUDGET_S,
     ANSWER_MARGIN_S,
     SIGNAL_CLOSE,
