@@ -16,12 +16,12 @@ from db.models import Strategy, TradingPair
 from trading.errors import UnknownSymbol
 from trading.symbols import resolve_symbol, ticker_candidates
 from trading.types import Intent, SignalOutcome
-from webhook import records, routing
+from webhook import queries, routing
 from webhook.auth import ip_allowed, verify_secret
 from webhook.intent import CLOSES, intent_of
 from webhook.plans import Plan, Refused
+from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
-from webhook.records import Delivery
 from webhook.schemas import Alert, AlertRefused, dedupe_key, parse_json, stored_body, validate
 
 log = logging.getLogger("webhook")
@@ -72,8 +72,8 @@ async def decide(
     key_text, windowed = dedupe_key(alert, body)
     d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text
 
-    await records.lock_strategy_symbol(session, strategy.id, d.symbol)
-    holder, last_exit = await records.key_holder_and_latest_exit(
+    await queries.lock_strategy_symbol(session, strategy.id, d.symbol)
+    holder, last_exit = await queries.key_holder_and_latest_exit(
         session,
         strategy.id,
         d.symbol,
@@ -126,7 +126,7 @@ async def _authenticate(
             raise Refused(422, f"missing field {field_name!r}")
         if not isinstance(value, str) or not value.strip():
             raise Refused(422, f"field {field_name!r}: must be a non-empty string")
-    strategy, pair = await records.find_strategy_and_pair(session, name.strip(), candidates)
+    strategy, pair = await queries.find_strategy_and_pair(session, name.strip(), candidates)
     if not verify_secret(key, secret.strip(), strategy.secret_hash if strategy else None):
         stored = f"unknown strategy {name.strip()!r}" if strategy is None else "wrong secret"
         if strategy is not None:
@@ -164,13 +164,13 @@ async def _resolve(
         candidates = ticker_candidates(ticker)
         read_for, pair = prefetched
         if candidates != read_for:  # validation changed the ticker: read it again
-            pair = await records.find_pair(session, candidates)
+            pair = await queries.find_pair(session, candidates)
         if pair is None:  # refused with the closest known symbols as suggestions
-            resolve_symbol(ticker, await records.all_symbols(session))
+            resolve_symbol(ticker, await queries.all_symbols(session))
             raise AssertionError("resolve_symbol accepts only what find_pair finds")
     except UnknownSymbol as exc:
         raise Refused(422, exc.message) from None
-    if intent not in CLOSES and not records.tradable(pair):
+    if intent not in CLOSES and not queries.tradable(pair):
         raise Refused(
             422,
             f"symbol {pair.symbol} does not accept new positions now (status {pair.status}"

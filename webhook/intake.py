@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from trading.types import SignalOutcome
-from webhook import records
+from webhook import queries
 from webhook.decide import decide
 from webhook.deps import AppState
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
+from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
-from webhook.records import Delivery
 from webhook.temporal import (
     ANSWER_BUDGET_S,
     ANSWER_MARGIN_S,
@@ -81,7 +81,7 @@ class Intake:
                         session, d, raw, self.key, self.limiter, self.state.warm_venue
                     )
                 except Refused as refused:
-                    signal_id = await records.insert_signal(
+                    signal_id = await queries.insert_signal(
                         session, d, SignalOutcome.REFUSED, refused.stored
                     )
                     log.info("alert refused (signal #%s): %s", signal_id, refused.stored)
@@ -96,7 +96,7 @@ class Intake:
         """Record a delivery refused before its body was read (too large)."""
         try:
             async with self.state.sessionmaker.begin() as session:
-                signal_id = await records.insert_signal(session, d, SignalOutcome.REFUSED, reason)
+                signal_id = await queries.insert_signal(session, d, SignalOutcome.REFUSED, reason)
         except DBAPIError as exc:
             return _not_recorded(exc)
         return Answer(status, _refusal(reason, signal_id))
@@ -251,7 +251,7 @@ class Intake:
     async def _set(self, signal_id: int, **values: Any) -> None:
         try:
             async with self.state.sessionmaker.begin() as session:
-                await records.set_signal(session, signal_id, **values)
+                await queries.set_signal(session, signal_id, **values)
         except DBAPIError as exc:
             log.error("signal #%s not updated: %s", signal_id, type(exc.orig or exc).__name__)
 

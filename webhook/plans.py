@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.records import KeyHolder, OpenTrade
+from webhook.queries import KeyHolder, OpenTradeRow
 from workflows.contract import CloseRequest, TradeInput
 
 
@@ -33,13 +33,13 @@ class StartPlan:
     workflow_id: str
     input: TradeInput
     eager: bool
-    also_close: list[OpenTrade] = field(default_factory=list)
+    also_close: list[OpenTradeRow] = field(default_factory=list)
 
 
 @dataclass
 class ClosePlan:
     signal_id: int
-    targets: list[OpenTrade]
+    targets: list[OpenTradeRow]
     request: CloseRequest
 
 

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Strategy
 from trading.types import EntryType, Intent, MarginMode, PositionSide, SignalOutcome, StopType
-from webhook import records
+from webhook import queries
 from webhook.intent import REVERSES
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
-from webhook.records import Delivery, KeyHolder, OpenTrade
+from webhook.queries import Delivery, KeyHolder, OpenTradeRow
 from webhook.schemas import Alert
 from workflows.contract import (
     ChaseFallback,
@@ -38,8 +38,8 @@ def _side(intent: Intent) -> PositionSide:
 
 
 def _not_newer(
-    trades: list[OpenTrade], time: datetime | None
-) -> tuple[list[OpenTrade], list[OpenTrade]]:
+    trades: list[OpenTradeRow], time: datetime | None
+) -> tuple[list[OpenTradeRow], list[OpenTradeRow]]:
     """(trades this alert may close, trades opened by a later alert than this one)."""
     if time is None:
         return trades, []
@@ -50,7 +50,7 @@ def _not_newer(
 async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert) -> Plan:
     side = _side(d.intent)
     targets, newer = _not_newer(
-        await records.open_trades(session, strategy.id, d.symbol, side), alert.time
+        await queries.open_trades(session, strategy.id, d.symbol, side), alert.time
     )
     if not targets:
         if newer:
@@ -63,7 +63,7 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
         reason = (
             f"nothing to close: no open {side.value.lower()} trade of {strategy.name} on {d.symbol}"
         )
-        signal_id = await records.insert_signal(session, d, SignalOutcome.NOTHING_TO_CLOSE, reason)
+        signal_id = await queries.insert_signal(session, d, SignalOutcome.NOTHING_TO_CLOSE, reason)
         return Settled(
             200,
             {
@@ -72,13 +72,13 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
                 "signal_id": signal_id,
             },
         )
-    signal_id = await records.claim_key(session, d)
+    signal_id = await queries.claim_key(session, d)
     if signal_id is None:
         return await duplicate(
             session, d, strategy, await _holder_after_conflict(session, d, strategy)
         )
     reason = "closing trade " + ", ".join(f"#{t.id}" for t in targets)
-    await records.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
+    await queries.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
     return ClosePlan(
         signal_id,
         targets,
@@ -95,7 +95,7 @@ async def open_(
     last_exit: datetime | None,
 ) -> Plan:
     """`last_exit`: the newest exit time recorded for this strategy and symbol, read under the
-    lock (records.key_holder_and_latest_exit)."""
+    lock (queries.key_holder_and_latest_exit)."""
     if alert.time is not None and last_exit is not None and alert.time < last_exit:
         raise Refused(
             422,
@@ -104,18 +104,18 @@ async def open_(
             f"{alert.time.isoformat()} is older (delivered out of order); nothing opened",
         )
     if holder is not None:  # accepted earlier, but Temporal never took it: start it now
-        await records.insert_signal(
+        await queries.insert_signal(
             session,
             d,
             SignalOutcome.DUPLICATE,
             f"redelivery of signal #{holder.signal_id}, which Temporal had not started: starting it",
             workflow_id=holder.workflow_id,
         )
-        await records.set_signal(
+        await queries.set_signal(
             session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value, reason=None
         )
         return await _plan_start(session, strategy, holder, eager=False)
-    claimed = await records.claim_open(
+    claimed = await queries.claim_open(
         session,
         d,
         workflow_id_prefix(strategy.name),
@@ -162,7 +162,7 @@ async def _plan_start(
     intent, symbol = Intent(holder.intent), holder.symbol
     trade_intent, close_first, also_close = intent, None, []
     if intent in REVERSES:
-        opposite = await records.open_trades(session, strategy.id, symbol, _OPPOSITE[_side(intent)])
+        opposite = await queries.open_trades(session, strategy.id, symbol, _OPPOSITE[_side(intent)])
         targets, _ = _not_newer(opposite, alert.time)
         if targets:
             close_first, also_close = targets[-1].workflow_id, targets[:-1]
@@ -187,7 +187,7 @@ async def _plan_start(
         alert_time=alert.time,
         received_at=holder.received_at,
         close_first_workflow_id=close_first,
-        client_id_namespace=await records.install_id(session),
+        client_id_namespace=await queries.install_id(session),
     )
     return StartPlan(holder.signal_id, holder.trade_id, holder.workflow_id, inp, eager, also_close)
 
@@ -238,7 +238,7 @@ def holder_alert(holder: KeyHolder) -> Alert:
 async def _holder_after_conflict(
     session: AsyncSession, d: Delivery, strategy: Strategy
 ) -> KeyHolder:
-    holder = await records.key_holder(
+    holder = await queries.key_holder(
         session, strategy.id, d.dedupe_key or "", False, 0, d.received_at
     )
     assert holder is not None, "the unique index reported a holder that is not there"
@@ -248,7 +248,7 @@ async def _holder_after_conflict(
 async def duplicate(
     session: AsyncSession, d: Delivery, strategy: Strategy, holder: KeyHolder
 ) -> DuplicatePlan:
-    signal_id = await records.insert_signal(
+    signal_id = await queries.insert_signal(
         session,
         d,
         SignalOutcome.DUPLICATE,
