@@ -104,10 +104,10 @@ def cmd_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sync_pairs(settings: Settings):  # -> activities.pairs.SyncReport
-    from activities.pairs import sync_pairs
+async def _sync_pairs(settings: Settings):  # -> pair_catalog.SyncReport
     from db.session import make_engine, make_sessionmaker
     from exchange.client import BitunixClient
+    from pair_catalog import sync_pairs
 
     if not settings.database_url:
         raise SystemExit("tradewire pairs sync: set TRADEWIRE_DATABASE_URL (or run `tradewire up`)")

@@ -153,10 +153,10 @@ class Stack:
     async def _prepare_trading(self) -> None:
         """Pairs synced (the rules every order is checked against) and the demo strategy made,
         before `up` calls itself ready."""
-        from activities.pairs import sync_pairs
         from db.session import make_engine, make_sessionmaker
         from devstack.demo import ensure_demo_strategy
         from exchange.client import BitunixClient
+        from pair_catalog import sync_pairs
 
         engine = make_engine(self.database_url, pool_size=1)
         try:

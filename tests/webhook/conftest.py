@@ -54,9 +54,9 @@ async def synced_pairs(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> list[str]:
     """The paper exchange's pair list, read over HTTP and stored in `trading_pair`."""
-    from activities.pairs import upsert_pairs
     from exchange import parse
     from exchange.client import BitunixClient
+    from pair_catalog import upsert_pairs
 
     async with BitunixClient.from_settings(paper_exchange.settings) as client:
         wire = await client.trading_pairs_raw()
