@@ -1,11 +1,11 @@
 """The `tradewire` command: one entry point for every process and operator task.
 
-    tradewire up | web | worker | exchange | migrate | pairs sync     processes.py
-    tradewire strategy add | list | show | set | rotate-secret | …   strategy.py
-    tradewire alert send …                                          alert.py
-    tradewire trades ls | show | cancel                             trades.py
+    tradewire up | web | worker | exchange | migrate | pairs sync    cli/processes.py
+    tradewire strategy add | set | list | show | rotate-secret | …  cli/strategy.py
+    tradewire alert send …                                         cli/alert.py
+    tradewire trades ls | show | cancel                            cli/trades.py
 
-Each command group's module is imported only when its commands are parsed: a process started
+`build_parser` imports a command group's module only when it adds that group: a process started
 as `tradewire web|worker|…` never loads the operator commands (tests/test_cli_lean.py).
 """
 
