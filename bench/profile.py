@@ -110,8 +110,9 @@ def summarize(collapsed: Path, top: int = TOP) -> dict[str, Any]:
             inclusive[frame] += count
 
     def pct(counter: Counter[str], only: set[str] | None = None) -> list[str]:
+        # The command's own frames (cli/) are under every sample: they would only head the list.
         rows = [(frame, n) for frame, n in counter.most_common()
-                if only is None or (frame in only and not frame.endswith("(cli.py)"))]
+                if only is None or (frame in only and " (cli/" not in frame)]
         return [f"{100 * n / total:5.1f}%  {frame}" for frame, n in rows[:top]]
 
     if not total:

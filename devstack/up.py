@@ -153,9 +153,9 @@ class Stack:
     async def _prepare_trading(self) -> None:
         """Pairs synced (the rules every order is checked against) and the demo strategy made,
         before `up` calls itself ready."""
-        from activities.pairs import sync_pairs
         from db.session import make_engine, make_sessionmaker
-        from webhook.demo import ensure_demo_strategy
+        from devstack.demo import ensure_demo_strategy
+        from pair_catalog import sync_pairs
         from wiring import exchange_client
 
         engine = make_engine(self.database_url, pool_size=1)

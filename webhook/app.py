@@ -12,7 +12,7 @@ from settings import Settings
 from webhook import fast_path, health, routes, trades
 from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
-from webhook.service import Intake
+from webhook.intake import Intake
 
 log = logging.getLogger("webhook")
 

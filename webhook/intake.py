@@ -1,179 +1,265 @@
-"""Deciding what one delivery is, inside one transaction: parse, authenticate, check the
-strategy's limits, validate, resolve the symbol, then dedupe and route (routing.py). Every
-refusal is a `Refused`; service.py records it as the delivery's `signal` row."""
+"""One delivery, end to end: decide and record it in one transaction (decide.py), then carry
+out the plan in Temporal and shape the answer. The exchange is never called on this path."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import DBAPIError
 
-from db.models import Strategy, TradingPair
-from trading.errors import UnknownSymbol
-from trading.symbols import resolve_symbol, ticker_candidates
-from trading.types import Intent, SignalOutcome
-from webhook import records, routing
-from webhook.auth import ip_allowed, verify_secret
-from webhook.intent import CLOSES, intent_of
-from webhook.plans import Plan, Refused
+from trading.types import SignalOutcome
+from webhook import queries
+from webhook.decide import decide
+from webhook.deps import AppState
+from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
+from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
-from webhook.records import Delivery
-from webhook.schemas import Alert, AlertRefused, dedupe_key, parse_json, stored_body, validate
+from webhook.temporal import (
+    ANSWER_BUDGET_S,
+    ANSWER_MARGIN_S,
+    SIGNAL_CLOSE,
+    StartUncertain,
+    TemporalUnavailable,
+    WorkflowGone,
+    signal,
+    start_trade,
+    started,
+    ui_url,
+)
+from workflows.messages import CloseRequest
 
 log = logging.getLogger("webhook")
-UNAUTHORIZED = "unauthorized: unknown strategy or wrong secret"
 
 
-async def decide(
-    session: AsyncSession,
-    d: Delivery,
-    raw: bytes,
-    key: bytes,
-    limiter: RateLimiter,
-    warm_venue: Callable[[str], None] | None = None,
-) -> Plan:
-    """`warm_venue` (the fast path's hook) gets the symbol of an open or a reverse as soon as
-    the alert is authenticated, allowed and resolved, before anything is committed."""
-    try:
-        body = parse_json(raw)
-    except AlertRefused as exc:
-        raise Refused(exc.status, exc.message) from None
-    d.body = stored_body(body)
-    candidates = _candidates(body.get("ticker"))
-    strategy, pair = await _authenticate(session, d, body, key, candidates)
-    if not strategy.enabled:
-        raise Refused(403, f"strategy {strategy.name!r} is disabled")
-    if not ip_allowed(d.source_ip, strategy.allowed_ips, strategy.allow_tradingview_ips):
-        raise Refused(
-            403, f"source address {d.source_ip} is not allowed for strategy {strategy.name!r}"
-        )
-    wait = limiter.allow(strategy.id, strategy.rate_limit_per_min)
-    if wait is not None:
-        raise Refused(
-            429,
-            f"rate limit: strategy {strategy.name!r} takes {strategy.rate_limit_per_min} alerts "
-            f"per minute; retry in {wait:.1f} s",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
-    try:
-        alert = validate(body)
-        d.alert_time = alert.time
-        d.intent = intent_of(alert.action, alert.market_position, alert.prev_market_position)
-    except AlertRefused as exc:
-        raise Refused(exc.status, exc.message) from None
-    _check_age(alert, d.received_at, strategy.max_alert_age_s)
-    d.symbol = await _resolve(session, alert.ticker, d.intent, (candidates, pair))
-    if warm_venue is not None and d.intent not in CLOSES:
-        _warm(warm_venue, d.symbol)
-    key_text, windowed = dedupe_key(alert, body)
-    d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text
-
-    await records.lock_strategy_symbol(session, strategy.id, d.symbol)
-    holder, last_exit = await records.key_holder_and_latest_exit(
-        session,
-        strategy.id,
-        d.symbol,
-        key_text,
-        windowed,
-        strategy.dedupe_window_s,
-        d.received_at,
-    )
-    if holder is not None and holder.outcome == SignalOutcome.ACCEPTED:
-        return await routing.duplicate(session, d, strategy, holder)
-    if holder is not None and holder.trade_id is None:
-        holder = None  # an exit Temporal did not take holds nothing: claim the key afresh
-    if d.intent in CLOSES:
-        return await routing.close(session, d, strategy, alert)
-    return await routing.open_(session, d, strategy, alert, holder, last_exit)
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _warm(warm_venue: Callable[[str], None], symbol: str) -> None:
-    try:
-        warm_venue(symbol)
-    except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation, never a refusal
-        log.warning("venue warm-up for %s failed: %s", symbol, type(exc).__name__)
+# An eager start runs the trade's first steps in this process. While more alerts than this are
+# being handled, new trades start through the task queue (the main worker) instead, so this
+# process spends itself on answering: in a 100/s burst with every start eager, answers took
+# over a minute.
+EAGER_MAX_IN_FLIGHT = 2
 
 
-def _candidates(ticker: Any) -> tuple[str, ...]:
-    """The symbols the raw body's ticker may mean, so that the strategy and the pair are read
-    together; () when the ticker is not usable yet (validation then says why)."""
-    if not isinstance(ticker, str) or not ticker.strip():
-        return ()
-    try:
-        return ticker_candidates(ticker.strip())
-    except UnknownSymbol:
-        return ()
+def eager_now(plan_eager: bool, in_flight: int) -> bool:
+    """Whether to ask Temporal for an eager start (the trade runs here first) now."""
+    return plan_eager and in_flight <= EAGER_MAX_IN_FLIGHT
 
 
-async def _authenticate(
-    session: AsyncSession,
-    d: Delivery,
-    body: dict[str, Any],
-    key: bytes,
-    candidates: tuple[str, ...],
-) -> tuple[Strategy, TradingPair | None]:
-    """The strategy, once the secret matches, and the pair `candidates` found (read in the
-    same round trip, used only after the alert is validated)."""
-    name, secret = body.get("strategy"), body.get("secret")
-    if isinstance(name, str):
-        d.strategy_name = name.strip()[:64]
-    for field_name, value in (("secret", secret), ("strategy", name)):
-        if value is None:
-            raise Refused(422, f"missing field {field_name!r}")
-        if not isinstance(value, str) or not value.strip():
-            raise Refused(422, f"field {field_name!r}: must be a non-empty string")
-    strategy, pair = await records.find_strategy_and_pair(session, name.strip(), candidates)
-    if not verify_secret(key, secret.strip(), strategy.secret_hash if strategy else None):
-        stored = f"unknown strategy {name.strip()!r}" if strategy is None else "wrong secret"
-        if strategy is not None:
-            d.strategy_id = strategy.id
-        raise Refused(401, UNAUTHORIZED, stored=f"unauthorized: {stored}")
-    d.strategy_id = strategy.id
-    return strategy, pair
+class Intake:
+    """The alert endpoint's work, one instance per process (it owns the rate limiter)."""
 
+    def __init__(self, state: AppState, key: bytes, limiter: RateLimiter | None = None) -> None:
+        self.state = state
+        self.key = key
+        self.limiter = limiter or RateLimiter()
+        self.in_flight = 0  # alerts being handled now
 
-def _check_age(alert: Alert, received_at: datetime, max_age_s: int) -> None:
-    if alert.time is None:
-        return
-    age = (received_at - alert.time).total_seconds()
-    if age > max_age_s:
-        raise Refused(
-            422,
-            f"alert too old: its time {alert.time.isoformat()} is {age:.0f} s before it arrived; "
-            f"this strategy refuses alerts older than {max_age_s} s (max_alert_age_s)",
-        )
-    if -age > max_age_s:
-        raise Refused(
-            422,
-            f"alert time {alert.time.isoformat()} is {-age:.0f} s in the future: check the "
-            "sender's clock and that `time` is {{timenow}} in UTC",
+    async def handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
+        self.in_flight += 1
+        try:
+            return await self._handle(raw, source_ip, received_at)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
+        d = Delivery(received_at=received_at, source_ip=source_ip)
+        # The time by which the answer must be on its way (the sender's patience).
+        deadline = asyncio.get_running_loop().time() + ANSWER_BUDGET_S - ANSWER_MARGIN_S
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                try:
+                    plan = await decide(
+                        session, d, raw, self.key, self.limiter, self.state.warm_venue
+                    )
+                except Refused as refused:
+                    signal_id = await queries.insert_signal(
+                        session, d, SignalOutcome.REFUSED, refused.stored
+                    )
+                    log.info("alert refused (signal #%s): %s", signal_id, refused.stored)
+                    return Answer(
+                        refused.status, _refusal(refused.public, signal_id), refused.headers
+                    )
+        except DBAPIError as exc:
+            return _not_recorded(exc)
+        return await self.carry_out(plan, deadline)
+
+    async def refuse_unread(self, d: Delivery, status: int, reason: str) -> Answer:
+        """Record a delivery refused before its body was read (too large)."""
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                signal_id = await queries.insert_signal(session, d, SignalOutcome.REFUSED, reason)
+        except DBAPIError as exc:
+            return _not_recorded(exc)
+        return Answer(status, _refusal(reason, signal_id))
+
+    async def carry_out(self, plan: Plan, deadline: float) -> Answer:  # float-ok: loop time
+        """`deadline`: the event loop's time by which the answer must be sent."""
+        if isinstance(plan, Settled):
+            return Answer(plan.status, plan.body)
+        if isinstance(plan, StartPlan):
+            return await self._start(plan, deadline)
+        if isinstance(plan, ClosePlan):
+            return await self._close(plan)
+        return await self._duplicate(plan, deadline)
+
+    async def _start(self, plan: StartPlan, deadline: float) -> Answer:  # float-ok: loop time
+        settings = self.state.settings
+        try:
+            await self._start_durably(plan, deadline)
+        except TemporalUnavailable as exc:
+            reason = (
+                f"not started: Temporal unavailable ({exc}); the alert is recorded and a "
+                "redelivery starts it under the same workflow id"
+            )
+            await self._set(plan.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=reason)
+            log.warning("trade #%s not started: %s", plan.trade_id, exc)
+            return Answer(
+                503,
+                {
+                    "outcome": SignalOutcome.NOT_STARTED.value,
+                    "reason": reason,
+                    "signal_id": plan.signal_id,
+                    "trade_id": plan.trade_id,
+                },
+            )
+        for trade in plan.also_close:
+            await self._send_close(
+                trade.workflow_id, CloseRequest(reason="reverse alert", signal_id=plan.signal_id)
+            )
+        log.info("trade #%s started: %s", plan.trade_id, plan.workflow_id)
+        return Answer(
+            202,
+            {
+                "outcome": SignalOutcome.ACCEPTED.value,
+                "signal_id": plan.signal_id,
+                "trade_id": plan.trade_id,
+                "workflow_id": plan.workflow_id,
+                "ui_url": ui_url(settings, plan.workflow_id),
+                "intent": plan.input.intent.value,
+                "symbol": plan.input.symbol,
+            },
         )
 
+    async def _start_durably(self, plan: StartPlan, deadline: float) -> None:  # float-ok: loop time
+        """Start the trade; after a start that timed out, whether its workflow exists decides
+        (Temporal, overloaded, may have started it and lost only the answer)."""
+        client = await self.state.temporal.try_connect()
+        try:
+            await start_trade(
+                client, self.state.settings, plan.workflow_id, plan.input,
+                eager=eager_now(plan.eager, self.in_flight),
+            )
+        except StartUncertain:
+            budget = deadline - asyncio.get_running_loop().time()
+            if client is None or not await started(client, plan.workflow_id, budget):
+                raise
+            log.warning("trade #%s: the start timed out but its workflow exists", plan.trade_id)
 
-async def _resolve(
-    session: AsyncSession,
-    ticker: str,
-    intent: Intent,
-    prefetched: tuple[tuple[str, ...], TradingPair | None],
-) -> str:
-    try:
-        candidates = ticker_candidates(ticker)
-        read_for, pair = prefetched
-        if candidates != read_for:  # validation changed the ticker: read it again
-            pair = await records.find_pair(session, candidates)
-        if pair is None:  # refused with the closest known symbols as suggestions
-            resolve_symbol(ticker, await records.all_symbols(session))
-            raise AssertionError("resolve_symbol accepts only what find_pair finds")
-    except UnknownSymbol as exc:
-        raise Refused(422, exc.message) from None
-    if intent not in CLOSES and not records.tradable(pair):
-        raise Refused(
-            422,
-            f"symbol {pair.symbol} does not accept new positions now (status {pair.status}"
-            f"{'' if pair.api_supported else ', not tradable through the API'})",
+    async def _close(self, plan: ClosePlan) -> Answer:
+        closing, gone = [], []
+        try:
+            for trade in plan.targets:
+                if await self._send_close(trade.workflow_id, plan.request, raise_unavailable=True):
+                    closing.append(trade)
+                else:
+                    gone.append(trade)
+        except TemporalUnavailable as exc:
+            reason = (
+                f"not delivered: Temporal unavailable ({exc}); a redelivery of this exit "
+                "alert tries again"
+            )
+            await self._set(plan.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=reason)
+            return Answer(
+                503, _refusal(reason, plan.signal_id) | {"outcome": SignalOutcome.NOT_STARTED.value}
+            )
+        if not closing:
+            reason = (
+                "nothing to close: "
+                + ", ".join(f"trade #{t.id}" for t in gone)
+                + " already finished"
+            )
+            await self._set(
+                plan.signal_id, outcome=SignalOutcome.NOTHING_TO_CLOSE.value, reason=reason
+            )
+            return Answer(
+                200,
+                {
+                    "outcome": SignalOutcome.NOTHING_TO_CLOSE.value,
+                    "reason": reason,
+                    "signal_id": plan.signal_id,
+                },
+            )
+        settings = self.state.settings
+        return Answer(
+            202,
+            {
+                "outcome": SignalOutcome.ACCEPTED.value,
+                "signal_id": plan.signal_id,
+                "closing": [
+                    {
+                        "trade_id": t.id,
+                        "workflow_id": t.workflow_id,
+                        "ui_url": ui_url(settings, t.workflow_id),
+                    }
+                    for t in closing
+                ],
+            },
         )
-    return pair.symbol
+
+    async def _duplicate(self, plan: DuplicatePlan, deadline: float) -> Answer:  # float-ok: loop time
+        holder = plan.holder
+        if plan.restart is not None:
+            answer = await self._start(plan.restart, deadline)
+            if answer.status == 503:
+                return answer
+        body: dict[str, Any] = {
+            "outcome": SignalOutcome.DUPLICATE.value,
+            "signal_id": plan.signal_id,
+            "duplicate_of": holder.signal_id,
+            "workflow_id": holder.workflow_id,
+        }
+        if holder.trade_id is not None:
+            body["trade_id"] = holder.trade_id
+        if holder.workflow_id is not None:
+            body["ui_url"] = ui_url(self.state.settings, holder.workflow_id)
+        return Answer(200, body)
+
+    async def _send_close(
+        self, workflow_id: str, request: CloseRequest, raise_unavailable: bool = False
+    ) -> bool:
+        client = await self.state.temporal.try_connect()
+        try:
+            await signal(client, self.state.settings, workflow_id, SIGNAL_CLOSE, request)
+            return True
+        except WorkflowGone:
+            return False
+        except TemporalUnavailable as exc:
+            if raise_unavailable:
+                raise
+            log.warning("close for %s not delivered: %s", workflow_id, exc)
+            return False
+
+    async def _set(self, signal_id: int, **values: Any) -> None:
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                await queries.set_signal(session, signal_id, **values)
+        except DBAPIError as exc:
+            log.error("signal #%s not updated: %s", signal_id, type(exc.orig or exc).__name__)
+
+
+def _refusal(reason: str, signal_id: int) -> dict[str, Any]:
+    return {"outcome": SignalOutcome.REFUSED.value, "reason": reason, "signal_id": signal_id}
+
+
+def _not_recorded(exc: DBAPIError) -> Answer:
+    log.error("alert not recorded: database error %s", type(exc.orig or exc).__name__)
+    return Answer(503, {"outcome": "NOT_RECORDED", "reason": "database unavailable: retry"})

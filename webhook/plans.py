@@ -1,11 +1,11 @@
-"""What intake decided for one delivery, for service.py to carry out after the commit."""
+"""What decide.py made of one delivery, for intake.py to carry out after the commit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.records import KeyHolder, OpenTrade
+from webhook.queries import KeyHolder, OpenTradeRow
 from workflows.contract import TradeInput
 from workflows.messages import CloseRequest
 
@@ -34,13 +34,13 @@ class StartPlan:
     workflow_id: str
     input: TradeInput
     eager: bool
-    also_close: list[OpenTrade] = field(default_factory=list)
+    also_close: list[OpenTradeRow] = field(default_factory=list)
 
 
 @dataclass
 class ClosePlan:
     signal_id: int
-    targets: list[OpenTrade]
+    targets: list[OpenTradeRow]
     request: CloseRequest
 
 

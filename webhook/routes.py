@@ -7,9 +7,9 @@ from fastapi.responses import JSONResponse
 
 from webhook.auth import source_address
 from webhook.deps import AppState, app_state
-from webhook.records import Delivery
+from webhook.intake import Answer, Intake
+from webhook.queries import Delivery
 from webhook.schemas import MAX_BODY_BYTES, Alert, received_now
-from webhook.service import Answer, Intake
 
 router = APIRouter()
 

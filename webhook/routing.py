@@ -9,14 +9,21 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Strategy
-from trading.types import Intent, PositionSide, SignalOutcome
-from webhook import records
+from trading.types import EntryType, Intent, MarginMode, PositionSide, SignalOutcome, StopType
+from webhook import queries
 from webhook.intent import REVERSES
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
-from webhook.records import Delivery, KeyHolder, OpenTrade
+from webhook.queries import Delivery, KeyHolder, OpenTradeRow
 from webhook.schemas import Alert
-from webhook.starter import snapshot
-from workflows.contract import Sizing, TradeInput, workflow_id_for, workflow_id_prefix
+from workflows.contract import (
+    ChaseFallback,
+    OnProtectionRefused,
+    Sizing,
+    StrategySnapshot,
+    TradeInput,
+    workflow_id_for,
+    workflow_id_prefix,
+)
 from workflows.messages import CloseRequest
 
 _OPPOSITE = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
@@ -31,8 +38,8 @@ def _side(intent: Intent) -> PositionSide:
 
 
 def _not_newer(
-    trades: list[OpenTrade], time: datetime | None
-) -> tuple[list[OpenTrade], list[OpenTrade]]:
+    trades: list[OpenTradeRow], time: datetime | None
+) -> tuple[list[OpenTradeRow], list[OpenTradeRow]]:
     """(trades this alert may close, trades opened by a later alert than this one)."""
     if time is None:
         return trades, []
@@ -43,7 +50,7 @@ def _not_newer(
 async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert) -> Plan:
     side = _side(d.intent)
     targets, newer = _not_newer(
-        await records.open_trades(session, strategy.id, d.symbol, side), alert.time
+        await queries.open_trades(session, strategy.id, d.symbol, side), alert.time
     )
     if not targets:
         if newer:
@@ -56,7 +63,7 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
         reason = (
             f"nothing to close: no open {side.value.lower()} trade of {strategy.name} on {d.symbol}"
         )
-        signal_id = await records.insert_signal(session, d, SignalOutcome.NOTHING_TO_CLOSE, reason)
+        signal_id = await queries.insert_signal(session, d, SignalOutcome.NOTHING_TO_CLOSE, reason)
         return Settled(
             200,
             {
@@ -65,13 +72,13 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
                 "signal_id": signal_id,
             },
         )
-    signal_id = await records.claim_key(session, d)
+    signal_id = await queries.claim_key(session, d)
     if signal_id is None:
         return await duplicate(
             session, d, strategy, await _holder_after_conflict(session, d, strategy)
         )
     reason = "closing trade " + ", ".join(f"#{t.id}" for t in targets)
-    await records.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
+    await queries.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
     return ClosePlan(
         signal_id,
         targets,
@@ -88,7 +95,7 @@ async def open_(
     last_exit: datetime | None,
 ) -> Plan:
     """`last_exit`: the newest exit time recorded for this strategy and symbol, read under the
-    lock (records.key_holder_and_latest_exit)."""
+    lock (queries.key_holder_and_latest_exit)."""
     if alert.time is not None and last_exit is not None and alert.time < last_exit:
         raise Refused(
             422,
@@ -97,18 +104,18 @@ async def open_(
             f"{alert.time.isoformat()} is older (delivered out of order); nothing opened",
         )
     if holder is not None:  # accepted earlier, but Temporal never took it: start it now
-        await records.insert_signal(
+        await queries.insert_signal(
             session,
             d,
             SignalOutcome.DUPLICATE,
             f"redelivery of signal #{holder.signal_id}, which Temporal had not started: starting it",
             workflow_id=holder.workflow_id,
         )
-        await records.set_signal(
+        await queries.set_signal(
             session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value, reason=None
         )
         return await _plan_start(session, strategy, holder, eager=False)
-    claimed = await records.claim_open(
+    claimed = await queries.claim_open(
         session,
         d,
         workflow_id_prefix(strategy.name),
@@ -155,7 +162,7 @@ async def _plan_start(
     intent, symbol = Intent(holder.intent), holder.symbol
     trade_intent, close_first, also_close = intent, None, []
     if intent in REVERSES:
-        opposite = await records.open_trades(session, strategy.id, symbol, _OPPOSITE[_side(intent)])
+        opposite = await queries.open_trades(session, strategy.id, symbol, _OPPOSITE[_side(intent)])
         targets, _ = _not_newer(opposite, alert.time)
         if targets:
             close_first, also_close = targets[-1].workflow_id, targets[:-1]
@@ -180,7 +187,7 @@ async def _plan_start(
         alert_time=alert.time,
         received_at=holder.received_at,
         close_first_workflow_id=close_first,
-        client_id_namespace=await records.install_id(session),
+        client_id_namespace=await queries.install_id(session),
     )
     return StartPlan(holder.signal_id, holder.trade_id, holder.workflow_id, inp, eager, also_close)
 
@@ -199,6 +206,30 @@ def _sizing(alert: Alert, intent: Intent) -> Sizing | None:
     return Sizing(size=alert.size, size_usdt=alert.size_usdt, size_pct=alert.size_pct)
 
 
+def snapshot(strategy: Strategy) -> StrategySnapshot:
+    """The strategy's parameters now, for the trade to keep (design note §4)."""
+    return StrategySnapshot(
+        id=strategy.id,
+        name=strategy.name,
+        sizing=Sizing(size=strategy.size, size_usdt=strategy.size_usdt, size_pct=strategy.size_pct),
+        entry_type=EntryType(strategy.entry_type),
+        leverage=strategy.leverage,
+        margin_mode=MarginMode(strategy.margin_mode) if strategy.margin_mode else None,
+        chase_interval_s=strategy.chase_interval_s,
+        max_chases=strategy.max_chases,
+        max_slippage_bps=strategy.max_slippage_bps,
+        chase_fallback=ChaseFallback(strategy.chase_fallback),
+        exit_entry_type=EntryType(strategy.exit_entry_type),
+        max_alert_age_s=strategy.max_alert_age_s,
+        dedupe_window_s=strategy.dedupe_window_s,
+        notional_floor=strategy.notional_floor,
+        allow_split=strategy.allow_split,
+        on_protection_refused=OnProtectionRefused(strategy.on_protection_refused),
+        tracking_interval_s=strategy.tracking_interval_s,
+        stop_type=StopType(strategy.stop_type),
+    )
+
+
 def holder_alert(holder: KeyHolder) -> Alert:
     """The alert an earlier signal stored (its body has no secret: a placeholder fills in)."""
     return Alert.model_validate({**(holder.body or {}), "secret": "-"})
@@ -207,7 +238,7 @@ def holder_alert(holder: KeyHolder) -> Alert:
 async def _holder_after_conflict(
     session: AsyncSession, d: Delivery, strategy: Strategy
 ) -> KeyHolder:
-    holder = await records.key_holder(
+    holder = await queries.key_holder(
         session, strategy.id, d.dedupe_key or "", False, 0, d.received_at
     )
     assert holder is not None, "the unique index reported a holder that is not there"
@@ -217,7 +248,7 @@ async def _holder_after_conflict(
 async def duplicate(
     session: AsyncSession, d: Delivery, strategy: Strategy, holder: KeyHolder
 ) -> DuplicatePlan:
-    signal_id = await records.insert_signal(
+    signal_id = await queries.insert_signal(
         session,
         d,
         SignalOutcome.DUPLICATE,

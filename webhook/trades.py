@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select
 from db.models import Fill, Order, Strategy, Trade
 from trading.types import TradeStatus
 from webhook.deps import AppState, app_state, has_admin_token
-from webhook.starter import (
+from webhook.temporal import (
     CALL_BUDGET_S,
     QUERY_STATE,
     RPC_TIMEOUT,

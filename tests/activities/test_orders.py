@@ -17,12 +17,12 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.contract import OrderRef, OrderRequest
 from activities.orders import OrderActivities
-from activities.pairs import sync_pairs
 from activities.records import Records
 from db.migrate import upgrade
 from db.models import Order as OrderRow
 from db.models import Trade
 from db.session import make_engine, make_sessionmaker
+from pair_catalog import sync_pairs
 from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 BTC = "BTCUSDT"

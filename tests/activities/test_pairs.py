@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import update
 from temporalio.exceptions import ApplicationError
 
-from activities.pairs import PairActivities, known_symbols, sync_pairs
+from activities.pairs import PairActivities
 from db.migrate import upgrade
 from db.models import TradingPair
 from db.session import make_engine, make_sessionmaker
+from pair_catalog import known_symbols, sync_pairs
 from trading.types import PairStatus
 
 RULE_PATHS = "market/trading_pairs"

@@ -10,7 +10,7 @@ from bench.profile import REPO, summarize
 def test_summary_ranks_own_time_and_names_tradewire_functions(tmp_path: Path) -> None:
     ours = f"place_order ({REPO}/activities/orders.py:80)"
     lib = "execute (/x/.venv/lib/python3.11/site-packages/psycopg/cursor.py:10)"
-    main = f"main ({REPO}/cli.py:3)"
+    main = f"main ({REPO}/cli/__init__.py:3)"
     collapsed = tmp_path / "worker.collapsed"
     collapsed.write_text(
         f"process 1;thread 2;{main};{ours};{lib} 30\n"

@@ -22,7 +22,7 @@ CHECK = textwrap.dedent(
 
     target = Path(sys.argv[1]).resolve()
     modules = [
-        "cli", "settings", "logs", "worker", "devstack", "devstack.healthcheck",
+        "cli", "settings", "logs", "worker", "pair_catalog", "devstack", "devstack.healthcheck",
         "db.migrate", "db.embedded", "webhook.app", "workflows.converter",
         "workflows.search_attributes", "db.migrations",
     ]

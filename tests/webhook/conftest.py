@@ -25,11 +25,11 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import Signal, Trade
 from db.session import make_engine, make_sessionmaker
 from settings import Settings
+from tests.support.alerts import render
 from tests.support.paper import PaperExchange
 from webhook import strategies
 from webhook.app import create_app
 from webhook.auth import server_key
-from webhook.cli_remote import render
 
 from .live import run_webhook
 
@@ -54,8 +54,8 @@ async def synced_pairs(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> list[str]:
     """The paper exchange's pair list, read over HTTP and stored in `trading_pair`."""
-    from activities.pairs import upsert_pairs
     from exchange import parse
+    from pair_catalog import upsert_pairs
     from wiring import exchange_client
 
     async with exchange_client(paper_exchange.settings) as client:

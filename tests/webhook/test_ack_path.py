@@ -181,7 +181,7 @@ async def test_a_start_that_timed_out_before_reaching_temporal_is_not_started(
 
 
 def test_starts_are_eager_only_while_few_alerts_are_in_hand() -> None:
-    from webhook.service import EAGER_MAX_IN_FLIGHT, eager_now
+    from webhook.intake import EAGER_MAX_IN_FLIGHT, eager_now
 
     assert eager_now(True, 1)
     assert eager_now(True, EAGER_MAX_IN_FLIGHT)

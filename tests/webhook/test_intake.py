@@ -11,7 +11,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from db.models import Strategy
 from trading.types import SignalOutcome, TradeStatus
-from webhook.intake import UNAUTHORIZED
+from webhook.decide import UNAUTHORIZED
 from webhook.schemas import MAX_BODY_BYTES
 
 from .conftest import Webhook
@@ -230,8 +230,8 @@ async def test_tradingview_sender_behind_a_trusted_proxy_is_allowed(
 ) -> None:
     import httpx
 
+    from tests.support.alerts import render
     from webhook.app import create_app
-    from webhook.cli_remote import render
 
     strat = await webhook.add_strategy(allow_tradingview_ips=True)
     proxied = webhook.settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]})

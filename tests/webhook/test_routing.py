@@ -11,9 +11,9 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
+from tests.support.alerts import render
 from trading.types import SignalOutcome, TradeStatus
 from webhook.app import create_app
-from webhook.cli_remote import render
 
 from .conftest import Webhook
 

@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Strategy
+from devstack.demo import DEMO_NAME, ensure_demo_strategy
 from webhook import strategies
 from webhook.auth import server_key_for, verify_secret
-from webhook.demo import DEMO_NAME, ensure_demo_strategy
 from webhook.strategies import StrategyError
 
 from .conftest import Webhook

@@ -16,10 +16,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from temporalio.client import Client
 
-from activities.pairs import sync_pairs
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
+from pair_catalog import sync_pairs
 from settings import Settings
 from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.workflows.harness import Harness

@@ -52,7 +52,9 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class OpenTrade:
+class OpenTradeRow:
+    """An open trade as routing reads it: an exit closes it, a reverse closes it first."""
+
     id: int
     workflow_id: str
     status: str
@@ -250,7 +252,7 @@ async def key_holder_and_latest_exit(
 
 async def open_trades(
     session: AsyncSession, strategy_id: int, symbol: str, side: PositionSide
-) -> list[OpenTrade]:
+) -> list[OpenTradeRow]:
     """This strategy's open trades on `symbol` and `side`, oldest first, from PostgreSQL (never
     Temporal's visibility, which lags). A trade whose start Temporal never took is not open."""
     rows = await session.execute(
@@ -265,7 +267,7 @@ async def open_trades(
         )
         .order_by(Trade.id)
     )
-    return [OpenTrade(*row) for row in rows]
+    return [OpenTradeRow(*row) for row in rows]
 
 
 def _signal_values(d: Delivery, outcome: SignalOutcome, reason: str | None) -> dict[str, Any]:

@@ -17,17 +17,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from db.models import Strategy
 from settings import Settings
-from trading.types import EntryType, MarginMode, StopType, TradeStatus
+from trading.types import TradeStatus
 from workflows import search_attributes as sa
-from workflows.contract import (
-    ChaseFallback,
-    OnProtectionRefused,
-    Sizing,
-    StrategySnapshot,
-    TradeInput,
-)
+from workflows.contract import TradeInput
 from workflows.summary import static_summary
 
 log = logging.getLogger("webhook")
@@ -53,30 +46,6 @@ class StartUncertain(TemporalUnavailable):
 
 class WorkflowGone(Exception):
     """The workflow is not running any more (it finished, or never existed)."""
-
-
-def snapshot(strategy: Strategy) -> StrategySnapshot:
-    """The strategy's parameters now, for the trade to keep (design note §4)."""
-    return StrategySnapshot(
-        id=strategy.id,
-        name=strategy.name,
-        sizing=Sizing(size=strategy.size, size_usdt=strategy.size_usdt, size_pct=strategy.size_pct),
-        entry_type=EntryType(strategy.entry_type),
-        leverage=strategy.leverage,
-        margin_mode=MarginMode(strategy.margin_mode) if strategy.margin_mode else None,
-        chase_interval_s=strategy.chase_interval_s,
-        max_chases=strategy.max_chases,
-        max_slippage_bps=strategy.max_slippage_bps,
-        chase_fallback=ChaseFallback(strategy.chase_fallback),
-        exit_entry_type=EntryType(strategy.exit_entry_type),
-        max_alert_age_s=strategy.max_alert_age_s,
-        dedupe_window_s=strategy.dedupe_window_s,
-        notional_floor=strategy.notional_floor,
-        allow_split=strategy.allow_split,
-        on_protection_refused=OnProtectionRefused(strategy.on_protection_refused),
-        tracking_interval_s=strategy.tracking_interval_s,
-        stop_type=StopType(strategy.stop_type),
-    )
 
 
 def ui_url(settings: Settings, workflow_id: str) -> str:

@@ -7,13 +7,15 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli import load_settings
+from cli.args import positive_decimal, positive_int
 from settings import Settings
 from trading.types import EntryType, MarginMode, StopType
 from webhook import strategies
@@ -21,51 +23,41 @@ from webhook.auth import SERVER_KEY_FILE, WeakSecret, server_key
 from webhook.strategies import StrategyError
 
 
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number")
-    return int(text)
-
-
 def _add_parameters(p: argparse.ArgumentParser) -> None:
     """The strategy's defaults and limits (`add` and `set`)."""
     sizing = p.add_mutually_exclusive_group()
-    sizing.add_argument("--size", type=_decimal, help="default size in base units")
-    sizing.add_argument("--size-usdt", type=_decimal, help="default notional in USDT (default 100)")
-    sizing.add_argument("--size-pct", type=_decimal, help="default %% of available margin")
+    sizing.add_argument("--size", type=positive_decimal, help="default size in base units")
+    sizing.add_argument(
+        "--size-usdt", type=positive_decimal, help="default notional in USDT (default 100)"
+    )
+    sizing.add_argument(
+        "--size-pct", type=positive_decimal, help="default %% of available margin"
+    )
     p.add_argument("--order-type", dest="entry_type", choices=[e.value for e in EntryType])
     p.add_argument(
         "--exit-order-type", dest="exit_entry_type", choices=[e.value for e in EntryType]
     )
-    p.add_argument("--leverage", type=_positive_int)
+    p.add_argument("--leverage", type=positive_int)
     p.add_argument("--margin-mode", choices=[m.value for m in MarginMode])
-    p.add_argument("--chase-interval", dest="chase_interval_s", type=_decimal, metavar="SECONDS")
+    p.add_argument(
+        "--chase-interval", dest="chase_interval_s", type=positive_decimal, metavar="SECONDS"
+    )
     p.add_argument("--max-chases", type=int)
-    p.add_argument("--max-slippage-bps", type=_decimal)
+    p.add_argument("--max-slippage-bps", type=positive_decimal)
     p.add_argument("--chase-fallback", choices=["market", "give_up"])
-    p.add_argument("--max-alert-age", dest="max_alert_age_s", type=_positive_int, metavar="SECONDS")
-    p.add_argument("--dedupe-window", dest="dedupe_window_s", type=_positive_int, metavar="SECONDS")
-    p.add_argument("--notional-floor", type=_decimal, metavar="USDT")
+    p.add_argument("--max-alert-age", dest="max_alert_age_s", type=positive_int, metavar="SECONDS")
+    p.add_argument("--dedupe-window", dest="dedupe_window_s", type=positive_int, metavar="SECONDS")
+    p.add_argument("--notional-floor", type=positive_decimal, metavar="USDT")
     p.add_argument("--allow-split", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--on-protection-refused", choices=["flatten", "warn"])
     p.add_argument(
-        "--tracking-interval", dest="tracking_interval_s", type=_positive_int, metavar="SECONDS"
+        "--tracking-interval", dest="tracking_interval_s", type=positive_int, metavar="SECONDS"
     )
     p.add_argument("--stop-type", choices=[s.value for s in StopType])
     p.add_argument(
         "--rate-limit",
         dest="rate_limit_per_min",
-        type=_positive_int,
+        type=positive_int,
         metavar="PER_MIN",
         help="alerts per minute this strategy accepts (default 60)",
     )
@@ -165,20 +157,6 @@ def _run(
         return 1
 
 
-def load_settings() -> Settings:
-    """Settings, or exit with one line per invalid setting (no traceback)."""
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "\n".join(f"  {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-        raise SystemExit(f"tradewire: invalid configuration:\n{problems}") from None
-
-
-_settings = load_settings
-
-
 def _secret_lines(name: str, secret: str, state_path: Path) -> None:
     print(f"webhook secret for {name!r} (shown once; only its HMAC is stored):")
     print(f"  {secret}")
@@ -189,7 +167,7 @@ def _secret_lines(name: str, secret: str, state_path: Path) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
 
     async def action(sm: async_sessionmaker[AsyncSession]) -> int:
         strategy, secret = await strategies.add(
@@ -203,7 +181,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
     params = _parameters(args)
     if not params:
         print("tradewire strategy set: nothing to change (see --help)", file=sys.stderr)
@@ -236,7 +214,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
         return 0
 
-    return _run(_settings(), action)
+    return _run(load_settings(), action)
 
 
 def _print_strategy(strategy: Any) -> None:
@@ -250,11 +228,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         _print_strategy(await strategies.get(sm, args.name))
         return 0
 
-    return _run(_settings(), action)
+    return _run(load_settings(), action)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
 
     async def action(sm: async_sessionmaker[AsyncSession]) -> int:
         secret = await strategies.rotate_secret(sm, server_key(settings), args.name, args.secret)
@@ -273,4 +251,4 @@ def cmd_enable(args: argparse.Namespace) -> int:
         )
         return 0
 
-    return _run(_settings(), action)
+    return _run(load_settings(), action)
