@@ -1,4 +1,4 @@
-"""Placing, reading and cancelling one order, idempotently (design note §5).
+"""Placing, reading and cancelling one order, idempotently (docs/design.md#idempotent-placement).
 
 A placement commits its `order` row (SENDING) before the first send. Any placement that finds
 the row already there is a re-send (a Temporal retry, or a local activity re-run after a crash,

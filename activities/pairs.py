@@ -3,7 +3,7 @@
 `sync_pairs` (used by `tradewire pairs sync` and `tradewire up`) upserts every pair and reports
 what appeared, disappeared or changed. The `get_rules` activity returns one stored pair, fetching
 it again when it is older than the caller's `max_age_s` or when forced (the trade workflow forces
-one refresh after the exchange rejects an order for a rule, design note §5).
+one refresh after the exchange rejects an order for a rule, docs/design.md#errors-and-retries).
 """
 
 from __future__ import annotations
@@ -182,7 +182,8 @@ async def known_symbols(sessionmaker: async_sessionmaker[AsyncSession]) -> list[
 
 
 class PairActivities:
-    """Activities over the pair table; dependencies passed in (design note §7.4)."""
+    """Activities over the pair table; dependencies passed in
+    (docs/design.md#activities-receive-their-dependencies)."""
 
     def __init__(
         self,

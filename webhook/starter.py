@@ -1,7 +1,8 @@
 """The webhook's calls into Temporal: start a trade workflow, signal `close` and `cancel`.
 
 A start is durable once Temporal accepts it; the webhook answers then, never waiting for the
-exchange. Every call has a short deadline: TradingView gives up on a request after 3 s.
+exchange. Every call has a short deadline: TradingView gives up on a request after 3 s
+(docs/tradingview.md#delivery).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class WorkflowGone(Exception):
 
 
 def snapshot(strategy: Strategy) -> StrategySnapshot:
-    """The strategy's parameters now, for the trade to keep (design note §4)."""
+    """The strategy's parameters now, for the trade to keep (docs/design.md#strategy-snapshot)."""
     return StrategySnapshot(
         id=strategy.id,
         name=strategy.name,

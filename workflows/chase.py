@@ -1,5 +1,5 @@
 """The chase: a post-only limit at the best passive price, re-priced while the market moves
-(design note §4, "Entry and chase").
+(docs/design.md#entry-and-chase).
 
 Each round waits `interval` (a durable timer, or a fill/exchange signal), re-reads the order
 and the book; when the best price moved it cancels, and only once the order detail shows the

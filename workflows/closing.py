@@ -1,4 +1,4 @@
-"""Closing a trade's own quantity with reduce-only orders (design note §4, "Ownership").
+"""Closing a trade's own quantity with reduce-only orders (docs/design.md#ownership).
 
 The TP/SL is cancelled first (an order-level TP/SL left behind would later close another
 trade's quantity), then the trade's open quantity, capped by what the position still holds,

@@ -55,7 +55,7 @@ class Sizing(Frozen):
 
 class StrategySnapshot(Frozen):
     """The strategy's parameters when the alert arrived: a later edit never changes a running
-    trade (design note §4, "Strategy parameters")."""
+    trade (docs/design.md#strategy-snapshot)."""
 
     id: int | None = None
     name: str
@@ -203,7 +203,7 @@ class TradeState(BaseModel):
 
 
 class TradeCarry(BaseModel):
-    """What a long-held trade carries across continue-as-new (design note §4, "Long holds"):
+    """What a long-held trade carries across continue-as-new (docs/design.md#long-holds):
     its ledger (sequence number, orders, owned quantity, protection ids) and visible state."""
 
     model_config = ConfigDict(extra="forbid")
@@ -229,7 +229,8 @@ class TradeResult(Frozen):
 
 
 def workflow_id_for(strategy_name: str, signal_id: int) -> str:
-    """`trade-<strategy>-<accepted signal id>` (design note §3): a redelivery maps to the same id."""
+    """`trade-<strategy>-<accepted signal id>`: a redelivery maps to the same id
+    (docs/design.md#dedupe-ordering-and-workflow-ids)."""
     return f"{workflow_id_prefix(strategy_name)}{signal_id}"
 
 

@@ -1,4 +1,5 @@
-"""`TradeWorkflow`: one alert's trade, from rules to recorded PnL (design note §4).
+"""`TradeWorkflow`: one alert's trade, from rules to recorded PnL
+(docs/design.md#the-trade-workflow).
 
     resolve rules → read the position mode → (one-way check) → leverage/margin mode → size
     → entry (market | limit | chase) → protection (TP/SL) → track until the trade's quantity
