@@ -126,7 +126,7 @@ def base_env(limits: BenchLimits, state_dir: Path, extra: Mapping[str, str] | No
     return env
 
 
-async def wait_http(url: str, process: Process, timeout_s: float) -> None:
+async def wait_http(url: str, process: Process, timeout_s: float) -> None:  # float-ok: seconds
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
         while True:
