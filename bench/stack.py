@@ -98,7 +98,7 @@ class Process:
 
 def spawn(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
     log_path = log_dir / f"{name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - the child owns it; closed below
+    log = open(log_path, "wb")  # the child owns it; closed below
     try:
         popen = subprocess.Popen(
             argv, cwd=REPO, env=dict(env), stdout=log, stderr=subprocess.STDOUT,

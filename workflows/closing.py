@@ -49,7 +49,7 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
         run.final_status = TradeStatus.TRACKING
 
 
-async def market_close(run: TradeRun, leg: Leg, position_qty) -> None:  # noqa: ANN001
+async def market_close(run: TradeRun, leg: Leg, position_qty) -> None:
     assert run.rules is not None
     fields = run.fields(opening=False)
     for qty in close_parts(run.rules, run.ledger.open_qty, position_qty, OrderType.MARKET):

@@ -24,7 +24,7 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 LONGEST_CHASE = timedelta(days=1)  # a resting post-only may wait long; the heartbeat is the liveness
 
 
-async def run_fast_chase(run: TradeRun, plan) -> str:  # noqa: ANN001 - workflows.chase.ChasePlan
+async def run_fast_chase(run: TradeRun, plan) -> str:  # plan: a workflows.chase.ChasePlan
     rules = run.rules
     assert rules is not None
     fields = run.fields(opening=plan.opening)

@@ -156,7 +156,7 @@ async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -
                 SIGNAL_PREDECESSOR_CLOSED,
                 PredecessorClosed(workflow_id=run.workflow_id, status=status),
             )
-        except Exception as exc:  # the waiting trade may have given up already
+        except Exception as exc:  # noqa: BLE001 - the waiting trade may have given up already
             workflow.logger.info("could not tell %s that this trade ended: %s", workflow_id, exc)
     s = run.state
     return TradeResult(trade_id=run.inp.trade_id, status=status, filled_qty=s.filled_qty,
@@ -171,7 +171,7 @@ async def _close_predecessor(run: TradeRun, workflow_id: str) -> None:
         await workflow.get_external_workflow_handle(workflow_id).signal(
             SIGNAL_CLOSE, CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id)
         )
-    except Exception as exc:  # it has ended already: nothing to wait for
+    except Exception as exc:  # noqa: BLE001 - it has ended already: nothing to wait for
         workflow.logger.info("reverse: %s is not running (%s)", workflow_id, exc)
         return
     try:

@@ -106,7 +106,7 @@ class Harness:
         self.started.append(handle)
         return handle
 
-    async def result(self, handle: WorkflowHandle, timeout_s: float = WAIT_S):  # noqa: ANN201
+    async def result(self, handle: WorkflowHandle, timeout_s: float = WAIT_S):
         """The workflow's result, or a failure naming the trade's last state."""
         try:
             return await asyncio.wait_for(handle.result(), timeout_s)
