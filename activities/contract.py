@@ -1,4 +1,5 @@
-"""What goes in and out of each activity: one input model, one result model (design note §7).
+"""What goes in and out of each activity: one input model, one result model
+(docs/design.md#one-input-model-one-result-model).
 
 Pure pydantic, imported by the workflows (through `imports_passed_through`) and by the activity
 classes. Nothing secret is ever a field: these values are written to Temporal's history.

@@ -1,4 +1,4 @@
-"""Placing, reading and cancelling one order, idempotently (design note §5).
+"""Placing, reading and cancelling one order, idempotently (docs/design.md#idempotent-placement).
 
 A placement commits its `order` row (SENDING) before the first send. Any placement that finds
 the row already there is a re-send (a Temporal retry, or a local activity re-run after a crash,
@@ -87,7 +87,7 @@ class OrderActivities:
                 return snap
             return await self._record(req.trade_id, req, found)
 
-    async def _send(self, req: OrderRequest):  # noqa: ANN202 - PlacedOrder
+    async def _send(self, req: OrderRequest):  # returns a PlacedOrder
         return await self._client.place_order(
             symbol=req.symbol,
             side=req.side,
@@ -259,7 +259,7 @@ def _unseen(req: OrderRequest, order_id: str | None) -> OrderSnapshot:
     )
 
 
-def _row_snapshot(row) -> OrderSnapshot:  # noqa: ANN001 - db.models.Order
+def _row_snapshot(row) -> OrderSnapshot:  # row: a db.models.Order
     return OrderSnapshot(
         client_id=row.client_order_id,
         order_id=row.exchange_order_id,

@@ -2,7 +2,7 @@
 
 `get_rules` returns one stored pair, fetching
 it again when it is older than the caller's `max_age_s` or when forced (the trade workflow forces
-one refresh after the exchange rejects an order for a rule, design note §5).
+one refresh after the exchange rejects an order for a rule, docs/design.md#errors-and-retries).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class GetRulesInput(BaseModel):
 
 
 class PairActivities:
-    """Activities over the pair table; dependencies passed in (design note §7.4)."""
+    """Activities over the pair table; dependencies passed in
+    (docs/design.md#activities-receive-their-dependencies)."""
 
     def __init__(
         self,

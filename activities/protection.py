@@ -1,4 +1,4 @@
-"""TP/SL orders of a trade: place (or adopt), move/resize, cancel (design note §4, "Protection").
+"""TP/SL orders of a trade: place (or adopt), move/resize, cancel (docs/design.md#protection).
 
 BitUnix gives TP/SL orders no client id, so the `order` row (keyed by our deterministic client
 id) is committed before the first send, placements on one position run one at a time (a

@@ -1,5 +1,6 @@
 """Reads of the account and the market that a trade decides with, and the per-symbol
-leverage/margin-mode change (made only while the symbol has no exposure, design note §4)."""
+leverage/margin-mode change (made only while the symbol has no exposure,
+docs/design.md#position-modes-and-leverage)."""
 
 from __future__ import annotations
 

@@ -78,12 +78,12 @@ class Ack:
     status: int
     body: dict[str, Any]
     sent_ns: int  # time.time_ns() just before the POST (the exchange's clock is the same)
-    ack_ms: float  # until the answer was read
+    ack_ms: float  # float-ok: milliseconds, until the answer was read
 
 
 class AlertPoster:
     def __init__(self, webhook_url: str, *, connections: int = 16,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0) -> None:  # float-ok: seconds
         self._http = httpx.AsyncClient(
             base_url=webhook_url, timeout=timeout_s, trust_env=False,
             limits=httpx.Limits(max_connections=connections,
@@ -113,7 +113,7 @@ class AlertPoster:
 
 
 async def next_order(admin: PaperAdmin, since_ns: int, *, leg: str = LEG_ENTRY,
-                     timeout_s: float = ORDER_TIMEOUT_S) -> dict[str, Any]:
+                     timeout_s: float = ORDER_TIMEOUT_S) -> dict[str, Any]:  # float-ok: seconds
     """The first place_order of `leg` the exchange received at or after `since_ns`."""
     deadline = time.monotonic() + timeout_s
     while True:

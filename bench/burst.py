@@ -142,7 +142,7 @@ async def _strays_by_answer(stack: Stack, acks: list[Ack], stray_ids: list[str]
 
 
 async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[str, Any]],
-                 sent_s: float, total: int, rate: int, duration_s: int) -> Outcome:
+                 sent_s: float, total: int, rate: int, duration_s: int) -> Outcome:  # float-ok: seconds
     workflow_ids = [str(a.body["workflow_id"]) for a in ok]
     exists = await workflows_exist(stack, workflow_ids)
     rows_by_wf = await orders_by_workflow(stack, workflow_ids)

@@ -129,7 +129,7 @@ class Pipeline:
     async def _protect(self, alert: FuzzAlert, rules: PairRules, own: Decimal,
                        mark: Decimal, rnd: Round) -> None:
         """TP/SL for the trade's own quantity: order-level when the position holds more than
-        this trade, position-level when the trade owns all of it (design §4, "Protection").
+        this trade, position-level when the trade owns all of it (docs/design.md#protection).
         Triggers are rounded and checked by conform_trigger."""
         assert alert.position_side is not None
         side = alert.position_side

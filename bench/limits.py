@@ -2,7 +2,7 @@
 
 BitUnix allows 10 orders/s per account; the burst alone sends 100 alerts/s, so the paper
 exchange's limits, the client's request budgets and the webhook's per-strategy rate limit are
-raised together through their settings (design note §4, "Tracking, at scale").
+raised together through their settings (docs/design.md#request-budgets).
 """
 
 from __future__ import annotations

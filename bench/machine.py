@@ -27,7 +27,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _memory_gib() -> float | None:
+def _memory_gib() -> float | None:  # float-ok: a memory size
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):

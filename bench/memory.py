@@ -88,7 +88,7 @@ def snapshot(stack: Stack) -> dict[str, float]:
     return {role: round(kib / 1024, 1) for role, kib in out.items() if kib is not None}
 
 
-async def request_rate(admin: PaperAdmin, window_s: float) -> dict[str, Any]:
+async def request_rate(admin: PaperAdmin, window_s: float) -> dict[str, Any]:  # float-ok: seconds
     """Requests/s the exchange received over the next `window_s` seconds, by path."""
     start = time.time_ns()
     await asyncio.sleep(window_s)
@@ -102,7 +102,7 @@ async def request_rate(admin: PaperAdmin, window_s: float) -> dict[str, Any]:
 
 
 async def _wait_statuses(stack: Stack, name: str, done: set[str], count: int,
-                         timeout_s: float) -> dict[str, int]:
+                         timeout_s: float) -> dict[str, int]:  # float-ok: seconds
     """The strategy's trades by status, once `count` of them are in `done` or the time is up."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -115,7 +115,7 @@ async def _wait_statuses(stack: Stack, name: str, done: set[str], count: int,
 
 
 async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, float], *,
-                  trades: int = OPEN_TRADES, window_s: float = RATE_WINDOW_S) -> Outcome:
+                  trades: int = OPEN_TRADES, window_s: float = RATE_WINDOW_S) -> Outcome:  # float-ok: seconds
     admin = PaperAdmin(stack.exchange_url)
     poster = AlertPoster(stack.webhook_url, connections=20, timeout_s=ANSWER_TIMEOUT_S)
     run = uuid.uuid4().hex[:6]
@@ -179,7 +179,7 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
 
 def _outcome(idle: dict[str, float], warm: dict[str, float], loaded: dict[str, float],
              rate_idle: dict[str, Any], rate_loaded: dict[str, Any], trades: int,
-             timing: dict[str, Any], window_s: float) -> Outcome:
+             timing: dict[str, Any], window_s: float) -> Outcome:  # float-ok: seconds
     rows = []
     slopes = {}
     for role in ("webhook", "worker"):

@@ -19,7 +19,7 @@ class PaperAdminError(RuntimeError):
 
 
 class PaperAdmin:
-    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:  # float-ok: seconds
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s,
                                        trust_env=False)

@@ -38,7 +38,7 @@ class Outcome:
         return [r for r in self.rows if r.verdict == "MISSED"]
 
 
-def ms(value: float) -> str:
+def ms(value: float) -> str:  # float-ok: milliseconds
     return f"{value:.1f} ms"
 
 
@@ -108,7 +108,7 @@ def document(
     command: str,
     quick: bool,
     started: datetime,
-    duration_s: float,
+    duration_s: float,  # float-ok: seconds
     machine: dict[str, Any],
     versions: dict[str, Any],
     settings: dict[str, Any],

@@ -68,7 +68,7 @@ class Series:
 
 
 async def _close_batch(stack: Stack, poster: AlertPoster, strategy: BenchStrategy,
-                       alert_id: str, opened: int) -> float:
+                       alert_id: str, opened: int) -> float:  # float-ok: seconds
     """One exit alert closes every open trade of the strategy; wait until all have ended."""
     t0 = time.monotonic()
     ensure(await poster.post(close_body(strategy, SYMBOL, alert_id)), 202, "exit alert")

@@ -98,7 +98,7 @@ class Process:
 
 def spawn(name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> Process:
     log_path = log_dir / f"{name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - the child owns it; closed below
+    log = open(log_path, "wb")  # the child owns it; closed below
     try:
         popen = subprocess.Popen(
             argv, cwd=REPO, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
@@ -126,7 +126,7 @@ def base_env(limits: BenchLimits, state_dir: Path, extra: Mapping[str, str] | No
     return env
 
 
-async def wait_http(url: str, process: Process, timeout_s: float) -> None:
+async def wait_http(url: str, process: Process, timeout_s: float) -> None:  # float-ok: seconds
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
         while True:

@@ -116,14 +116,14 @@ class TradeWatch:
 
     UNSETTLED = ("PENDING", "ENTERING")
 
-    def __init__(self, stack: Stack, *, poll_s: float = 0.01) -> None:
+    def __init__(self, stack: Stack, *, poll_s: float = 0.01) -> None:  # float-ok: seconds
         self._engine = make_engine(database_url(stack), pool_size=1)
         self._poll_s = poll_s
 
     async def aclose(self) -> None:
         await self._engine.dispose()
 
-    async def until_settled(self, trade_id: int, timeout_s: float) -> str:
+    async def until_settled(self, trade_id: int, timeout_s: float) -> str:  # float-ok: seconds
         """The trade's status once it is past its entry (TRACKING or ended), or the status it
         still had when `timeout_s` ran out."""
         deadline = asyncio.get_running_loop().time() + timeout_s

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 PERCENTILES = (50, 90, 99)
 
 
-def percentile(samples: Sequence[float], pct: float) -> float:
+def percentile(samples: Sequence[float], pct: float) -> float:  # float-ok: measurements (latencies), not money
     """The `pct`-th percentile by linear interpolation between the closest ranks (the
     definition numpy calls "linear"): p0 is the minimum, p100 the maximum."""
     if not samples:
@@ -35,6 +35,6 @@ def summary(samples: Iterable[float], pcts: Iterable[float] = PERCENTILES) -> di
     return out
 
 
-def verdict(value: float, target: float) -> str:
+def verdict(value: float, target: float) -> str:  # float-ok: measurements, not money
     """"met" when value <= target, else "MISSED" (shouty on purpose: the report must show it)."""
     return "met" if value <= target else "MISSED"

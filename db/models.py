@@ -119,8 +119,8 @@ class Strategy(Base):
     )
     tracking_interval_s: Mapped[int] = mapped_column(server_default=text("300"))
     stop_type: Mapped[str] = mapped_column(String(12), server_default=text("'MARK_PRICE'"))
-    # Webhook access (design note §5b): the secret is kept only as an HMAC-SHA256 under the
-    # server key (webhook/auth.py); NULL means no alert can authenticate until one is set.
+    # Webhook access (docs/design.md#webhook-secrets): the secret is kept only as an HMAC-SHA256
+    # under the server key (webhook/auth.py); NULL means no alert can authenticate until one is set.
     secret_hash: Mapped[str | None] = mapped_column(String(64))
     secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rate_limit_per_min: Mapped[int] = mapped_column(server_default=text("60"))

@@ -56,7 +56,7 @@ class Component:
     ports: tuple[tuple[str, str], ...]  # (Settings field, what listens there)
     probe: Probe
     quiet_stop: bool = False  # hide what it prints while stopping (expected noise only)
-    # Its part of this install's exchange request budget (design note §4): the webhook's
+    # Its part of this install's exchange request budget (docs/design.md#request-budgets): the
     # fast path and the worker together must stay within the account's limits.
     budget_part: Decimal | None = None
 

@@ -93,8 +93,8 @@ async def wait_ready(
     probe: Callable[[], Awaitable[Any]],
     *,
     failed: Callable[[], str | None] = lambda: None,
-    timeout_s: float = READY_TIMEOUT_S,
-    interval_s: float = POLL_INTERVAL_S,
+    timeout_s: float = READY_TIMEOUT_S,  # float-ok: seconds
+    interval_s: float = POLL_INTERVAL_S,  # float-ok: seconds
 ) -> Any:
     """Poll `probe` until it returns something other than None (or raises NotYet).
 

@@ -78,7 +78,7 @@ class Child:
         assert self._exited is not None, "child not started"
         return self._exited
 
-    async def stop(self, grace_s: float) -> None:
+    async def stop(self, grace_s: float) -> None:  # float-ok: seconds
         """SIGTERM the group; SIGKILL it if the child is still there after `grace_s`."""
         if self._proc is None:
             return
@@ -120,7 +120,7 @@ class Child:
             self._console.child(self.name, line.decode("utf-8", errors="replace"))
 
 
-async def stop_all(children: Sequence[Child], grace_s: float) -> None:
+async def stop_all(children: Sequence[Child], grace_s: float) -> None:  # float-ok: seconds
     """Stop a set of children in parallel, each with the same grace."""
     await asyncio.gather(*(child.stop(grace_s) for child in children))
 

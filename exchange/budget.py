@@ -1,11 +1,11 @@
 """Per-endpoint request budgets for one account, so this process never trips BitUnix's limits.
 
 BitUnix counts requests per endpoint per account (public ones per IP) over one-second windows
-(reference §4.6). Each endpoint gets a sliding-window limiter: at most `n` grants in any
-`window` seconds, where n/window is BitUnix's rate × this process's share × the benchmark
-scale. `acquire` reserves the next free slot at once (first come, first served) and then
-sleeps until it; the pure part (`SlidingWindow.reserve`) takes the time as an argument, so
-tests drive it with a fake clock and never sleep.
+(docs/bitunix.md#rate-limits). Each endpoint gets a sliding-window limiter: at most `n` grants in
+any `window` seconds, where n/window is BitUnix's rate × this process's share × the benchmark scale.
+`acquire` reserves the next free slot at once (first come, first served) and then sleeps until it;
+the pure part (`SlidingWindow.reserve`) takes the time as an argument, so tests drive it with a fake
+clock and never sleep.
 """
 
 from __future__ import annotations

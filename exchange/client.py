@@ -1,11 +1,11 @@
 """BitunixClient: every BitUnix futures call, through one request path.
 
-`_request` builds the query and body once, signs exactly what it sends, sends it over one
-pooled `httpx.AsyncClient`, and turns every failure into an `exchange.errors` type. There are
-no retries here: the caller (a Temporal activity) owns retries, because only it knows whether a
-re-send is safe (design note §5). The typed endpoint methods live in exchange/endpoints/
-(one mixin per group of endpoints); they convert amounts with `parse.format_decimal` on the way
-out and `exchange.parse` on the way back, and all of them go through `_request`.
+`_request` builds the query and body once, signs exactly what it sends, sends it over one pooled
+`httpx.AsyncClient`, and turns every failure into an `exchange.errors` type. There are no retries
+here: the caller (a Temporal activity) owns retries, because only it knows whether a re-send is safe
+(docs/design.md#idempotent-placement). The typed endpoint methods live in exchange/endpoints/ (one
+mixin per group of endpoints); they convert amounts with `parse.format_decimal` on the way out and
+`exchange.parse` on the way back, and all of them go through `_request`.
 """
 
 from __future__ import annotations

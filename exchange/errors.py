@@ -125,9 +125,9 @@ class BadResponse(ExchangeError):
     pass
 
 
-# Design note §5. Whether a later retry of the same call can succeed. OutcomeUnknown is
-# retryable only in the sense that the caller looks the order up first (never a blind resend);
-# DuplicateClientId is not retried: the order exists and the caller adopts it.
+# Whether a later retry of the same call can succeed (docs/design.md#errors-and-retries).
+# OutcomeUnknown is retryable only in the sense that the caller looks the order up first (never a
+# blind resend); DuplicateClientId is not retried: the order exists and the caller adopts it.
 RETRYABLE: dict[type[ExchangeError], bool] = {
     ExchangeError: False,
     Rejected: False,
@@ -152,8 +152,8 @@ def is_retryable(error: ExchangeError) -> bool:
     return False
 
 
-# BitUnix codes (reference §3), all sent with HTTP 200. 20012 ("this futures does not allow
-# trading") is a pair-status rule: refreshing the pair shows CANCEL_ONLY/STOP and the local
+# BitUnix codes (docs/bitunix.md#error-codes), all sent with HTTP 200. 20012 ("this futures does not
+# allow trading") is a pair-status rule: refreshing the pair shows CANCEL_ONLY/STOP and the local
 # rules then refuse with a proper reason.
 _BY_CODE: dict[int, type[ExchangeError]] = {
     10001: OutcomeUnknown,

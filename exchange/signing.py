@@ -1,7 +1,7 @@
 """BitUnix request signing: two plain SHA-256 hashes over nonce, timestamp, key, query and body.
 
-Not HMAC, and neither the method nor the path is signed (reference §1.3). Pure: no clock, no
-randomness; the client passes the nonce and timestamp in.
+Not HMAC, and neither the method nor the path is signed (docs/bitunix.md#request-signing). Pure: no
+clock, no randomness; the client passes the nonce and timestamp in.
 """
 
 from __future__ import annotations

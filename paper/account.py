@@ -1,4 +1,5 @@
-"""Account endpoints: balance, leverage, margin mode and position mode (reference §4.2).
+"""Account endpoints: balance, leverage, margin mode and position mode
+(docs/bitunix.md#account-endpoints).
 
 Leverage and margin mode are per symbol and refused with 20006 while that symbol has an open
 order or position (asking for the value it already has always succeeds). The position mode is
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from paper.engine import Engine
 
 # [UNCONFIRMED] the shape of /account `data`: documented as a one-element list, parsed as an
-# object by the official Java demo (reference §2, §8.8). The documented list is served.
+# object by the official Java demo (docs/bitunix.md#response-envelope). The documented list is
+# served.
 ACCOUNT_DATA_AS_LIST = True
 
 

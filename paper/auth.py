@@ -1,4 +1,4 @@
-"""Request authentication, exactly as reference §1.3 describes BitUnix's REST signature.
+"""Request authentication, exactly as BitUnix signs REST requests (docs/bitunix.md#request-signing).
 
     digest = sha256_hex(nonce + timestamp + apiKey + queryParams + body)
     sign   = sha256_hex(digest + secretKey)
@@ -8,7 +8,7 @@ followed by its (URL-decoded) value, with empty values and any `sign` key left o
 official Java demo and ccxt-branch build it. `body` is the RAW request body as received, so a
 compact and a spaced JSON body both verify as long as the signed string is the sent one.
 
-Assumptions where the reference says [UNCONFIRMED]:
+Assumptions where BitUnix's documentation is silent (docs/bitunix.md#unconfirmed-assumptions):
 * TIMESTAMP_WINDOW_MS: a request whose `timestamp` header is further than this from the
   server clock (either direction) is refused with errors.STALE_TIMESTAMP_CODE.
 * The nonce is required to be present in the signed string only; it is not checked for

@@ -1,10 +1,11 @@
 """BitUnix error codes the paper exchange answers with, and the assumptions it makes where the
-vendor documentation is silent (reference §3, §8). Every business error is HTTP 200 with a code.
+vendor documentation is silent (docs/bitunix.md#error-codes,
+docs/bitunix.md#unconfirmed-assumptions). Every business error is HTTP 200 with a code.
 """
 
 from __future__ import annotations
 
-# --- the vendor table (reference §3), the subset the simulator can produce ----------------------
+# --- the vendor table (docs/bitunix.md#error-codes), the subset the simulator can produce -------
 OK = 0
 NETWORK_ERROR = 10001
 PARAMETER_ERROR = 10002
@@ -39,7 +40,7 @@ TRIGGER_PRICE_NOT_POSITIVE = 30041
 CLIENT_ID_DUPLICATE = 30042
 
 # Outside the vendor table: BitUnix's own cancel example puts 10013 "Order status error" in a
-# cancel's failureList (reference §3, gaps and oddities).
+# cancel's failureList (docs/bitunix.md#codes-outside-the-table).
 CANCEL_TERMINAL_ERROR_CODE = 10013
 
 MESSAGES: dict[int, str] = {
@@ -81,7 +82,7 @@ MESSAGES: dict[int, str] = {
     CLIENT_ID_DUPLICATE: "Client ID duplicate",
 }
 
-# --- assumptions where the reference is [UNCONFIRMED] (reference §8) ----------------------------
+# --- assumptions where the vendor is silent (docs/bitunix.md#unconfirmed-assumptions) ----------
 # A qty or price with more decimals than basePrecision/quotePrecision: the table has no code for it.
 OFF_GRID_CODE = PARAMETER_ERROR
 # A timestamp outside TIMESTAMP_WINDOW_MS (see auth.py): no "timestamp expired" code exists.
@@ -94,7 +95,8 @@ NOT_API_SUPPORTED_CODE = FUTURES_NOT_SUPPORTED
 SYMBOL_STATUS_CODE = FUTURES_NOT_TRADABLE
 # A POST_ONLY order that would take, in "reject" mode (see Settings.paper_post_only_mode).
 POST_ONLY_REJECT_CODE = ABNORMAL_ORDER_STATUS
-# A second position-level TP/SL on the same position ("one per position", reference §4.5).
+# A second position-level TP/SL on the same position ("one per position",
+# docs/bitunix.md#tpsl-endpoints).
 POSITION_TPSL_EXISTS_CODE = ABNORMAL_ORDER_STATUS
 # modify_order / cancel on an order that is no longer open.
 ORDER_NOT_OPEN_CODE = ABNORMAL_ORDER_STATUS

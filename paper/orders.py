@@ -1,7 +1,7 @@
 """Trade endpoints that change orders: place, cancel, cancel all, modify (closes the exchange
 sends itself are in closing.py).
 
-Position rules (reference §4.3):
+Position rules (docs/bitunix.md#position-modes):
 * HEDGE: `side` names the position. BUY+OPEN opens long, SELL+OPEN opens short, BUY+CLOSE
   closes the long, SELL+CLOSE closes the short; CLOSE needs `positionId` (10002 without it,
   30004 when it is not an open position of that side and symbol). `tradeSide` defaults to OPEN.
@@ -180,7 +180,7 @@ def _check_margin(eng: Engine, symbol: str, fill_side: Side, qty: Decimal,
 
 
 def find_order(eng: Engine, order_id: str | None, client_id: str | None) -> Order | None:
-    """orderId wins when both are given (reference §4.3)."""
+    """orderId wins when both are given (docs/bitunix.md#trade-endpoints)."""
     if order_id is not None:
         return eng.state.orders.get(order_id)
     if client_id is not None:

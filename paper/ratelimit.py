@@ -1,4 +1,5 @@
-"""BitUnix's request limits (reference §4.6), scaled by Settings.paper_rate_limit_scale.
+"""BitUnix's request limits (docs/bitunix.md#rate-limits), scaled by
+Settings.paper_rate_limit_scale.
 
 Per endpoint: public endpoints 10/s per IP; private endpoints 10/s per account (uid, here the
 api-key), cancel_orders / flash_close_position / adjust_position_margin 5/s, batch_order and

@@ -14,7 +14,7 @@ from paper.errors import ExchangeError
 from paper.instruments import Pair
 from trading.types import OrderType, PairStatus, Side
 
-# [UNCONFIRMED] BitUnix's clientId length limit; cachy caps it at 64 (reference §4.3).
+# [UNCONFIRMED] BitUnix's clientId length limit; cachy caps it at 64 (docs/bitunix.md#client-ids).
 CLIENT_ID_MAX_LEN = 64
 
 
@@ -41,7 +41,7 @@ def check_qty(pair: Pair, qty: Decimal, order_type: OrderType, opening: bool) ->
         raise ExchangeError(
             E.OFF_GRID_CODE, f"qty {qty} has more than {pair.base_precision} decimals"
         )
-    # minTradeVolume is a minimum for openings, not for closes (design §4 "Ownership").
+    # minTradeVolume is a minimum for openings, not for closes (docs/design.md#ownership).
     if opening and qty < pair.min_qty:
         raise ExchangeError(E.MIN_QTY, f"{pair.min_qty}")
     if order_type is OrderType.LIMIT and qty > pair.max_limit_qty:

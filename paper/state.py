@@ -27,7 +27,8 @@ ZERO = Decimal(0)
 # Ids look like BitUnix's: 19-digit decimal strings.
 ID_BASE = 1_900_000_000_000_000_000
 
-# TP/SL order statuses (reference §5.2, tpsl push: NEW, CANCELED, SYSTEM_CANCELED, FILLED, FAILED).
+# TP/SL order statuses, as the tpsl push channel names them (docs/bitunix.md#push-channels):
+# NEW, CANCELED, SYSTEM_CANCELED, FILLED, FAILED.
 TPSL_NEW = "NEW"
 TPSL_CANCELED = "CANCELED"
 TPSL_SYSTEM_CANCELED = "SYSTEM_CANCELED"

@@ -1,5 +1,6 @@
-"""TP/SL orders (reference §4.5): order-level (`tpsl/place_order`, fixed tpQty/slQty) and
-position-level (`tpsl/position/place_order`, closes the whole position, one per position).
+"""TP/SL orders (docs/bitunix.md#tpsl-endpoints): order-level (`tpsl/place_order`, fixed
+tpQty/slQty) and position-level (`tpsl/position/place_order`, closes the whole position, one per
+position).
 
 Triggers are evaluated on every price event (mark = last here, so MARK_PRICE and LAST_PRICE
 behave alike): a LONG's TP fires at price >= tpPrice and its SL at price <= slPrice; a SHORT's

@@ -1,4 +1,5 @@
-"""What a trade leg becomes in BitUnix's order fields, per position mode (reference §4.3).
+"""What a trade leg becomes in BitUnix's order fields, per position mode
+(docs/bitunix.md#position-modes).
 
 | leg         | HEDGE: side, tradeSide, reduceOnly, positionId | ONE_WAY: side, reduceOnly | fills |
 |-------------|------------------------------------------------|---------------------------|-------|
@@ -53,7 +54,8 @@ _INTENT_CHANGES: dict[Intent, tuple[PositionChange, ...]] = {
     Intent.OPEN_SHORT: (PositionChange(PositionSide.SHORT, opening=True),),
     Intent.CLOSE_LONG: (PositionChange(PositionSide.LONG, opening=False),),
     Intent.CLOSE_SHORT: (PositionChange(PositionSide.SHORT, opening=False),),
-    # A reverse closes the old trade first, waits for it, then opens the new one (design §3).
+    # A reverse closes the old trade first, waits for it, then opens the new one
+    # (docs/design.md#reverses).
     Intent.REVERSE_TO_LONG: (
         PositionChange(PositionSide.SHORT, opening=False),
         PositionChange(PositionSide.LONG, opening=True),

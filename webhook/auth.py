@@ -1,7 +1,8 @@
 """Who may send alerts: per-strategy secrets and the optional source-address allow-list.
 
-Secrets are stored as HMAC-SHA256 under a server key (design note §5b): as safe as a password
-hash against a stolen database for secrets of 128+ random bits, and fast enough for the ack.
+Secrets are stored as HMAC-SHA256 under a server key (docs/design.md#webhook-secrets): as safe as a
+password hash against a stolen database for secrets of 128+ random bits, and fast enough for the
+ack.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from settings import Settings
 SERVER_KEY_FILE = "webhook-key"
 MIN_SECRET_LENGTH = 20
 GENERATED_SECRET_BYTES = 24  # 192 bits
-# TradingView's published webhook senders (support article 43000529348), IPv4 only.
+# TradingView's published webhook senders (docs/tradingview.md#source-addresses), IPv4 only.
 TRADINGVIEW_IPS = ("52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7")
 # Compared against when the strategy is unknown, so both failures take the same work.
 _NO_HASH = "0" * 64

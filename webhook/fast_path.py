@@ -1,13 +1,13 @@
 """The fast path: a small worker inside the webhook process, on the webhook's own client.
 
 With it, a start requested eagerly (`request_eager_start=True`) hands the first workflow task
-straight back to this process, and the first placement runs as a local activity here: the
-first order leaves within milliseconds of the alert (design note §6). The venue reads the
-entry decides with start when the intake knows an open's symbol (`AppState.warm_venue`), so
-they overlap the recording of the alert and the start of its workflow. It registers only
-`TradeWorkflow` and that local activity, takes no remote activity tasks and keeps few slots,
-so the ack stays fast. It needs the exchange keys in this process; `fast_path = False`
-(TRADEWIRE_FAST_PATH=false) keeps them out, and alerts then start by the default path.
+straight back to this process, and the first placement runs as a local activity here: the first
+order leaves within milliseconds of the alert (docs/design.md#the-fast-path). The venue reads the
+entry decides with start when the intake knows an open's symbol (`AppState.warm_venue`), so they
+overlap the recording of the alert and the start of its workflow. It registers only `TradeWorkflow`
+and that local activity, takes no remote activity tasks and keeps few slots, so the ack stays fast.
+It needs the exchange keys in this process; `fast_path = False` (TRADEWIRE_FAST_PATH=false) keeps
+them out, and alerts then start by the default path.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from webhook.ratelimit import RateLimiter
 from webhook.temporal import (
     ANSWER_BUDGET_S,
     ANSWER_MARGIN_S,
-    SIGNAL_CLOSE,
     StartUncertain,
     TemporalUnavailable,
     WorkflowGone,
@@ -30,7 +29,7 @@ from webhook.temporal import (
     started,
     ui_url,
 )
-from workflows.messages import CloseRequest
+from workflows.messages import CloseRequest, TradeMessages
 
 log = logging.getLogger("webhook")
 
@@ -238,7 +237,7 @@ class Intake:
     ) -> bool:
         client = await self.state.temporal.try_connect()
         try:
-            await signal(client, self.state.settings, workflow_id, SIGNAL_CLOSE, request)
+            await signal(client, self.state.settings, workflow_id, TradeMessages.CLOSE, request)
             return True
         except WorkflowGone:
             return False

@@ -1,6 +1,6 @@
 """What an alert asks for, from `action` + `market_position` + `prev_market_position`.
 
-A pure table (design note §3). TradingView reports the strategy's position after the order
+A pure table (docs/design.md#intent). TradingView reports the strategy's position after the order
 (`market_position`) and before it (`prev_market_position`):
 
     buy  : flat→long open long · long→long open long (adds) · short→long reverse to long

@@ -9,15 +9,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Strategy
-from trading.types import EntryType, Intent, MarginMode, PositionSide, SignalOutcome, StopType
+from trading.types import Intent, PositionSide, SignalOutcome
 from webhook import queries
 from webhook.intent import REVERSES
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.queries import Delivery, KeyHolder, OpenTradeRow
 from webhook.schemas import Alert
 from workflows.contract import (
-    ChaseFallback,
-    OnProtectionRefused,
     Sizing,
     StrategySnapshot,
     TradeInput,
@@ -207,27 +205,9 @@ def _sizing(alert: Alert, intent: Intent) -> Sizing | None:
 
 
 def snapshot(strategy: Strategy) -> StrategySnapshot:
-    """The strategy's parameters now, for the trade to keep (design note §4)."""
-    return StrategySnapshot(
-        id=strategy.id,
-        name=strategy.name,
-        sizing=Sizing(size=strategy.size, size_usdt=strategy.size_usdt, size_pct=strategy.size_pct),
-        entry_type=EntryType(strategy.entry_type),
-        leverage=strategy.leverage,
-        margin_mode=MarginMode(strategy.margin_mode) if strategy.margin_mode else None,
-        chase_interval_s=strategy.chase_interval_s,
-        max_chases=strategy.max_chases,
-        max_slippage_bps=strategy.max_slippage_bps,
-        chase_fallback=ChaseFallback(strategy.chase_fallback),
-        exit_entry_type=EntryType(strategy.exit_entry_type),
-        max_alert_age_s=strategy.max_alert_age_s,
-        dedupe_window_s=strategy.dedupe_window_s,
-        notional_floor=strategy.notional_floor,
-        allow_split=strategy.allow_split,
-        on_protection_refused=OnProtectionRefused(strategy.on_protection_refused),
-        tracking_interval_s=strategy.tracking_interval_s,
-        stop_type=StopType(strategy.stop_type),
-    )
+    """The strategy's parameters now, for the trade to keep (docs/design.md#strategy-snapshot):
+    the row, validated once by the model every side uses."""
+    return StrategySnapshot.model_validate(strategy, from_attributes=True)
 
 
 def holder_alert(holder: KeyHolder) -> Alert:

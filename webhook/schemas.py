@@ -1,4 +1,5 @@
-"""The TradingView alert body (design note §3): parsing, validation, and the stored form.
+"""The TradingView alert body (docs/design.md#the-alert-body): parsing, validation, and the
+stored form.
 
 The body is JSON whatever its Content-Type. Numbers become `Decimal` in the JSON parser itself
 (never a float on the way); numbers sent as strings are parsed the same way by pydantic.
@@ -76,7 +77,7 @@ Held = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, allow_inf_nan=
 
 
 class Alert(BaseModel):
-    """One alert as TradingView renders it (the table in design note §3)."""
+    """One alert as TradingView renders it (the table in docs/design.md#the-alert-body)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 

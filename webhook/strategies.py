@@ -17,26 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.models import Strategy
 from webhook.auth import check_secret, generate_secret, hash_secret, parse_network
 from webhook.schemas import STRATEGY_NAME_PATTERN
+from workflows.contract import SIZINGS, StrategySnapshot
 
-SIZINGS = ("size", "size_usdt", "size_pct")
 # Parameters an operator may set (columns of `strategy`); everything else is managed here.
+# What a trade keeps of them is declared once, by StrategySnapshot; the rest is the webhook's.
+_NOT_SET_BY_OPERATORS = ("id", "name", "sizing", "rules_max_age_s")
+TRADE_PARAMETERS = tuple(n for n in StrategySnapshot.model_fields if n not in _NOT_SET_BY_OPERATORS)
 PARAMETERS = (
     *SIZINGS,
-    "entry_type",
-    "leverage",
-    "margin_mode",
-    "chase_interval_s",
-    "max_chases",
-    "max_slippage_bps",
-    "chase_fallback",
-    "exit_entry_type",
-    "max_alert_age_s",
-    "dedupe_window_s",
-    "notional_floor",
-    "allow_split",
-    "on_protection_refused",
-    "tracking_interval_s",
-    "stop_type",
+    *TRADE_PARAMETERS,
     "rate_limit_per_min",
     "allowed_ips",
     "allow_tradingview_ips",

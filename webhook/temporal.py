@@ -1,7 +1,8 @@
 """The webhook's calls into Temporal: start a trade workflow, signal `close` and `cancel`.
 
 A start is durable once Temporal accepts it; the webhook answers then, never waiting for the
-exchange. Every call has a short deadline: TradingView gives up on a request after 3 s.
+exchange. Every call has a short deadline: TradingView gives up on a request after 3 s
+(docs/tradingview.md#delivery).
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from settings import Settings
 from trading.types import TradeStatus
 from workflows import search_attributes as sa
 from workflows.contract import TradeInput
+from workflows.messages import TradeMessages
 from workflows.summary import static_summary
 
 log = logging.getLogger("webhook")
-WORKFLOW_NAME = "TradeWorkflow"
-SIGNAL_CLOSE = "close"
-SIGNAL_CANCEL = "cancel"
-QUERY_STATE = "state"
 RPC_TIMEOUT = timedelta(seconds=2)
 CALL_BUDGET_S = 2.5
 # TradingView gives up on a request after 3 s; the margin leaves time to record and answer.
@@ -78,7 +76,7 @@ async def start_trade(
     try:
         await asyncio.wait_for(
             client.start_workflow(
-                WORKFLOW_NAME,
+                TradeMessages.WORKFLOW,
                 inp,
                 id=workflow_id,
                 task_queue=settings.task_queue,

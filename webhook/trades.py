@@ -16,15 +16,13 @@ from trading.types import TradeStatus
 from webhook.deps import AppState, app_state, has_admin_token
 from webhook.temporal import (
     CALL_BUDGET_S,
-    QUERY_STATE,
     RPC_TIMEOUT,
-    SIGNAL_CANCEL,
     TemporalUnavailable,
     WorkflowGone,
     signal,
     ui_url,
 )
-from workflows.messages import CancelRequest
+from workflows.messages import CancelRequest, TradeMessages
 from workflows.state import TradeState
 
 router = APIRouter(prefix="/trades", tags=["trades"])
@@ -145,7 +143,7 @@ async def _live_state(state: AppState, workflow_id: str) -> tuple[Any, str | Non
     try:
         result = await asyncio.wait_for(
             client.get_workflow_handle(workflow_id).query(
-                QUERY_STATE, result_type=TradeState, rpc_timeout=RPC_TIMEOUT
+                TradeMessages.STATE, result_type=TradeState, rpc_timeout=RPC_TIMEOUT
             ),
             CALL_BUDGET_S,
         )
@@ -167,7 +165,7 @@ async def cancel_trade(
         raise HTTPException(409, f"trade #{trade_id} has already ended ({trade.status})")
     client = await state.temporal.try_connect()
     try:
-        await signal(client, state.settings, trade.workflow_id, SIGNAL_CANCEL, request)
+        await signal(client, state.settings, trade.workflow_id, TradeMessages.CANCEL, request)
     except WorkflowGone:
         raise HTTPException(
             409, f"trade #{trade_id}'s workflow {trade.workflow_id} is not running"

@@ -1,5 +1,5 @@
 """The chase: a post-only limit at the best passive price, re-priced while the market moves
-(design note §4, "Entry and chase").
+(docs/design.md#entry-and-chase).
 
 Each round waits `interval` (a durable timer, or a fill/exchange signal), re-reads the order
 and the book; when the best price moved it cancels, and only once the order detail shows the
@@ -89,7 +89,7 @@ async def _price_now(run: TradeRun, fill_side: Side) -> Decimal | None:
     return passive_price(book.best_bid, book.best_ask, fill_side, run.rules.price_tick)
 
 
-def _limit(run: TradeRun, plan: ChasePlan, fields, qty: Decimal, price: Decimal) -> OrderRequest:  # noqa: ANN001
+def _limit(run: TradeRun, plan: ChasePlan, fields, qty: Decimal, price: Decimal) -> OrderRequest:
     return OrderRequest(
         trade_id=run.inp.trade_id, client_id=run.ledger.next_client_id(plan.leg), leg=plan.leg,
         symbol=run.inp.symbol, side=fields.side, fill_side=fields.fill_side,

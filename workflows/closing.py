@@ -1,4 +1,4 @@
-"""Closing a trade's own quantity with reduce-only orders (design note §4, "Ownership").
+"""Closing a trade's own quantity with reduce-only orders (docs/design.md#ownership).
 
 The TP/SL is cancelled first (an order-level TP/SL left behind would later close another
 trade's quantity), then the trade's open quantity, capped by what the position still holds,
@@ -50,7 +50,7 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
         run.memory.final_status = TradeStatus.TRACKING
 
 
-async def market_close(run: TradeRun, leg: Leg, position_qty) -> None:  # noqa: ANN001
+async def market_close(run: TradeRun, leg: Leg, position_qty) -> None:
     assert run.rules is not None
     fields = run.fields(opening=False)
     for qty in close_parts(run.rules, run.ledger.open_qty, position_qty, OrderType.MARKET):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,9 +55,12 @@ class Sizing(Frozen):
         return self
 
 
+SIZINGS = ("size", "size_usdt", "size_pct")
+
+
 class StrategySnapshot(Frozen):
     """The strategy's parameters when the alert arrived: a later edit never changes a running
-    trade (design note §4, "Strategy parameters")."""
+    trade (docs/design.md#strategy-snapshot)."""
 
     id: int | None = None
     name: str
@@ -77,6 +81,22 @@ class StrategySnapshot(Frozen):
     tracking_interval_s: int = 300  # the trade's own re-check; the account watcher is faster
     stop_type: StopType = StopType.MARK_PRICE
     rules_max_age_s: int = 3600
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sizing_from_columns(cls, data: Any) -> Any:
+        """Read from a strategy row (`model_validate(row, from_attributes=True)`) or a dict of
+        its columns: its three sizing columns become `sizing`; the rest match by name."""
+        if isinstance(data, dict):
+            if "sizing" in data or not any(n in data for n in SIZINGS):
+                return data
+            columns = data
+        else:
+            columns = {n: getattr(data, n) for n in (*cls.model_fields, *SIZINGS)
+                       if hasattr(data, n)}
+        out = {n: v for n, v in columns.items() if n not in SIZINGS}
+        out["sizing"] = {n: columns.get(n) for n in SIZINGS}
+        return out
 
 
 class TradeInput(Frozen):
@@ -131,7 +151,8 @@ class TradeResult(Frozen):
 
 
 def workflow_id_for(strategy_name: str, signal_id: int) -> str:
-    """`trade-<strategy>-<accepted signal id>` (design note §3): a redelivery maps to the same id."""
+    """`trade-<strategy>-<accepted signal id>`: a redelivery maps to the same id
+    (docs/design.md#dedupe-ordering-and-workflow-ids)."""
     return f"{workflow_id_prefix(strategy_name)}{signal_id}"
 
 

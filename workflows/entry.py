@@ -104,7 +104,7 @@ def _sizing_price(run: TradeRun, venue: VenueSnapshot) -> Decimal:
     return best or venue.mark_price
 
 
-def _guard(check):  # noqa: ANN001, ANN202 - a pure domain call that may refuse the trade
+def _guard(check):  # check: a pure domain call that may refuse the trade
     try:
         return check()
     except TradingError as exc:
@@ -136,7 +136,7 @@ async def enter(run: TradeRun, size: EntrySize) -> None:
 
 
 async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
-                      price: Decimal | None):  # noqa: ANN201 - OrderSnapshot
+                      price: Decimal | None):  # returns an OrderSnapshot
     """Conform and place one entry order; after a rule rejection, refresh the rules once and
     try again with the re-validated order (a new client id: the old order was refused)."""
     for attempt in (1, 2):

@@ -1,7 +1,7 @@
-"""A chase whose interval is under a second: durable timers fire no faster than about a second
-on Temporal (design note §6), so the rounds run inside one heartbeating activity
-(activities/fast_chase.py) and the workflow only starts it, stops it on a message, and takes
-in its orders. TP/SL follow once it returns (the chase itself lasts seconds)."""
+"""A chase whose interval is under a second: durable timers fire no faster than about a second on
+Temporal (docs/design.md#sub-second-chase), so the rounds run inside one heartbeating activity
+(activities/fast_chase.py) and the workflow only starts it, stops it on a message, and takes in its
+orders. TP/SL follow once it returns (the chase itself lasts seconds)."""
 
 from __future__ import annotations
 

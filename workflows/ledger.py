@@ -4,7 +4,7 @@ Pure (no I/O, no clock): the workflow keeps one `TradeLedger`, feeds it the orde
 activities return, and reads quantities, prices and PnL from it. It travels through
 continue-as-new unchanged, so the sequence number (and so every client order id) never repeats.
 
-A trade owns only what its own orders filled (design note §4, "Ownership"):
+A trade owns only what its own orders filled (docs/design.md#ownership):
     filled  = Σ filled qty of its entry orders
     closed  = Σ filled qty of its closing orders (exit, flatten, a TP/SL that fired, external)
     open    = filled − closed

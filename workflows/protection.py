@@ -1,4 +1,4 @@
-"""Keeping a trade's TP/SL right (design note §4, "Protection"), from the workflow's side.
+"""Keeping a trade's TP/SL right (docs/design.md#protection), from the workflow's side.
 
 Sized to the trade's own open quantity, placed after the first fill and resized after each
 later fill. Order-level (`tpsl/place_order`) while the position holds more than this trade

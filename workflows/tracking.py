@@ -1,4 +1,5 @@
-"""Tracking a trade until its quantity is closed (design note §4, "Ownership" and "Tracking").
+"""Tracking a trade until its quantity is closed (docs/design.md#ownership and
+docs/design.md#tracking-and-the-account-watcher).
 
 Checks (workflows/reconcile.py) run when the account watcher signals a change, and on the
 trade's own (long) durable timer, so a missed signal only delays one. Exit alerts, cancels

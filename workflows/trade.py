@@ -1,4 +1,5 @@
-"""`TradeWorkflow`: one alert's trade, from rules to recorded PnL (design note §4).
+"""`TradeWorkflow`: one alert's trade, from rules to recorded PnL
+(docs/design.md#the-trade-workflow).
 
     resolve rules → read the position mode → (one-way check) → leverage/margin mode → size
     → entry (market | limit | chase) → protection (TP/SL) → track until the trade's quantity
@@ -148,7 +149,7 @@ async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -
                 TradeMessages.PREDECESSOR_CLOSED,
                 PredecessorClosed(workflow_id=run.workflow_id, status=status),
             )
-        except Exception as exc:  # the waiting trade may have given up already
+        except Exception as exc:  # noqa: BLE001 - the waiting trade may have given up already
             workflow.logger.info("could not tell %s that this trade ended: %s", workflow_id, exc)
     s = run.state
     return TradeResult(trade_id=run.inp.trade_id, status=status, filled_qty=s.filled_qty,
@@ -163,7 +164,7 @@ async def _close_predecessor(run: TradeRun, workflow_id: str) -> None:
         await workflow.get_external_workflow_handle(workflow_id).signal(
             TradeMessages.CLOSE, CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id)
         )
-    except Exception as exc:  # it has ended already: nothing to wait for
+    except Exception as exc:  # noqa: BLE001 - it has ended already: nothing to wait for
         workflow.logger.info("reverse: %s is not running (%s)", workflow_id, exc)
         return
     try:

@@ -1,4 +1,5 @@
-"""Account endpoints (reference §4.2): balance, leverage, margin and position mode."""
+"""Account endpoints (docs/bitunix.md#account-endpoints): balance, leverage, margin and position
+mode."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Public market endpoints (reference §4.1): pairs, tickers, depth."""
+"""Public market endpoints (docs/bitunix.md#market-endpoints): pairs, tickers, depth."""
 
 from __future__ import annotations
 

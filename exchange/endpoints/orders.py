@@ -1,4 +1,4 @@
-"""Order endpoints (reference §4.3): place, cancel, modify, look up, fills."""
+"""Order endpoints (docs/bitunix.md#trade-endpoints): place, cancel, modify, look up, fills."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Position endpoints (reference §4.4) and flash close."""
+"""Position endpoints (docs/bitunix.md#position-endpoints) and flash close."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TP/SL endpoints (reference §4.5). TP/SL orders carry no client id at BitUnix."""
+"""TP/SL endpoints (docs/bitunix.md#tpsl-endpoints). TP/SL orders carry no client id at BitUnix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Account endpoints (reference §4.2)."""
+"""Account endpoints (docs/bitunix.md#account-endpoints)."""
 
 from __future__ import annotations
 

@@ -72,9 +72,9 @@ class Envelope(Wire):
 
 
 # --- `data` shapes -------------------------------------------------------------------------------
-# BitUnix is not consistent about `data` (reference §2): the account is documented as a one-item
-# list and parsed as an object by the official Java demo; void endpoints send "". These accept
-# either shape.
+# BitUnix is not consistent about `data` (docs/bitunix.md#response-envelope): the account is
+# documented as a one-item list and parsed as an object by the official Java demo; void endpoints
+# send "". These accept either shape.
 
 
 def as_object(data: Any, *, key: str | None = None, value: str | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Public market endpoints: trading_pairs, tickers, depth (reference §4.1)."""
+"""Public market endpoints: trading_pairs, tickers, depth (docs/bitunix.md#market-endpoints)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Position endpoints (reference §4.4)."""
+"""Position endpoints (docs/bitunix.md#position-endpoints)."""
 
 from __future__ import annotations
 

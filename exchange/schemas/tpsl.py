@@ -1,4 +1,4 @@
-"""TP/SL endpoints (reference §4.5)."""
+"""TP/SL endpoints (docs/bitunix.md#tpsl-endpoints)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trade endpoints: orders, cancels, fills, flash close (reference §4.3)."""
+"""Trade endpoints: orders, cancels, fills, flash close (docs/bitunix.md#trade-endpoints)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ class CancelFailure(Wire):
     orderId: Text | None = None
     clientId: str | None = None
     errorMsg: str = ""
-    # Documented as a string in examples ("10013"); codes may fall outside the §3 table.
+    # Documented as a string in examples ("10013"); codes may fall outside BitUnix's
+    # table (docs/bitunix.md#codes-outside-the-table).
     errorCode: int | str | None = None
 
 

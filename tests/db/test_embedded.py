@@ -1,5 +1,5 @@
 """The embedded PostgreSQL widens its parent folders (as root it runs as its own user), but it
-must never make a secret file readable to others (design note §6)."""
+must never make a secret file readable to others (docs/design.md#embedded-postgresql)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import sys
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from devstack.components import defines_function, module_exists
 from tests.devstack.support import free_ports
 from tests.devstack.test_healthcheck import healthcheck
+from tests.support import waiting
 
 PROJECT = Path(__file__).resolve().parents[2]
 SEARCH_ATTRIBUTES = {"Symbol", "Side", "Strategy", "TradeStatus"}
@@ -89,22 +89,17 @@ async def start_up(tmp: Path, state: Path, ports: Ports, run: int) -> Up:
 
 
 async def eventually(up: Up, what: str, check: Callable[[], Awaitable[Any]]) -> Any:
-    """Poll `check` until it returns a truthy value; fail at once if `up` exits."""
-    deadline = time.monotonic() + START_BUDGET_S
-    last: object = None
-    while time.monotonic() < deadline:
-        if up.proc.returncode is not None:
-            pytest.fail(f"up exited ({up.proc.returncode}) before {what}:\n{up.output()}")
-        try:
-            result = await check()
-        except Exception as exc:  # noqa: BLE001 - not there yet
-            last = exc
-        else:
-            if result:
-                return result
-            last = result
-        await asyncio.sleep(0.25)
-    pytest.fail(f"no {what} within {START_BUDGET_S} s (last: {last!r}):\n{up.output()}")
+    """Poll `check` every 0.25 s until it returns a truthy value, for up to START_BUDGET_S; an
+    exception means "not there yet"; fail at once if `up` exits. Failures show up's output."""
+
+    def exited() -> str | None:
+        code = up.proc.returncode
+        return None if code is None else f"up exited ({code})"
+
+    return await waiting.eventually(
+        check, what, START_BUDGET_S, interval_s=0.25, not_yet=(Exception,), give_up=exited,
+        detail=up.output,
+    )
 
 
 def snapshot_tree(up: Up, state: Path) -> list[psutil.Process]:

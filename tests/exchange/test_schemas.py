@@ -1,4 +1,5 @@
-"""Wire payloads built from the reference's field lists (§4) → schemas → parse → domain."""
+"""Wire payloads built from BitUnix's documented field lists (docs/bitunix.md) → schemas → parse
+→ domain."""
 
 from __future__ import annotations
 

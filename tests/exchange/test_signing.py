@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from exchange.signing import canonical_query, query_items, sign
 
-# Reference §1.3: the documentation's sample inputs, digest and sign computed from the algorithm.
+# The documentation's sample inputs, digest and sign computed from the algorithm
+# (docs/bitunix.md#request-signing).
 DOC_BODY = '{"uid":"2899","arr":[{"id":1,"name":"maple"},{"id":2,"name":"lily"}]}'
 DOC_DIGEST = "75099831ac6803e9c5b79dd3cde2c3c529b4750bd3508186afdde0dd13599b38"
 DOC_SIGN = "00397cd1e52c7dce3258067324363b6361fabc9178a0912b330c138db8745655"

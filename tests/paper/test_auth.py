@@ -1,4 +1,4 @@
-"""Signature, key and timestamp checks (reference §1.3), over real HTTP."""
+"""Signature, key and timestamp checks (docs/bitunix.md#request-signing), over real HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from tests.paper.wire_client import PREFIX, WireClient
 
 
 def test_reference_worked_example() -> None:
-    # Reference §1.3's doc sample inputs and the values computed from the algorithm.
+    # The documentation's sample inputs (docs/bitunix.md#request-signing) and the values
+    # computed from the algorithm.
     body = '{"uid":"2899","arr":[{"id":1,"name":"maple"},{"id":2,"name":"lily"}]}'
     assert auth.sign(
         "123456", "20241120123045", "yourApiKey", "id1uid200", body, "yourSecretKey"

@@ -1,4 +1,5 @@
-"""Positions in ONE_WAY and HEDGE mode (reference §4.3), leverage/margin/position mode."""
+"""Positions in ONE_WAY and HEDGE mode (docs/bitunix.md#position-modes), leverage/margin/position
+mode."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""BitUnix's rate limits (reference §4.6) answered with 10006, scaled by the setting."""
+"""BitUnix's rate limits (docs/bitunix.md#rate-limits), answered with 10006 and scaled by the
+setting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Order-level and position-level TP/SL (reference §4.5): placement rules and triggers."""
+"""Order-level and position-level TP/SL (docs/bitunix.md#tpsl-endpoints): placement rules and
+triggers."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""A deliberately small BitUnix REST signer for the simulator's tests, written from reference
-§1.3 and independent of exchange/client.py and exchange/signing.py (which it must not share
-a bug with)."""
+"""A deliberately small BitUnix REST signer for the simulator's tests, written from
+docs/bitunix.md#request-signing and independent of exchange/client.py and exchange/signing.py (which
+it must not share a bug with)."""
 
 from __future__ import annotations
 

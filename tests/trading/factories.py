@@ -15,7 +15,8 @@ D = Decimal
 
 
 def btc_row(**overrides: Any) -> dict[str, Any]:
-    """BitUnix's documented BTCUSDT example (reference §7), as from_precisions arguments."""
+    """BitUnix's documented BTCUSDT example (docs/bitunix.md#sample-pair), as from_precisions
+    arguments."""
     row: dict[str, Any] = dict(
         symbol="BTCUSDT",
         base="BTC",

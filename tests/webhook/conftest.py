@@ -50,7 +50,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def synced_pairs(
-    paper_exchange: PaperExchange,  # noqa: F811
+    paper_exchange: PaperExchange,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> list[str]:
     """The paper exchange's pair list, read over HTTP and stored in `trading_pair`."""
@@ -68,7 +68,7 @@ async def synced_pairs(
 
 def make_settings(
     temporal_env: WorkflowEnvironment, paper: PaperExchange, state_dir: Any, **overrides: Any
-) -> Settings:  # noqa: F811
+) -> Settings:
     values: dict[str, Any] = {
         "state_dir": state_dir,
         "host": "127.0.0.1",
@@ -86,7 +86,7 @@ def make_settings(
 @pytest.fixture
 def wh_settings(
     temporal_env: WorkflowEnvironment, paper_exchange: PaperExchange, tmp_path: Any
-) -> Settings:  # noqa: F811
+) -> Settings:
     return make_settings(temporal_env, paper_exchange, tmp_path)
 
 
@@ -222,7 +222,7 @@ class Live:
 @pytest.fixture(scope="session")
 def live_webhook(
     temporal_env: WorkflowEnvironment,
-    paper_exchange: PaperExchange,  # noqa: F811
+    paper_exchange: PaperExchange,
     db_url: str,
     synced_pairs: list[str],
     tmp_path_factory: pytest.TempPathFactory,

@@ -4,9 +4,9 @@ first placement in-process), a full worker for everything else, the real TradeWo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest_asyncio
@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from settings import Settings
 from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
+from tests.support.waiting import eventually
 from trading.types import TradeStatus
 from webhook.app import create_app
 from wiring import exchange_client
@@ -25,20 +26,7 @@ from workflows.contract import TradeResult
 from .conftest import TOKEN, Webhook, make_settings
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-T = TypeVar("T")
 PATIENCE_S = 60  # a generous bound for a condition that is polled, never a timing assertion
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + PATIENCE_S
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"still waiting for {what} after {PATIENCE_S} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest_asyncio.fixture
@@ -70,7 +58,9 @@ async def _trade_in(webhook: Webhook, trade_id: int, *statuses: TradeStatus) -> 
         trade = await webhook.trade(trade_id)
         return trade if trade.status in statuses else None
 
-    return await eventually(probe, f"trade #{trade_id} to be {'/'.join(statuses)}")
+    return await eventually(
+        probe, f"trade #{trade_id} to be {'/'.join(statuses)}", PATIENCE_S, interval_s=0.05
+    )
 
 
 async def test_open_then_cancel_with_flatten_ends_cancelled_in_temporal(

@@ -126,7 +126,7 @@ async def watcher(harness: Harness) -> AsyncIterator[str]:
     await _stop(harness.client.get_workflow_handle(wid))
 
 
-async def _stop(handle) -> None:  # noqa: ANN001
+async def _stop(handle) -> None:
     try:
         desc = await handle.describe()
         if desc.status is not None and desc.status.name == "RUNNING":

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,8 @@ from exchange.client import BitunixClient
 from settings import Settings
 from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
+from tests.support.waiting import NotYet
+from tests.support.waiting import eventually as until  # every 0.1 s for up to 60 s (WAIT_S)
 from trading.types import EntryType, Intent, PositionSide, TradeStatus
 from workflows import search_attributes as sa
 from workflows.contract import StrategySnapshot, TradeInput
@@ -32,28 +34,9 @@ from workflows.state import TradeState
 from workflows.summary import static_summary
 from workflows.trade import TradeWorkflow
 
-T = TypeVar("T")
 WAIT_S = 60.0
 HISTORIES = Path(__file__).resolve().parents[1] / "histories"
 SAVE_HISTORIES = "TRADEWIRE_SAVE_HISTORIES"
-
-
-class NotYet(AssertionError):
-    pass
-
-
-async def until(check: Callable[[], Awaitable[T | None]], what: str, timeout_s: float = WAIT_S) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout_s`."""
-    loop = asyncio.get_running_loop()
-    ends = loop.time() + timeout_s
-    last: Any = None
-    while True:
-        last = await check()
-        if last:
-            return last
-        if loop.time() > ends:
-            raise NotYet(f"timed out waiting for: {what} (last: {last!r})")
-        await asyncio.sleep(0.1)
 
 
 async def cli(*args: str) -> str:
@@ -124,7 +107,7 @@ class Harness:
         self.started.append(handle)
         return handle
 
-    async def result(self, handle: WorkflowHandle, timeout_s: float = WAIT_S):  # noqa: ANN201
+    async def result(self, handle: WorkflowHandle, timeout_s: float = WAIT_S):
         """The workflow's result, or a failure naming the trade's last state."""
         try:
             return await asyncio.wait_for(handle.result(), timeout_s)

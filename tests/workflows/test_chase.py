@@ -15,7 +15,7 @@ BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
 
 
-def entry_prices(st) -> list[Decimal]:  # noqa: ANN001
+def entry_prices(st) -> list[Decimal]:
     return [o.price for o in st.open_orders if o.leg == "entry"]
 
 
@@ -98,7 +98,7 @@ async def test_post_only_rejected_on_arrival_is_repriced_not_failed(harness: Har
     assert st.filled_qty == QTY and await h.position_qty() == QTY
 
 
-async def _placing(handle) -> bool:  # noqa: ANN001
+async def _placing(handle) -> bool:
     desc = await handle.describe()
     return any(a.activity_type.name == "place_order"
                and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED

@@ -15,7 +15,7 @@ BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
 
 
-def tracking(s) -> bool:  # noqa: ANN001
+def tracking(s) -> bool:
     return s.status is TradeStatus.TRACKING and s.protection.order_id is not None
 
 

@@ -19,7 +19,7 @@ BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
 
 
-def protected(s) -> bool:  # noqa: ANN001
+def protected(s) -> bool:
     return s.status is TradeStatus.TRACKING and s.protection.order_id is not None
 
 

@@ -23,7 +23,7 @@ sides = st.sampled_from([Side.BUY, Side.SELL])
 
 
 @given(bid=prices, spread=prices, tick=steps, side=sides)
-def test_passive_price_is_on_the_grid_and_never_crosses(bid, spread, tick, side) -> None:  # noqa: ANN001
+def test_passive_price_is_on_the_grid_and_never_crosses(bid, spread, tick, side) -> None:
     ask = bid + spread
     price = passive_price(bid, ask, side, tick)
     assert price is not None and price % tick == 0
@@ -34,7 +34,7 @@ def test_passive_price_is_on_the_grid_and_never_crosses(bid, spread, tick, side)
 
 
 @given(target=qtys, filled=qtys, step=steps, min_qty=qtys, opening=st.booleans())
-def test_remainder_never_overfills(target, filled, step, min_qty, opening) -> None:  # noqa: ANN001
+def test_remainder_never_overfills(target, filled, step, min_qty, opening) -> None:
     left = remainder(target, filled, step=step, min_qty=min_qty, opening=opening)
     assert left >= 0 and left % step == 0
     assert filled + left <= max(target, filled)
@@ -44,7 +44,7 @@ def test_remainder_never_overfills(target, filled, step, min_qty, opening) -> No
 
 @given(anchor=prices, bps=st.decimals(min_value=0, max_value=1000, places=2), side=sides,
        worse=prices)
-def test_slippage_bound_is_exact(anchor, bps, side, worse) -> None:  # noqa: ANN001
+def test_slippage_bound_is_exact(anchor, bps, side, worse) -> None:
     price = anchor + worse if side is Side.BUY else anchor - worse
     assert beyond_slippage(price, anchor, bps, side) == (worse * 10_000 > anchor * bps)
     assert not beyond_slippage(anchor, anchor, bps, side)
@@ -60,7 +60,7 @@ def snap(cid: str, leg: Leg, filled: str, avg: str, fee: str = "0") -> OrderSnap
 @given(entries=st.lists(st.tuples(st.decimals("0.01", "5", places=2),
                                   st.decimals("90", "110", places=1)), min_size=1, max_size=4),
        exit_price=st.decimals("80", "120", places=1), side=st.sampled_from(list(PositionSide)))
-def test_ledger_pnl_is_the_trades_own(entries, exit_price, side) -> None:  # noqa: ANN001
+def test_ledger_pnl_is_the_trades_own(entries, exit_price, side) -> None:
     led = TradeLedger(trade_id=1, workflow_id="w", symbol="X", side=side)
     for i, (qty, price) in enumerate(entries):
         led.apply(snap(f"E{i}", Leg.ENTRY, str(qty), str(price), "0.1"))
@@ -83,7 +83,7 @@ def test_ledger_ids_never_repeat_and_reservations_skip_ahead() -> None:
 
 @given(entry=prices, pct=st.decimals(min_value="0.01", max_value="50", places=2),
        side=st.sampled_from(list(PositionSide)))
-def test_tp_above_and_sl_below_for_a_long(entry, pct, side) -> None:  # noqa: ANN001
+def test_tp_above_and_sl_below_for_a_long(entry, pct, side) -> None:
     tp = pct_price(entry, pct, side, take_profit=True)
     sl = pct_price(entry, pct, side, take_profit=False)
     if side is PositionSide.LONG:
@@ -93,7 +93,7 @@ def test_tp_above_and_sl_below_for_a_long(entry, pct, side) -> None:  # noqa: AN
 
 
 @given(own=qtys, other=qtys)
-def test_position_level_only_while_the_trade_owns_everything(own, other) -> None:  # noqa: ANN001
+def test_position_level_only_while_the_trade_owns_everything(own, other) -> None:
     level = desired_level(own, own + other)
     assert (level is ProtectionLevel.POSITION) == (other == 0)
 

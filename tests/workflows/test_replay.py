@@ -23,7 +23,7 @@ def test_histories_are_saved() -> None:
 
 
 @pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
-async def test_saved_history_replays(path) -> None:  # noqa: ANN001
+async def test_saved_history_replays(path) -> None:
     raw = path.read_text()
     workflow_id = json.loads(raw)["events"][0]["workflowExecutionStartedEventAttributes"].get(
         "workflowId", path.stem

@@ -27,15 +27,15 @@ BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
 
 
-def protected(s) -> bool:  # noqa: ANN001
+def protected(s) -> bool:
     return s.status is TradeStatus.TRACKING and s.protection.order_id is not None
 
 
-def entry_prices(st) -> list[Decimal]:  # noqa: ANN001
+def entry_prices(st) -> list[Decimal]:
     return [o.price for o in st.open_orders if o.leg == "entry"]
 
 
-def _worker(h: Harness, wf_db, client_target: str, tmp_path: Path) -> WorkerProcess:  # noqa: ANN001
+def _worker(h: Harness, wf_db, client_target: str, tmp_path: Path) -> WorkerProcess:
     env = worker_env(db_url=wf_db[0], temporal=client_target, task_queue=h.task_queue,
                      exchange_url=h.paper.base_url, api_key=h.paper.api_key,
                      api_secret=h.paper.api_secret, budget_scale=str(RATE_SCALE))

@@ -19,18 +19,11 @@ from exchange.errors import (
     Unavailable,
 )
 from tests.exchange.contract.conftest import SYMBOL, client_for
+from tests.support.waiting import eventually
 from trading.types import OrderStatus, OrderType, Side, StopType
 
 PLACE_PATH = "/api/v1/futures/trade/place_order"
 PENDING_PATH = "/api/v1/futures/trade/get_pending_orders"
-
-
-async def eventually(predicate, timeout_s: float = 15.0) -> None:
-    """Poll until `predicate()` holds (a wait, not a timing assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 async def client_for_lookup(paper, client_id: str):
@@ -151,7 +144,7 @@ async def test_latency_beyond_the_timeout_is_outcome_unknown(paper) -> None:
         paths = [r["path"] for r in await paper.admin.requests(since_ns=since)]
         return PLACE_PATH in paths and PENDING_PATH in paths
 
-    await eventually(both_processed)
+    await eventually(both_processed, "both requests processed", 15.0, interval_s=0.05)
     await paper.admin.clear_faults()
     assert (await client_for_lookup(paper, "ctSlow1")).client_id == "ctSlow1"
 
