@@ -16,6 +16,7 @@ import httpx
 from cli import load_settings
 from cli.args import positive_decimal
 from cli.remote import TIMEOUT_S, base_url, is_json
+from trading.types import EntryType
 from webhook.schemas import Action, MarketPosition
 
 
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sizing.add_argument("--size", type=positive_decimal)
     sizing.add_argument("--size-usdt", type=positive_decimal)
     sizing.add_argument("--size-pct", type=positive_decimal)
-    send.add_argument("--order-type", choices=["market", "limit", "chase"])
+    send.add_argument("--order-type", choices=[e.value for e in EntryType])
     for name in ("price", "tp", "sl", "tp-pct", "sl-pct"):
         send.add_argument(f"--{name}", type=positive_decimal)
     send.add_argument("--leverage", type=int)

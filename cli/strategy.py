@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cli import load_settings
 from cli.args import positive_decimal, positive_int
 from settings import Settings
-from trading.types import EntryType, MarginMode, StopType
+from trading.types import ChaseFallback, EntryType, MarginMode, OnProtectionRefused, StopType
 from webhook import strategies
 from webhook.auth import SERVER_KEY_FILE, WeakSecret, server_key
 from webhook.strategies import StrategyError
@@ -44,12 +44,12 @@ def _add_parameters(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-chases", type=int)
     p.add_argument("--max-slippage-bps", type=positive_decimal)
-    p.add_argument("--chase-fallback", choices=["market", "give_up"])
+    p.add_argument("--chase-fallback", choices=[c.value for c in ChaseFallback])
     p.add_argument("--max-alert-age", dest="max_alert_age_s", type=positive_int, metavar="SECONDS")
     p.add_argument("--dedupe-window", dest="dedupe_window_s", type=positive_int, metavar="SECONDS")
     p.add_argument("--notional-floor", type=positive_decimal, metavar="USDT")
     p.add_argument("--allow-split", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--on-protection-refused", choices=["flatten", "warn"])
+    p.add_argument("--on-protection-refused", choices=[o.value for o in OnProtectionRefused])
     p.add_argument(
         "--tracking-interval", dest="tracking_interval_s", type=positive_int, metavar="SECONDS"
     )

@@ -25,9 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, CreatedAt, MaybeMoney, Money, UpdatedAt, enum_check
 from trading.types import (
+    ChaseFallback,
     EntryType,
     Intent,
     MarginMode,
+    OnProtectionRefused,
     OrderStatus,
     OrderType,
     PairStatus,
@@ -81,9 +83,9 @@ class Strategy(Base):
         ),
         CheckConstraint(enum_check("entry_type", EntryType), name="entry_type"),
         CheckConstraint(enum_check("exit_entry_type", EntryType), name="exit_entry_type"),
-        CheckConstraint("chase_fallback IN ('market', 'give_up')", name="chase_fallback"),
+        CheckConstraint(enum_check("chase_fallback", ChaseFallback), name="chase_fallback"),
         CheckConstraint(
-            "on_protection_refused IN ('flatten', 'warn')", name="on_protection_refused"
+            enum_check("on_protection_refused", OnProtectionRefused), name="on_protection_refused"
         ),
         CheckConstraint("margin_mode IS NULL OR " + enum_check("margin_mode", MarginMode), name="margin_mode"),
         CheckConstraint(enum_check("stop_type", StopType), name="stop_type"),

@@ -186,3 +186,30 @@ def test_the_index_lists_every_document_and_the_readme_links_it() -> None:
                 and f"]({p.name})" not in index]
     assert unlisted == [], f"list these in docs/README.md: {unlisted}"
     assert "](docs/README.md)" in _text(ROOT / "README.md")
+
+
+# A repository path in backticks: a top-level folder or module of ours, then more path.
+CODE_SPAN = re.compile(r"`([a-z_]+(?:/[\w.*-]*)*(?:\.py|/))`")
+
+
+def _tree_paths_in(markdown: str) -> list[tuple[int, str]]:
+    top = {p.name for p in ROOT.iterdir() if not p.name.startswith(".")}
+    return [(m.start(), m.group(1)) for m in CODE_SPAN.finditer(markdown)
+            if m.group(1).split("/")[0] in top or "/" not in m.group(1)]
+
+
+def test_paths_the_readmes_and_docs_name_exist() -> None:
+    """A file or folder named in the READMEs or docs/ (`webhook/temporal.py`, `paper/`) exists:
+    a move must take its mentions along."""
+    missing = []
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = _text(page)
+        for offset, path in _tree_paths_in(text):
+            if not any(ROOT.glob(path.rstrip("/"))):
+                missing.append(f"{_where(page, text, offset)}: {path}")
+    assert missing == [], f"paths that do not exist: {missing}"
+
+
+def test_the_path_check_reads_the_paths_it_should() -> None:
+    found = [p for _, p in _tree_paths_in("`webhook/temporal.py`, `paper/`, `cli.py`, `x/y.py`, `GET /x/`")]
+    assert found == ["webhook/temporal.py", "paper/", "cli.py"]

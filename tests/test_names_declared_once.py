@@ -60,3 +60,18 @@ def _option_dests(command: str) -> set[str]:
 def test_strategy_add_and_set_take_every_parameter() -> None:
     for command in ("add", "set"):
         assert set(PARAMETERS) <= _option_dests(command), command
+
+
+def _server_default(column_name: str) -> str | None:
+    default = Strategy.__table__.columns[column_name].server_default
+    return None if default is None else str(default.arg.text).strip("'")
+
+
+def test_a_new_strategy_row_and_the_snapshot_have_the_same_defaults() -> None:
+    snap = StrategySnapshot(name="defaults")
+    for name in TRADE_PARAMETERS:
+        value = getattr(snap, name)
+        expected = None if value is None else str(value).lower() if isinstance(value, bool) \
+            else str(value)
+        assert _server_default(name) == expected, name
+    assert _server_default("size_usdt") == str(snap.sizing.size_usdt)

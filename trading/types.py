@@ -165,6 +165,20 @@ class SignalOutcome(StrEnum):
     NOTHING_TO_CLOSE = "NOTHING_TO_CLOSE"
 
 
+class ChaseFallback(StrEnum):
+    """What a chase that ran out of re-prices or slippage does with what it did not fill."""
+
+    MARKET = "market"
+    GIVE_UP = "give_up"
+
+
+class OnProtectionRefused(StrEnum):
+    """What a trade with fills does when the exchange refuses its TP/SL."""
+
+    FLATTEN = "flatten"
+    WARN = "warn"
+
+
 class Leg(StrEnum):
     """What an order is for in its trade (the `order.leg` column)."""
 

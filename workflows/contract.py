@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trading.types import (
+    ChaseFallback,
     EntryType,
     Intent,
     MarginMode,
+    OnProtectionRefused,
     PositionSide,
     StopType,
     TradeStatus,
@@ -28,16 +29,6 @@ from workflows.state import TradeMemory
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ChaseFallback(StrEnum):
-    MARKET = "market"
-    GIVE_UP = "give_up"
-
-
-class OnProtectionRefused(StrEnum):
-    FLATTEN = "flatten"
-    WARN = "warn"
 
 
 class Sizing(Frozen):

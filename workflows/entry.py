@@ -26,10 +26,9 @@ with workflow.unsafe.imports_passed_through():
     from trading.orders import check_one_way_entry
     from trading.precision import conform_order
     from trading.sizing import EntrySize, SizingInstruction, entry_quantity
-    from trading.types import EntryType, Leg, OrderType, Side, TradeStatus
+    from trading.types import ChaseFallback, EntryType, Leg, OrderType, Side, TradeStatus
     from workflows.chase import run_chase
     from workflows.closing import settle
-    from workflows.contract import ChaseFallback
     from workflows.policies import (
         ACTIVITY_FAILURES,
         ending_for,

@@ -18,8 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.errors import RuleViolation, show
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
-    from trading.types import Leg, PositionSide, TradeStatus
-    from workflows.contract import OnProtectionRefused
+    from trading.types import Leg, OnProtectionRefused, PositionSide, TradeStatus
     from workflows.messages import ProtectionUpdate
     from workflows.policies import (
         ACTIVITY_FAILURES,

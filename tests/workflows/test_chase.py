@@ -8,8 +8,8 @@ from decimal import Decimal
 from temporalio.api.enums.v1 import PendingActivityState
 
 from tests.workflows.harness import Harness, strategy, until
-from trading.types import EntryType, OrderStatus, TradeStatus
-from workflows.contract import ChaseFallback, Sizing
+from trading.types import ChaseFallback, EntryType, OrderStatus, TradeStatus
+from workflows.contract import Sizing
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")

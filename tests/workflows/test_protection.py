@@ -10,8 +10,8 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from tests.workflows.harness import Harness, cli, strategy
-from trading.types import OrderStatus, TradeStatus
-from workflows.contract import OnProtectionRefused, Sizing
+from trading.types import OnProtectionRefused, OrderStatus, TradeStatus
+from workflows.contract import Sizing
 from workflows.messages import CancelRequest, ProtectionUpdate
 from workflows.trade import TradeWorkflow
 
