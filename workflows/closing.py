@@ -11,7 +11,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import OrderRequest, OrderSnapshot
+    from activities.contract import OrderRequest
     from trading.chase import ChasePlan
     from trading.sizing import close_parts
     from trading.types import EntryType, Leg, OrderType, TradeStatus
@@ -60,15 +60,7 @@ async def market_close(run: TradeRun, leg: Leg, position_qty) -> None:
             trade_side=fields.trade_side, reduce_only=fields.reduce_only,
             position_id=fields.position_id, order_type=OrderType.MARKET, qty=qty,
         ))
-        await settle(run, snap)
-
-
-async def settle(run: TradeRun, snap: OrderSnapshot) -> OrderSnapshot:
-    """Wait for a market order to reach its terminal state (it does at once, normally)."""
-    while not snap.is_terminal:
-        await workflow.sleep(1)
-        snap = await run.sync(snap)
-    return snap
+        await run.settle(snap)
 
 
 async def chase_close(run: TradeRun, leg: Leg, exit_type: EntryType) -> None:

@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from trading.sizing import EntrySize, SizingInstruction, entry_quantity
     from trading.types import ChaseFallback, EntryType, Leg, OrderType, Side, TradeStatus
     from workflows.chase import run_chase
-    from workflows.closing import settle
     from workflows.policies import (
         ACTIVITY_FAILURES,
         ending_for,
@@ -125,7 +124,7 @@ async def enter(run: TradeRun, size: EntrySize) -> None:
     for qty in size.parts:
         snap = await place_entry(run, qty, order_type, price)
         if order_type is OrderType.MARKET:
-            await settle(run, snap)
+            await run.settle(snap)
     # A filled entry is recorded as tracking begins (the next call); a resting one now.
     if run.ledger.working(Leg.ENTRY):
         await run.record()
@@ -199,7 +198,7 @@ async def chase_entry(run: TradeRun, target: Decimal) -> None:
             raise
         run.warn(f"market fallback refused: {ended.message}")
         return
-    await settle(run, snap)
+    await run.settle(snap)
 
 
 def failed_before_fill(err: Exception) -> TradeEnded:

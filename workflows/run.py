@@ -224,6 +224,13 @@ class TradeRun:
         self.apply(out)
         return out
 
+    async def settle(self, snap: OrderSnapshot) -> OrderSnapshot:
+        """Wait for a market order to reach its terminal state (it does at once, normally)."""
+        while not snap.is_terminal:
+            await workflow.sleep(1)
+            snap = await self.sync(snap)
+        return snap
+
     async def cancel(self, snap: OrderSnapshot) -> OrderSnapshot:
         out = await self.calls.cancel_order(self.ref(snap))
         self.apply(out)
