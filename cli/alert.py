@@ -17,7 +17,7 @@ from cli import load_settings
 from cli.args import positive_decimal
 from cli.remote import TIMEOUT_S, base_url, is_json
 from trading.types import EntryType
-from webhook.schemas import Action, MarketPosition
+from webhook.schemas import Action, MarketPosition, render_alert
 
 
 def _held(text: str) -> Decimal:
@@ -106,15 +106,6 @@ def build_alert(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
-def render(body: dict[str, Any]) -> str:
-    """JSON with Decimals as bare numbers, as TradingView renders `{{close}}` (never a float)."""
-    parts = []
-    for key, value in body.items():
-        text = format(value, "f") if isinstance(value, Decimal) else json.dumps(value)
-        parts.append(f"{json.dumps(key)}: {text}")
-    return "{" + ", ".join(parts) + "}"
-
-
 def cmd_alert_send(args: argparse.Namespace) -> int:
     settings = load_settings()
     url = base_url(args, settings) + "/webhook/tradingview"
@@ -122,7 +113,7 @@ def cmd_alert_send(args: argparse.Namespace) -> int:
     try:
         response = httpx.post(
             url,
-            content=render(build_alert(args)).encode(),
+            content=render_alert(build_alert(args)).encode(),
             headers={"Content-Type": content_type},
             timeout=TIMEOUT_S,
         )

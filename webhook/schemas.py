@@ -248,3 +248,13 @@ def dedupe_key(alert: Alert, body: dict[str, Any]) -> tuple[str, bool]:
 
 def received_now() -> datetime:
     return datetime.now(UTC)
+
+
+def render_alert(body: dict[str, Any]) -> str:
+    """An alert body as TradingView sends it: JSON with Decimals as bare numbers, as it renders
+    `{{close}}` (never through a float). `tradewire alert send` and the tests post these."""
+    parts = []
+    for key, value in body.items():
+        text = format(value, "f") if isinstance(value, Decimal) else json.dumps(value)
+        parts.append(f"{json.dumps(key)}: {text}")
+    return "{" + ", ".join(parts) + "}"

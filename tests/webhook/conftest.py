@@ -25,11 +25,11 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import Signal, Trade
 from db.session import make_engine, make_sessionmaker
 from settings import Settings
-from tests.support.alerts import render
 from tests.support.paper import PaperExchange
 from webhook import strategies
 from webhook.app import create_app
 from webhook.auth import server_key
+from webhook.schemas import render_alert
 
 from .live import run_webhook
 
@@ -133,7 +133,7 @@ class Webhook:
     async def post(
         self, body: dict[str, Any] | bytes | str, content_type: str = "application/json", **kw: Any
     ) -> httpx.Response:
-        content = render(body).encode() if isinstance(body, dict) else body
+        content = render_alert(body).encode() if isinstance(body, dict) else body
         return await self.http.post(
             "/webhook/tradingview", content=content, headers={"Content-Type": content_type}, **kw
         )

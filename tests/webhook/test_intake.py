@@ -230,8 +230,8 @@ async def test_tradingview_sender_behind_a_trusted_proxy_is_allowed(
 ) -> None:
     import httpx
 
-    from tests.support.alerts import render
     from webhook.app import create_app
+    from webhook.schemas import render_alert
 
     strat = await webhook.add_strategy(allow_tradingview_ips=True)
     proxied = webhook.settings.model_copy(update={"trusted_proxies": ["127.0.0.1/32"]})
@@ -244,7 +244,7 @@ async def test_tradingview_sender_behind_a_trusted_proxy_is_allowed(
         async def post(forwarded: str) -> httpx.Response:
             return await http.post(
                 "/webhook/tradingview",
-                content=render(webhook.alert(strat)).encode(),
+                content=render_alert(webhook.alert(strat)).encode(),
                 headers={"X-Forwarded-For": forwarded},
             )
 

@@ -11,9 +11,9 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.support.alerts import render
 from trading.types import SignalOutcome, TradeStatus
 from webhook.app import create_app
+from webhook.schemas import render_alert
 
 from .conftest import Webhook
 
@@ -167,7 +167,7 @@ async def _post_while_temporal_is_down(webhook: Webhook, db_url: str, body: dict
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://tw") as http,
     ):
-        return await http.post("/webhook/tradingview", content=render(body).encode())
+        return await http.post("/webhook/tradingview", content=render_alert(body).encode())
 
 
 async def test_temporal_down_is_503_and_a_redelivery_starts_the_same_workflow(
