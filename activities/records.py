@@ -24,7 +24,16 @@ from db.models import Order as OrderRow
 from db.models import Position as PositionRow
 from db.models import Trade
 from exchange.models import Fill, Position
-from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide, Side
+from trading.orders import check_one_way_entry
+from trading.types import (
+    Leg,
+    OrderStatus,
+    OrderType,
+    PositionMode,
+    PositionSide,
+    Side,
+    TradeStatus,
+)
 
 OPEN_TRADE_STATUSES = ("PENDING", "ENTERING", "TRACKING", "CLOSING")
 
@@ -110,7 +119,12 @@ class Records:
     # --- orders ---------------------------------------------------------------------------
 
     async def claim_order(self, req: OrderRequest) -> Claim:
-        """Commit the SENDING row before the first send; find it again on any re-send."""
+        """Commit the SENDING row before the first send; find it again on any re-send.
+
+        An entry's first claim also marks its trade ENTERING, and in one-way mode refuses it
+        (OppositeTradeOpen, nothing claimed, nothing sent) when an opposite trade on the symbol
+        is entering or open. A per-symbol lock makes that check and the mark one step, so of two
+        opposite entries claimed at once the second sees the first."""
         async with self._sessionmaker() as session, session.begin():
             inserted = await session.scalar(
                 insert(OrderRow)
@@ -131,6 +145,8 @@ class Records:
                 .returning(OrderRow.id)
             )
             if inserted is not None:
+                if req.leg is Leg.ENTRY:
+                    await _mark_entering(session, req)
                 return Claim(inserted, True, None, OrderStatus.SENDING)
             row = await session.scalar(
                 select(OrderRow).where(OrderRow.client_order_id == req.client_id)
@@ -333,4 +349,33 @@ def snapshot_from_order(
         avg_price=order.avg_price,
         fee=order.fee,
         adopted=adopted,
+    )
+
+
+# Trades that hold or are about to hold quantity on their symbol (an entry claimed an order).
+ENTERING_OR_OPEN = (TradeStatus.ENTERING.value, TradeStatus.TRACKING.value, TradeStatus.CLOSING.value)
+
+
+async def _mark_entering(session: AsyncSession, req: OrderRequest) -> None:
+    """In the claim's transaction: the one-way check against the trades entering or open on
+    the symbol, then this trade marked ENTERING (docs/design.md#position-modes-and-leverage)."""
+    # A one-way entry sends no tradeSide (trading.orders.order_fields): its fill side is its
+    # position side. Hedge entries keep long and short apart and need no check.
+    if req.trade_side is None:
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext("tradewire:one-way:" + req.symbol)))
+        )
+        entry = PositionSide.LONG if req.fill_side is Side.BUY else PositionSide.SHORT
+        others = (await session.scalars(
+            select(Trade.side).where(
+                Trade.symbol == req.symbol, Trade.id != req.trade_id,
+                Trade.status.in_(ENTERING_OR_OPEN),
+            )
+        )).all()
+        check_one_way_entry(PositionMode.ONE_WAY, symbol=req.symbol, entry=entry,
+                            open_trade_sides=others)
+    await session.execute(
+        update(Trade)
+        .where(Trade.id == req.trade_id, Trade.status == TradeStatus.PENDING.value)
+        .values(status=TradeStatus.ENTERING.value)
     )

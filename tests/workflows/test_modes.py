@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.workflows.harness import Harness
-from trading.types import Intent, PositionMode, TradeStatus
+from tests.workflows.harness import Harness, strategy
+from trading.types import EntryType, Intent, PositionMode, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest, CloseRequest
 from workflows.trade import TradeWorkflow
@@ -62,3 +62,22 @@ async def test_one_way_refuses_an_entry_opposite_to_an_open_trade(harness: Harne
     assert result.status is TradeStatus.REFUSED and "ONE_WAY" in (result.error or "")
     assert await h.position_qty(side="LONG") == QTY
     assert (await h.trade_row(short)).error == result.error
+
+
+async def test_one_way_refuses_an_opposite_entry_while_the_first_is_still_entering(
+    harness: Harness,
+) -> None:
+    """A chasing entry is a trade in the making: an opposite entry on the same symbol, accepted
+    meanwhile, would net against it in one-way mode (review finding 4)."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    long = await h.trade(entry_type=EntryType.CHASE, sizing=Sizing(size=QTY), sl=Decimal("85000"),
+                         strat=strategy(chase_interval_s=Decimal(30), max_chases=1))
+    await h.until_state(long, lambda s: len(s.open_orders) == 1, "the long's chase rests")
+    short = await h.trade(intent=Intent.OPEN_SHORT, sizing=Sizing(size=QTY))
+    result = await h.result(short)
+    assert result.status is TradeStatus.REFUSED and "ONE_WAY" in (result.error or "")
+    assert await h.orders(result.trade_id) == []  # nothing of the short was sent
+    assert await h.position_qty(side="SHORT") == 0 and await h.position_qty(side="LONG") == 0
+    await long.signal(TradeWorkflow.cancel, CancelRequest())
+    assert (await h.result(long)).status is TradeStatus.CANCELLED
