@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from trading.types import SignalOutcome
+from trading.types import SignalOutcome, TradeStatus
 from webhook import queries
 from webhook.decide import decide
 from webhook.deps import AppState
@@ -28,6 +28,7 @@ from webhook.temporal import (
     start_trade,
     started,
     ui_url,
+    wait_started,
 )
 from workflows.messages import CloseRequest, TradeMessages
 
@@ -107,7 +108,7 @@ class Intake:
         if isinstance(plan, StartPlan):
             return await self._start(plan, deadline)
         if isinstance(plan, ClosePlan):
-            return await self._close(plan)
+            return await self._close(plan, deadline)
         return await self._duplicate(plan, deadline)
 
     async def _start(self, plan: StartPlan, deadline: float) -> Answer:  # float-ok: loop time
@@ -163,18 +164,35 @@ class Intake:
                 raise
             log.warning("trade #%s: the start timed out but its workflow exists", plan.trade_id)
 
-    async def _close(self, plan: ClosePlan) -> Answer:
-        closing, gone = [], []
+    async def _close(self, plan: ClosePlan, deadline: float) -> Answer:  # float-ok: loop time
+        closing, gone, unstarted = [], [], []
         try:
             for trade in plan.targets:
                 if await self._send_close(trade.workflow_id, plan.request, raise_unavailable=True):
                     closing.append(trade)
-                else:
+                elif trade.status != TradeStatus.PENDING.value:
                     gone.append(trade)
+                # PENDING and no workflow: its open's start is still in flight (another
+                # request). Wait for it within the answer's budget, then close it.
+                elif await self._close_once_started(trade.workflow_id, plan.request, deadline):
+                    closing.append(trade)
+                else:
+                    unstarted.append(trade)
         except TemporalUnavailable as exc:
             reason = (
                 f"not delivered: Temporal unavailable ({exc}); a redelivery of this exit "
                 "alert tries again"
+            )
+            await self._set(plan.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=reason)
+            return Answer(
+                503, _refusal(reason, plan.signal_id) | {"outcome": SignalOutcome.NOT_STARTED.value}
+            )
+        if unstarted:
+            # Never "nothing to close" for a trade that may still start: this exit is its.
+            reason = (
+                "not delivered: "
+                + ", ".join(f"trade #{t.id}" for t in unstarted)
+                + " has not started yet; a redelivery of this exit alert tries again"
             )
             await self._set(plan.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=reason)
             return Answer(
@@ -231,6 +249,15 @@ class Intake:
         if holder.workflow_id is not None:
             body["ui_url"] = ui_url(self.state.settings, holder.workflow_id)
         return Answer(200, body)
+
+    async def _close_once_started(
+        self, workflow_id: str, request: CloseRequest, deadline: float  # float-ok: loop time
+    ) -> bool:
+        client = await self.state.temporal.try_connect()
+        budget = deadline - asyncio.get_running_loop().time()
+        if client is None or not await wait_started(client, workflow_id, budget):
+            return False
+        return await self._send_close(workflow_id, request, raise_unavailable=True)
 
     async def _send_close(
         self, workflow_id: str, request: CloseRequest, raise_unavailable: bool = False

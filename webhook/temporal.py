@@ -115,6 +115,33 @@ async def started(client: Client, workflow_id: str, budget_s: float) -> bool:  #
     return True
 
 
+START_POLL_S = 0.05
+
+
+async def wait_started(client: Client, workflow_id: str, budget_s: float) -> bool:  # float-ok: seconds
+    """Whether the workflow exists within `budget_s`, looking every START_POLL_S: a trade row
+    whose start is in flight in another request (an exit racing its open)."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + budget_s
+    while (left := until - loop.time()) > 0:
+        try:
+            await asyncio.wait_for(
+                client.get_workflow_handle(workflow_id).describe(
+                    rpc_timeout=timedelta(seconds=left)
+                ),
+                left,
+            )
+            return True
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                log.warning("workflow %s: start not confirmed (%s)", workflow_id, _describe(exc))
+                return False
+        except (TimeoutError, OSError):
+            return False
+        await asyncio.sleep(min(START_POLL_S, max(until - loop.time(), 0)))
+    return False
+
+
 def _timed_out(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or (
         isinstance(exc, RPCError) and exc.status is RPCStatusCode.DEADLINE_EXCEEDED

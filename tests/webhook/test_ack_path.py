@@ -4,6 +4,7 @@ lost (Temporal overloaded) is answered by whether the workflow exists."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -187,3 +188,55 @@ def test_starts_are_eager_only_while_few_alerts_are_in_hand() -> None:
     assert eager_now(True, EAGER_MAX_IN_FLIGHT)
     assert not eager_now(True, EAGER_MAX_IN_FLIGHT + 1)
     assert not eager_now(False, 1)  # a redelivery's start is never eager
+
+
+# --- an exit that races its open's start -----------------------------------------------------
+
+
+class _SlowStart(Interceptor):
+    """Holds every start for `delay_s` before it reaches Temporal (a loaded server)."""
+
+    def __init__(self, delay_s: float) -> None:  # float-ok: seconds
+        self.delay_s = delay_s
+        self.waiting = asyncio.Event()
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _HoldStart(next, self)
+
+
+class _HoldStart(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, owner: _SlowStart) -> None:
+        super().__init__(next)
+        self.owner = owner
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        self.owner.waiting.set()
+        await asyncio.sleep(self.owner.delay_s)
+        return await super().start_workflow(input)
+
+
+async def test_an_exit_that_arrives_while_its_opens_start_is_in_flight_reaches_the_trade(
+    webhook: Webhook,
+) -> None:
+    """Review finding 9: the exit found the open's row, but its workflow did not exist yet; it
+    was answered "nothing to close" and the open then entered with its exit consumed."""
+    slow = _SlowStart(delay_s=1.0)
+    config = webhook.temporal.config()
+    config["interceptors"] = [*config.get("interceptors", []), slow]
+    webhook.app.state.tw.temporal = _Connected(Client(**config))
+    strat = await webhook.add_strategy()
+    opening = asyncio.create_task(webhook.post(webhook.alert(strat)))
+    await asyncio.wait_for(slow.waiting.wait(), 10)  # the open is recorded; its start waits
+    exit_alert = webhook.alert(strat, action="sell", market_position="flat",
+                               prev_market_position="long")
+    r = await webhook.post(exit_alert)
+    opened = await opening
+    assert opened.status_code == 202, opened.text
+    assert r.status_code == 202, r.text
+    assert r.json()["outcome"] == SignalOutcome.ACCEPTED.value
+    workflow_id = opened.json()["workflow_id"]
+    assert [c["workflow_id"] for c in r.json()["closing"]] == [workflow_id]
+    history = await webhook.temporal.get_workflow_handle(workflow_id).fetch_history()
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
+               if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert signals == ["close"]
