@@ -4,8 +4,8 @@ shared by alerts that arrive close together and started as early as possible.
 A read serves an alert when it started no more than its kind's MAX_AGE before the alert was
 received (`not_before`): market data and the account 1 s, the leverage 10 s (this process
 forgets it when it changes it). An entry sized by a share of the available margin asks for an
-account read started after its alert (`fresh_account`), so two alerts never size off the same
-balance. Alerts that arrive while a read is in flight join it. On BitUnix each read is a round
+account and a leverage read started after its alert (`fresh_account`), so two alerts never size
+off the same balance, nor off a leverage changed since. Alerts that arrive while a read is in flight join it. On BitUnix each read is a round
 trip of tens of milliseconds: alerts in a burst send one order each and share the reads. The
 webhook's fast path calls `warm` as soon as an open's symbol is known, so a stale read is
 under way while the alert is recorded. Only the latest read of each kind per symbol is kept.
@@ -87,7 +87,10 @@ class VenueReader:
         c = self._client
         return [
             self._task((ACCOUNT, ""), not_before, c.account, fresh=fresh_account),
-            self._task((LEVERAGE, symbol), not_before, lambda: c.leverage_margin_mode(symbol)),
+            # The size of a margin-share entry is margin × leverage: the leverage too is read
+            # after the alert (another process, or the trader in BitUnix's app, may change it).
+            self._task((LEVERAGE, symbol), not_before, lambda: c.leverage_margin_mode(symbol),
+                       fresh=fresh_account),
             self._task((TICKER, symbol), not_before, lambda: c.tickers([symbol])),
             self._task((BOOK, symbol), not_before, lambda: c.depth(symbol, 1)),
         ]

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from activities.venue_reads import LEVERAGE, MAX_AGE, TICKER, VenueReader
 from exchange.errors import Unavailable
@@ -55,15 +56,36 @@ async def test_reads_serve_alerts_within_their_max_age_and_no_later(paper, paper
     assert (await _venue_requests(paper, since)).count("account/get_leverage_margin_mode") == 2
 
 
-async def test_sizing_by_margin_share_reads_the_account_after_its_alert(
+async def test_sizing_by_margin_share_reads_the_account_and_leverage_after_its_alert(
     paper, paper_client
 ) -> None:
+    """Margin × leverage sizes the entry: both are read after the alert (review finding 15)."""
     reader = VenueReader(paper_client)
     arrived = datetime.now(UTC)
     await reader.read(BTC, not_before=arrived)
     since = time.time_ns()
     await reader.read(BTC, not_before=datetime.now(UTC), fresh_account=True)
-    assert await _venue_requests(paper, since) == ["account"]
+    assert sorted(await _venue_requests(paper, since)) == [
+        "account", "account/get_leverage_margin_mode"]
+
+
+async def test_sizing_by_margin_share_sees_a_leverage_another_process_changed(
+    paper, paper_client
+) -> None:
+    """The webhook's fast path and the worker are two processes, and a trader may change the
+    leverage in BitUnix's app: a cached read would size with the old leverage."""
+    from exchange.client import BitunixClient
+
+    reader = VenueReader(paper_client)
+    before = (await reader.read(BTC, not_before=datetime.now(UTC))).config.leverage
+    other = BitunixClient(paper_client.base_url, paper.api_key, SecretStr(paper.api_secret))
+    try:
+        await other.change_leverage(BTC, before + 1)
+        reads = await reader.read(BTC, not_before=datetime.now(UTC), fresh_account=True)
+        assert reads.config.leverage == before + 1
+    finally:
+        await other.change_leverage(BTC, before)
+        await other.aclose()
 
 
 async def test_alerts_that_arrive_together_share_the_reads_in_flight(paper, paper_client) -> None:
