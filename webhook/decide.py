@@ -73,7 +73,7 @@ async def decide(
     d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text
 
     await queries.lock_strategy_symbol(session, strategy.id, d.symbol)
-    holder, last_exit = await queries.key_holder_and_latest_exit(
+    holder, exits = await queries.key_holder_and_latest_exit(
         session,
         strategy.id,
         d.symbol,
@@ -88,7 +88,7 @@ async def decide(
         holder = None  # an exit Temporal did not take holds nothing: claim the key afresh
     if d.intent in CLOSES:
         return await routing.close(session, d, strategy, alert)
-    return await routing.open_(session, d, strategy, alert, holder, last_exit)
+    return await routing.open_(session, d, strategy, alert, holder, exits)
 
 
 def _warm(warm_venue: Callable[[str], None], symbol: str) -> None:

@@ -196,13 +196,20 @@ def _holder_params(
 _HOLDER = {windowed: _holder_query(windowed) for windowed in (False, True)}
 # The newest `time` of an exit or reverse alert recorded for this strategy and symbol.
 _LATEST_EXIT = (
-    select(func.max(Signal.alert_time).label("last_exit"))
+    select(
+        func.max(Signal.alert_time).label("last_exit"),
+        # The newest exit that found nothing to close: an open of that very second was the
+        # exit's own trade, delivered after it (docs/design.md#dedupe-ordering-and-workflow-ids).
+        func.max(Signal.alert_time)
+        .filter(Signal.outcome == SignalOutcome.NOTHING_TO_CLOSE.value)
+        .label("last_empty_exit"),
+    )
     .where(Signal.strategy_id == bindparam("strategy_id"), Signal.symbol == bindparam("symbol"))
     .where(Signal.intent.in_(EXIT_INTENTS), Signal.outcome.in_(EXIT_RECORDED))
     .subquery("latest")
 )
 _HOLDER_AND_LATEST_EXIT = {
-    windowed: select(_LATEST_EXIT.c.last_exit, holder).select_from(
+    windowed: select(_LATEST_EXIT.c.last_exit, _LATEST_EXIT.c.last_empty_exit, holder).select_from(
         _LATEST_EXIT.outerjoin(holder, true())
     )
     for windowed, holder in ((w, _holder_query(w).lateral("holder")) for w in (False, True))
@@ -232,6 +239,14 @@ async def key_holder(
     return _key_holder((await session.execute(_HOLDER[windowed], params)).first())
 
 
+@dataclass(frozen=True)
+class LatestExits:
+    """The newest exit alert times of a strategy and symbol (the stale-open rules)."""
+
+    any: datetime | None  # any exit recorded
+    empty: datetime | None  # an exit that found nothing to close
+
+
 async def key_holder_and_latest_exit(
     session: AsyncSession,
     strategy_id: int,
@@ -240,14 +255,14 @@ async def key_holder_and_latest_exit(
     windowed: bool,
     window_s: int,
     now: datetime,
-) -> tuple[KeyHolder | None, datetime | None]:
+) -> tuple[KeyHolder | None, LatestExits]:
     """`key_holder` and the newest exit time (the stale-open rule), in one round trip.
     Run it after `lock_strategy_symbol`, as its own statement: a statement reads the rows
     committed before it began, so a read in the locking statement could miss the rows of the
     transaction the lock waited for."""
     params = _holder_params(strategy_id, key, windowed, window_s, now) | {"symbol": symbol}
     row = (await session.execute(_HOLDER_AND_LATEST_EXIT[windowed], params)).one()
-    return _key_holder(row), row.last_exit
+    return _key_holder(row), LatestExits(row.last_exit, row.last_empty_exit)
 
 
 async def open_trades(

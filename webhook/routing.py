@@ -13,7 +13,7 @@ from trading.types import Intent, PositionSide, SignalOutcome
 from webhook import queries
 from webhook.intent import REVERSES
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
-from webhook.queries import Delivery, KeyHolder, OpenTradeRow
+from webhook.queries import Delivery, KeyHolder, LatestExits, OpenTradeRow
 from webhook.schemas import Alert
 from workflows.contract import (
     Sizing,
@@ -90,16 +90,23 @@ async def open_(
     strategy: Strategy,
     alert: Alert,
     holder: KeyHolder | None,
-    last_exit: datetime | None,
+    exits: LatestExits,
 ) -> Plan:
-    """`last_exit`: the newest exit time recorded for this strategy and symbol, read under the
-    lock (queries.key_holder_and_latest_exit)."""
-    if alert.time is not None and last_exit is not None and alert.time < last_exit:
+    """`exits`: the newest exit times recorded for this strategy and symbol, read under the
+    lock (queries.key_holder_and_latest_exit). An open older than an exit is stale; so is one
+    of the same second as an exit that found nothing to close (`{{timenow}}` has whole seconds:
+    that exit was this open's, delivered first)."""
+    if alert.time is not None and (
+        (exits.any is not None and alert.time < exits.any)
+        or (exits.empty is not None and alert.time == exits.empty)
+    ):
+        last_exit = exits.empty if alert.time == exits.empty else exits.any
+        assert last_exit is not None
         raise Refused(
             422,
             f"stale open: an exit alert for {strategy.name} on {d.symbol} at "
             f"{last_exit.isoformat()} is already recorded and this alert's time "
-            f"{alert.time.isoformat()} is older (delivered out of order); nothing opened",
+            f"{alert.time.isoformat()} is not newer (delivered out of order); nothing opened",
         )
     if holder is not None:  # accepted earlier, but Temporal never took it: start it now
         await queries.insert_signal(

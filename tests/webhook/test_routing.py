@@ -100,6 +100,32 @@ async def test_close_delivered_before_its_open_leaves_the_late_open_refused_as_s
     assert newer_open.status_code == 202
 
 
+async def test_an_open_of_the_same_second_as_an_exit_that_found_nothing_is_refused_as_stale(
+    webhook: Webhook,
+) -> None:
+    """`{{timenow}}` has whole seconds: an entry and its exit fired on one bar carry equal times.
+    The rule (review finding 13): an exit of that second that found nothing to close was this
+    open's, delivered first, so the open is stale; after an exit that did close a trade, an open
+    of the same second is a re-entry and is accepted."""
+    strat = await webhook.add_strategy()
+    bar = _at(2)  # one second, for both alerts
+    close = await webhook.post(_close(webhook, strat, time=bar))
+    assert close.json()["outcome"] == "NOTHING_TO_CLOSE"
+    late_open = await webhook.post(webhook.alert(strat, time=bar))
+    assert late_open.status_code == 422, late_open.text
+    assert late_open.json()["reason"].startswith("stale open: an exit alert for")
+    assert await webhook.trades_of(strat) == []
+
+    other = await webhook.add_strategy()
+    first = await webhook.post(webhook.alert(other, time=_at(5)))
+    assert first.status_code == 202, first.text
+    bar = _at(4)
+    closed = await webhook.post(_close(webhook, other, time=bar))
+    assert closed.json()["outcome"] == "ACCEPTED"
+    reentry = await webhook.post(webhook.alert(other, time=bar))
+    assert reentry.status_code == 202, reentry.text
+
+
 async def test_an_exit_older_than_the_open_trade_is_refused_as_stale(webhook: Webhook) -> None:
     strat = await webhook.add_strategy()
     opened = await webhook.post(webhook.alert(strat, time=_at(1)))
