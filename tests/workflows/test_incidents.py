@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 from sqlalchemy import select, text
 
 from activities.watcher import AccountView, FillWindow, WatcherActivities
@@ -19,12 +23,15 @@ from db.models import Incident, Order, Trade
 from tests.workflows.harness import Harness, strategy, until
 from trading.ids import client_order_id
 from trading.types import EntryType, OrderType, Side, TradeStatus
+from webhook.app import create_app
 from workflows.contract import Sizing
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
 HOUR = strategy(tracking_interval_s=3600)
 UNOWNED = "unowned_quantity:BTCUSDT:LONG"
+TOKEN = "test-admin-token-incidents-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class Watch:
@@ -197,6 +204,68 @@ async def test_quantity_the_trades_count_but_the_exchange_lacks_is_missing(h: Ha
     await watch.round()
     [done] = await incidents(h)
     assert (done.status, done.resolution) == ("resolved", "balanced again")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(h: Harness, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The webhook app on the harness's database, called in-process."""
+    settings = h.settings.model_copy(update={"admin_token": SecretStr(TOKEN), "fast_path": False,
+                                             "state_dir": tmp_path})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tw") as http:
+            yield http
+
+
+async def test_healthz_the_api_and_a_dismissal_follow_the_watcher(
+    h: Harness, api: httpx.AsyncClient
+) -> None:
+    watch = Watch(h, settle_s="1")
+    health = await api.get("/healthz")
+    assert (health.status_code, health.json()["status"], health.json()["incidents"]) == (200, "ok", 0)
+    await buy_by_hand(h)
+    [row] = await watch.until(lambda: incidents(h), "an incident")
+
+    health = await api.get("/healthz")
+    assert health.status_code == 200  # degraded, not down: alerts must still come in
+    assert (health.json()["status"], health.json()["incidents"]) == ("degraded", 1)
+    assert (await api.get("/healthz", params={"strict": "true"})).status_code == 503
+    details = (await api.get("/healthz", headers=AUTH)).json()["details"]["incidents"]["detail"]
+    assert details == f"1 open (oldest first): #{row.id} unowned_quantity BTCUSDT LONG"
+    listed = (await api.get("/incidents", headers=AUTH)).json()
+    assert [i["id"] for i in listed["incidents"]] == [row.id] and listed["open"] == 1
+    assert Decimal(listed["incidents"][0]["exchange_qty"]) == QTY  # exact text, never a float
+
+    answer = await api.post(f"/incidents/{row.id}/dismiss", headers=AUTH,
+                            json={"note": "my own hedge, leave it", "by": "alice"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["status"], body["resolution"]) == ("dismissed", "dismissed by alice: my own hedge, leave it")
+    assert [(a["by"], a["action"], a["note"]) for a in body["actions"]][-1] == (
+        "alice", "dismiss", "my own hedge, leave it")
+    health = await api.get("/healthz")
+    assert (health.status_code, health.json()["status"], health.json()["incidents"]) == (200, "ok", 0)
+    again = await api.post(f"/incidents/{row.id}/dismiss", headers=AUTH, json={"note": "twice"})
+    assert again.status_code == 409
+
+    await watch.rounds(3)  # the same gap: it stays dismissed, nothing new is raised
+    [same] = await incidents(h)
+    assert (same.id, same.status, same.cleared_at) == (row.id, "dismissed", None)
+
+    await buy_by_hand(h, client_id="by-hand-2")  # the gap grows: raised again
+
+    async def two() -> list[Incident] | None:
+        rows = await incidents(h)
+        return rows if len(rows) == 2 else None
+
+    old, new = await watch.until(two, "a new incident for the larger gap")
+    assert (old.status, old.cleared_at is not None) == ("dismissed", True)
+    assert old.actions[-1]["note"] == "the gap moved from 0.01 to 0.02: raised again"
+    assert (new.status, new.exchange_qty, new.owned_qty) == ("open", 2 * QTY, 0)
+    listed = (await api.get("/incidents", params={"status": "all"}, headers=AUTH)).json()
+    assert [i["id"] for i in listed["incidents"]] == [new.id, old.id]
+    assert (await api.get("/healthz")).json()["incidents"] == 1
 
 
 async def test_the_watcher_the_worker_starts_raises_and_resolves_incidents(
