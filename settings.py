@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(
         default=50, description="Activity slots of `tradewire worker`."
     )
+    incident_settle_s: Decimal = Field(
+        default=Decimal("10"),
+        gt=0,
+        description="How long a mismatch between the exchange and the open trades must last before it is an incident.",
+    )
 
     # --- webhook -------------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(

@@ -74,14 +74,15 @@ class Deps:
     venue_reader: VenueReader | None = None
 
 
-def _activities(deps: Deps) -> dict[str, Callable[..., Any]]:
+def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]:
     orders = OrderActivities(deps.exchange, deps.sessionmaker)
     venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
     trades = TradeActivities(deps.sessionmaker)
     pairs = PairActivities(deps.exchange, deps.sessionmaker)
-    watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal)
+    watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
+                                settle_s=settings.incident_settle_s)
     fast_chase = FastChaseActivities(deps.exchange, orders)
     return {
         "get_rules": pairs.get_rules,
@@ -117,7 +118,7 @@ def build_worker(
     """The full worker, or (`fast_path`) the webhook's small one: TradeWorkflow and its local
     activities only, `no_remote_activities`, FAST_PATH_SLOTS slots, a small workflow cache."""
     queue = task_queue or settings.task_queue
-    every = _activities(deps)
+    every = _activities(deps, settings)
     if fast_path:
         return Worker(
             client,

@@ -330,6 +330,44 @@ class Records:
                 .values(open=False, qty=Decimal(0))
             )
 
+    # --- the ownership audit (the account watcher; docs/design.md#the-ownership-invariant) --
+
+    async def owned_quantities(self) -> dict[tuple[str, PositionSide], Decimal]:
+        """(symbol, side) → what the open trades own there: per trade, its entry orders' filled
+        quantity minus its closing orders' (never below zero), as the trade's ledger counts it.
+        Read from the `order` rows, which every activity writes as soon as it sees an order;
+        the `trade` row is written at the workflow's steps only, and lags while an entry fills."""
+        closing = [leg.value for leg in Leg if leg.closes]
+        filled = func.coalesce(func.sum(OrderRow.filled_qty).filter(
+            OrderRow.leg == Leg.ENTRY.value), 0)
+        closed = func.coalesce(func.sum(OrderRow.filled_qty).filter(OrderRow.leg.in_(closing)), 0)
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(Trade.symbol, Trade.side, filled, closed)
+                .join(OrderRow, OrderRow.trade_id == Trade.id)
+                .where(Trade.status.in_(OPEN_TRADE_STATUSES))
+                .group_by(Trade.id, Trade.symbol, Trade.side)
+            )
+            owned: dict[tuple[str, PositionSide], Decimal] = {}
+            for symbol, side, f, c in rows.all():
+                if f > c:
+                    key = (symbol, PositionSide(side))
+                    owned[key] = owned.get(key, Decimal(0)) + f - c
+            return owned
+
+    async def order_trades(self, client_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """client order id → (trade id, trade status) of the `order` rows these ids have."""
+        ids = sorted(set(client_ids))
+        if not ids:
+            return {}
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(OrderRow.client_order_id, Trade.id, Trade.status)
+                .join(Trade, Trade.id == OrderRow.trade_id)
+                .where(OrderRow.client_order_id.in_(ids))
+            )
+            return {cid: (tid, status) for cid, tid, status in rows.all()}
+
 
 def snapshot_from_order(
     order: Any, *, client_id: str, leg: Leg, fill_side: Side, adopted: bool = False

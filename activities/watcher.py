@@ -5,9 +5,10 @@ round (a fixed number of requests: one each, one more per hundred orders or fill
 them with the previous round and signals `exchange_changed` only to the trades a change
 concerns: the owner of an order that changed or filled; every trade on a position that moved
 in a way its trades' own fills do not explain (TP/SL fired, liquidation, manual close, gone).
-The first round signals every open trade (changes may have happened while nobody watched). It
-runs as one long heartbeating activity; when its worker dies, Temporal starts it again
-elsewhere.
+The first round signals every open trade (changes may have happened while nobody watched).
+Every round also checks, from the same reads, that the exchange holds what the open trades own
+(activities/incidents.py; docs/design.md#the-ownership-invariant). It runs as one long
+heartbeating activity; when its worker dies, Temporal starts it again elsewhere.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from activities.contract_tracking import Done, ExchangeChanged, WatcherInput
+from activities.incidents import OwnershipAudit, WorkingOrder
 from activities.records import FillOwner, OpenTrade, Records
 from activities.tracking import CLOCK_MARGIN_MS
 from exchange.client import BitunixClient
@@ -36,6 +38,7 @@ log = logging.getLogger("activities.watcher")
 PAGE = 100
 MAX_FILL_PAGES = 10  # more fills than that in one round: signal everyone rather than read on
 SIGNALS_AT_ONCE = 16
+DEFAULT_SETTLE_S = Decimal(10)  # TRADEWIRE_INCIDENT_SETTLE_S
 RUN_FOR_S = 50 * 60  # then the workflow continues as new (its history stays small)
 # Each round reads fills from CLOCK_MARGIN_MS before the last one (exchange and worker clocks
 # differ; fills already seen are recognised by id).
@@ -46,6 +49,7 @@ Key = tuple[str, PositionSide]
 class AccountView:
     orders: dict[str, tuple[str, Decimal]]  # order id → (status, filled qty)
     positions: dict[Key, tuple[str, Decimal]]  # → (position id, qty)
+    ours: tuple[WorkingOrder, ...] = ()  # working orders with a Tradewire client id
 
 
 @dataclass(frozen=True)
@@ -189,24 +193,32 @@ class WatcherActivities:
         client: BitunixClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         temporal: Client,
+        *,
+        settle_s: Decimal = DEFAULT_SETTLE_S,
     ) -> None:
         self._client = client
         self._records = Records(sessionmaker)
         self._temporal = temporal
+        # Kept by the instance, so a restarted watcher activity on this worker keeps the
+        # mismatches it was letting settle.
+        self.audit = OwnershipAudit(self._records, sessionmaker, settle_s)
 
     async def _view(self) -> AccountView:
         positions = await self._client.pending_positions()
         orders: dict[str, tuple[str, Decimal]] = {}
+        ours: dict[str, WorkingOrder] = {}
         skip = 0
         while True:
             page = await self._client.pending_orders(skip=skip, limit=PAGE)
             orders.update({o.order_id: (o.status.value, o.filled_qty) for o in page})
+            ours.update({o.order_id: w for o in page if (w := WorkingOrder.of(o)) is not None})
             if len(page) < PAGE:
                 break
             skip += PAGE
         return AccountView(
             orders=orders,
             positions={(p.symbol, p.side): (p.position_id, p.qty) for p in positions if p.qty > 0},
+            ours=tuple(ours.values()),
         )
 
     async def _fills(self, since_ms: int) -> tuple[list[Fill], bool]:
@@ -271,7 +283,16 @@ class WatcherActivities:
         if wanted:
             log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
             await self._signal(wanted, reason)
+        await self._check_ownership(now)
         return now
+
+    async def _check_ownership(self, view: AccountView) -> None:
+        """The ownership audit of this round's reads (no request of its own). A failure is
+        logged and the round goes on: tracking the trades must not depend on it."""
+        try:
+            await self.audit.check({k: qty for k, (_, qty) in view.positions.items()}, view.ours)
+        except Exception:  # noqa: BLE001 - the audit must never stop the watcher's signals
+            log.exception("account watcher: the ownership audit failed this round")
 
     @activity.defn(name="watch_account")
     async def watch_account(self, inp: WatcherInput) -> Done:

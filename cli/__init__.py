@@ -4,6 +4,7 @@
     tradewire strategy add | set | list | show | rotate-secret | …  cli/strategy.py
     tradewire alert send …                                         cli/alert.py
     tradewire trades ls | show | cancel                            cli/trades.py
+    tradewire incidents [ls] | show | dismiss                      cli/incidents.py
 
 `build_parser` imports a command group's module only when it adds that group: a process started
 as `tradewire web|worker|…` never loads the operator commands (tests/test_cli_lean.py).
@@ -62,11 +63,12 @@ def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     processes.register(sub)
     if operator_commands:
-        from cli import alert, strategy, trades
+        from cli import alert, incidents, strategy, trades
 
         strategy.register(sub)
         alert.register(sub)
         trades.register(sub)
+        incidents.register(sub)
     return parser
 
 

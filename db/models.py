@@ -27,6 +27,8 @@ from db.base import Base, CreatedAt, MaybeMoney, Money, UpdatedAt, enum_check
 from trading.types import (
     ChaseFallback,
     EntryType,
+    IncidentKind,
+    IncidentStatus,
     Intent,
     MarginMode,
     OnProtectionRefused,
@@ -295,3 +297,45 @@ class Install(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[CreatedAt]
+
+
+class Incident(Base):
+    """A mismatch between the exchange and what the open trades own that outlasted the settle
+    window (docs/design.md#the-ownership-invariant). The account watcher raises it, keeps it
+    current and resolves it; an operator may dismiss it. `actions` lists who did what about it,
+    so the automatic policies to come (protect, flatten, adopt) record themselves there too."""
+
+    __tablename__ = "incident"
+    __table_args__ = (
+        CheckConstraint(enum_check("kind", IncidentKind), name="kind"),
+        CheckConstraint(enum_check("status", IncidentStatus), name="status"),
+        CheckConstraint("side IS NULL OR " + enum_check("side", PositionSide), name="side"),
+        CheckConstraint("exchange_qty >= 0 AND owned_qty >= 0", name="qty_nonnegative"),
+        CheckConstraint("status <> 'open' OR cleared_at IS NULL", name="open_is_current"),
+        # One current row per mismatch: the watcher updates it (last_seen, quantities) instead
+        # of adding rows; once cleared, the same mismatch coming back is a new incident.
+        Index(
+            "uq_incident_current",
+            "fingerprint",
+            unique=True,
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # What the mismatch is about: kind + symbol + side, or kind + exchange order id.
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(24))
+    symbol: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str | None] = mapped_column(String(10))  # the position's; NULL for an order
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    client_order_id: Mapped[str | None] = mapped_column(String(40))
+    exchange_qty: Mapped[Money]
+    owned_qty: Mapped[Money]
+    detail: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[CreatedAt]
+    last_seen: Mapped[CreatedAt]
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(12), server_default=text("'open'"), index=True)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))

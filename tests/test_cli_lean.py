@@ -13,8 +13,8 @@ from cli import processes
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The modules of the operator commands (`strategy`, `alert`, `trades`).
-OPERATOR_COMMANDS = ["cli.strategy", "cli.alert", "cli.trades"]
+# The modules of the operator commands (`strategy`, `alert`, `trades`, `incidents`).
+OPERATOR_COMMANDS = ["cli.strategy", "cli.alert", "cli.trades", "cli.incidents"]
 
 WEB_START = """
 import json, sys
@@ -27,7 +27,8 @@ from webhook import trades
 from webhook.app import create_app
 create_app(Settings(_env_file=None))
 httpx.AsyncClient()  # what the exchange client builds
-names = ["httpx._main", "click", "pygments", "pydantic.v1", "cli.strategy", "cli.alert", "cli.trades"]
+names = ["httpx._main", "click", "pygments", "pydantic.v1", "cli.strategy", "cli.alert", "cli.trades",
+         "cli.incidents"]
 print(json.dumps({
     "loaded": [n for n in names if sys.modules.get(n) is not None],
     "trade_routes": sorted(r.path for r in trades.router.routes),
@@ -67,7 +68,8 @@ def test_process_commands_parse_without_the_operator_commands() -> None:
 
 def test_full_parser_still_has_every_command() -> None:
     parser = cli.build_parser()
-    for argv in (["web"], ["worker"], ["strategy", "list"], ["trades", "ls"], ["pairs", "sync"]):
+    for argv in (["web"], ["worker"], ["strategy", "list"], ["trades", "ls"], ["pairs", "sync"],
+                 ["incidents"], ["incidents", "dismiss", "1", "--note", "known"]):
         assert parser.parse_args(argv).func is not None
     lean = cli.build_parser(operator_commands=False)
     assert lean.parse_args(["worker"]).func is processes.cmd_worker

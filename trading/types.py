@@ -207,3 +207,26 @@ _LETTERS = {
     Leg.TRIGGERED: "T",
     Leg.EXTERNAL: "Z",
 }
+
+
+class IncidentKind(StrEnum):
+    """What the account watcher found out of line with what the open trades own
+    (docs/design.md#the-ownership-invariant)."""
+
+    UNOWNED_QUANTITY = "unowned_quantity"  # the exchange holds more than the open trades own
+    MISSING_QUANTITY = "missing_quantity"  # the open trades own more than the exchange holds
+    ORPHAN_ORDER = "orphan_order"  # a working order with a Tradewire client id and no live trade
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"  # the mismatch lasts and nobody has answered it
+    RESOLVED = "resolved"  # the watcher saw it balanced again
+    DISMISSED = "dismissed"  # an operator answered it (their note says why)
+
+
+class IncidentAction(StrEnum):
+    """An entry of an incident's `actions` list: who did what about it."""
+
+    REPORT = "report"  # the watcher raised it (the only automatic policy so far)
+    RESOLVE = "resolve"  # the watcher saw the mismatch gone (or changed)
+    DISMISS = "dismiss"  # an operator dismissed it

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from settings import Settings
-from webhook import fast_path, health, routes, trades
+from webhook import fast_path, health, incidents, routes, trades
 from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
 from webhook.intake import Intake
@@ -62,4 +62,5 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(routes.router)
     app.include_router(trades.router)
+    app.include_router(incidents.router)
     return app

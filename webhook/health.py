@@ -1,4 +1,10 @@
-"""GET /healthz: public ok/fail per component; the details need the admin token."""
+"""GET /healthz: public ok/fail per component and the count of open incidents; the details
+need the admin token.
+
+Open incidents (docs/design.md#the-ownership-invariant) make the status "degraded" but keep the
+answer 200: `tradewire up` starts the worker, whose watcher is what resolves them, only once
+this answers 200, and a proxy that routes by health would otherwise cut off the exit alerts
+that reduce the risk. `?strict=true` answers 503 for "degraded" too, for monitors that page."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from webhook.deps import AppState, app_state, has_admin_token
+from webhook.incidents import open_incidents
 
 router = APIRouter()
 CHECK_TIMEOUT_S = 2
@@ -61,7 +68,14 @@ async def _check_exchange(state: AppState, app: Any) -> str:
     return f"{state.settings.exchange} {state.settings.exchange_url}: {EXCHANGE_PROBE_SYMBOL} mark {mark}"
 
 
-async def _run(check: Any, *args: Any) -> tuple[bool, str, float]:
+async def _count_incidents(state: AppState) -> tuple[int, str]:
+    count, oldest = await open_incidents(state.sessionmaker)
+    named = ", ".join(f"#{r.id} {r.kind} {r.symbol}" + (f" {r.side}" if r.side else "")
+                      for r in oldest)
+    return count, f"{count} open" + (f" (oldest first): {named}" if count else "")
+
+
+async def _run(check: Any, *args: Any) -> tuple[bool, Any, float]:
     started = time.perf_counter()
     try:
         detail = await asyncio.wait_for(check(*args), CHECK_TIMEOUT_S)
@@ -72,20 +86,30 @@ async def _run(check: Any, *args: Any) -> tuple[bool, str, float]:
 
 
 @router.get("/healthz")
-async def healthz(request: Request, state: AppState = Depends(app_state)) -> JSONResponse:
+async def healthz(
+    request: Request, strict: bool = False, state: AppState = Depends(app_state)
+) -> JSONResponse:
     checks = {
         "database": (_check_database, state),
         "temporal": (_check_temporal, state),
         "exchange": (_check_exchange, state, request.app),
     }
-    results = dict(
-        zip(checks, await asyncio.gather(*(_run(*c) for c in checks.values())), strict=True)
+    *answers, counted = await asyncio.gather(
+        *(_run(*c) for c in checks.values()), _run(_count_incidents, state)
     )
+    results = dict(zip(checks, answers, strict=True))
     body: dict[str, Any] = {name: "ok" if ok else "fail" for name, (ok, _, _) in results.items()}
     all_ok = all(ok for ok, _, _ in results.values())
-    body["status"] = "ok" if all_ok else "fail"
+    counted_ok, counted_detail, counted_ms = counted
+    # null: the database could not say (it is down, or not migrated yet)
+    body["incidents"] = counted_detail[0] if counted_ok else None
+    degraded = bool(body["incidents"])
+    body["status"] = "fail" if not all_ok else "degraded" if degraded else "ok"
     if has_admin_token(request, state.settings):
-        body["details"] = {
-            name: {"detail": detail, "ms": ms} for name, (_, detail, ms) in results.items()
+        details = {name: {"detail": detail, "ms": ms} for name, (_, detail, ms) in results.items()}
+        details["incidents"] = {
+            "detail": counted_detail[1] if counted_ok else counted_detail, "ms": counted_ms
         }
-    return JSONResponse(body, status_code=200 if all_ok else 503)
+        body["details"] = details
+    healthy = all_ok and not (strict and degraded)
+    return JSONResponse(body, status_code=200 if healthy else 503)

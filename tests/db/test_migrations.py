@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from db.base import Base
 from db.migrate import downgrade, upgrade
 
-TABLES = {"trading_pair", "strategy", "signal", "trade", "order", "fill", "position"}
+TABLES = {"trading_pair", "strategy", "signal", "trade", "order", "fill", "position", "incident"}
 
 
 def _sync_url(url: str) -> str:

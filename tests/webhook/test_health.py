@@ -46,7 +46,9 @@ async def test_healthz_ok_when_database_temporal_and_exchange_answer(
         r = await client.get("/healthz")
         private = await client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 200
-    assert r.json() == {"database": "ok", "temporal": "ok", "exchange": "ok", "status": "ok"}
+    assert r.json() == {
+        "database": "ok", "temporal": "ok", "exchange": "ok", "incidents": 0, "status": "ok"
+    }
     assert private.json()["details"]["exchange"]["detail"].startswith("paper http://127.0.0.1:")
     assert "BTCUSDT mark " in private.json()["details"]["exchange"]["detail"]
 
@@ -64,6 +66,7 @@ async def test_healthz_names_what_is_down_and_hides_details(
         "database": "ok",
         "temporal": "fail",
         "exchange": "ok",
+        "incidents": 0,
         "status": "fail",
     }
     assert "details" not in wrong.json()
@@ -79,6 +82,7 @@ async def test_healthz_reports_database_down(settings: Settings) -> None:
     assert r.status_code == 503
     assert r.json()["database"] == "fail"
     assert r.json()["temporal"] == "ok"
+    assert r.json()["incidents"] is None  # not counted: unknown, not zero
 
 
 async def test_healthz_reports_exchange_down(settings: Settings, db_url: str) -> None:
@@ -91,6 +95,7 @@ async def test_healthz_reports_exchange_down(settings: Settings, db_url: str) ->
         "database": "ok",
         "temporal": "ok",
         "exchange": "fail",
+        "incidents": 0,
         "status": "fail",
     }
     assert private.json()["details"]["exchange"]["detail"]

@@ -1,0 +1,124 @@
+"""`tradewire incidents [ls|show|dismiss]`: what the account watcher found out of line with the
+open trades (docs/design.md#the-ownership-invariant), through the running webhook's admin API."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+import httpx
+
+from cli import load_settings
+from cli.remote import TIMEOUT_S, base_url, is_json
+
+STATUSES = ("open", "resolved", "dismissed", "all")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "incidents", help="list, show and dismiss incidents (admin API); alone: the open ones"
+    )
+    p.add_argument("--url", help="webhook base URL (default http://HOST:WEBHOOK_PORT)")
+    _list_options(p)
+    p.set_defaults(func=cmd_incidents_ls)
+    sub = p.add_subparsers(dest="incidents_command")
+    ls = sub.add_parser("ls", help="list incidents, newest first (default: the open ones)")
+    _list_options(ls)
+    ls.set_defaults(func=cmd_incidents_ls)
+    show = sub.add_parser("show", help="one incident, with its actions")
+    show.add_argument("incident_id", type=int)
+    show.set_defaults(func=cmd_incidents_show)
+    dismiss = sub.add_parser("dismiss", help="answer an open incident: nothing more to do")
+    dismiss.add_argument("incident_id", type=int)
+    dismiss.add_argument("--note", required=True, help="why (kept on the incident)")
+    dismiss.add_argument("--by", default=None, help="who (default: your user name)")
+    dismiss.set_defaults(func=cmd_incidents_dismiss)
+
+
+def _list_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--status", choices=STATUSES, default="open")
+    p.add_argument("--all", action="store_const", const="all", dest="status",
+                   help="every incident, whatever its status (same as --status all)")
+    p.add_argument("--symbol")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+
+
+def _fail(message: str) -> int:
+    print(f"tradewire incidents: {message}", file=sys.stderr)
+    return 1
+
+
+def _admin(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> httpx.Response | int:
+    """The admin API's answer, or the exit code after saying what went wrong."""
+    settings = load_settings()
+    token = settings.resolve_admin_token()
+    if not token:
+        return _fail("no admin token: set TRADEWIRE_ADMIN_TOKEN, or run `tradewire up` "
+                     f"(it writes {settings.admin_token_file})")
+    url = base_url(args, settings) + path
+    try:
+        response = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=TIMEOUT_S, **kwargs)
+    except httpx.HTTPError as exc:
+        return _fail(f"{url}: {type(exc).__name__}: {exc}")
+    if not response.is_success:
+        detail = response.json().get("detail", response.text) if is_json(response) else response.text
+        return _fail(f"{response.status_code}: {detail}")
+    return response
+
+
+def _line(i: dict[str, Any]) -> str:
+    where = f"{i['symbol']} {i['side'] or ''}".strip()
+    return (f"#{i['id']:<5} {i['status']:<9} {i['kind']:<16} {where:<16} exchange "
+            f"{i['exchange_qty']:<10} owned {i['owned_qty']:<10} since {i['first_seen'][:19]}  "
+            f"last {i['last_seen'][:19]}\n       {i['detail']}"
+            + (f"\n       {i['resolution']}" if i["resolution"] else ""))
+
+
+def cmd_incidents_ls(args: argparse.Namespace) -> int:
+    params = {"status": args.status, "limit": args.limit}
+    if args.symbol:
+        params["symbol"] = args.symbol
+    response = _admin(args, "GET", "/incidents", params=params)
+    if isinstance(response, int):
+        return response
+    body = response.json()
+    if args.json:
+        print(json.dumps(body["incidents"], indent=2))
+        return 0
+    if not body["incidents"]:
+        print("no incidents" if args.status == "all" else f"no {args.status} incidents")
+    for incident in body["incidents"]:
+        print(_line(incident))
+    if args.status != "open" and body["open"]:
+        print(f"{body['open']} open")
+    return 0
+
+
+def cmd_incidents_show(args: argparse.Namespace) -> int:
+    response = _admin(args, "GET", f"/incidents/{args.incident_id}")
+    if isinstance(response, int):
+        return response
+    print(json.dumps(response.json(), indent=2))
+    return 0
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "operator"
+
+
+def cmd_incidents_dismiss(args: argparse.Namespace) -> int:
+    response = _admin(args, "POST", f"/incidents/{args.incident_id}/dismiss",
+                      json={"note": args.note, "by": args.by or _user()})
+    if isinstance(response, int):
+        return response
+    body = response.json()
+    print(f"incident #{body['id']} dismissed: {body['resolution']}")
+    return 0
