@@ -25,7 +25,7 @@ from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_ag
 from activities.records import Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import DuplicateClientId, NotFoundYet, OutcomeUnknown, Rejected
-from exchange.models import Order
+from exchange.models import Fill, Order
 from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 log = logging.getLogger("activities.orders")
@@ -180,10 +180,29 @@ class OrderActivities:
             order, client_id=req.client_id, leg=leg, fill_side=fill_side, adopted=adopted
         )
         row_id, before = await self._records.save_order(trade_id, order.symbol, snap)
-        if snap.filled_qty > before:
-            fills = await self._client.history_trades(order.symbol, order_id=order.order_id, limit=100)
+        # BitUnix's documented order detail has no avgPrice: the average is then the fills'
+        # (docs/design.md#protection), read on every record until it is known.
+        unpriced = snap.avg_price is None and snap.filled_qty > 0
+        if snap.filled_qty > before or unpriced:
+            fills = await self._fills_of(order, patient=unpriced)
             await self._records.save_fills(row_id, fills)
+            if unpriced:
+                snap = snap.model_copy(update={"avg_price": _average_price(order, fills)})
+                if snap.avg_price is not None:
+                    await self._records.save_order(trade_id, order.symbol, snap)
         return snap
+
+    async def _fills_of(self, order: Order, *, patient: bool) -> list[Fill]:
+        """The order's fills; `patient`: look again (briefly) until they cover its filled
+        quantity, as fills may show a moment after the order does."""
+        fills: list[Fill] = []
+        for attempt in range(self._lookup_tries if patient else 1):
+            fills = await self._client.history_trades(order.symbol, order_id=order.order_id, limit=100)
+            if sum((f.qty for f in fills if f.order_id == order.order_id), Decimal(0)) >= order.filled_qty:
+                break
+            if attempt + 1 < self._lookup_tries:
+                await asyncio.sleep(self._lookup_pause_s)
+        return fills
 
     @activity.defn(name="sync_order")
     async def sync_order(self, ref: OrderRef) -> OrderSnapshot:
@@ -243,6 +262,19 @@ class OrderActivities:
             f"order {order_id} is still {last.status.value if last else 'unknown'} after the "
             "cancel; cancelling again",
         )
+
+
+def _average_price(order: Order, fills: list[Fill]) -> Decimal | None:
+    """The order's average fill price from its fills; a limit order with none visible yet
+    filled at its price (or better); None when nothing says (the trade then warns)."""
+    own = [f for f in fills if f.order_id == order.order_id and f.qty > 0]
+    qty = sum((f.qty for f in own), Decimal(0))
+    if qty > 0:
+        return sum((f.qty * f.price for f in own), Decimal(0)) / qty
+    if order.order_type is OrderType.LIMIT and order.price is not None:
+        return order.price
+    log.warning("order %s has no average price: no avgPrice and no fill visible", order.order_id)
+    return None
 
 
 def _unseen(req: OrderRequest, order_id: str | None) -> OrderSnapshot:

@@ -9,6 +9,8 @@ by HTTP 504 or withholds it for HANG_SECONDS (then 504). `visibility_delay_ms` a
 
 Extension beyond the shared contract: `post_only_mode` ("reject" | "cancel") overrides
 Settings.paper_post_only_mode at run time, so one server can show both behaviours.
+`omit_avg_price` answers orders without `avgPrice`, as BitUnix documents `get_order_detail`
+(its average is then only in the fills).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Faults:
     visibility_delay_ms: int = 0
     cancel_fill_race: bool = False
     post_only_mode: str | None = None
+    omit_avg_price: bool = False
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -68,10 +71,11 @@ class Faults:
             if not 0 <= rate <= 1:
                 raise FaultSpecError("error_rate must be between 0 and 1")
             updates["error_rate"] = rate
-        if "cancel_fill_race" in body:
-            if not isinstance(body["cancel_fill_race"], bool):
-                raise FaultSpecError("cancel_fill_race must be true or false")
-            updates["cancel_fill_race"] = body["cancel_fill_race"]
+        for name in ("cancel_fill_race", "omit_avg_price"):
+            if name in body:
+                if not isinstance(body[name], bool):
+                    raise FaultSpecError(f"{name} must be true or false")
+                updates[name] = body[name]
         if "post_only_mode" in body:
             if body["post_only_mode"] not in (*POST_ONLY_MODES, None):
                 raise FaultSpecError("post_only_mode must be reject, cancel or null")
@@ -92,6 +96,7 @@ class Faults:
             "drop_count": self.drop_count, "drop_mode": self.drop_mode,
             "visibility_delay_ms": self.visibility_delay_ms,
             "cancel_fill_race": self.cancel_fill_race, "post_only_mode": self.post_only_mode,
+            "omit_avg_price": self.omit_avg_price,
         }
 
     def before_processing(self) -> str | None:

@@ -57,6 +57,8 @@ def order_view(eng: Engine, o: Order) -> dict[str, Any]:
     }
     for name in ATTACHED_FIELDS:
         view[name] = o.attached.get(name)
+    if eng.faults.omit_avg_price:
+        del view["avgPrice"]  # BitUnix's documented order object has none
     return view
 
 

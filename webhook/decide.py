@@ -18,7 +18,7 @@ from trading.symbols import resolve_symbol, ticker_candidates
 from trading.types import Intent, SignalOutcome
 from webhook import queries, routing
 from webhook.auth import ip_allowed, verify_secret
-from webhook.intent import CLOSES, intent_of
+from webhook.intent import CLOSES, check_percent_targets, intent_of
 from webhook.plans import Plan, Refused
 from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
@@ -62,7 +62,11 @@ async def decide(
     try:
         alert = validate(body)
         d.alert_time = alert.time
-        d.intent = intent_of(alert.action, alert.market_position, alert.prev_market_position)
+        d.intent = intent_of(
+            alert.action, alert.market_position, alert.prev_market_position,
+            size=alert.size, market_position_size=alert.market_position_size,
+        )
+        check_percent_targets(d.intent, alert.tp_pct, alert.sl_pct)
     except AlertRefused as exc:
         raise Refused(exc.status, exc.message) from None
     _check_age(alert, d.received_at, strategy.max_alert_age_s)

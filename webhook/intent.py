@@ -11,9 +11,16 @@ Without `prev_market_position`, `buy`+`long` is an open and `buy`+`flat` a close
 either, `buy` opens long and `sell` opens short (plain indicator alerts). A buy that leaves the
 strategy short is a partial exit: Tradewire closes whole trades only, so it is refused with a
 hint rather than guessed at. Every other combination contradicts itself and is refused.
+
+A reversal is one TradingView order of old-plus-new contracts. Without `prev_market_position`
+an alert carrying that `size` would open the sum (beside the old side in hedge mode: double the
+exposure), so `buy`+`long` with a `size` is an open only when `market_position_size` shows it
+is not a reversal (docs/design.md#intent).
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from trading.types import Intent
 from webhook.schemas import Action, AlertRefused, MarketPosition
@@ -36,6 +43,9 @@ def intent_of(
     action: Action,
     market_position: MarketPosition | None,
     prev_market_position: MarketPosition | None,
+    *,
+    size: Decimal | None = None,
+    market_position_size: Decimal | None = None,
 ) -> Intent:
     """The intent, or AlertRefused (422) saying why the combination cannot be traded."""
     after, before = market_position, prev_market_position
@@ -50,6 +60,8 @@ def intent_of(
     if after is toward:
         if before is away:
             return _REVERSE[action]
+        if before is None and size is not None:
+            _not_a_reversal(action, after, size, market_position_size)
         return _OPEN[action]  # from flat, unknown, or adding to the same side
     if after is FLAT:
         if before is None or before is away:
@@ -67,3 +79,47 @@ def intent_of(
     raise AlertRefused(
         f"contradictory fields: action {action} cannot take a strategy from {before} to {after}"
     )
+
+
+def _not_a_reversal(
+    action: Action, after: MarketPosition, size: Decimal, held: Decimal | None
+) -> None:
+    """Refuse an alert that is, or may be, a reversal sent without `prev_market_position`:
+    its `size` would be old-plus-new contracts. Holding at least `size` after the order proves
+    it started flat or on the same side (an open, or an add)."""
+    if held is None:
+        raise AlertRefused(
+            f"missing field 'prev_market_position': an alert with action {action}, "
+            f"market_position {after} and a size but neither prev_market_position nor "
+            "market_position_size may be a reversal, whose size is the old plus the new "
+            "contracts; "
+            "add \"prev_market_position\": \"{{strategy.prev_market_position}}\" to the alert"
+        )
+    if held < size:
+        raise AlertRefused(
+            f"missing field 'prev_market_position': this alert reverses a position (size "
+            f"{format(size, 'f')} is more than the {format(held, 'f')} held after it: the "
+            "old plus the new contracts), and without prev_market_position it would open the "
+            "whole sum; add \"prev_market_position\": \"{{strategy.prev_market_position}}\" "
+            "to the alert"
+        )
+
+
+_SHORT_SIDE = frozenset({Intent.OPEN_SHORT, Intent.REVERSE_TO_SHORT})
+
+
+def check_percent_targets(intent: Intent, tp_pct: Decimal | None, sl_pct: Decimal | None) -> None:
+    """AlertRefused (422) when a percentage puts the TP or SL at or below zero for the side
+    the intent opens: a short's TP and a long's SL lie `pct` percent below the entry price."""
+    if intent in CLOSES:
+        return  # an exit places no TP/SL
+    short = intent in _SHORT_SIDE
+    field_name, value = ("tp_pct", tp_pct) if short else ("sl_pct", sl_pct)
+    if value is not None and value >= 100:
+        what = "take profit" if short else "stop loss"
+        side = "short" if short else "long"
+        raise AlertRefused(
+            f"field {field_name!r}: a {side}'s {what} lies {field_name} percent below the entry "
+            f"price, so {field_name} must be below 100 ({format(value, 'f')} puts it at or "
+            "below zero)"
+        )

@@ -96,8 +96,9 @@ class Alert(BaseModel):
     leverage: int | None = Field(default=None, ge=1, le=200)
     tp: Price | None = None
     sl: Price | None = None
+    # Which side of 100 % is safe depends on the trade's side: webhook/intent.py checks it.
     tp_pct: Annotated[Amount, Field(lt=1000)] | None = None
-    sl_pct: Annotated[Amount, Field(lt=100)] | None = None
+    sl_pct: Annotated[Amount, Field(lt=1000)] | None = None
     alert_id: Annotated[str | None, BeforeValidator(_text_id)] = Field(
         default=None, min_length=1, max_length=100
     )

@@ -15,10 +15,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contract import Failure, ProtectionLevel, ProtectionRequest
-    from trading.errors import RuleViolation, show
+    from trading.errors import TradingError, show
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
     from trading.types import Leg, OnProtectionRefused, PositionSide, TradeStatus
+    from workflows.contract import TradeInput
     from workflows.messages import ProtectionUpdate
     from workflows.policies import (
         ACTIVITY_FAILURES,
@@ -64,6 +65,16 @@ def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
             trigger(run.rules, side, sl, take_profit=False))
 
 
+def unresolved(inp: TradeInput, entry: Decimal | None) -> list[str]:
+    """The percentages the trade wants that cannot be turned into prices yet (no average
+    entry price), by field name."""
+    if entry is not None:
+        return []
+    return [name for name, pct, price in (("tp_pct", inp.tp_pct, inp.tp),
+                                          ("sl_pct", inp.sl_pct, inp.sl))
+            if pct is not None and price is None]
+
+
 def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | None, Decimal | None]:
     """The update's prices on the grid, or ValueError: each on the right side of the last
     known price (a long's TP above, SL below) and the trade not finished."""
@@ -77,7 +88,7 @@ def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | Non
     try:
         tp = trigger(run.rules, side, upd.tp, take_profit=True, reference=run.venue.mark)
         sl = trigger(run.rules, side, upd.sl, take_profit=False, reference=run.venue.mark)
-    except RuleViolation as exc:
+    except TradingError as exc:  # a rule, or a price at or below zero
         raise ValueError(exc.message) from exc
     wanted = run.protection
     return (tp if upd.tp is not None else wanted.tp), (sl if upd.sl is not None else wanted.sl)
@@ -87,9 +98,20 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
     """Bring the TP/SL in line with what the trade owns; on refusal, follow the strategy
     (or raise, for an update, so its caller sees why)."""
     async with run.protection_lock:
-        tp, sl = targets(run)
-        run.protection.tp, run.protection.sl = tp, sl
         qty, led = run.ledger.open_qty, run.ledger
+        try:
+            tp, sl = targets(run)
+        except TradingError as exc:
+            # A price the domain refuses (at or below zero, or zero on the tick) must never
+            # escape: it would fail the workflow task forever (docs/design.md#protection).
+            if qty > 0 and led.position_id is not None:
+                _cannot_compute(run, exc.message, raise_refusal=raise_refusal)
+            return
+        run.protection.tp, run.protection.sl = tp, sl
+        missing = [] if run.protection.override else unresolved(run.inp, led.avg_entry_price)
+        if qty > 0 and missing:
+            run.warn(f"{' and '.join(missing)} not resolved: the exchange reported no average "
+                     "entry price for the trade's fills, so that TP/SL is NOT placed")
         if qty == 0 or (tp is None and sl is None) or led.position_id is None:
             return
         if run.protection.disabled and not raise_refusal:
@@ -123,6 +145,15 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
                 run.warn(f"TP/SL not placed yet ({message}); retrying at the next check")
                 return
             refused(run, message)
+
+
+def _cannot_compute(run: TradeRun, message: str, *, raise_refusal: bool) -> None:
+    """A TP/SL that cannot be computed is refused like one the exchange refuses."""
+    if raise_refusal:
+        raise ApplicationError(message, type=Failure.PROTECTION_REFUSED, non_retryable=True)
+    if run.state.status is TradeStatus.CLOSING or run.protection.disabled:
+        return  # closing on purpose, or already tracking unprotected with the warning
+    refused(run, message)
 
 
 def refused(run: TradeRun, message: str) -> None:

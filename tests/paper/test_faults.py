@@ -193,3 +193,19 @@ def test_admin_is_loopback_only(host: str, allowed: bool) -> None:
         with pytest.raises(HTTPException) as refused:
             _loopback_only(request)
         assert refused.value.status_code == 403
+
+
+async def test_omit_avg_price_answers_orders_as_bitunix_documents_them(
+    paper: PaperExchange, api: WireClient
+) -> None:
+    answer = data(await place(api, side="BUY", qty="0.01"))
+    assert (await detail(api, answer["orderId"]))["avgPrice"] is not None
+    await paper.admin.faults(omit_avg_price=True)
+    order = await detail(api, answer["orderId"])
+    assert "avgPrice" not in order and order["status"] == "FILLED"
+    history = data(await api.get("trade/get_history_orders", {"symbol": "BTCUSDT"}))
+    assert all("avgPrice" not in o for o in history["orderList"])
+    fills = data(await api.get("trade/get_history_trades", {"orderId": answer["orderId"]}))
+    assert fills["tradeList"] and all(f["price"] for f in fills["tradeList"])
+    await paper.admin.clear_faults()
+    assert (await detail(api, answer["orderId"]))["avgPrice"] is not None

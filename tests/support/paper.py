@@ -110,7 +110,8 @@ class PaperAdmin:
     async def faults(self, **fields: Any) -> dict[str, Any]:
         """Merge fault modes: latency_ms, error_rate ("0.1"), rate_limit, http_5xx,
         network_error, drop_response={"target": "order"|"tpsl", "count", "mode":
-        "http_504"|"hang"}, visibility_delay_ms, cancel_fill_race, post_only_mode."""
+        "http_504"|"hang"}, visibility_delay_ms, cancel_fill_race, post_only_mode,
+        omit_avg_price."""
         return dict(await self._call("POST", "faults", fields))
 
     async def clear_faults(self) -> None:

@@ -80,3 +80,38 @@ def test_buy_and_sell_mirror_each_other() -> None:
     for (action, mp, prev), expected in TABLE.items():
         other = TABLE[(SELL if action is BUY else BUY, mirror[mp], mirror[prev])]
         assert other == (flip[expected] if isinstance(expected, Intent) else expected)
+
+
+def test_without_prev_market_position_a_size_above_what_is_held_is_a_refused_reversal() -> None:
+    from decimal import Decimal
+
+    def intent(size: str | None, held: str | None) -> Intent:
+        return intent_of(BUY, L, N, size=Decimal(size) if size else None,
+                         market_position_size=Decimal(held) if held else None)
+
+    assert intent("0.01", "0.01") is Intent.OPEN_LONG  # from flat
+    assert intent("0.01", "0.03") is Intent.OPEN_LONG  # adding
+    assert intent(None, None) is Intent.OPEN_LONG  # Tradewire sizes it: never old-plus-new
+    for size, held in (("0.03", "0.01"), ("0.03", None)):
+        with pytest.raises(AlertRefused) as refused:
+            intent(size, held)
+        assert refused.value.message.startswith("missing field 'prev_market_position'")
+    # With prev_market_position the table decides, whatever the sizes say.
+    assert intent_of(BUY, L, S, size=Decimal("0.03"),
+                     market_position_size=Decimal("0.01")) is Intent.REVERSE_TO_LONG
+
+
+def test_percent_targets_must_stay_above_zero_for_the_side() -> None:
+    from decimal import Decimal
+
+    from webhook.intent import check_percent_targets
+
+    hundred = Decimal(100)
+    for intent, field in ((Intent.OPEN_SHORT, "tp_pct"), (Intent.REVERSE_TO_SHORT, "tp_pct"),
+                          (Intent.OPEN_LONG, "sl_pct"), (Intent.REVERSE_TO_LONG, "sl_pct")):
+        with pytest.raises(AlertRefused) as refused:
+            check_percent_targets(intent, **{"tp_pct": None, "sl_pct": None, field: hundred})
+        assert refused.value.message.startswith(f"field '{field}'")
+    check_percent_targets(Intent.OPEN_LONG, hundred * 5, Decimal("99.9"))
+    check_percent_targets(Intent.OPEN_SHORT, Decimal("99.9"), hundred * 5)
+    check_percent_targets(Intent.CLOSE_SHORT, hundred, hundred)  # an exit places no TP/SL
