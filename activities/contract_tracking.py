@@ -36,6 +36,9 @@ class RefreshResult(Model):
     protection_pending: bool = False  # protection_id is still a pending TP/SL order
     mark_price: Decimal | None = None
     now_ms: int
+    # The position holds this much more than all open trades on it own, with none of their
+    # orders in flight: quantity no trade owns (None: none found).
+    unowned_qty: Decimal | None = None
 
 
 class ExternalCloseRequest(Model):
