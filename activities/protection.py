@@ -163,7 +163,8 @@ class ProtectionActivities:
             try:
                 await self._client.cancel_tpsl_order(ref.symbol, ref.order_id)
             except (Rejected, NotFoundYet) as exc:
-                pending = await self._client.pending_tpsl_orders(ref.symbol, limit=100)
+                # Every page: one beyond the first is as live as any (review finding 7).
+                pending = await self._client.all_pending_tpsl_orders(ref.symbol)
                 if any(o.id == ref.order_id for o in pending):
                     raise try_again(
                         Failure.CANCEL_NOT_CONFIRMED,

@@ -57,12 +57,15 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
                      "manual close)")
         return out
     if prot is not None and not out.protection_pending:
+        # Gone from the pending list: did it fire (its own history says), and for how much?
         qty = led.open_qty if prot.level is ProtectionLevel.POSITION else min(prot.qty, led.open_qty)
         res = await external(run, Leg.TRIGGERED, qty, require_fills=True,
-                             protection_client_id=prot.client_id)
-        led.protection = None
-        if res.snapshot is None:
-            run.warn("the TP/SL disappeared without closing anything; placing it again")
+                             protection_client_id=prot.client_id,
+                             protection_order_id=prot.order_id or None)
+        if not res.still_pending:
+            led.protection = None
+            if res.snapshot is None:
+                run.warn("the TP/SL disappeared without closing anything; placing it again")
     if pos.qty < led.open_qty:
         if not second_read and filled_now(out):
             # The position does not hold all of what this very check saw fill: a read behind
@@ -82,9 +85,10 @@ def filled_now(out: RefreshResult) -> bool:
 
 
 async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool = False,
-                   protection_client_id: str | None = None) -> ExternalCloseResult:
+                   protection_client_id: str | None = None,
+                   protection_order_id: str | None = None) -> ExternalCloseResult:
     """Record `qty` of ours as closed by the exchange (nothing when `require_fills` and no
-    closing fill is found)."""
+    closing fill is found, or when the TP/SL `protection_order_id` did not fire)."""
     led = run.ledger
     assert led.position_id is not None and run.venue.mode is not None
     req = ExternalCloseRequest(
@@ -92,7 +96,8 @@ async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool
         symbol=run.inp.symbol, side=run.inp.side, position_mode=run.venue.mode,
         position_id=led.position_id, qty=qty, since_ms=led.last_seen_ms or 0,
         require_fills=require_fills, fallback_price=run.venue.mark,
-        protection_client_id=protection_client_id, tp=run.protection.tp, sl=run.protection.sl,
+        protection_client_id=protection_client_id, protection_order_id=protection_order_id,
+        tp=run.protection.tp, sl=run.protection.sl,
     )
     res = await run.external_close(req)
     if res.snapshot is not None:

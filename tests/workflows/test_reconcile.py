@@ -1,14 +1,16 @@
 """A trade's check compares the position with what the trade owns (workflows/reconcile.py):
-a fill landing between the reads of one check is no close, and quantity no trade owns is
-reported."""
+a fill landing between the reads of one check is no close; a TP/SL on a later page of the
+pending list is still pending; a TP/SL that is gone fired only when its own history says so,
+and then only for what it closed."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from activities.contract_tracking import ExchangeChanged
 from tests.workflows.harness import Harness, strategy, until
-from trading.types import EntryType, OrderType, Side, TradeStatus
+from trading.types import EntryType, OrderType, Side, StopType, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest, CloseRequest
 from workflows.state import TradeState
@@ -73,6 +75,68 @@ async def test_a_fill_between_the_position_read_and_the_order_sync_is_no_externa
     await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
     assert (await h.result(b)).status is TradeStatus.CANCELLED
     assert await h.position_qty() == 0  # nothing left that no trade owns
+
+
+async def test_a_tpsl_beyond_the_first_page_of_pending_orders_is_still_pending(
+    harness: Harness,
+) -> None:
+    """Review finding 7: 100 newer TP/SL orders push the trade's own off the first page of
+    the pending list. It is still pending: nothing is recorded, nothing placed again."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"))
+    st = await h.until_state(handle, protected, "protected")
+    own = st.protection.order_id
+    pid = await position_id(h)
+    for _ in range(100):  # someone else's, far from the price
+        await h.exchange.place_tpsl_order(
+            symbol=BTC, position_id=pid, tp_price=Decimal("150000"),
+            tp_stop_type=StopType.MARK_PRICE, tp_qty=Decimal("0.0001"),
+        )
+    await checks_since(h, handle, time.time_ns(), 3)
+    st = await h.state(handle)
+    assert st.status is TradeStatus.TRACKING and st.warnings == [], st
+    assert st.protection.order_id == own and st.closed_qty == 0
+    assert [o.leg for o in await h.orders(st.trade_id)] == ["entry", "protection"]
+    assert len(await h.exchange.all_pending_tpsl_orders(BTC)) == 101
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
+
+
+async def test_a_cancelled_tpsl_is_not_taken_as_fired_by_another_close(harness: Harness) -> None:
+    """Review finding 7: the trade's TP/SL is cancelled by hand while another TP/SL closes
+    0.001 of the position. The trade records the 0.001 that left, not its whole quantity as
+    closed by its own TP/SL, and protects the rest again."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                           strat=QUIET)
+    st = await h.until_state(handle, protected, "protected")
+    own = st.protection.order_id
+    assert own is not None
+    small = Decimal("0.0010")
+    await h.exchange.place_tpsl_order(
+        symbol=BTC, position_id=await position_id(h), tp_price=Decimal("96000"),
+        tp_stop_type=StopType.MARK_PRICE, tp_qty=small,
+    )
+    await h.exchange.cancel_tpsl_order(BTC, own)  # a manual cancel in the app
+    await h.paper.admin.set_price(BTC, "96000")  # the other TP fires: 0.001 closed
+    assert await h.position_qty() == QTY - small
+    await handle.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+    st = await h.until_state(handle, lambda s: s.status.is_final or protected(s)
+                             and s.protection.order_id != own, "protected again")
+    assert st.status is TradeStatus.TRACKING, st
+    assert st.closed_qty == small and st.filled_qty == QTY
+    assert st.protection.level == "position"
+    rows = await h.orders(st.trade_id)
+    [external] = [o for o in rows if o.leg == "external"]
+    assert external.filled_qty == small and external.avg_price == Decimal("95999.9")  # the bid
+    assert not [o for o in rows if o.leg == "triggered"]
+    assert await h.position_qty() == QTY - small
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
 
 
 async def test_quantity_no_trade_owns_is_reported(harness: Harness) -> None:
