@@ -36,6 +36,9 @@ class RefreshResult(Model):
     protection_pending: bool = False  # protection_id is still a pending TP/SL order
     mark_price: Decimal | None = None
     now_ms: int
+    # The position holds this much more than all open trades on it own, with none of their
+    # orders in flight: quantity no trade owns (None: none found).
+    unowned_qty: Decimal | None = None
 
 
 class ExternalCloseRequest(Model):
@@ -57,6 +60,9 @@ class ExternalCloseRequest(Model):
     require_fills: bool = False
     fallback_price: Decimal | None = None
     protection_client_id: str | None = None  # this TP/SL fired: mark its row FILLED
+    # Given: this TP/SL is no longer pending. Did it fire? Its own history says; if so, its
+    # closing fills (since its trigger time) give what it closed, at most `qty`.
+    protection_order_id: str | None = None
     # With `leg` TRIGGERED: the TP/SL prices. Closing fills that crossed neither mean the
     # position ended otherwise (liquidation, manual close): recorded as EXTERNAL instead.
     tp: Decimal | None = None
@@ -66,6 +72,9 @@ class ExternalCloseRequest(Model):
 class ExternalCloseResult(Model):
     found: bool  # closing fills were found on the position
     snapshot: OrderSnapshot | None  # our share, as recorded; None when nothing was recorded
+    # With `protection_order_id`: a second look found the TP/SL pending after all (the
+    # check's list missed it). Nothing was recorded; it still protects the trade.
+    still_pending: bool = False
 
 
 class TradeRecord(Model):

@@ -2,8 +2,10 @@
 
 BitUnix gives TP/SL orders no client id, so the `order` row (keyed by our deterministic client
 id) is committed before the first send, placements on one position run one at a time (a
-PostgreSQL advisory lock on the position id), and any re-send first lists the position's pending
-TP/SL orders and adopts a matching one that no row records yet.
+PostgreSQL advisory lock on the position id), and every send is preceded by a look at the
+position's pending TP/SL orders: a matching one that no row records yet is adopted. That covers
+a retry of a placement whose answer was lost, and as well a later placement under a new client
+id after the retries of such a placement ran out (review finding 8).
 """
 
 from __future__ import annotations
@@ -71,10 +73,13 @@ class ProtectionActivities:
                 if req.order_id is not None:
                     return await self._modify(req)
                 claim = await self._records.claim_order(_row_request(req))
-                if not claim.created or activity.info().attempt > 1:
-                    adopted = await self._adopt(req, tries=1)
-                    if adopted is not None:
-                        return adopted
+                # Look before every send: an earlier attempt, or an earlier placement of this
+                # trade whose answer never came, may have created it. A re-send looks as long
+                # as a lost answer does, as the lists may show a new TP/SL late.
+                resend = not claim.created or activity.info().attempt > 1
+                adopted = await self._adopt(req, tries=self._adopt_tries if resend else 1)
+                if adopted is not None:
+                    return adopted
                 try:
                     order_id = await self._send(req)
                 except OutcomeUnknown:
@@ -129,9 +134,7 @@ class ProtectionActivities:
         """A pending TP/SL on the position that matches `req` and no row records yet."""
         for attempt in range(tries):
             recorded = await self._records.recorded_exchange_ids(req.symbol, Leg.PROTECTION)
-            pending = await self._client.pending_tpsl_orders(
-                req.symbol, req.position_id, limit=100
-            )
+            pending = await self._client.all_pending_tpsl_orders(req.symbol, req.position_id)
             for order in pending:
                 if order.id not in recorded and _matches(order, req):
                     log.info("TP/SL %s found at the exchange: adopted, not re-sent", order.id)
@@ -163,7 +166,8 @@ class ProtectionActivities:
             try:
                 await self._client.cancel_tpsl_order(ref.symbol, ref.order_id)
             except (Rejected, NotFoundYet) as exc:
-                pending = await self._client.pending_tpsl_orders(ref.symbol, limit=100)
+                # Every page: one beyond the first is as live as any (review finding 7).
+                pending = await self._client.all_pending_tpsl_orders(ref.symbol)
                 if any(o.id == ref.order_id for o in pending):
                     raise try_again(
                         Failure.CANCEL_NOT_CONFIRMED,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,6 +44,12 @@ class OpenTrade:
     symbol: str
     side: PositionSide
     holds: bool  # tracked with an open quantity, by the trade's own record
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    qty: Decimal  # Σ filled by the open trades' opening orders − Σ filled by their closes
+    in_flight: bool  # one of those orders is not terminal: its row may lag the exchange
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +296,25 @@ class Records:
                 OpenTrade(w, s, PositionSide(side), st in ("TRACKING", "CLOSING") and f > c)
                 for w, s, side, st, f, c in rows.all()
             ]
+
+    async def owned(self, symbol: str, side: PositionSide) -> Owned:
+        """What the open trades on one side of `symbol` own by their order rows, and whether
+        any of their orders is still in flight (its fills may not be in its row yet)."""
+        closing = [leg.value for leg in Leg if leg.closes]
+        signed = case((OrderRow.leg.in_(closing), -OrderRow.filled_qty), else_=OrderRow.filled_qty)
+        working = [s.value for s in OrderStatus if not s.is_terminal]
+        in_flight = case((OrderRow.status.in_(working), 1), else_=0)
+        async with self._sessionmaker() as session:
+            qty, flying = (await session.execute(
+                select(func.coalesce(func.sum(signed), 0), func.coalesce(func.max(in_flight), 0))
+                .join(Trade, Trade.id == OrderRow.trade_id)
+                .where(
+                    Trade.symbol == symbol, Trade.side == side.value,
+                    Trade.status.in_(OPEN_TRADE_STATUSES),
+                    OrderRow.leg != Leg.PROTECTION.value,  # a TP/SL's row fills nothing itself
+                )
+            )).one()
+        return Owned(Decimal(qty), bool(flying))
 
     # --- positions ------------------------------------------------------------------------
 

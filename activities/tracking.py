@@ -30,6 +30,10 @@ log = logging.getLogger("activities.tracking")
 # Exchange and worker clocks differ; closing fills are searched from a little before the last
 # time our quantity was seen.
 CLOCK_MARGIN_MS = 5_000
+PAGE = 100  # BitUnix's largest page
+FILL_PAGES = 10
+TPSL_FIRED = "FILLED"  # a TP/SL's status in its history once it has fired
+TRIGGER_MARGIN_MS = 1_000
 
 
 def not_before(req: RefreshRequest) -> float:  # float-ok: wall-clock seconds
@@ -86,21 +90,26 @@ class TrackingActivities:
 
     def _pending_tpsl(self, symbol: str) -> SharedRead[set[str]]:
         async def read() -> set[str]:
-            return {o.id for o in await self._client.pending_tpsl_orders(symbol, limit=100)}
+            # Every page: a TP/SL on page two must never be taken for one that is gone.
+            return {o.id for o in await self._client.all_pending_tpsl_orders(symbol)}
 
         return self._tpsl.setdefault(symbol, SharedRead(read))
 
     @activity.defn(name="refresh_trade")
     async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
+        """The trade's orders, then its position, then its TP/SL, in that order
+        (docs/design.md#tracking-and-the-account-watcher): the position is read after the
+        orders, so it already holds every fill the order sync saw (quantity missing from it
+        is not a fill that landed between the reads), and the TP/SL after the position, so
+        one that fired after the position read shows as gone while the position still holds
+        its quantity, never the other way round."""
         with translated():
             since = not_before(req)
             seen_at = int(since * 1000)  # the reads used show the exchange at or after this
-            positions, mark = await asyncio.gather(
-                self._positions.get(since), self._ticker(req.symbol).get(since)
-            )
-            snaps: list[OrderSnapshot] = []
-            for ref in req.orders:
-                snaps.append(await self._orders.sync_order(ref))
+            mark = self._ticker(req.symbol).start(since)
+            snaps = [await self._orders.sync_order(ref) for ref in req.orders]
+            # After a sync, only a position read started after it will do.
+            positions = await self._positions.get(time.time() if snaps else since)
             pending = False
             if req.protection_id is not None:
                 pending = req.protection_id in await self._pending_tpsl(req.symbol).get(since)
@@ -114,9 +123,26 @@ class TrackingActivities:
                     avg_open_price=ours.avg_open_price,
                 ),
                 protection_pending=pending,
-                mark_price=mark,
+                mark_price=await asyncio.shield(mark),
                 now_ms=seen_at,
+                unowned_qty=None if ours is None else await self._unowned(ours),
             )
+
+    async def _unowned(self, position: Position) -> Decimal | None:
+        """How much more the position holds than all open trades on it own, when none of
+        their orders is in flight. Such quantity is nobody's: no trade closes, protects or
+        tracks it, so it is reported loudly here (the hook for an incident or a protective
+        stop; review finding 3, 'a position larger than owned')."""
+        owned = await self._records.owned(position.symbol, position.side)
+        extra = position.qty - owned.qty
+        if extra <= 0 or owned.in_flight:
+            return None
+        log.warning(
+            "UNOWNED QUANTITY: position %s (%s %s) holds %s, the open trades own %s: %s is "
+            "owned, protected and tracked by no trade", position.position_id, position.symbol,
+            position.side.value, position.qty, owned.qty, extra,
+        )
+        return extra
 
     @activity.defn(name="record_external_close")
     async def record_external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:
@@ -125,6 +151,8 @@ class TrackingActivities:
         `req.qty` at their average price; when several trades lose quantity in the same window
         they share that average (the exchange does not say which close was whose)."""
         with translated():
+            if req.protection_order_id is not None:
+                return await self._protection_close(req, req.protection_order_id)
             fills = await self._closing_fills(req)
             if not fills and req.require_fills:
                 return ExternalCloseResult(found=False, snapshot=None)
@@ -153,6 +181,89 @@ class TrackingActivities:
             if req.protection_client_id is not None and leg is Leg.TRIGGERED:
                 await self._records.set_order_status(req.protection_client_id, OrderStatus.FILLED)
             return ExternalCloseResult(found=bool(fills), snapshot=snap)
+
+    async def _protection_close(self, req: ExternalCloseRequest, order_id: str) -> ExternalCloseResult:
+        """Our TP/SL is no longer pending. Whether it fired is its own history's to say (not
+        any close without a client id: another trade's TP/SL or a manual close makes those
+        too), and what it closed is its own closing order's fills, at most `req.qty`."""
+        tpsl = await self._client.find_tpsl_history_order(req.symbol, order_id, req.position_id)
+        if tpsl is None:
+            pending = await self._client.all_pending_tpsl_orders(req.symbol, req.position_id)
+            if any(o.id == order_id for o in pending):
+                # The check's list missed it (a page shifted under it): it is live.
+                return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
+            # Neither list shows it (a history that lags, or that no longer reaches back to
+            # it): take it as having closed nothing. Whatever left the position is measured
+            # by the position itself, and a new TP/SL is placed.
+            log.warning("TP/SL %s is neither pending nor in its history: taken as gone",
+                        order_id)
+            return ExternalCloseResult(found=False, snapshot=None)
+        if tpsl.status != TPSL_FIRED:
+            log.info("TP/SL %s ended %s: it closed nothing", order_id, tpsl.status)
+            if req.protection_client_id is not None:
+                ended = (OrderStatus.SYSTEM_CANCELED if tpsl.status == OrderStatus.SYSTEM_CANCELED
+                         else OrderStatus.CANCELED)
+                await self._records.set_order_status(req.protection_client_id, ended)
+            return ExternalCloseResult(found=False, snapshot=None)
+        # The trigger time and the fills share the exchange's clock: a second's margin for
+        # rounding, not the worker's CLOCK_MARGIN_MS.
+        since = (tpsl.trigger_time_ms - TRIGGER_MARGIN_MS if tpsl.trigger_time_ms
+                 else req.since_ms - CLOCK_MARGIN_MS)
+        fills = await self._fired_fills(req, order_id, since)
+        if not fills:
+            # Recorded as nothing: what left the position is measured by the position itself.
+            log.warning("TP/SL %s fired, but no closing fill of it is listed", order_id)
+            return ExternalCloseResult(found=False, snapshot=None)
+        total = sum((f.qty for f in fills), Decimal(0))
+        qty = min(req.qty, total)
+        snap = OrderSnapshot(
+            client_id=req.client_id, order_id=fills[0].order_id, leg=Leg.TRIGGERED,
+            fill_side=req.side.exit_side, order_type=OrderType.MARKET, qty=qty, price=None,
+            status=OrderStatus.FILLED, filled_qty=qty,
+            avg_price=sum((f.qty * f.price for f in fills), Decimal(0)) / total,
+            fee=sum((f.fee for f in fills), Decimal(0)) * qty / total,
+        )
+        row_id, _ = await self._records.save_order(req.trade_id, req.symbol, snap)
+        await self._records.save_fills(row_id, fills)
+        if req.protection_client_id is not None:
+            await self._records.set_order_status(req.protection_client_id, OrderStatus.FILLED)
+        return ExternalCloseResult(found=True, snapshot=snap)
+
+    async def _fired_fills(self, req: ExternalCloseRequest, order_id: str,
+                           since_ms: int) -> list[Fill]:
+        """The fills of the close a fired TP/SL made: those of the TP/SL's own id if the
+        exchange names it so, else of the first closing order without a client id since its
+        trigger, preferring one of exactly `req.qty` (another close may have come as well)."""
+        for attempt in range(self._fill_tries):
+            fills = [f for f in await self._fills_since(req, since_ms)
+                     if f.client_id is None and _closes(f, req)]
+            own = [f for f in fills if f.order_id == order_id]
+            if own:
+                return own
+            by_order: dict[str, list[Fill]] = {}
+            for f in sorted(fills, key=lambda f: (f.ctime_ms or 0, f.trade_id)):
+                by_order.setdefault(f.order_id, []).append(f)
+            closes = list(by_order.values())
+            exact = [c for c in closes if sum((f.qty for f in c), Decimal(0)) == req.qty]
+            if exact or closes:
+                return (exact or closes)[0]
+            if attempt + 1 < self._fill_tries:
+                await asyncio.sleep(self._fill_pause_s)
+        return []
+
+    async def _fills_since(self, req: ExternalCloseRequest, since_ms: int) -> list[Fill]:
+        """The position's fills since `since_ms`, every page (the close we look for is the
+        oldest of them, on the last page when there are many)."""
+        out: list[Fill] = []
+        for page_no in range(FILL_PAGES):
+            page = await self._client.history_trades(
+                req.symbol, position_id=req.position_id, start_time_ms=since_ms,
+                skip=page_no * PAGE, limit=PAGE,
+            )
+            out.extend(page)
+            if len(page) < PAGE:
+                break
+        return out
 
     async def _closing_fills(self, req: ExternalCloseRequest) -> list[Fill]:
         for attempt in range(self._fill_tries):

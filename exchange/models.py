@@ -152,7 +152,8 @@ class LeverageMarginMode:
 
 @dataclass(frozen=True, slots=True)
 class TpslOrder:
-    """A pending order-level or position-level TP/SL. BitUnix gives it no client id."""
+    """An order-level or position-level TP/SL (pending, or from the history list). BitUnix gives
+    it no client id."""
 
     id: str
     position_id: str
@@ -167,7 +168,9 @@ class TpslOrder:
     sl_order_type: OrderType | None
     sl_order_price: Decimal | None
     sl_qty: Decimal | None
-    status: str | None
+    status: str | None  # in the history list: FILLED (it fired), CANCELED, SYSTEM_CANCELED, …
+    ctime_ms: int | None = None
+    trigger_time_ms: int | None = None  # when it fired (history list)
 
 
 @dataclass(frozen=True, slots=True)

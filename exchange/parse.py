@@ -347,4 +347,6 @@ def tpsl_order(t: w.TpslOrder) -> TpslOrder:
         sl_order_price=opt_decimal(t.slOrderPrice, "slOrderPrice"),
         sl_qty=opt_decimal(t.slQty, "slQty"),
         status=t.status,
+        ctime_ms=ms(t.ctime or None, "ctime"),
+        trigger_time_ms=ms(t.triggerTime or None, "triggerTime") or None,  # 0/"": not fired
     )

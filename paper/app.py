@@ -197,6 +197,11 @@ async def _handle(request: Request, ep: Endpoint) -> Response:
             data = ep.handler(rt.engine, params)
             if ep.mutates:
                 rt.dirty = True
+            after = rt.engine.faults.take_price_after(ep.path) if ep.private else None
+            if after is not None:
+                log.info("fault: price of %s set to %s after %s", after[0], after[1], ep.path)
+                rt.engine.set_price(*after)
+                rt.dirty = True
             drop = rt.engine.faults.take_drop(ep.drop_target) if ep.drop_target else None
         if drop is not None:
             log.info("fault: dropping the answer of %s (%s)", ep.path, drop)

@@ -5,7 +5,9 @@ this order: `http_5xx` (HTTP 503), `network_error` (code 10001, HTTP 200), `rate
 (code 10006, HTTP 200), `error_rate` (HTTP 500, drawn from a seeded generator). `latency_ms`
 is added before all of them. `drop_response` executes a placement and then replaces its answer
 by HTTP 504 or withholds it for HANG_SECONDS (then 504). `visibility_delay_ms` and
-`cancel_fill_race` act inside the engine.
+`cancel_fill_race` act inside the engine. `price_after` sets a price right after one request of
+a given path is answered (under the same lock, so nothing comes between): a test makes a fill
+land exactly between two reads of a client.
 
 Extension beyond the shared contract: `post_only_mode` ("reject" | "cancel") overrides
 Settings.paper_post_only_mode at run time, so one server can show both behaviours.
@@ -45,6 +47,7 @@ class Faults:
     cancel_fill_race: bool = False
     post_only_mode: str | None = None
     omit_avg_price: bool = False
+    price_after: dict[str, str] | None = None  # {"path", "symbol", "price"}: fires once
     _rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +85,8 @@ class Faults:
             updates["post_only_mode"] = body["post_only_mode"]
         if "drop_response" in body:
             updates.update(_drop(body["drop_response"]))
+        if "price_after" in body:
+            updates["price_after"] = _price_after(body["price_after"])
         unknown = set(body) - set(self.as_dict()) - {"drop_response"}
         if unknown:
             raise FaultSpecError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -97,6 +102,7 @@ class Faults:
             "visibility_delay_ms": self.visibility_delay_ms,
             "cancel_fill_race": self.cancel_fill_race, "post_only_mode": self.post_only_mode,
             "omit_avg_price": self.omit_avg_price,
+            "price_after": self.price_after,
         }
 
     def before_processing(self) -> str | None:
@@ -123,6 +129,15 @@ class Faults:
         return None
 
 
+    def take_price_after(self, path: str) -> tuple[str, Decimal] | None:
+        """(symbol, price) to set now that a request of `path` was answered (consumes it)."""
+        spec = self.price_after
+        if spec is None or not path.endswith("/" + spec["path"]):
+            return None
+        self.price_after = None
+        return spec["symbol"], Decimal(spec["price"])
+
+
 def _non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise FaultSpecError(f"{name} must be a non-negative integer")
@@ -140,3 +155,19 @@ def _drop(spec: Any) -> dict[str, Any]:
         raise FaultSpecError(f"drop_response.mode must be one of {', '.join(DROP_MODES)}")
     count = _non_negative_int(spec.get("count", 1), "drop_response.count")
     return {"drop_target": target, "drop_count": count, "drop_mode": mode}
+
+
+def _price_after(spec: Any) -> dict[str, str] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or not all(isinstance(spec.get(k), str | int | Decimal)
+                                             for k in ("path", "symbol", "price")):
+        raise FaultSpecError("price_after must be {path, symbol, price} or null")
+    try:
+        price = Decimal(str(spec["price"]))
+    except InvalidOperation as exc:
+        raise FaultSpecError("price_after.price must be a decimal") from exc
+    if price <= 0:
+        raise FaultSpecError("price_after.price must be positive")
+    return {"path": str(spec["path"]).strip("/"), "symbol": str(spec["symbol"]),
+            "price": str(price)}

@@ -64,7 +64,7 @@ def place(eng: Engine, p: dict[str, Any], whole_position: bool) -> dict[str, Any
     order = TpslOrder(
         order_id=eng.state.new_id(), position_id=pos.position_id, symbol=symbol, side=pos.side,
         position_mode=pos.position_mode, leverage=pos.leverage, whole_position=whole_position,
-        ctime=now, mtime=now,
+        ctime=now, mtime=now, visible_at=now + eng.faults.visibility_delay_ms,
     )
     _apply(eng, order, pos, p)
     eng.state.tpsl[order.order_id] = order

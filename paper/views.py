@@ -223,18 +223,21 @@ def _tpsl_matches(t: TpslOrder, p: dict[str, Any]) -> bool:
     )
 
 
+def _tpsl_visible(eng: Engine, p: dict[str, Any]) -> list[TpslOrder]:
+    """The TP/SL orders a query may see (a new one stays unseen for `visibility_delay_ms`)."""
+    now = now_ms()
+    return [t for t in eng.state.tpsl.values() if t.visible_at <= now and _tpsl_matches(t, p)]
+
+
 def tpsl_pending(eng: Engine, p: dict[str, Any]) -> list[dict[str, Any]]:
-    items = [t for t in eng.state.tpsl.values() if t.status == TPSL_NEW and _tpsl_matches(t, p)]
+    items = [t for t in _tpsl_visible(eng, p) if t.status == TPSL_NEW]
     items.sort(key=lambda t: (t.ctime, t.order_id), reverse=True)
     page, _ = _page(items, p)
     return [tpsl_view(eng, t, history=False) for t in page]
 
 
 def tpsl_history(eng: Engine, p: dict[str, Any]) -> dict[str, Any]:
-    items = [
-        t for t in eng.state.tpsl.values()
-        if t.status != TPSL_NEW and _tpsl_matches(t, p) and _in_window(t.ctime, p)
-    ]
+    items = [t for t in _tpsl_visible(eng, p) if t.status != TPSL_NEW and _in_window(t.ctime, p)]
     items.sort(key=lambda t: (t.mtime, t.order_id), reverse=True)
     page, total = _page(items, p)
     return {"orderList": [tpsl_view(eng, t, history=True) for t in page], "total": total}

@@ -11,55 +11,84 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.contract import ProtectionLevel
-    from activities.contract_tracking import ExternalCloseRequest, RefreshResult
+    from activities.contract_tracking import (
+        ExternalCloseRequest,
+        ExternalCloseResult,
+        RefreshResult,
+    )
     from trading.types import Leg
     from workflows import protection
     from workflows.run import TradeRun
 
 
+# A position read that misses fills the same check saw is read again this much later before
+# anything is inferred from it (BitUnix's positions may lag its orders).
+SECOND_READ_S = 2
+
+
 async def follow(run: TradeRun, *, max_age_ms: int = 0) -> RefreshResult:
     """One check: refresh, reconcile, keep the TP/SL in line. `max_age_ms` > 0 (a check on
     the trade's own timer): exchange reads that much older, shared with other trades, do."""
-    out = await run.refresh(max_age_ms)
-    await reconcile(run, out)
+    out = await reconcile(run, await run.refresh(max_age_ms))
     await protection.ensure(run, out.position.qty if out.position else None)
     return out
 
 
-async def reconcile(run: TradeRun, out: RefreshResult) -> None:
+async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = False) -> RefreshResult:
+    """Compare the position with what the trade owns; returns the refresh it settled on (a
+    second one when the first could not be trusted)."""
     led = run.ledger
     pos = out.position
     if pos is not None and led.position_id is None and led.filled_qty > 0:
         led.position_id = pos.position_id
+    if out.unowned_qty is not None:
+        run.warn("the exchange position holds more than the open trades own: quantity no "
+                 "trade tracks or protects (see the worker log)")
     if led.open_qty == 0 or led.position_id is None:
-        return
+        return out
     prot = led.protection
     if pos is None or pos.position_id != led.position_id:
         # The position we were in is gone: its end is the end of every trade on it.
-        leg = await external(run, Leg.TRIGGERED if prot else Leg.EXTERNAL, led.open_qty,
+        res = await external(run, Leg.TRIGGERED if prot else Leg.EXTERNAL, led.open_qty,
                              protection_client_id=prot.client_id if prot else None)
         led.protection = None
-        if leg is not Leg.TRIGGERED:
+        if res.snapshot is None or res.snapshot.leg is not Leg.TRIGGERED:
             run.warn("the exchange position was closed outside this trade (liquidation or a "
                      "manual close)")
-        return
+        return out
     if prot is not None and not out.protection_pending:
+        # Gone from the pending list: did it fire (its own history says), and for how much?
         qty = led.open_qty if prot.level is ProtectionLevel.POSITION else min(prot.qty, led.open_qty)
-        leg = await external(run, Leg.TRIGGERED, qty, require_fills=True,
-                             protection_client_id=prot.client_id)
-        led.protection = None
-        if leg is None:
-            run.warn("the TP/SL disappeared without closing anything; placing it again")
+        res = await external(run, Leg.TRIGGERED, qty, require_fills=True,
+                             protection_client_id=prot.client_id,
+                             protection_order_id=prot.order_id or None)
+        if not res.still_pending:
+            led.protection = None
+            if res.snapshot is None:
+                run.warn("the TP/SL disappeared without closing anything; placing it again")
     if pos.qty < led.open_qty:
+        if not second_read and filled_now(out):
+            # The position does not hold all of what this very check saw fill: a read behind
+            # the orders, not a close. Never infer a close from that; read again a little later.
+            await workflow.sleep(SECOND_READ_S)
+            return await reconcile(run, await run.refresh(), second_read=True)
         await external(run, Leg.EXTERNAL, led.open_qty - pos.qty)
         run.warn("part of the trade's quantity left the position without an order of ours")
     led.last_seen_ms = out.now_ms
+    return out
+
+
+def filled_now(out: RefreshResult) -> bool:
+    """This check synced an opening order of the trade that has fills (its quantity may not
+    show in a position read taken moments later)."""
+    return any(not o.leg.closes and o.filled_qty > 0 for o in out.orders)
 
 
 async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool = False,
-                   protection_client_id: str | None = None) -> Leg | None:
-    """Record `qty` of ours as closed by the exchange; the leg it was recorded as (None: no
-    closing fill found and `require_fills`)."""
+                   protection_client_id: str | None = None,
+                   protection_order_id: str | None = None) -> ExternalCloseResult:
+    """Record `qty` of ours as closed by the exchange (nothing when `require_fills` and no
+    closing fill is found, or when the TP/SL `protection_order_id` did not fire)."""
     led = run.ledger
     assert led.position_id is not None and run.venue.mode is not None
     req = ExternalCloseRequest(
@@ -67,10 +96,10 @@ async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool
         symbol=run.inp.symbol, side=run.inp.side, position_mode=run.venue.mode,
         position_id=led.position_id, qty=qty, since_ms=led.last_seen_ms or 0,
         require_fills=require_fills, fallback_price=run.venue.mark,
-        protection_client_id=protection_client_id, tp=run.protection.tp, sl=run.protection.sl,
+        protection_client_id=protection_client_id, protection_order_id=protection_order_id,
+        tp=run.protection.tp, sl=run.protection.sl,
     )
     res = await run.external_close(req)
-    if res.snapshot is None:
-        return None
-    run.apply(res.snapshot)
-    return res.snapshot.leg
+    if res.snapshot is not None:
+        run.apply(res.snapshot)
+    return res

@@ -8,8 +8,12 @@ from typing import Any
 from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints, amount, enum_value
+from exchange.errors import Unavailable
 from exchange.models import TpslOrder
 from trading.types import OrderType, PositionMode, PositionSide, StopType
+
+PAGE = 100  # BitUnix's largest page
+MAX_PAGES = 50  # a bound on one listing; more means something is badly wrong
 
 
 class TpslEndpoints(Endpoints):
@@ -116,6 +120,65 @@ class TpslEndpoints(Endpoints):
             body=w.TpslCancelRequest(symbol=symbol, orderId=order_id),
         )
 
+    async def all_pending_tpsl_orders(
+        self, symbol: str, position_id: str | None = None
+    ) -> list[TpslOrder]:
+        """Every pending TP/SL order of `symbol` (of one position when given), page after page:
+        one page holds at most PAGE, and an order on a later page must never be taken as gone.
+        The list is newest first, so one created meanwhile shifts the pages: an order seen
+        twice is kept once."""
+        found: dict[str, TpslOrder] = {}
+        for page_no in range(MAX_PAGES):
+            page = await self.pending_tpsl_orders(
+                symbol, position_id, skip=page_no * PAGE, limit=PAGE
+            )
+            found.update((o.id, o) for o in page)
+            if len(page) < PAGE:
+                return list(found.values())
+        # Retryable: never conclude from a partial list that an order is gone.
+        raise Unavailable(None, f"more than {MAX_PAGES * PAGE} pending TP/SL orders on {symbol}",
+                          endpoint="tpsl/get_pending_orders")
+
+    async def tpsl_history_orders(
+        self,
+        symbol: str,
+        position_id: str | None = None,
+        *,
+        start_time_ms: int | None = None,
+        end_time_ms: int | None = None,
+        skip: int | None = None,
+        limit: int | None = None,
+    ) -> list[TpslOrder]:
+        """One page (limit ≤ 100, newest first) of TP/SL orders that are no longer pending: each
+        with its `status` (FILLED: it fired, at `trigger_time_ms`; CANCELED; SYSTEM_CANCELED
+        when its position closed)."""
+        return await self._request(
+            "GET",
+            "tpsl/get_history_orders",
+            _tpsl_orders,
+            params={
+                "symbol": symbol,
+                "positionId": position_id,
+                "startTime": start_time_ms,
+                "endTime": end_time_ms,
+                "skip": skip,
+                "limit": limit,
+            },
+        )
+
+    async def find_tpsl_history_order(
+        self, symbol: str, order_id: str, position_id: str | None = None
+    ) -> TpslOrder | None:
+        """The TP/SL `order_id` in the history list (None: not there, or not yet)."""
+        for page_no in range(MAX_PAGES):
+            page = await self.tpsl_history_orders(
+                symbol, position_id, skip=page_no * PAGE, limit=PAGE
+            )
+            found = next((o for o in page if o.id == order_id), None)
+            if found is not None or len(page) < PAGE:
+                return found
+        return None
+
     async def pending_tpsl_orders(
         self,
         symbol: str,
@@ -126,12 +189,11 @@ class TpslEndpoints(Endpoints):
         skip: int | None = None,
         limit: int | None = None,
     ) -> list[TpslOrder]:
+        """One page (limit ≤ 100, newest first); all_pending_tpsl_orders reads them all."""
         return await self._request(
             "GET",
             "tpsl/get_pending_orders",
-            lambda d: [
-                parse.tpsl_order(w.TpslOrder.model_validate(t)) for t in w.as_page(d, "orderList")
-            ],
+            _tpsl_orders,
             params={
                 "symbol": symbol,
                 "positionId": position_id,
@@ -141,6 +203,10 @@ class TpslEndpoints(Endpoints):
                 "limit": limit,
             },
         )
+
+
+def _tpsl_orders(data: Any) -> list[TpslOrder]:
+    return [parse.tpsl_order(w.TpslOrder.model_validate(t)) for t in w.as_page(data, "orderList")]
 
 
 def _tpsl_id(data: Any) -> str:

@@ -1,0 +1,158 @@
+"""A trade's check compares the position with what the trade owns (workflows/reconcile.py):
+a fill landing between the reads of one check is no close; a TP/SL on a later page of the
+pending list is still pending; a TP/SL that is gone fired only when its own history says so,
+and then only for what it closed."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from activities.contract_tracking import ExchangeChanged
+from tests.workflows.harness import Harness, strategy, until
+from trading.types import EntryType, OrderType, Side, StopType, TradeStatus
+from workflows.contract import Sizing
+from workflows.messages import CancelRequest, CloseRequest
+from workflows.state import TradeState
+from workflows.trade import TradeWorkflow
+
+BTC = "BTCUSDT"
+QTY = Decimal("0.0100")
+QUIET = strategy("quiet", tracking_interval_s=3600)  # checks only when the test signals it
+
+
+def protected(s: TradeState) -> bool:
+    return s.status is TradeStatus.TRACKING and s.protection.order_id is not None
+
+
+async def position_id(h: Harness) -> str:
+    [pos] = await h.exchange.pending_positions(BTC)
+    return pos.position_id
+
+
+async def checks_since(h: Harness, handle, since_ns: int, n: int) -> None:
+    """Until `n` checks have read the pending TP/SL orders since `since_ns` (or the trade
+    ended)."""
+    async def done() -> bool:
+        if (await h.state(handle)).status.is_final:
+            return True
+        return len(await h.place_requests(since_ns, "tpsl/get_pending_orders")) >= n
+    await until(done, f"{n} checks")
+
+
+async def test_a_fill_between_the_position_read_and_the_order_sync_is_no_external_close(
+    harness: Harness,
+) -> None:
+    """Review finding 3: B holds 0.01; A's 0.02 limit fills right after A's check read the
+    position. A must not record 0.01 as closed outside it (and then flatten on B's
+    position-level TP/SL): every unit at the exchange stays owned, and closing both trades
+    leaves nothing behind."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    b = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                      strat=QUIET)
+    await h.until_state(b, lambda s: protected(s) and s.protection.level == "position",
+                        "B owns the whole position")
+    a = await h.trade(entry_type=EntryType.LIMIT, sizing=Sizing(size=2 * QTY),
+                      reference_price=Decimal("94000"), tp=Decimal("98000"), sl=Decimal("91000"))
+    await h.until_state(a, lambda s: bool(s.open_orders), "A's limit rests")
+    # A's next check: the price reaches A's limit the moment its position read is answered.
+    await h.paper.admin.faults(price_after={"path": "position/get_pending_positions",
+                                            "symbol": BTC, "price": "94000"})
+    st = await h.until_state(a, lambda s: s.status.is_final or s.filled_qty == 2 * QTY
+                             and protected(s), "A filled and protected")
+    assert (await h.paper.admin.state())["faults"]["price_after"] is None  # it did fire
+    assert st.status is TradeStatus.TRACKING, st
+    assert st.closed_qty == 0 and st.warnings == [], st
+    assert st.protection.level == "order" and st.protection.qty == 2 * QTY
+    assert {o.leg for o in await h.orders(st.trade_id)} == {"entry", "protection"}
+    assert await h.position_qty() == 3 * QTY
+
+    await a.signal(TradeWorkflow.close, CloseRequest())
+    done = await h.result(a)
+    assert done.status is TradeStatus.CLOSED and done.closed_qty == 2 * QTY
+    assert await h.position_qty() == QTY  # B's, untouched
+    await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(b)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0  # nothing left that no trade owns
+
+
+async def test_a_tpsl_beyond_the_first_page_of_pending_orders_is_still_pending(
+    harness: Harness,
+) -> None:
+    """Review finding 7: 100 newer TP/SL orders push the trade's own off the first page of
+    the pending list. It is still pending: nothing is recorded, nothing placed again."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"))
+    st = await h.until_state(handle, protected, "protected")
+    own = st.protection.order_id
+    pid = await position_id(h)
+    for _ in range(100):  # someone else's, far from the price
+        await h.exchange.place_tpsl_order(
+            symbol=BTC, position_id=pid, tp_price=Decimal("150000"),
+            tp_stop_type=StopType.MARK_PRICE, tp_qty=Decimal("0.0001"),
+        )
+    await checks_since(h, handle, time.time_ns(), 3)
+    st = await h.state(handle)
+    assert st.status is TradeStatus.TRACKING and st.warnings == [], st
+    assert st.protection.order_id == own and st.closed_qty == 0
+    assert [o.leg for o in await h.orders(st.trade_id)] == ["entry", "protection"]
+    assert len(await h.exchange.all_pending_tpsl_orders(BTC)) == 101
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
+
+
+async def test_a_cancelled_tpsl_is_not_taken_as_fired_by_another_close(harness: Harness) -> None:
+    """Review finding 7: the trade's TP/SL is cancelled by hand while another TP/SL closes
+    0.001 of the position. The trade records the 0.001 that left, not its whole quantity as
+    closed by its own TP/SL, and protects the rest again."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                           strat=QUIET)
+    st = await h.until_state(handle, protected, "protected")
+    own = st.protection.order_id
+    assert own is not None
+    small = Decimal("0.0010")
+    await h.exchange.place_tpsl_order(
+        symbol=BTC, position_id=await position_id(h), tp_price=Decimal("96000"),
+        tp_stop_type=StopType.MARK_PRICE, tp_qty=small,
+    )
+    await h.exchange.cancel_tpsl_order(BTC, own)  # a manual cancel in the app
+    await h.paper.admin.set_price(BTC, "96000")  # the other TP fires: 0.001 closed
+    assert await h.position_qty() == QTY - small
+    await handle.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+    st = await h.until_state(handle, lambda s: s.status.is_final or protected(s)
+                             and s.protection.order_id != own, "protected again")
+    assert st.status is TradeStatus.TRACKING, st
+    assert st.closed_qty == small and st.filled_qty == QTY
+    assert st.protection.level == "position"
+    rows = await h.orders(st.trade_id)
+    [external] = [o for o in rows if o.leg == "external"]
+    assert external.filled_qty == small and external.avg_price == Decimal("95999.9")  # the bid
+    assert not [o for o in rows if o.leg == "triggered"]
+    assert await h.position_qty() == QTY - small
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
+
+
+async def test_quantity_no_trade_owns_is_reported(harness: Harness) -> None:
+    """Review finding 3, the other way round: the position holds more than the open trades
+    own (here a manual buy in the app). Nothing is closed for it, but the trade says so."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                           strat=QUIET)
+    await h.until_state(handle, protected, "protected")
+    await h.exchange.place_order(symbol=BTC, side=Side.BUY, qty=QTY / 2,
+                                 order_type=OrderType.MARKET)
+    await handle.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+    st = await h.until_state(handle, lambda s: s.warnings, "a warning", timeout_s=20)
+    assert "more than the open trades own" in st.warnings[0], st.warnings
+    assert st.status is TradeStatus.TRACKING and st.filled_qty == QTY and st.closed_qty == 0
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == QTY / 2  # the trade closed only its own
