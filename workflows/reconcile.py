@@ -47,7 +47,19 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
     if led.open_qty == 0 or led.position_id is None:
         return out
     prot = led.protection
-    if pos is None or pos.position_id != led.position_id:
+    gone = pos is None or pos.position_id != led.position_id
+    if (gone or pos.qty < led.open_qty) and unsettled(run, out):
+        # Less at the exchange than owned while a close of ours is working, or an entry just
+        # filled: the position may already show a fill the order sync before it did not (our
+        # own exit), or not yet one it did (our entry). Never infer a close from that
+        # snapshot: read again a little later, and while a close still works, leave it to a
+        # later check (a real close cancels our reduce-only orders; then it is inferred).
+        if not second_read:
+            await workflow.sleep(SECOND_READ_S)
+            return await reconcile(run, await run.refresh(), second_read=True)
+        if closing_now(run):
+            return out
+    if gone:
         # The position we were in is gone: its end is the end of every trade on it.
         res = await external(run, Leg.TRIGGERED if prot else Leg.EXTERNAL, led.open_qty,
                              protection_client_id=prot.client_id if prot else None)
@@ -67,15 +79,20 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
             if res.snapshot is None:
                 run.warn("the TP/SL disappeared without closing anything; placing it again")
     if pos.qty < led.open_qty:
-        if not second_read and filled_now(out):
-            # The position does not hold all of what this very check saw fill: a read behind
-            # the orders, not a close. Never infer a close from that; read again a little later.
-            await workflow.sleep(SECOND_READ_S)
-            return await reconcile(run, await run.refresh(), second_read=True)
         await external(run, Leg.EXTERNAL, led.open_qty - pos.qty)
         run.warn("part of the trade's quantity left the position without an order of ours")
     led.last_seen_ms = out.now_ms
     return out
+
+
+def unsettled(run: TradeRun, out: RefreshResult) -> bool:
+    """A close of the trade is working, or this check saw an entry fill: a position read next
+    to them may be ahead of or behind the orders."""
+    return closing_now(run) or filled_now(out)
+
+
+def closing_now(run: TradeRun) -> bool:
+    return any(o.leg.closes for o in run.ledger.working())
 
 
 def filled_now(out: RefreshResult) -> bool:

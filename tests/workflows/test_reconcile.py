@@ -156,3 +156,28 @@ async def test_quantity_no_trade_owns_is_reported(harness: Harness) -> None:
     await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
     assert (await h.result(handle)).status is TradeStatus.CANCELLED
     assert await h.position_qty() == QTY / 2  # the trade closed only its own
+
+
+async def test_an_exit_that_fills_between_the_order_sync_and_the_position_read_counts_once(
+    harness: Harness,
+) -> None:
+    """The reads' order makes a position read run after the order sync: our own resting exit
+    can fill between the two, so the position is gone before the ledger saw the exit's fill.
+    That is no close from outside: inferring one counted the quantity closed twice."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("90000"),
+                           strat=strategy(exit_entry_type=EntryType.CHASE))
+    await h.until_state(handle, protected, "tracking with its SL")
+    await handle.signal(TradeWorkflow.close, CloseRequest(reason="exit alert"))
+    await h.until_state(handle, lambda s: bool(s.open_orders), "the post-only exit rests")
+    # The next order detail answered (the check's sync of the exit) moves the price through it.
+    await h.paper.admin.faults(price_after={"path": "trade/get_order_detail",
+                                            "symbol": BTC, "price": "95001"})
+    result = await h.result(handle)
+    assert (await h.paper.admin.state())["faults"]["price_after"] is None  # it did fire
+    assert result.status is TradeStatus.CLOSED
+    assert (result.filled_qty, result.closed_qty) == (QTY, QTY)
+    assert [o.leg for o in await h.orders(result.trade_id) if o.leg in ("exit", "external",
+                                                                          "triggered")] == ["exit"]
+    assert await h.position_qty() == 0
