@@ -33,7 +33,11 @@ class WeakSecret(ValueError):
 
 
 def generate_secret() -> str:
-    return secrets.token_urlsafe(GENERATED_SECRET_BYTES)
+    """A random URL-safe secret that never starts with "-": on a command line
+    (`tradewire alert send --secret …`) such a value would be read as an option."""
+    while (secret := secrets.token_urlsafe(GENERATED_SECRET_BYTES)).startswith("-"):
+        pass
+    return secret
 
 
 def check_secret(secret: str) -> str:
