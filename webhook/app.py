@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from webhook import fast_path, health, incidents, routes, trades
 from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
 from webhook.intake import Intake
+from webhook.outbox import Outbox
 
 log = logging.getLogger("webhook")
 
@@ -44,10 +47,15 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
             temporal=temporal,
         )
         app.state.intake = Intake(app.state.tw, server_key(settings))
+        # Alerts recorded while Temporal did not take their start: started (or ended) later.
+        sweeping = asyncio.create_task(Outbox(app.state.intake).run(), name="outbox")
         try:
             async with fast_path.hosted(app.state.tw):
                 yield
         finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             await health.close_exchange_probe(app)
             await engine.dispose()
 

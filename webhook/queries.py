@@ -402,3 +402,65 @@ async def claim_open(
         )
     ).first()
     return None if row is None else Claimed(row.signal_id, row.trade_id, row.workflow_id)
+
+
+# --- the outbox: accepted alerts whose start Temporal did not take ----------------------------
+
+
+@dataclass(frozen=True)
+class Unstarted:
+    signal_id: int
+    strategy_id: int
+    symbol: str
+
+
+async def unstarted(session: AsyncSession, received_before: datetime, limit: int) -> list[Unstarted]:
+    """Alerts answered NOT_STARTED whose trade is still PENDING, oldest first."""
+    rows = await session.execute(
+        select(Signal.id, Signal.strategy_id, Signal.symbol)
+        .join(Trade, Trade.signal_id == Signal.id)
+        .where(
+            Signal.outcome == SignalOutcome.NOT_STARTED.value,
+            Trade.status == TradeStatus.PENDING.value,
+            Signal.received_at < received_before,
+        )
+        .order_by(Signal.id)
+        .limit(limit)
+    )
+    return [Unstarted(*row) for row in rows]
+
+
+async def unstarted_holder(session: AsyncSession, signal_id: int) -> KeyHolder | None:
+    """The signal as `key_holder` would read it, while it is still not started (read again
+    under the strategy and symbol's lock: a redelivery may have started it meanwhile)."""
+    row = (await session.execute(
+        select(
+            Signal.id.label("signal_id"),
+            Signal.outcome,
+            Signal.workflow_id,
+            Signal.intent,
+            Signal.symbol,
+            Signal.body,
+            Signal.received_at,
+            Trade.id.label("trade_id"),
+            Trade.status.label("trade_status"),
+        )
+        .join(Trade, Trade.signal_id == Signal.id)
+        .where(
+            Signal.id == signal_id,
+            Signal.outcome == SignalOutcome.NOT_STARTED.value,
+            Trade.status == TradeStatus.PENDING.value,
+        )
+    )).one_or_none()
+    return _key_holder(row)
+
+
+async def end_unstarted(session: AsyncSession, holder: KeyHolder, why: str) -> None:
+    """The trade never started and never will: REFUSED, with why (the signal keeps NOT_STARTED)."""
+    assert holder.trade_id is not None
+    await session.execute(
+        update(Trade)
+        .where(Trade.id == holder.trade_id, Trade.status == TradeStatus.PENDING.value)
+        .values(status=TradeStatus.REFUSED.value, error=why)
+    )
+    await set_signal(session, holder.signal_id, reason=why)

@@ -119,7 +119,7 @@ async def open_(
         await queries.set_signal(
             session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value, reason=None
         )
-        return await _plan_start(session, strategy, holder, eager=False)
+        return await plan_start(session, strategy, holder, eager=False)
     claimed = await queries.claim_open(
         session,
         d,
@@ -147,10 +147,10 @@ async def open_(
         claimed.trade_id,
         None,
     )
-    return await _plan_start(session, strategy, accepted, eager=True, alert=alert)
+    return await plan_start(session, strategy, accepted, eager=True, alert=alert)
 
 
-async def _plan_start(
+async def plan_start(
     session: AsyncSession,
     strategy: Strategy,
     holder: KeyHolder,
@@ -246,5 +246,5 @@ async def duplicate(
     if holder.trade_id is not None and holder.trade_status == "PENDING":
         # Maybe never started (a crash between commit and start): starting again is harmless,
         # the reject-duplicate policy turns it into "already started".
-        restart = await _plan_start(session, strategy, holder, eager=False)
+        restart = await plan_start(session, strategy, holder, eager=False)
     return DuplicatePlan(signal_id, holder, restart)

@@ -1,0 +1,72 @@
+"""An alert recorded but not started (Temporal did not take its start: answered 503) is started
+from its durable record once Temporal is back, or, too old by then, ends REFUSED: no trade row
+stays PENDING forever, and nothing counts as open that never started."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from trading.types import SignalOutcome, TradeStatus
+from webhook.outbox import Outbox
+
+from .conftest import Webhook
+from .test_ack_path import _Connected, _lose_answers
+
+UNAVAILABLE = RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
+
+
+async def _not_started(webhook: Webhook, **strategy_params) -> tuple[dict, object]:
+    lost = _lose_answers(webhook, forward=False, error=UNAVAILABLE)
+    strat = await webhook.add_strategy(**strategy_params)
+    r = await webhook.post(webhook.alert(strat))
+    assert lost.calls == 1 and r.status_code == 503, r.text
+    assert r.json()["outcome"] == SignalOutcome.NOT_STARTED.value
+    webhook.app.state.tw.temporal = _Connected(webhook.temporal)  # Temporal is back
+    return r.json(), strat
+
+
+def _outbox(webhook: Webhook) -> Outbox:
+    return Outbox(webhook.app.state.intake, grace_s=0)
+
+
+async def test_an_alert_temporal_did_not_start_is_started_from_its_record(webhook: Webhook) -> None:
+    answer, strat = await _not_started(webhook)
+    assert await _outbox(webhook).sweep() == 1
+    row = await webhook.signal(answer["signal_id"])
+    assert row.outcome == SignalOutcome.ACCEPTED
+    workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
+    described = await webhook.temporal.get_workflow_handle(workflow_id).describe()
+    assert described.status in (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+    assert await _outbox(webhook).sweep() == 0  # started once: nothing left to start
+
+
+async def test_an_alert_too_old_to_start_ends_refused_and_is_not_open(webhook: Webhook) -> None:
+    answer, strat = await _not_started(webhook, max_alert_age_s=1)
+    await asyncio.sleep(1.2)
+    assert await _outbox(webhook).sweep() == 1
+    (trade,) = await webhook.trades_of(strat)
+    assert trade.status == TradeStatus.REFUSED.value
+    assert "never started" in (trade.error or "")
+    row = await webhook.signal(answer["signal_id"])
+    assert row.outcome == SignalOutcome.NOT_STARTED and "never started" in (row.reason or "")
+    # An exit now finds nothing open: the trade that never started is not a trade to close.
+    r = await webhook.post(webhook.alert(strat, action="sell", market_position="flat",
+                                         prev_market_position="long"))
+    assert r.json()["outcome"] == SignalOutcome.NOTHING_TO_CLOSE.value, r.text
+    workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
+    try:
+        await webhook.temporal.get_workflow_handle(workflow_id).describe()
+        started = True
+    except RPCError:
+        started = False
+    assert not started
+
+
+async def test_a_start_still_being_answered_is_left_to_its_request(webhook: Webhook) -> None:
+    await _not_started(webhook)
+    assert await Outbox(webhook.app.state.intake, grace_s=60).sweep() == 0
+
+

@@ -1,0 +1,87 @@
+"""Alerts recorded but never started. An alert is durable once recorded; when Temporal does not
+take its start the webhook answers 503 NOT_STARTED, and TradingView never redelivers. The outbox
+starts such a trade from its durable record once Temporal is back (the same workflow id, so a
+late redelivery cannot start a second one), or, when the alert is too old by then, ends it
+REFUSED "never started": no trade row stays PENDING forever, and nothing counts as an open
+trade that never started (docs/design.md#dedupe-ordering-and-workflow-ids)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from db.models import Strategy
+from trading.types import SignalOutcome
+from webhook import queries, routing
+from webhook.intake import Intake
+from webhook.temporal import ANSWER_BUDGET_S
+
+log = logging.getLogger("webhook.outbox")
+INTERVAL_S = 5
+BATCH = 50
+
+
+class Outbox:
+    """`grace_s`: an alert younger than this may still be answered by its own request."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        *,
+        grace_s: float = 2 * ANSWER_BUDGET_S,  # float-ok: seconds
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._intake = intake
+        self._state = intake.state
+        self._grace = timedelta(seconds=grace_s)
+        self._now = now
+
+    async def run(self) -> None:
+        """Sweep every INTERVAL_S for the app's lifetime; a failed sweep is logged, never fatal."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - the next sweep tries again; intake goes on
+                log.exception("outbox: the sweep failed")
+            await asyncio.sleep(INTERVAL_S)
+
+    async def sweep(self) -> int:
+        """Start or end every alert not started; returns how many it took up."""
+        async with self._state.sessionmaker() as session:
+            waiting = await queries.unstarted(session, self._now() - self._grace, BATCH)
+        taken = 0
+        for item in waiting:
+            taken += await self._take(item)
+        return taken
+
+    async def _take(self, item: queries.Unstarted) -> int:
+        async with self._state.sessionmaker.begin() as session:
+            # The alerts of one strategy and symbol are serialised, redeliveries included.
+            await queries.lock_strategy_symbol(session, item.strategy_id, item.symbol)
+            holder = await queries.unstarted_holder(session, item.signal_id)
+            strategy = await session.get(Strategy, item.strategy_id)
+            if holder is None or strategy is None:
+                return 0  # started or ended meanwhile
+            sent_at = routing.holder_alert(holder).time or holder.received_at
+            deadline = sent_at + timedelta(seconds=strategy.max_alert_age_s)
+            if self._now() > deadline:
+                why = (
+                    "never started: Temporal did not take the start before the alert was older "
+                    f"than the strategy's max alert age ({strategy.max_alert_age_s} s); nothing "
+                    "was sent"
+                )
+                await queries.end_unstarted(session, holder, why)
+                log.warning("outbox: trade #%s %s", holder.trade_id, why)
+                return 1
+            await queries.set_signal(
+                session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value,
+                reason=None,
+            )
+            plan = await routing.plan_start(session, strategy, holder, eager=False)
+        loop = asyncio.get_running_loop()
+        answer = await self._intake.carry_out(plan, loop.time() + ANSWER_BUDGET_S)
+        log.info("outbox: trade #%s from signal #%s: %s", holder.trade_id, holder.signal_id,
+                 answer.body.get("outcome"))
+        return 1
