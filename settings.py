@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(
         default=50, description="Activity slots of `tradewire worker`."
     )
+    order_visibility_s: Decimal = Field(
+        default=Decimal("30"), gt=0,
+        description="An order the exchange has not shown this long after it was sent was never placed.",
+    )
 
     # --- webhook -------------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(

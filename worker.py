@@ -74,8 +74,11 @@ class Deps:
     venue_reader: VenueReader | None = None
 
 
-def _activities(deps: Deps) -> dict[str, Callable[..., Any]]:
-    orders = OrderActivities(deps.exchange, deps.sessionmaker)
+def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]:
+    orders = OrderActivities(
+        deps.exchange, deps.sessionmaker,
+        visibility_window=timedelta(seconds=float(settings.order_visibility_s)),  # float-ok: time
+    )
     venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
@@ -91,6 +94,7 @@ def _activities(deps: Deps) -> dict[str, Callable[..., Any]]:
         "place_order": orders.place_order,
         "sync_order": orders.sync_order,
         "cancel_order": orders.cancel_order,
+        "settle_orders": orders.settle_orders,
         "place_protection": protection.place_protection,
         "cancel_protection": protection.cancel_protection,
         "refresh_trade": tracking.refresh_trade,
@@ -117,7 +121,7 @@ def build_worker(
     """The full worker, or (`fast_path`) the webhook's small one: TradeWorkflow and its local
     activities only, `no_remote_activities`, FAST_PATH_SLOTS slots, a small workflow cache."""
     queue = task_queue or settings.task_queue
-    every = _activities(deps)
+    every = _activities(deps, settings)
     if fast_path:
         return Worker(
             client,
