@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a mismatch between the exchange and the open trades must last before it is an incident.",
     )
+    order_visibility_s: Decimal = Field(
+        default=Decimal("30"), gt=0,
+        description="An order the exchange has not shown this long after it was sent was never placed.",
+    )
 
     # --- webhook -------------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(

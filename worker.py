@@ -75,7 +75,10 @@ class Deps:
 
 
 def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]:
-    orders = OrderActivities(deps.exchange, deps.sessionmaker)
+    orders = OrderActivities(
+        deps.exchange, deps.sessionmaker,
+        visibility_window=timedelta(seconds=float(settings.order_visibility_s)),  # float-ok: time
+    )
     venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
@@ -92,6 +95,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "place_order": orders.place_order,
         "sync_order": orders.sync_order,
         "cancel_order": orders.cancel_order,
+        "settle_orders": orders.settle_orders,
         "place_protection": protection.place_protection,
         "cancel_protection": protection.cancel_protection,
         "refresh_trade": tracking.refresh_trade,

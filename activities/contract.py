@@ -167,6 +167,21 @@ class OrderSnapshot(Model):
         return self.status.is_terminal
 
 
+class SettleRequest(Model):
+    """Every order a trade claimed on `leg` but `known` (the client ids its ledger already
+    holds terminal): each found out and confirmed terminal (a working one cancelled), before
+    the trade may end FAILED or REFUSED (docs/design.md#late-sends)."""
+
+    trade_id: int
+    symbol: str
+    leg: Leg
+    known: list[str] = Field(default_factory=list)
+
+
+class SettleResult(Model):
+    orders: list[OrderSnapshot]
+
+
 # --- protection ---------------------------------------------------------------------------
 
 

@@ -6,6 +6,12 @@ whose first attempt left no trace in the history): it looks the order up by clie
 and adopts it when the exchange has it. 30042 on a send means the order exists; an uncertain
 outcome (timeout, 5xx, dropped answer, 10001) and 20007 just after a placement mean "look
 again", never "send again blindly".
+
+"Not visible" is conclusive only after the visibility window (docs/design.md#late-sends): an
+order the exchange has not shown for that long since it was last sent under its claim was never
+placed. Until then nothing is sent again under that claim, and nothing calls it "not sent" or
+never placed: it is looked for again, by the placement while the alert is young enough to send,
+then by the trade's `settle_orders`, whatever the alert's age.
 """
 
 from __future__ import annotations
@@ -13,16 +19,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contract import Failure, OrderRef, OrderRequest, OrderSnapshot
+from activities.contract import (
+    Failure,
+    OrderRef,
+    OrderRequest,
+    OrderSnapshot,
+    SettleRequest,
+    SettleResult,
+)
 from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
-from activities.records import Records, snapshot_from_order
+from activities.records import Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import DuplicateClientId, NotFoundYet, OutcomeUnknown, Rejected
 from exchange.models import Fill, Order
@@ -30,6 +43,10 @@ from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 log = logging.getLogger("activities.orders")
 BPS = Decimal(10_000)
+# The default of TRADEWIRE_ORDER_VISIBILITY_S: longer than one exchange request may take
+# (TRADEWIRE_EXCHANGE_TIMEOUT_S) plus the time a new order may take to show in its detail.
+VISIBILITY_WINDOW = timedelta(seconds=30)
+NEVER_PLACED = "never placed: the exchange did not show it within {window} s of its send"
 
 
 class OrderActivities:
@@ -41,6 +58,7 @@ class OrderActivities:
         lookup_tries: int = 6,
         lookup_pause_s: float = 0.25,  # float-ok: time or rate, not money
         confirm_tries: int = 12,
+        visibility_window: timedelta = VISIBILITY_WINDOW,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
@@ -48,6 +66,7 @@ class OrderActivities:
         self._lookup_tries = lookup_tries
         self._lookup_pause_s = lookup_pause_s
         self._confirm_tries = confirm_tries
+        self._window = visibility_window
         self._now = now
 
     # --- place ----------------------------------------------------------------------------
@@ -58,10 +77,18 @@ class OrderActivities:
             claim = await self._records.claim_order(req)
             resend = not claim.created or activity.info().attempt > 1
             if resend:
-                found = await self._lookup(req.client_id, claim.exchange_order_id)
+                # Past the deadline one look only: nothing will be sent, and the trade's
+                # settle_orders does the patient looking (a local activity's retries may
+                # outlive its schedule-to-close, so an attempt must end promptly).
+                tries = 1 if self._past_deadline(req) else self._lookup_tries
+                found = await self._lookup(req.client_id, claim.exchange_order_id, tries=tries)
                 if found is not None:
                     log.info("order %s found at the exchange: adopted, not re-sent", req.client_id)
                     return await self._record(req.trade_id, req, found, adopted=True)
+            if not claim.created:
+                settled = await self._take_over(req, claim)
+                if settled is not None:
+                    return settled
             try:
                 self._check_deadline(req)
                 if resend:
@@ -86,6 +113,31 @@ class OrderActivities:
                 await self._records.save_order(req.trade_id, req.symbol, snap)
                 return snap
             return await self._record(req.trade_id, req, found)
+
+    async def _take_over(self, req: OrderRequest, claim: Claim) -> OrderSnapshot | None:
+        """An earlier attempt claimed this id and may have sent it, and the exchange does not
+        show it. None: that silence is conclusive, and the claim is this attempt's now (a
+        refusal may say "not sent", a re-send may go). A snapshot: the row's own answer (the
+        order was settled already). Otherwise: look again, retryably."""
+        if claim.status is OrderStatus.SENDING and claim.exchange_order_id is None:
+            if await self._records.take_over_claim(req.client_id, self._window):
+                return None
+        row = await self._records.order_row(req.client_id)
+        assert row is not None
+        if row.status != OrderStatus.SENDING.value:
+            return _row_snapshot(row)
+        unseen = (f"order {req.client_id} was sent less than {self._seconds} s ago and the "
+                  "exchange does not show it yet")
+        if self._past_deadline(req):
+            # This placement is over; the trade itself finds the order out before it ends
+            # (settle_orders), without the alert's bound. The row stays SENDING.
+            raise refuse(Failure.ALERT_TOO_OLD, f"{unseen}; not re-sending it: the alert is "
+                         "older than the strategy's max alert age")
+        raise try_again(Failure.NOT_FOUND_YET, f"{unseen}; looking again before any re-send")
+
+    @property
+    def _seconds(self) -> str:
+        return f"{self._window.total_seconds():g}"  # float-ok: time or rate, not money
 
     async def _send(self, req: OrderRequest):  # returns a PlacedOrder
         return await self._client.place_order(
@@ -126,8 +178,11 @@ class OrderActivities:
         )
         await self._records.save_order(req.trade_id, req.symbol, snap)
 
+    def _past_deadline(self, req: OrderRequest) -> bool:
+        return req.send_deadline is not None and self._now() > req.send_deadline
+
     def _check_deadline(self, req: OrderRequest) -> None:
-        if req.send_deadline is not None and self._now() > req.send_deadline:
+        if self._past_deadline(req):
             raise refuse(
                 Failure.ALERT_TOO_OLD,
                 f"not sending {req.client_id}: the alert is older than the strategy's max alert "
@@ -156,16 +211,18 @@ class OrderActivities:
 
     # --- read -----------------------------------------------------------------------------
 
-    async def _lookup(self, client_id: str | None, order_id: str | None) -> Order | None:
+    async def _lookup(self, client_id: str | None, order_id: str | None, *,
+                      tries: int | None = None) -> Order | None:
         """The order, looked up by exchange id (when known) or client id, patiently: 20007 just
         after a placement may only mean "not visible yet"."""
-        for attempt in range(self._lookup_tries):
+        tries = tries or self._lookup_tries
+        for attempt in range(tries):
             try:
                 if order_id is not None:
                     return await self._client.order_detail(order_id=order_id)
                 return await self._client.order_detail(client_id=client_id)
             except NotFoundYet:
-                if attempt + 1 < self._lookup_tries:
+                if attempt + 1 < tries:
                     await asyncio.sleep(self._lookup_pause_s)
         return None
 
@@ -233,11 +290,17 @@ class OrderActivities:
             order_id = ref.order_id or row.exchange_order_id
             found = await self._lookup(None if order_id else ref.client_id, order_id)
             if found is None:
-                if row.status == OrderStatus.SENDING.value:
-                    # Claimed by an attempt that died before its send reached the exchange
-                    # (its requests would be visible by now): it never existed there.
-                    await self._records.set_order_status(ref.client_id, OrderStatus.REJECTED)
-                    row.status = OrderStatus.REJECTED.value
+                if row.status == OrderStatus.SENDING.value and order_id is None:
+                    # Maybe still on its way: never placed only once the exchange's silence
+                    # about it is conclusive.
+                    error = NEVER_PLACED.format(window=self._seconds)
+                    if not await self._records.reject_unplaced(ref.client_id, self._window, error):
+                        raise try_again(
+                            Failure.NOT_FOUND_YET,
+                            f"order {ref.client_id} was sent less than {self._seconds} s ago and "
+                            "the exchange does not show it yet; looking again",
+                        )
+                    row.status, row.error = OrderStatus.REJECTED.value, error
                 if row.status == OrderStatus.REJECTED.value:
                     return _row_snapshot(row)
                 raise try_again(Failure.NOT_FOUND_YET, f"order {ref.client_id} not visible yet")
@@ -247,6 +310,27 @@ class OrderActivities:
                     log.info("cancel of %s answered in failureList: %s", ref.client_id, failure.error)
                 found = await self._confirm_terminal(found.order_id)
             return await self._record(ref.trade_id, ref, found, leg=leg, fill_side=fill_side)
+
+    # --- settle ---------------------------------------------------------------------------
+
+    @activity.defn(name="settle_orders")
+    async def settle_orders(self, req: SettleRequest) -> SettleResult:
+        """What became of every order the trade claimed on the leg, but those it knows: a row
+        that is terminal already is the answer; any other is looked up and cancelled until
+        terminal, exactly as `cancel_order` (patiently, while it may still show up)."""
+        with translated():
+            out: list[OrderSnapshot] = []
+            for row in await self._records.claimed_orders(req.trade_id, req.leg):
+                if row.client_order_id in req.known:
+                    continue
+                if OrderStatus(row.status).is_terminal:
+                    out.append(_row_snapshot(row))
+                    continue
+                out.append(await self.cancel_order(OrderRef(
+                    trade_id=req.trade_id, client_id=row.client_order_id, symbol=req.symbol,
+                    order_id=row.exchange_order_id,
+                )))
+            return SettleResult(orders=out)
 
     async def _confirm_terminal(self, order_id: str) -> Order:
         pause = 0.05

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -211,6 +211,45 @@ class Records:
                 .where(OrderRow.client_order_id == client_id)
                 .values(status=status.value)
             )
+
+    async def take_over_claim(self, client_id: str, window: timedelta) -> bool:
+        """Make a SENDING claim this attempt's, for a re-send, when nothing was sent under it
+        for `window` (the exchange's silence about it is then conclusive); the window starts
+        again now. False: sent more recently, or no longer SENDING."""
+        return await self._unseen_for(client_id, window, updated_at=func.now())
+
+    async def reject_unplaced(self, client_id: str, window: timedelta, error: str) -> bool:
+        """Settle a SENDING claim as never placed, when nothing was sent under it for `window`.
+        False: sent more recently, or no longer SENDING."""
+        return await self._unseen_for(client_id, window, status=OrderStatus.REJECTED.value,
+                                      error=error)
+
+    async def _unseen_for(self, client_id: str, window: timedelta, **values: Any) -> bool:
+        # One statement, PostgreSQL's clock: `updated_at` of a SENDING row is when its claim
+        # was made or last taken over, and every send follows one of those at once.
+        async with self._sessionmaker() as session, session.begin():
+            changed = await session.scalar(
+                update(OrderRow)
+                .where(
+                    OrderRow.client_order_id == client_id,
+                    OrderRow.status == OrderStatus.SENDING.value,
+                    OrderRow.exchange_order_id.is_(None),
+                    OrderRow.updated_at <= func.now() - window,
+                )
+                .values(**values)
+                .returning(OrderRow.id)
+            )
+            return changed is not None
+
+    async def claimed_orders(self, trade_id: int, leg: Leg) -> list[OrderRow]:
+        """Every order row a trade claimed on `leg`, in the order they were claimed."""
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(OrderRow)
+                .where(OrderRow.trade_id == trade_id, OrderRow.leg == leg.value)
+                .order_by(OrderRow.id)
+            )
+            return list(rows.all())
 
     async def save_fills(self, order_row_id: int, fills: Iterable[Fill]) -> None:
         rows = [

@@ -48,3 +48,14 @@ def client_order_id(workflow_id: str, leg: str, seq: int, *, namespace: str = ""
     digest = hashlib.sha256(f"{namespace}\x00{workflow_id}".encode()).digest()
     hashed = base64.b32encode(digest).decode("ascii")[:HASH_CHARS]
     return f"{PREFIX}{hashed}{leg}{seq}"
+
+
+_SEQ = re.compile(r"[A-Z](\d+)$")
+
+
+def sequence_of(client_id: str) -> int:
+    """The sequence number of a client id made by `client_order_id` (the digits after its leg)."""
+    found = _SEQ.search(client_id)
+    if found is None or not client_id.startswith(PREFIX):
+        raise ValueError(f"not a Tradewire client order id: {client_id!r}")
+    return int(found.group(1))

@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         ProtectionRef,
         ProtectionRequest,
         ProtectionSnapshot,
+        SettleRequest,
+        SettleResult,
         SymbolConfigRequest,
         SymbolConfigResult,
         VenueQuery,
@@ -79,7 +81,13 @@ class TradeCalls:
             **({"schedule_to_close_timeout": window} if window is not None else {}),
         )
 
-    async def read_venue(self, query: VenueQuery, *, window: timedelta) -> VenueSnapshot:
+    async def read_venue(self, query: VenueQuery, *, window: timedelta | None) -> VenueSnapshot:
+        """Before the entry: local, bounded by the alert's age. `window` None: once something
+        filled (an order found after the entry was given up), retried until it works."""
+        if window is None:
+            return await workflow.execute_activity_method(
+                VenueActivities.read_venue, query, **_until_it_works()
+            )
         return await workflow.execute_local_activity_method(
             VenueActivities.read_venue, query, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
             schedule_to_close_timeout=window, retry_policy=PRE_ENTRY_RETRY,
@@ -120,6 +128,12 @@ class TradeCalls:
     async def cancel_order(self, ref: OrderRef) -> OrderSnapshot:
         return await workflow.execute_activity_method(
             OrderActivities.cancel_order, ref, **_until_it_works()
+        )
+
+    async def settle_orders(self, req: SettleRequest) -> SettleResult:
+        """Never bounded by the alert's age: an order's fate is found out before the trade ends."""
+        return await workflow.execute_activity_method(
+            OrderActivities.settle_orders, req, **_until_it_works()
         )
 
     async def read_book(self, query: BookQuery) -> BookTop:

@@ -3,7 +3,8 @@
 The reads and the first placement run as local activities: in the process that started the
 workflow they make the eager fast path (no task-queue round trip before the order leaves).
 A rule rejection from the exchange triggers one forced refresh of the pair's rules and one
-re-validation; anything else that fails before a fill ends the trade REFUSED or FAILED.
+re-validation; anything else that fails before a fill ends the trade REFUSED or FAILED, but only
+once every order it claimed is settled (`settle_entry`): an order found filled is tracked.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import (
         Failure,
         OrderRequest,
+        SettleRequest,
         SymbolConfigRequest,
         VenueQuery,
         VenueSnapshot,
     )
     from trading.chase import MAX_CHASES, SLIPPAGE, ChasePlan, remainder
     from trading.errors import TradingError
+    from trading.ids import sequence_of
     from trading.orders import check_one_way_entry
     from trading.precision import conform_order
     from trading.sizing import EntrySize, SizingInstruction, entry_quantity
@@ -44,7 +47,7 @@ async def prepare(run: TradeRun) -> EntrySize:
     if workflow.now() > run.alert_deadline:
         raise TradeEnded(
             TradeStatus.REFUSED, f"the alert is older than the strategy's max alert age "
-            f"({run.strategy.max_alert_age_s} s): nothing was sent",
+            f"({run.strategy.max_alert_age_s} s): not sending anything",
         )
     # Rules and venue side by side: the rules most often come from the process's memory, the
     # venue reads from recent alerts or the webhook's warm-up (activities/venue_reads.py).
@@ -204,3 +207,42 @@ async def chase_entry(run: TradeRun, target: Decimal) -> None:
 def failed_before_fill(err: Exception) -> TradeEnded:
     kind = failure_type(err)
     return TradeEnded(ending_for(kind), failure_message(err))
+
+
+def fate_unknown(run: TradeRun, *, activity_failed: bool) -> bool:
+    """Whether the trade may have claimed an entry order it does not know the end of: an
+    activity failed (a placement among them, perhaps), an entry order is working, or the
+    ledger is empty (a process that died after sending the first order leaves nothing in the
+    history: only its `order` row knows)."""
+    return activity_failed or not run.ledger.orders or bool(run.ledger.working(Leg.ENTRY))
+
+
+async def settle_entry(run: TradeRun) -> None:
+    """Before an entry that failed or was refused decides how the trade ends: find out what
+    became of every entry order it claimed, cancel the working ones (a fill that wins the
+    cancel counts), and take in what filled (docs/design.md#late-sends). Never bounded by the
+    alert's age; an order the exchange does not show yet is looked for until its silence is
+    conclusive. When something filled, the trade is made ready to track it."""
+    led = run.ledger
+    known = [o.client_id for o in led.orders.values() if o.leg is Leg.ENTRY and o.is_terminal]
+    out = await run.calls.settle_orders(SettleRequest(
+        trade_id=run.inp.trade_id, symbol=run.inp.symbol, leg=Leg.ENTRY, known=known,
+    ))
+    for snap in out.orders:
+        run.apply(snap)
+        led.seq = max(led.seq, sequence_of(snap.client_id))  # its id is never handed out again
+    if led.filled_qty == 0:
+        return
+    # Found after prepare() stopped short (the alert was too old when the workflow ran again):
+    # what tracking needs, read now without the alert's bound.
+    if run.rules is None:
+        await run.rules_now(force=False, local=False)
+    if run.venue.mode is None:
+        venue = await run.calls.read_venue(
+            VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
+                       not_before=run.inp.received_at),
+            window=None,
+        )
+        run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
+        run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
+        run.state.leverage = venue.leverage

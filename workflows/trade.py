@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.types import Leg, TradeStatus
     from workflows import protection
     from workflows.contract import TradeInput, TradeResult
-    from workflows.entry import enter, failed_before_fill, prepare
+    from workflows.entry import enter, failed_before_fill, fate_unknown, prepare, settle_entry
     from workflows.messages import (
         CancelRequest,
         CloseRequest,
@@ -63,20 +63,26 @@ class TradeWorkflow:
 
     async def _open(self, run: TradeRun) -> TradeResult | None:
         """Everything before tracking; a TradeResult when the trade ended with nothing filled."""
+        ended: TradeEnded | None = None
+        warning, activity_failed = "", False
         try:
             if run.inp.close_first_workflow_id:
                 await _close_predecessor(run, run.inp.close_first_workflow_id)
             size = await prepare(run)
             await enter(run, size)
-        except TradeEnded as ended:
-            if run.ledger.filled_qty == 0:
-                return await finish(run, ended.status, ended.message)
-            run.warn(ended.message)
+        except TradeEnded as exc:
+            ended, warning = exc, exc.message
         except ACTIVITY_FAILURES as err:
+            ended, warning = failed_before_fill(err), f"entry stopped: {err.cause or err}"
+            activity_failed = True
+        if ended is not None:
+            # The status comes last: first every order the entry claimed is found out, the
+            # working ones cancelled, what filled taken in (docs/design.md#late-sends).
+            if fate_unknown(run, activity_failed=activity_failed):
+                await settle_entry(run)
             if run.ledger.filled_qty == 0:
-                ended = failed_before_fill(err)
                 return await finish(run, ended.status, ended.message)
-            run.warn(f"entry stopped: {err.cause or err}")
+            run.warn(warning)
         await run.cancel_working(Leg.ENTRY)  # confirms any leftover entry order is terminal
         if run.ledger.filled_qty == 0:
             if run.inbox.cancel is not None or run.inbox.close is not None:

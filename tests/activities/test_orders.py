@@ -4,6 +4,7 @@ re-sends that look up first, 30042, 20007, post-only refusals, late sends, cance
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.contract import OrderRef, OrderRequest
+from activities.contract import OrderRef, OrderRequest, SettleRequest
 from activities.orders import OrderActivities
 from activities.records import Records
 from db.migrate import upgrade
@@ -63,7 +64,10 @@ async def trade_id(sessionmaker) -> int:
 
 @pytest.fixture
 def acts(paper, paper_client, sessionmaker) -> OrderActivities:
-    return OrderActivities(paper_client, sessionmaker, lookup_pause_s=0.1)
+    # No visibility window: here the exchange's silence about a claimed order is conclusive at
+    # once (the window itself is tested with `patient` below).
+    return OrderActivities(paper_client, sessionmaker, lookup_pause_s=0.1,
+                           visibility_window=timedelta(0))
 
 
 def request(trade_id: int, **fields) -> OrderRequest:
@@ -183,3 +187,119 @@ async def test_cancel_confirms_terminal_and_reports_a_fill_that_won_the_race(
                                                      symbol=BTC, order_id=snap.order_id))
     assert done.status is OrderStatus.FILLED and done.filled_qty == QTY
     assert (await row(sessionmaker, racing.client_id)).filled_qty == QTY
+
+
+# --- an order's fate: "not visible" is conclusive only after the visibility window ----------
+
+WINDOW = timedelta(seconds=4)  # longer than the lags below, as in production
+
+
+@pytest.fixture
+def patient(paper, paper_client, sessionmaker) -> OrderActivities:
+    """Order activities with a visibility window: an order claimed less than WINDOW ago that
+    the exchange does not show may still appear."""
+    return OrderActivities(paper_client, sessionmaker, lookup_pause_s=0.1,
+                           visibility_window=WINDOW)
+
+
+async def _sent_by_an_earlier_attempt(sessionmaker, paper_client, req: OrderRequest) -> None:
+    """What an attempt whose answer was lost leaves behind: the claimed row, and the order."""
+    await Records(sessionmaker).claim_order(req)
+    await paper_client.place_order(symbol=req.symbol, side=req.side, qty=req.qty,
+                                   order_type=req.order_type, price=req.price,
+                                   client_id=req.client_id)
+
+
+async def _until_it_works(call, *args, timeout_s: float = 30.0):
+    """Run an activity the way Temporal retries it: again after each retryable failure."""
+    env = ActivityEnvironment()
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            return await env.run(call, *args)
+        except ApplicationError as failed:
+            if failed.non_retryable or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_resend_waits_for_an_order_not_visible_yet_and_never_sends_it_again(
+    patient, paper, paper_client, sessionmaker, trade_id
+) -> None:
+    """An earlier attempt's order that the exchange does not show yet: looked for again
+    (retryably) and adopted once it shows, never sent a second time meanwhile (whether a
+    client id stays unique once its order is filled is not documented: 30042 is no guard)."""
+    await paper.admin.faults(visibility_delay_ms=2_000)
+    req = request(trade_id)
+    await _sent_by_an_earlier_attempt(sessionmaker, paper_client, req)
+    since = time.time_ns()
+    with pytest.raises(ApplicationError) as not_yet:
+        await ActivityEnvironment().run(patient.place_order, req)
+    assert not_yet.value.type == "NotFoundYet" and not not_yet.value.non_retryable
+    snap = await _until_it_works(patient.place_order, req)
+    assert snap.adopted and snap.status is OrderStatus.FILLED and snap.filled_qty == QTY
+    assert not [r for r in await paper.admin.requests(since) if r["path"].endswith("place_order")]
+    assert len(await api_orders(paper)) == 1
+
+
+async def test_late_resend_of_an_order_not_visible_yet_never_declares_it_not_sent(
+    patient, paper, paper_client, sessionmaker, trade_id
+) -> None:
+    """Past the alert's deadline the placement stops, but leaves the claim SENDING, never
+    "not sent": the trade's settle_orders finds the order, which filled."""
+    await paper.admin.faults(visibility_delay_ms=2_000)
+    req = request(trade_id, send_deadline=datetime.now(UTC) - timedelta(seconds=1))
+    await _sent_by_an_earlier_attempt(sessionmaker, paper_client, req)
+    with pytest.raises(ApplicationError) as too_old:
+        await ActivityEnvironment().run(patient.place_order, req)
+    assert too_old.value.type == "AlertTooOld"
+    assert (await row(sessionmaker, req.client_id)).status == "SENDING"
+    settled = await _until_it_works(
+        patient.settle_orders, SettleRequest(trade_id=trade_id, symbol=BTC, leg=Leg.ENTRY)
+    )
+    assert [(o.client_id, o.status, o.filled_qty) for o in settled.orders] == [
+        (req.client_id, OrderStatus.FILLED, QTY)]
+    assert (await row(sessionmaker, req.client_id)).status == "FILLED"
+    assert len(await api_orders(paper)) == 1
+
+
+async def test_collect_waits_for_a_sending_order_that_is_not_visible_yet(
+    patient, paper, paper_client, sessionmaker, trade_id
+) -> None:
+    """A sub-second chase's order whose send was in flight when the chase stopped: the
+    collection finds it once the exchange shows it, and cancels it; it is never declared
+    REJECTED while it rests at the exchange."""
+    from activities.contract_tracking import CollectRequest
+    from activities.fast_chase import FastChaseActivities
+
+    await paper.admin.faults(visibility_delay_ms=2_000)
+    req = request(trade_id, order_type=OrderType.LIMIT, effect=Effect.POST_ONLY,
+                  price=Decimal("94000"))
+    await _sent_by_an_earlier_attempt(sessionmaker, paper_client, req)
+    collect = FastChaseActivities(paper_client, patient).collect_orders
+    ask = CollectRequest(trade_id=trade_id, symbol=BTC, client_ids=[req.client_id])
+    with pytest.raises(ApplicationError) as not_yet:
+        await ActivityEnvironment().run(collect, ask)
+    assert not_yet.value.type == "NotFoundYet" and not not_yet.value.non_retryable
+    done = await _until_it_works(collect, ask)
+    assert [o.status for o in done.orders] == [OrderStatus.CANCELED]
+    assert [o["status"] for o in await api_orders(paper)] == ["CANCELED"]
+    assert (await row(sessionmaker, req.client_id)).status == "CANCELED"
+
+
+async def test_a_claim_never_sent_is_rejected_only_after_the_visibility_window(
+    patient, paper, sessionmaker, trade_id
+) -> None:
+    req = request(trade_id, order_type=OrderType.LIMIT, price=Decimal("94000"))
+    await Records(sessionmaker).claim_order(req)  # the process died before the send
+    ref = OrderRef(trade_id=trade_id, client_id=req.client_id, symbol=BTC)
+    with pytest.raises(ApplicationError) as not_yet:
+        await ActivityEnvironment().run(patient.cancel_order, ref)
+    assert not_yet.value.type == "NotFoundYet" and not not_yet.value.non_retryable
+    await asyncio.sleep(WINDOW.total_seconds())
+    snap = await ActivityEnvironment().run(patient.cancel_order, ref)
+    assert snap.status is OrderStatus.REJECTED and "never placed" in (snap.error or "")
+    assert not await api_orders(paper)
+    # Settled as never placed: a late re-run of its placement sends nothing either.
+    again = await ActivityEnvironment().run(patient.place_order, req)
+    assert again.status is OrderStatus.REJECTED and not await api_orders(paper)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.ids import LEG_ENTRY, LEG_EXIT, MAX_LENGTH, MAX_SEQ, client_order_id
+from trading.ids import LEG_ENTRY, LEG_EXIT, MAX_LENGTH, MAX_SEQ, client_order_id, sequence_of
 
 SHAPE = re.compile(r"TW[A-Z2-7]{20}[A-Z]{1,4}[0-9]{1,6}")
 workflow_ids = st.text(min_size=1, max_size=80)
@@ -77,3 +77,13 @@ def test_namespace_separates_installations() -> None:
 def test_bad_inputs_are_refused(wf: str, leg: str, seq: int, ns: str) -> None:
     with pytest.raises(ValueError):
         client_order_id(wf, leg, seq, namespace=ns)
+
+
+@given(workflow_ids, legs, seqs, st.text(max_size=20).filter(lambda s: "\x00" not in s))
+def test_the_sequence_number_is_read_back_from_an_id(wf: str, leg: str, seq: int, ns: str) -> None:
+    assert sequence_of(client_order_id(wf, leg, seq, namespace=ns)) == seq
+
+
+def test_a_foreign_client_id_has_no_sequence_number() -> None:
+    with pytest.raises(ValueError):
+        sequence_of("my-own-order")
