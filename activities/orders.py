@@ -69,6 +69,11 @@ class OrderActivities:
         self._window = visibility_window
         self._now = now
 
+    @property
+    def visibility_window(self) -> timedelta:
+        """How long the exchange may take to show an order we sent."""
+        return self._window
+
     # --- place ----------------------------------------------------------------------------
 
     @activity.defn(name="place_order")

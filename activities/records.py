@@ -224,6 +224,18 @@ class Records:
         return await self._unseen_for(client_id, window, status=OrderStatus.REJECTED.value,
                                       error=error)
 
+    async def placed_within(self, client_id: str, window: timedelta) -> bool:
+        """Whether the order row was claimed less than `window` ago (PostgreSQL's clock): an
+        order that young may not be shown by the exchange yet."""
+        async with self._sessionmaker() as session:
+            found = await session.scalar(
+                select(OrderRow.id).where(
+                    OrderRow.client_order_id == client_id,
+                    OrderRow.created_at > func.now() - window,
+                )
+            )
+            return found is not None
+
     async def _unseen_for(self, client_id: str, window: timedelta, **values: Any) -> bool:
         # One statement, PostgreSQL's clock: `updated_at` of a SENDING row is when its claim
         # was made or last taken over, and every send follows one of those at once.

@@ -192,6 +192,12 @@ class TrackingActivities:
             if any(o.id == order_id for o in pending):
                 # The check's list missed it (a page shifted under it): it is live.
                 return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
+            if req.protection_client_id is not None and await self._records.placed_within(
+                req.protection_client_id, self._orders.visibility_window
+            ):
+                # Placed moments ago: the exchange may not list a new TP/SL yet. Taking it as
+                # gone would place a second one beside it.
+                return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
             # Neither list shows it (a history that lags, or that no longer reaches back to
             # it): take it as having closed nothing. Whatever left the position is measured
             # by the position itself, and a new TP/SL is placed.
