@@ -101,6 +101,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "refresh_trade": tracking.refresh_trade,
         "record_external_close": tracking.record_external_close,
         "record_trade": trades.record_trade,
+        "read_trade_outcome": trades.read_trade_outcome,
         "watch_account": watcher.watch_account,
         "chase_fast": fast_chase.chase_fast,
         "collect_orders": fast_chase.collect_orders,

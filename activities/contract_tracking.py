@@ -96,6 +96,26 @@ class TradeRecord(Model):
     error: str | None = None
 
 
+class TradeOutcomeQuery(Model):
+    """Another trade's row, by its workflow id (a reverse whose predecessor is not running)."""
+
+    workflow_id: str
+
+
+class TradeOutcome(Model):
+    """What that trade's own record says: its status and what it still owns (filled minus
+    closed). `found` False: no row has this workflow id."""
+
+    found: bool
+    status: TradeStatus | None = None
+    open_qty: Decimal = Decimal(0)
+
+    @property
+    def owns_nothing(self) -> bool:
+        """The trade ended and owns no quantity: nothing of it is left to close."""
+        return self.found and self.status is not None and self.status.is_final and self.open_qty == 0
+
+
 class Done(Model):
     """An activity with nothing to answer."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.contract import OrderRequest, OrderSnapshot
-from activities.contract_tracking import TradeRecord
+from activities.contract_tracking import TradeOutcome, TradeRecord
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from db.models import Position as PositionRow
@@ -105,6 +105,17 @@ class Records:
                 update(Trade).where(Trade.id == rec.trade_id).values(**values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def trade_outcome(self, workflow_id: str) -> TradeOutcome:
+        async with self._sessionmaker() as session:
+            row = (await session.execute(
+                select(Trade.status, Trade.filled_qty, Trade.closed_qty)
+                .where(Trade.workflow_id == workflow_id)
+            )).first()
+        if row is None:
+            return TradeOutcome(found=False)
+        return TradeOutcome(found=True, status=TradeStatus(row.status),
+                            open_qty=max(row.filled_qty - row.closed_qty, Decimal(0)))
 
     async def entry_context(self, trade_id: int, symbol: str) -> EntryContext:
         """In one read: whether the trade's row exists, and the sides of this symbol's other

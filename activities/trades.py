@@ -1,4 +1,5 @@
-"""The `trade` row, written by the workflow at each step so reports never need Temporal."""
+"""The `trade` row, written by the workflow at each step so reports never need Temporal, and
+read back for a reverse whose predecessor is no longer running."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contract import Failure
-from activities.contract_tracking import Done, TradeRecord
+from activities.contract_tracking import Done, TradeOutcome, TradeOutcomeQuery, TradeRecord
 from activities.errors import refuse
 from activities.records import Records
 
@@ -20,3 +21,7 @@ class TradeActivities:
         if not await self._records.save_trade(rec):
             raise refuse(Failure.TRADE_ROW_MISSING, f"trade row {rec.trade_id} does not exist")
         return Done()
+
+    @activity.defn(name="read_trade_outcome")
+    async def read_trade_outcome(self, query: TradeOutcomeQuery) -> TradeOutcome:
+        return await self._records.trade_outcome(query.workflow_id)

@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         FastChaseResult,
         RefreshRequest,
         RefreshResult,
+        TradeOutcome,
+        TradeOutcomeQuery,
         TradeRecord,
     )
     from activities.fast_chase import FastChaseActivities
@@ -181,4 +183,9 @@ class TradeCalls:
     async def record_trade(self, record: TradeRecord) -> None:
         await workflow.execute_activity_method(
             TradeActivities.record_trade, record, **_until_it_works()
+        )
+
+    async def read_trade_outcome(self, query: TradeOutcomeQuery) -> TradeOutcome:
+        return await workflow.execute_activity_method(
+            TradeActivities.read_trade_outcome, query, **_until_it_works()
         )

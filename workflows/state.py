@@ -13,6 +13,7 @@ The pair's rules are not here: a continued run reads them again, as they may hav
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -89,6 +90,7 @@ class Inbox(Mutable):
     flatten: str | None = None  # the trade itself asks to close (why), e.g. its TP/SL was refused
     exchange_changed: bool = False  # the account watcher saw a change: re-read now
     predecessor_closed: bool = False  # the trade this reverse closes has ended
+    predecessor_status: TradeStatus | None = None  # ... with this status
     notify: list[str] = Field(default_factory=list)  # workflow ids waiting for this trade's end
 
     def interrupted(self) -> bool:
@@ -121,6 +123,7 @@ class TradeMemory(Mutable):
     state: TradeState
     placed_any: bool = False  # the first placement runs as a local activity
     final_status: TradeStatus = TradeStatus.CLOSED  # how tracking ends, once it ends
+    exit_retry_at: datetime | None = None  # an exit that failed is tried again then
     runs: int = 1  # this run's number: continue-as-new adds one
 
     def next_run(self) -> TradeMemory:

@@ -4,16 +4,21 @@ docs/design.md#tracking-and-the-account-watcher).
 Checks (workflows/reconcile.py) run when the account watcher signals a change, and on the
 trade's own (long) durable timer, so a missed signal only delays one. Exit alerts, cancels
 with flatten and refused protection close the trade's own quantity (workflows/closing.py).
+An exit that could not close everything stays pending in the inbox and is tried again every
+`exit_retry_s` (meanwhile the trade is TRACKING, protected and warned): tracking ends only
+when the trade owns nothing.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from trading.types import Leg, TradeStatus
-    from workflows.closing import close_trade
-    from workflows.reconcile import follow
+    from workflows.closing import close_trade, exit_retry_s
+    from workflows.reconcile import follow, reconcile
     from workflows.run import TradeRun
 
 CONTINUE_AS_NEW = "continue_as_new"
@@ -23,34 +28,72 @@ ENDED = "ended"
 # their timers cost at most one read of each kind per this interval.
 TIMER_READ_MAX_AGE_MS = 2_000
 
+Exit = tuple[str, TradeStatus, Leg]  # why, how the trade ends, the closing orders' leg
+
 
 async def track(run: TradeRun) -> str:
     """Track until the quantity is closed (ENDED) or the history should start afresh."""
-    run.set(TradeStatus.TRACKING, "tracking")
+    failing = run.memory.exit_retry_at is not None
+    run.set(TradeStatus.TRACKING, None if failing else "tracking")
     await run.record()
     await follow(run)
     while run.ledger.open_qty > 0:
-        inbox = run.inbox
-        if inbox.close is not None:
-            await close_trade(run, inbox.close.reason, TradeStatus.CLOSED, Leg.EXIT)
-            break
-        if inbox.cancel is not None:
-            flatten, inbox.cancel = inbox.cancel.flatten, None
-            if flatten:
-                await close_trade(run, "cancelled with flatten", TradeStatus.CANCELLED, Leg.FLATTEN)
+        exit_ = pending_exit(run)
+        if exit_ is not None and _retry_due(run):
+            if await close_trade(run, *exit_):
                 break
-            run.set(phase="tracking (cancel without flatten keeps the TP/SL)")
-        if inbox.flatten is not None:
-            await close_trade(run, inbox.flatten, TradeStatus.CLOSED, Leg.FLATTEN)
-            break
+            run.memory.exit_retry_at = workflow.now() + timedelta(seconds=exit_retry_s(run))
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW
-        woken = await run.wait(run.strategy.tracking_interval_s)
-        before = (run.ledger.open_qty, run.ledger.fees)
-        await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
+        if exit_ is None:
+            woken = await run.wait(run.strategy.tracking_interval_s)
+            before = (run.ledger.open_qty, run.ledger.fees)
+            await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
+        else:
+            # The failed exit's TP/SL was placed by the attempt; until the next one, only
+            # notice what the exchange did (a TP/SL that fired, a liquidation).
+            await _until_retry(run)
+            before = (run.ledger.open_qty, run.ledger.fees)
+            await reconcile(run, await run.refresh())
         if (run.ledger.open_qty, run.ledger.fees) != before:
             await run.record()
     return ENDED
+
+
+def pending_exit(run: TradeRun) -> Exit | None:
+    """The exit the inbox asks for (it stays there until the trade owns nothing); a cancel
+    without flatten is acted on here (it keeps the TP/SL) and cleared."""
+    inbox = run.inbox
+    if inbox.close is not None:
+        return inbox.close.reason, TradeStatus.CLOSED, Leg.EXIT
+    if inbox.cancel is not None:
+        if inbox.cancel.flatten:
+            return "cancelled with flatten", TradeStatus.CANCELLED, Leg.FLATTEN
+        inbox.cancel = None
+        run.set(phase="tracking (cancel without flatten keeps the TP/SL)")
+    if inbox.flatten is not None:
+        return inbox.flatten, TradeStatus.CLOSED, Leg.FLATTEN
+    return None
+
+
+def _retry_due(run: TradeRun) -> bool:
+    at = run.memory.exit_retry_at
+    return at is None or workflow.now() >= at
+
+
+async def _until_retry(run: TradeRun) -> None:
+    """Wait for the failed exit's next attempt, or less when the exchange changed. The pending
+    exit itself does not end the wait (that would retry at once, again and again)."""
+    inbox, at = run.inbox, run.memory.exit_retry_at
+    assert at is not None
+    left = (at - workflow.now()).total_seconds()
+    if left > 0 and not inbox.exchange_changed:
+        try:
+            await workflow.wait_condition(lambda: inbox.exchange_changed,
+                                          timeout=timedelta(seconds=left))
+        except TimeoutError:
+            pass
+    inbox.exchange_changed = False
 
 
 def should_continue_as_new(run: TradeRun) -> bool:

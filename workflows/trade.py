@@ -16,7 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract_tracking import ExchangeChanged
+    from activities.contract_tracking import ExchangeChanged, TradeOutcomeQuery
+    from trading.errors import show
     from trading.types import Leg, TradeStatus
     from workflows import protection
     from workflows.contract import TradeInput, TradeResult
@@ -34,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.tracking import CONTINUE_AS_NEW, track
 
 REVERSE_WAIT_S = 60
+# Reverses that began before their predecessor's end was checked replay the earlier code.
+REVERSE_CHECKS = "reverse-checks-predecessor-end"
 
 
 @workflow.defn(name=TradeMessages.WORKFLOW)
@@ -57,7 +60,9 @@ class TradeWorkflow:
             if await track(run) != CONTINUE_AS_NEW:
                 return await finish(run, run.memory.final_status)
             await workflow.wait_condition(workflow.all_handlers_finished)
-            if not run.interrupted():
+            # A message that came meanwhile is acted on first; a failing exit is carried over
+            # (the memory holds it and when to try it again).
+            if not run.interrupted() or run.memory.exit_retry_at is not None:
                 run.refresh_state()
                 workflow.continue_as_new(inp.model_copy(update={"carry": run.memory.next_run()}))
 
@@ -116,7 +121,11 @@ class TradeWorkflow:
 
     @workflow.signal(name=TradeMessages.PREDECESSOR_CLOSED)
     def predecessor_closed(self, ev: PredecessorClosed) -> None:
-        self._run.inbox.predecessor_closed = True
+        run = self._run
+        if ev.workflow_id != run.inp.close_first_workflow_id:
+            return  # not the trade this reverse waits for
+        run.inbox.predecessor_status = ev.status
+        run.inbox.predecessor_closed = True
 
     @workflow.update(name=TradeMessages.SET_PROTECTION)
     async def set_protection(self, upd: ProtectionUpdate) -> ProtectionView:
@@ -164,14 +173,19 @@ async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -
 
 
 async def _close_predecessor(run: TradeRun, workflow_id: str) -> None:
-    """A reverse: close the previous trade's own quantity first and wait for it."""
+    """A reverse: close the previous trade's own quantity first and wait for it. The new side
+    opens only when that trade is known to own nothing any more (docs/design.md#reverses);
+    otherwise the reverse ends REFUSED rather than open beside it."""
     run.set(phase=f"closing {workflow_id} first")
+    checked = workflow.patched(REVERSE_CHECKS)
     try:
         await workflow.get_external_workflow_handle(workflow_id).signal(
             TradeMessages.CLOSE, CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id)
         )
-    except Exception as exc:  # noqa: BLE001 - it has ended already: nothing to wait for
+    except Exception as exc:  # noqa: BLE001 - not running: its own record says how it ended
         workflow.logger.info("reverse: %s is not running (%s)", workflow_id, exc)
+        if checked:
+            await _predecessor_ended(run, workflow_id)
         return
     try:
         await workflow.wait_condition(lambda: run.inbox.predecessor_closed, timeout=REVERSE_WAIT_S)
@@ -180,3 +194,24 @@ async def _close_predecessor(run: TradeRun, workflow_id: str) -> None:
             TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) did not close within "
             f"{REVERSE_WAIT_S} s; not opening the new side",
         ) from exc
+    status = run.inbox.predecessor_status
+    if checked and (status is None or not status.is_final):
+        raise TradeEnded(
+            TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) ended "
+            f"{status.value if status else 'without a status'}, not closed; not opening the new side",
+        )
+
+
+async def _predecessor_ended(run: TradeRun, workflow_id: str) -> None:
+    """The predecessor could not be signalled: go on only if its row says it ended owning
+    nothing (a TP/SL closed it just before, say); a trade that stopped while it still owned
+    quantity (terminated, or ended by an earlier bug) refuses the reverse."""
+    outcome = await run.calls.read_trade_outcome(TradeOutcomeQuery(workflow_id=workflow_id))
+    if outcome.owns_nothing:
+        return
+    said = (f"is {outcome.status.value} with {show(outcome.open_qty)} open"
+            if outcome.found and outcome.status else "has no trade record")
+    raise TradeEnded(
+        TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) is not running and "
+        f"{said}; not opening the new side",
+    )

@@ -111,7 +111,9 @@ async def test_chase_exit_rests_post_only_then_fills(harness: Harness) -> None:
     await handle.signal(TradeWorkflow.close, CloseRequest(reason="exit alert"))
     st = await h.until_state(handle, lambda s: [o.price for o in s.open_orders]
                              == [Decimal("95000.1")], "a post-only sell at the best ask")
-    assert st.status is TradeStatus.CLOSING and st.protection.order_id is None
+    # The trade owns the whole position: its position-level SL stays while the exit rests.
+    assert st.status is TradeStatus.CLOSING and st.protection.level == "position"
+    assert [t.id for t in await h.exchange.pending_tpsl_orders(BTC)] == [st.protection.order_id]
     await h.paper.admin.set_price(BTC, "95001")  # the resting sell fills as maker
     result = await h.result(handle)
     assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY

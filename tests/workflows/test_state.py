@@ -25,7 +25,8 @@ def _memory() -> TradeMemory:
     return TradeMemory(
         inbox=Inbox(cancel=CancelRequest(flatten=True), close=CloseRequest(reason="exit alert"),
                     flatten="protection refused", exchange_changed=True,
-                    predecessor_closed=True, notify=["trade-s-6"]),
+                    predecessor_closed=True, predecessor_status=TradeStatus.CLOSED,
+                    notify=["trade-s-6"]),
         ledger=ledger,
         protection=Protection(tp=Decimal("70000.5"), sl=Decimal("60000"), override=True,
                               disabled=True),
@@ -36,6 +37,7 @@ def _memory() -> TradeMemory:
                          warnings=["a warning"]),
         placed_any=True,
         final_status=TradeStatus.CANCELLED,
+        exit_retry_at=datetime(2026, 12, 6, 12, 0, 30, tzinfo=UTC),
         runs=3,
     )
 
