@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.records import OPEN_TRADE_STATUSES, Records
+from activities.records import OPEN_TRADE_STATUSES, OpenTrade, Records
 from db.models import Incident
 from exchange.models import Order
 from trading.ids import PREFIX as TRADEWIRE_PREFIX
@@ -248,6 +248,20 @@ class IncidentBook:
         row.actions = [*row.actions, _action(IncidentAction.RESOLVE, why, now)]
 
 
+def untracked_trades(trades: Iterable[OpenTrade]) -> list[Mismatch]:
+    """Open trades whose workflow no longer runs (a signal to it found no running workflow):
+    nothing tracks them, protects them or closes them, whatever their books say."""
+    return [
+        Mismatch(
+            f"{IncidentKind.UNTRACKED_TRADE.value}:{t.workflow_id}", IncidentKind.UNTRACKED_TRADE,
+            t.symbol, t.side, Decimal(0), Decimal(0),
+            f"trade #{t.trade_id} ({t.workflow_id}) is {t.status} but its workflow no longer "
+            "runs: nothing tracks, protects or closes what it holds",
+        )
+        for t in sorted(trades, key=lambda t: t.workflow_id)
+    ]
+
+
 class OwnershipAudit:
     """Checks one round's reads against the database and keeps the incidents in line."""
 
@@ -259,12 +273,14 @@ class OwnershipAudit:
         self.settling = Settling(float(settle_s), clock)  # float-ok: time or rate, not money
 
     async def check(self, positions: Mapping[Key, Decimal],
-                    orders: Iterable[WorkingOrder]) -> Outcome:
+                    orders: Iterable[WorkingOrder],
+                    untracked: Iterable[OpenTrade] = ()) -> Outcome:
         ours = list(orders)
         owned = await self._records.owned_quantities()
         trades = await self._records.order_trades(o.client_id for o in ours)
         found = {m.fingerprint: m for m in [*quantity_mismatches(positions, owned),
-                                            *orphan_orders(ours, trades)]}
+                                            *orphan_orders(ours, trades),
+                                            *untracked_trades(untracked)]}
         outcome = await self.book.apply(found, self.settling.settled(found))
         for row in outcome.raised:
             lasted = (row.last_seen - row.first_seen) // timedelta(seconds=1)

@@ -44,6 +44,8 @@ class OpenTrade:
     symbol: str
     side: PositionSide
     holds: bool  # tracked with an open quantity, by the trade's own record
+    status: str = TradeStatus.TRACKING.value
+    trade_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,12 +353,13 @@ class Records:
         async with self._sessionmaker() as session:
             rows = await session.execute(
                 select(Trade.workflow_id, Trade.symbol, Trade.side, Trade.status,
-                       Trade.filled_qty, Trade.closed_qty)
+                       Trade.filled_qty, Trade.closed_qty, Trade.id)
                 .where(Trade.status.in_(OPEN_TRADE_STATUSES))
             )
             return [
-                OpenTrade(w, s, PositionSide(side), st in ("TRACKING", "CLOSING") and f > c)
-                for w, s, side, st, f, c in rows.all()
+                OpenTrade(w, s, PositionSide(side), st in ("TRACKING", "CLOSING") and f > c,
+                          st, trade_id)
+                for w, s, side, st, f, c, trade_id in rows.all()
             ]
 
     async def owned(self, symbol: str, side: PositionSide) -> Owned:

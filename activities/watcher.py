@@ -23,7 +23,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contract_tracking import Done, ExchangeChanged, WatcherInput
 from activities.incidents import OwnershipAudit, WorkingOrder
@@ -32,7 +32,7 @@ from activities.tracking import CLOCK_MARGIN_MS
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from exchange.models import Fill
-from trading.types import PositionSide
+from trading.types import PositionSide, TradeStatus
 
 log = logging.getLogger("activities.watcher")
 PAGE = 100
@@ -202,6 +202,8 @@ class WatcherActivities:
         # Kept by the instance, so a restarted watcher activity on this worker keeps the
         # mismatches it was letting settle.
         self.audit = OwnershipAudit(self._records, sessionmaker, settle_s)
+        # Open trades a signal found no running workflow for (untracked: see round()).
+        self._not_running: set[str] = set()
 
     async def _view(self) -> AccountView:
         positions = await self._client.pending_positions()
@@ -241,11 +243,13 @@ class WatcherActivities:
             for f in fills
         ]
 
-    async def _signal(self, workflow_ids: Iterable[str], reason: str) -> None:
+    async def _signal(self, workflow_ids: Iterable[str], reason: str) -> set[str]:
         """Signal each trade, SIGNALS_AT_ONCE at a time, heartbeating as it goes: a first round
         over hundreds of trades must not outlast the heartbeat timeout, or the watcher would be
-        restarted and start over with a first round (seen under load: a storm of checks)."""
+        restarted and start over with a first round (seen under load: a storm of checks).
+        Returns the workflow ids Temporal has no running workflow for."""
         gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
+        not_running: set[str] = set()
 
         async def one(wid: str) -> None:
             async with gate:
@@ -254,11 +258,14 @@ class WatcherActivities:
                         ExchangeChanged.SIGNAL, ExchangeChanged(reason=reason)
                     )
                 except RPCError as exc:  # finished meanwhile, or never started
+                    if exc.status is RPCStatusCode.NOT_FOUND:
+                        not_running.add(wid)
                     log.debug("could not signal %s: %s", wid, exc)
                 if activity.in_activity():
                     activity.heartbeat()
 
         await asyncio.gather(*(one(wid) for wid in sorted(workflow_ids)))
+        return not_running
 
     async def round(self, before: AccountView | None, window: FillWindow) -> AccountView:
         """One round: read, compare with `before`, signal; returns what it read."""
@@ -282,15 +289,22 @@ class WatcherActivities:
             reason = "orders or position changed"
         if wanted:
             log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
-            await self._signal(wanted, reason)
-        await self._check_ownership(now)
+            self._not_running |= await self._signal(wanted, reason)
+        # A trade past its first claim has a workflow (a PENDING one may still be starting).
+        # The first round signals every open trade, so a watcher that starts, as the worker
+        # does, finds each trade whose workflow is gone; the set is kept while they stay open.
+        untracked = [t for t in open_trades if t.workflow_id in self._not_running
+                     and t.status != TradeStatus.PENDING.value]
+        self._not_running &= {t.workflow_id for t in open_trades}
+        await self._check_ownership(now, untracked)
         return now
 
-    async def _check_ownership(self, view: AccountView) -> None:
+    async def _check_ownership(self, view: AccountView, untracked: list[OpenTrade]) -> None:
         """The ownership audit of this round's reads (no request of its own). A failure is
         logged and the round goes on: tracking the trades must not depend on it."""
         try:
-            await self.audit.check({k: qty for k, (_, qty) in view.positions.items()}, view.ours)
+            await self.audit.check({k: qty for k, (_, qty) in view.positions.items()}, view.ours,
+                                   untracked)
         except Exception:  # noqa: BLE001 - the audit must never stop the watcher's signals
             log.exception("account watcher: the ownership audit failed this round")
 

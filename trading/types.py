@@ -216,6 +216,7 @@ class IncidentKind(StrEnum):
     UNOWNED_QUANTITY = "unowned_quantity"  # the exchange holds more than the open trades own
     MISSING_QUANTITY = "missing_quantity"  # the open trades own more than the exchange holds
     ORPHAN_ORDER = "orphan_order"  # a working order with a Tradewire client id and no live trade
+    UNTRACKED_TRADE = "untracked_trade"  # an open trade whose workflow no longer runs
 
 
 class IncidentStatus(StrEnum):

@@ -196,14 +196,24 @@ async def test_quantity_the_trades_count_but_the_exchange_lacks_is_missing(h: Ha
         session.add(Order(trade_id=trade_id, client_order_id=client_order_id("trade-rows-only", "E", 1),
                           symbol=BTC, leg="entry", side="BUY", order_type="MARKET", qty=QTY,
                           filled_qty=QTY, status="FILLED"))
-    [row] = await watch.until(lambda: incidents(h), "the missing quantity becomes an incident")
-    assert (row.kind, row.exchange_qty, row.owned_qty) == ("missing_quantity", 0, QTY)
+    async def both() -> list[Incident]:
+        rows = await incidents(h)
+        return rows if len(rows) == 2 else []
+
+    rows = await watch.until(both, "the missing quantity becomes an incident")
+    # This trade exists only as rows: no workflow runs for it either (untracked).
+    assert sorted(r.kind for r in rows) == ["missing_quantity", "untracked_trade"]
+    [row] = [r for r in rows if r.kind == "missing_quantity"]
+    assert (row.exchange_qty, row.owned_qty) == (0, QTY)
     async with h.sessionmaker() as session, session.begin():
         await session.execute(text("UPDATE trade SET status = 'CLOSED' WHERE id = :id"),
                               {"id": trade_id})
     await watch.round()
-    [done] = await incidents(h)
-    assert (done.status, done.resolution) == ("resolved", "balanced again")
+    done = await incidents(h)
+    assert {(d.kind, d.status) for d in done} == {("missing_quantity", "resolved"),
+                                                  ("untracked_trade", "resolved")}
+    [missing] = [d for d in done if d.kind == "missing_quantity"]
+    assert missing.resolution == "balanced again"
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -286,3 +296,28 @@ async def test_the_watcher_the_worker_starts_raises_and_resolves_incidents(
         return done.status == "resolved"
 
     await until(resolved, "the watcher resolves it")
+
+
+async def test_an_open_trade_whose_workflow_no_longer_runs_is_untracked(h: Harness) -> None:
+    """The books can balance while nobody watches: a trade whose workflow ended (terminated,
+    or a bug that completed it) while its row still says TRACKING holds a position nothing
+    tracks, protects or closes. The watcher's first round, as a worker starts it, finds it."""
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("90000"), strat=HOUR)
+    st = await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
+                             and s.protection.order_id is not None, "tracking")
+    await handle.terminate("a workflow gone while its trade is open")
+    watch = Watch(h, settle_s="1")  # a worker starting: its first round signals every trade
+    [row] = await watch.until(
+        lambda: incidents(h), "the untracked trade becomes an incident")
+    assert (row.kind, row.symbol, row.side, row.status) == ("untracked_trade", BTC, "LONG", "open")
+    assert f"trade #{st.trade_id}" in row.detail and "no longer runs" in row.detail
+    # The books themselves balance: nothing else was raised.
+    assert [r.kind for r in await incidents(h)] == ["untracked_trade"]
+    # An operator closes the position and the trade's row: the incident resolves.
+    await close_by_hand(h)
+    async with h.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE trade SET status = 'CLOSED' WHERE id = :id"),
+                              {"id": st.trade_id})
+    await watch.rounds(2)
+    [done] = await incidents(h)
+    assert done.status == "resolved"
