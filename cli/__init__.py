@@ -5,6 +5,7 @@
     tradewire alert send …                                         cli/alert.py
     tradewire trades ls | show | cancel                            cli/trades.py
     tradewire incidents [ls] | show | dismiss                      cli/incidents.py
+    tradewire reconcile                                            cli/reconcile.py
 
 `build_parser` imports a command group's module only when it adds that group: a process started
 as `tradewire web|worker|…` never loads the operator commands (tests/test_cli_lean.py).
@@ -63,12 +64,13 @@ def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     processes.register(sub)
     if operator_commands:
-        from cli import alert, incidents, strategy, trades
+        from cli import alert, incidents, reconcile, strategy, trades
 
         strategy.register(sub)
         alert.register(sub)
         trades.register(sub)
         incidents.register(sub)
+        reconcile.register(sub)
     return parser
 
 

@@ -321,3 +321,26 @@ async def test_an_open_trade_whose_workflow_no_longer_runs_is_untracked(h: Harne
     await watch.rounds(2)
     [done] = await incidents(h)
     assert done.status == "resolved"
+
+
+async def test_tradewire_reconcile_raises_what_it_finds_at_once_and_says_so(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator's reconciliation: one watcher round without the settle window; the exit
+    status says whether the books balance."""
+    import argparse
+
+    from cli import reconcile
+
+    monkeypatch.setattr(reconcile, "load_settings", lambda: h.settings)
+    assert await asyncio.to_thread(reconcile.cmd_reconcile, argparse.Namespace()) == 0
+    assert "balanced" in capsys.readouterr().out
+    await buy_by_hand(h)
+    try:
+        assert await asyncio.to_thread(reconcile.cmd_reconcile, argparse.Namespace()) == 1
+        out = capsys.readouterr().out
+        assert "1 open incident(s)" in out and "unowned_quantity BTCUSDT LONG" in out
+        [row] = await incidents(h)
+        assert (row.kind, row.status) == ("unowned_quantity", "open")
+    finally:
+        await close_by_hand(h)
