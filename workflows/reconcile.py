@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
 # A position read that misses fills the same check saw is read again this much later before
 # anything is inferred from it (BitUnix's positions may lag its orders).
 SECOND_READ_S = 2
+# The second read is new: a history recorded before it replays without it.
+READS_AGAIN = "reconcile-reads-again"
 
 
 async def follow(run: TradeRun, *, max_age_ms: int = 0) -> RefreshResult:
@@ -48,7 +50,7 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
         return out
     prot = led.protection
     gone = pos is None or pos.position_id != led.position_id
-    if (gone or pos.qty < led.open_qty) and unsettled(run, out):
+    if (gone or pos.qty < led.open_qty) and unsettled(run, out) and workflow.patched(READS_AGAIN):
         # Less at the exchange than owned while a close of ours is working, or an entry just
         # filled: the position may already show a fill the order sync before it did not (our
         # own exit), or not yet one it did (our entry). Never infer a close from that
