@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from db.models import Strategy
-from trading.types import SignalOutcome
+from trading.types import Intent, SignalOutcome
 from webhook import queries, routing
 from webhook.intake import Intake
 from webhook.temporal import ANSWER_BUDGET_S
@@ -64,14 +64,24 @@ class Outbox:
             strategy = await session.get(Strategy, item.strategy_id)
             if holder is None or strategy is None:
                 return 0  # started or ended meanwhile
-            sent_at = routing.holder_alert(holder).time or holder.received_at
-            deadline = sent_at + timedelta(seconds=strategy.max_alert_age_s)
+            alert_time = routing.holder_alert(holder).time
+            deadline = (alert_time or holder.received_at) + timedelta(
+                seconds=strategy.max_alert_age_s)
+            why = None
             if self._now() > deadline:
                 why = (
                     "never started: Temporal did not take the start before the alert was older "
                     f"than the strategy's max alert age ({strategy.max_alert_age_s} s); nothing "
                     "was sent"
                 )
+            elif await queries.exit_since(session, item.strategy_id, item.symbol,
+                                          routing.side_of(Intent(holder.intent or "")),
+                                          holder.received_at, alert_time):
+                # Its exit came while it waited (and found nothing to close): the strategy has
+                # left this position already; opening it now would leave it open for good.
+                why = ("never started: an exit alert for it was recorded before Temporal took "
+                       "its start; nothing was sent")
+            if why is not None:
                 await queries.end_unstarted(session, holder, why)
                 log.warning("outbox: trade #%s %s", holder.trade_id, why)
                 return 1

@@ -464,3 +464,29 @@ async def end_unstarted(session: AsyncSession, holder: KeyHolder, why: str) -> N
         .values(status=TradeStatus.REFUSED.value, error=why)
     )
     await set_signal(session, holder.signal_id, reason=why)
+
+
+# The intents that close a side: its exit, and the reverse away from it.
+CLOSES_SIDE = {
+    PositionSide.LONG: (Intent.CLOSE_LONG.value, Intent.REVERSE_TO_SHORT.value),
+    PositionSide.SHORT: (Intent.CLOSE_SHORT.value, Intent.REVERSE_TO_LONG.value),
+}
+
+
+async def exit_since(
+    session: AsyncSession, strategy_id: int, symbol: str, side: PositionSide,
+    received_at: datetime, alert_time: datetime | None,
+) -> bool:
+    """Whether an exit of this strategy, symbol and side was recorded after an open received at
+    `received_at` (and is not older than its `alert_time`): the open's own exit, which found
+    nothing to close because the open never started."""
+    newer = Signal.received_at > received_at
+    if alert_time is not None:
+        newer &= Signal.alert_time.is_(None) | (Signal.alert_time >= alert_time)
+    found = await session.scalar(
+        select(Signal.id)
+        .where(Signal.strategy_id == strategy_id, Signal.symbol == symbol, newer)
+        .where(Signal.intent.in_(CLOSES_SIDE[side]), Signal.outcome.in_(EXIT_RECORDED))
+        .limit(1)
+    )
+    return found is not None

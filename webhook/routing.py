@@ -27,7 +27,8 @@ from workflows.messages import CloseRequest
 _OPPOSITE = {PositionSide.LONG: PositionSide.SHORT, PositionSide.SHORT: PositionSide.LONG}
 
 
-def _side(intent: Intent) -> PositionSide:
+def side_of(intent: Intent) -> PositionSide:
+    """The position side an intent opens or closes (a reverse: the side it opens)."""
     return (
         PositionSide.LONG
         if intent in (Intent.OPEN_LONG, Intent.REVERSE_TO_LONG, Intent.CLOSE_LONG)
@@ -46,7 +47,7 @@ def _not_newer(
 
 
 async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert) -> Plan:
-    side = _side(d.intent)
+    side = side_of(d.intent)
     targets, newer = _not_newer(
         await queries.open_trades(session, strategy.id, d.symbol, side), alert.time
     )
@@ -124,7 +125,7 @@ async def open_(
         session,
         d,
         workflow_id_prefix(strategy.name),
-        side=_side(d.intent).value,
+        side=side_of(d.intent).value,
         entry_type=alert.order_type.value if alert.order_type else strategy.entry_type,
         leverage=alert.leverage,
         tp_price=alert.tp,
@@ -167,7 +168,7 @@ async def plan_start(
     intent, symbol = Intent(holder.intent), holder.symbol
     trade_intent, close_first, also_close = intent, None, []
     if intent in REVERSES:
-        opposite = await queries.open_trades(session, strategy.id, symbol, _OPPOSITE[_side(intent)])
+        opposite = await queries.open_trades(session, strategy.id, symbol, _OPPOSITE[side_of(intent)])
         targets, _ = _not_newer(opposite, alert.time)
         if targets:
             close_first, also_close = targets[-1].workflow_id, targets[:-1]
