@@ -151,6 +151,21 @@ async def lock_strategy_symbol(session: AsyncSession, strategy_id: int, symbol: 
     await session.execute(_LOCK, {"sid": strategy_id % 2_147_483_647, "symbol": symbol})
 
 
+def _holder_select() -> Select[Any]:
+    """A signal and its trade, as a KeyHolder reads them."""
+    return select(
+        Signal.id.label("signal_id"),
+        Signal.outcome,
+        Signal.workflow_id,
+        Signal.intent,
+        Signal.symbol,
+        Signal.body,
+        Signal.received_at,
+        Trade.id.label("trade_id"),
+        Trade.status.label("trade_status"),
+    )
+
+
 def _holder_query(windowed: bool) -> Select[Any]:
     """The signal that holds a key: the accepted one (the unique index allows one), or one
     accepted but not started. Windowed keys carry a suffix and count within the window only
@@ -162,17 +177,7 @@ def _holder_query(windowed: bool) -> Select[Any]:
     else:
         match = Signal.dedupe_key == bindparam("key")
     return (
-        select(
-            Signal.id.label("signal_id"),
-            Signal.outcome,
-            Signal.workflow_id,
-            Signal.intent,
-            Signal.symbol,
-            Signal.body,
-            Signal.received_at,
-            Trade.id.label("trade_id"),
-            Trade.status.label("trade_status"),
-        )
+        _holder_select()
         .outerjoin(Trade, Trade.signal_id == Signal.id)
         .where(Signal.strategy_id == bindparam("strategy_id"), match)
         .where(Signal.outcome.in_(HOLDS_KEY))
@@ -434,17 +439,7 @@ async def unstarted_holder(session: AsyncSession, signal_id: int) -> KeyHolder |
     """The signal as `key_holder` would read it, while it is still not started (read again
     under the strategy and symbol's lock: a redelivery may have started it meanwhile)."""
     row = (await session.execute(
-        select(
-            Signal.id.label("signal_id"),
-            Signal.outcome,
-            Signal.workflow_id,
-            Signal.intent,
-            Signal.symbol,
-            Signal.body,
-            Signal.received_at,
-            Trade.id.label("trade_id"),
-            Trade.status.label("trade_status"),
-        )
+        _holder_select()
         .join(Trade, Trade.signal_id == Signal.id)
         .where(
             Signal.id == signal_id,

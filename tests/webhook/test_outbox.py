@@ -30,6 +30,14 @@ async def _not_started(webhook: Webhook, **strategy_params) -> tuple[dict, objec
     return r.json(), strat
 
 
+async def _exists(webhook: Webhook, workflow_id: str) -> bool:
+    try:
+        await webhook.temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return True
+
+
 def _outbox(webhook: Webhook) -> Outbox:
     return Outbox(webhook.app.state.intake, grace_s=0)
 
@@ -62,12 +70,7 @@ async def test_an_alert_too_old_to_start_ends_refused_and_is_not_open(webhook: W
                                          prev_market_position="long"))
     assert r.json()["outcome"] == SignalOutcome.NOTHING_TO_CLOSE.value, r.text
     workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
-    try:
-        await webhook.temporal.get_workflow_handle(workflow_id).describe()
-        started = True
-    except RPCError:
-        started = False
-    assert not started
+    assert not await _exists(webhook, workflow_id)
 
 
 async def test_a_start_still_being_answered_is_left_to_its_request(webhook: Webhook) -> None:
@@ -92,9 +95,4 @@ async def test_an_alert_whose_exit_was_recorded_meanwhile_is_never_started(webho
     assert trade.status == TradeStatus.REFUSED.value
     assert "exit" in (trade.error or "") and "never started" in (trade.error or "")
     workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
-    try:
-        await webhook.temporal.get_workflow_handle(workflow_id).describe()
-        started = True
-    except RPCError:
-        started = False
-    assert not started
+    assert not await _exists(webhook, workflow_id)
