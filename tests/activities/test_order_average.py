@@ -8,15 +8,12 @@ into a real PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
@@ -24,15 +21,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.contract import OrderRef, OrderRequest
 from activities.orders import OrderActivities
 from activities.records import Records
-from db.migrate import upgrade
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from db.models import Trade
-from db.session import make_engine, make_sessionmaker
 from exchange import parse
 from exchange import schemas as w
 from exchange.client import BitunixClient
-from pair_catalog import sync_pairs
 from trading.types import Leg, OrderStatus, OrderType, Side
 
 FIXTURES = Path(__file__).parents[1] / "exchange" / "fixtures"
@@ -41,24 +35,6 @@ BTC = "BTCUSDT"
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sessionmaker(pg_server, paper_exchange) -> AsyncIterator[object]:
-    name = pg_server.create_database("tw_order_average")
-    url = pg_server.url_for(name)
-    await asyncio.to_thread(upgrade, url)
-    engine = make_engine(url)
-    maker = make_sessionmaker(engine)
-    client = BitunixClient(paper_exchange.base_url, paper_exchange.api_key,
-                           SecretStr(paper_exchange.api_secret))
-    try:
-        await sync_pairs(client, maker)
-        yield maker
-    finally:
-        await client.aclose()
-        await engine.dispose()
-        pg_server.drop_database(name)
 
 
 async def new_trade(sessionmaker) -> int:

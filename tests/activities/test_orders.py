@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -19,37 +17,12 @@ from temporalio.testing import ActivityEnvironment
 from activities.contract import OrderRef, OrderRequest, SettleRequest
 from activities.orders import OrderActivities
 from activities.records import Records
-from db.migrate import upgrade
 from db.models import Order as OrderRow
 from db.models import Trade
-from db.session import make_engine, make_sessionmaker
-from pair_catalog import sync_pairs
 from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sessionmaker(pg_server, paper_exchange) -> AsyncIterator[object]:
-    from pydantic import SecretStr
-
-    from exchange.client import BitunixClient
-
-    name = pg_server.create_database("tw_activities")
-    url = pg_server.url_for(name)
-    await asyncio.to_thread(upgrade, url)
-    engine = make_engine(url)
-    maker = make_sessionmaker(engine)
-    client = BitunixClient(paper_exchange.base_url, paper_exchange.api_key,
-                           SecretStr(paper_exchange.api_secret))
-    try:
-        await sync_pairs(client, maker)
-        yield maker
-    finally:
-        await client.aclose()
-        await engine.dispose()
-        pg_server.drop_database(name)
 
 
 @pytest.fixture

@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-import pytest_asyncio
-from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.contract import ProtectionLevel, ProtectionRequest
 from activities.protection import ProtectionActivities
-from db.migrate import upgrade
 from db.models import Trade
-from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
-from pair_catalog import sync_pairs
 from trading.types import OrderType, PositionSide, Side
 
 BTC = "BTCUSDT"
@@ -30,25 +23,6 @@ QTY = Decimal("0.0100")
 # The lists show a new TP/SL this late: later than an attempt's own look after a lost answer
 # (4 looks 0.2 s apart), earlier than the next attempt's.
 LAG_MS = 900
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def sessionmaker(pg_server, paper_exchange) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A database of this module's own, with the pair table synced (a trade row needs it)."""
-    name = pg_server.create_database("tw_protection")
-    url = pg_server.url_for(name)
-    await asyncio.to_thread(upgrade, url)
-    engine = make_engine(url)
-    maker = make_sessionmaker(engine)
-    client = BitunixClient(paper_exchange.base_url, paper_exchange.api_key,
-                           SecretStr(paper_exchange.api_secret))
-    try:
-        await sync_pairs(client, maker)
-        yield maker
-    finally:
-        await client.aclose()
-        await engine.dispose()
-        pg_server.drop_database(name)
 
 
 @pytest.fixture
