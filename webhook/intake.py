@@ -132,7 +132,7 @@ class Intake:
                 },
             )
         for trade in plan.also_close:
-            await self._send_close(
+            await self.send_close(
                 trade.workflow_id, CloseRequest(reason="reverse alert", signal_id=plan.signal_id)
             )
         log.info("trade #%s started: %s", plan.trade_id, plan.workflow_id)
@@ -168,7 +168,7 @@ class Intake:
         closing, gone, unstarted = [], [], []
         try:
             for trade in plan.targets:
-                if await self._send_close(trade.workflow_id, plan.request, raise_unavailable=True):
+                if await self.send_close(trade.workflow_id, plan.request, raise_unavailable=True):
                     closing.append(trade)
                 elif trade.status != TradeStatus.PENDING.value:
                     gone.append(trade)
@@ -257,9 +257,9 @@ class Intake:
         budget = deadline - asyncio.get_running_loop().time()
         if client is None or not await wait_started(client, workflow_id, budget):
             return False
-        return await self._send_close(workflow_id, request, raise_unavailable=True)
+        return await self.send_close(workflow_id, request, raise_unavailable=True)
 
-    async def _send_close(
+    async def send_close(
         self, workflow_id: str, request: CloseRequest, raise_unavailable: bool = False
     ) -> bool:
         client = await self.state.temporal.try_connect()

@@ -16,11 +16,13 @@ from db.models import Strategy
 from trading.types import Intent, SignalOutcome
 from webhook import queries, routing
 from webhook.intake import Intake
-from webhook.temporal import ANSWER_BUDGET_S
+from webhook.temporal import ANSWER_BUDGET_S, exists
+from workflows.messages import CloseRequest
 
 log = logging.getLogger("webhook.outbox")
 INTERVAL_S = 5
 BATCH = 50
+LOOKUP_BUDGET_S = 1.0
 
 
 class Outbox:
@@ -56,6 +58,13 @@ class Outbox:
             taken += await self._take(item)
         return taken
 
+    async def _runs(self, workflow_id: str | None) -> bool | None:
+        """Whether Temporal has this workflow; None: it cannot say now."""
+        client = await self._state.temporal.try_connect()
+        if client is None or workflow_id is None:
+            return None
+        return await exists(client, workflow_id, LOOKUP_BUDGET_S)
+
     async def _take(self, item: queries.Unstarted) -> int:
         async with self._state.sessionmaker.begin() as session:
             # The alerts of one strategy and symbol are serialised, redeliveries included.
@@ -67,7 +76,7 @@ class Outbox:
             alert_time = routing.holder_alert(holder).time
             deadline = (alert_time or holder.received_at) + timedelta(
                 seconds=strategy.max_alert_age_s)
-            why = None
+            why, exited = None, False
             if self._now() > deadline:
                 why = (
                     "never started: Temporal did not take the start before the alert was older "
@@ -81,6 +90,22 @@ class Outbox:
                 # left this position already; opening it now would leave it open for good.
                 why = ("never started: an exit alert for it was recorded before Temporal took "
                        "its start; nothing was sent")
+                exited = True
+            runs = await self._runs(holder.workflow_id) if why is not None else False
+            if runs is None:
+                return 0  # Temporal cannot say whether it runs: never end it blind; next sweep
+            if runs:
+                # Its start had landed after all (the answer was lost and the look-up could not
+                # confirm it): the workflow owns the trade and records it; never end it here.
+                await queries.set_signal(
+                    session, holder.signal_id, outcome=SignalOutcome.ACCEPTED.value,
+                    reason="started after all: the start's answer was lost",
+                )
+                log.warning("outbox: trade #%s had started after all", holder.trade_id)
+                if exited:  # the exit was answered "nothing to close" meanwhile: deliver it now
+                    await self._intake.send_close(holder.workflow_id, CloseRequest(
+                        reason="exit alert recorded before the trade's start was confirmed"))
+                return 1
             if why is not None:
                 await queries.end_unstarted(session, holder, why)
                 log.warning("outbox: trade #%s %s", holder.trade_id, why)

@@ -118,6 +118,23 @@ async def started(client: Client, workflow_id: str, budget_s: float) -> bool:  #
 START_POLL_S = 0.05
 
 
+async def exists(client: Client, workflow_id: str, budget_s: float) -> bool | None:  # float-ok
+    """Whether Temporal has this workflow; None when it cannot say within `budget_s` (a
+    workflow it cannot see is not one that does not exist)."""
+    try:
+        await asyncio.wait_for(
+            client.get_workflow_handle(workflow_id).describe(
+                rpc_timeout=timedelta(seconds=budget_s)
+            ),
+            budget_s,
+        )
+    except RPCError as exc:
+        return False if exc.status is RPCStatusCode.NOT_FOUND else None
+    except (TimeoutError, OSError):
+        return None
+    return True
+
+
 async def wait_started(client: Client, workflow_id: str, budget_s: float) -> bool:  # float-ok: seconds
     """Whether the workflow exists within `budget_s`, looking every START_POLL_S: a trade row
     whose start is in flight in another request (an exit racing its open)."""

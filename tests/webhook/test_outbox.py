@@ -96,3 +96,51 @@ async def test_an_alert_whose_exit_was_recorded_meanwhile_is_never_started(webho
     assert "exit" in (trade.error or "") and "never started" in (trade.error or "")
     workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
     assert not await _exists(webhook, workflow_id)
+
+
+async def test_a_trade_whose_start_landed_after_all_is_not_ended(webhook: Webhook) -> None:
+    """A start whose answer was lost and whose look-up could not confirm it is recorded
+    NOT_STARTED although its workflow runs: the outbox must not end that trade."""
+    from sqlalchemy import text
+
+
+    lost = _lose_answers(webhook, forward=True, error=TimeoutError())
+    strat = await webhook.add_strategy(max_alert_age_s=1)
+    r = await webhook.post(webhook.alert(strat))
+    assert lost.calls == 1 and r.status_code == 202, r.text  # the look-up found it, this time
+    webhook.app.state.tw.temporal = _Connected(webhook.temporal)
+    signal_id = r.json()["signal_id"]
+    async with webhook.sessionmaker() as session, session.begin():  # as if it had not
+        await session.execute(text("UPDATE signal SET outcome = 'NOT_STARTED' WHERE id = :id"),
+                              {"id": signal_id})
+    await asyncio.sleep(1.2)  # older than its max alert age
+    await _outbox(webhook).sweep()
+    (trade,) = await webhook.trades_of(strat)
+    assert trade.status == TradeStatus.PENDING.value  # its workflow will record it
+    assert (await webhook.signal(signal_id)).outcome == SignalOutcome.ACCEPTED
+    assert await _exists(webhook, r.json()["workflow_id"])
+
+
+async def test_a_trade_that_started_after_all_gets_the_exit_it_missed(webhook: Webhook) -> None:
+    """Its exit came while it was recorded as not started, and found nothing to close: once the
+    outbox sees the workflow does run, the exit is delivered to it."""
+    from sqlalchemy import text
+
+    lost = _lose_answers(webhook, forward=True, error=TimeoutError())
+    strat = await webhook.add_strategy()
+    r = await webhook.post(webhook.alert(strat))
+    assert lost.calls == 1 and r.status_code == 202, r.text
+    webhook.app.state.tw.temporal = _Connected(webhook.temporal)
+    signal_id, workflow_id = r.json()["signal_id"], r.json()["workflow_id"]
+    async with webhook.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE signal SET outcome = 'NOT_STARTED' WHERE id = :id"),
+                              {"id": signal_id})
+    exit_r = await webhook.post(webhook.alert(strat, action="sell", market_position="flat",
+                                              prev_market_position="long"))
+    assert exit_r.json()["outcome"] == SignalOutcome.NOTHING_TO_CLOSE.value, exit_r.text
+    await _outbox(webhook).sweep()
+    assert (await webhook.signal(signal_id)).outcome == SignalOutcome.ACCEPTED
+    history = await webhook.temporal.get_workflow_handle(workflow_id).fetch_history()
+    signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
+               if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert signals == ["close"]
