@@ -289,12 +289,15 @@ class WatcherActivities:
             reason = "orders or position changed"
         if wanted:
             log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
-            self._not_running |= await self._signal(wanted, reason)
-        # A trade past its first claim has a workflow (a PENDING one may still be starting).
+            gone = await self._signal(wanted, reason)
+            # A trade past its first claim has a workflow; a PENDING one may still be starting,
+            # so its NOT_FOUND proves nothing. A trade a signal reached is running.
+            starting = {t.workflow_id for t in open_trades
+                        if t.status == TradeStatus.PENDING.value}
+            self._not_running = (self._not_running - wanted) | (gone - starting)
         # The first round signals every open trade, so a watcher that starts, as the worker
         # does, finds each trade whose workflow is gone; the set is kept while they stay open.
-        untracked = [t for t in open_trades if t.workflow_id in self._not_running
-                     and t.status != TradeStatus.PENDING.value]
+        untracked = [t for t in open_trades if t.workflow_id in self._not_running]
         self._not_running &= {t.workflow_id for t in open_trades}
         await self._check_ownership(now, untracked)
         return now

@@ -344,3 +344,26 @@ async def test_tradewire_reconcile_raises_what_it_finds_at_once_and_says_so(
         assert (row.kind, row.status) == ("unowned_quantity", "open")
     finally:
         await close_by_hand(h)
+
+
+async def test_a_trade_a_signal_reaches_is_not_untracked_nor_one_still_starting(h: Harness) -> None:
+    """Only a trade past its first claim whose signal finds no workflow is untracked: one still
+    PENDING may be starting, and one a later signal reaches is running."""
+    from workflows.messages import CancelRequest
+    from workflows.trade import TradeWorkflow
+
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("90000"), strat=HOUR)
+    await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
+                        and s.protection.order_id is not None, "tracking")
+    async with h.sessionmaker() as session, session.begin():
+        session.add(Trade(workflow_id="trade-starting-1", symbol=BTC, side="LONG",
+                          intent="OPEN_LONG", entry_type="market",
+                          status=TradeStatus.PENDING.value))
+    watch = Watch(h, settle_s="0.2")
+    watch.watcher._not_running.add(handle.id)  # as if an earlier signal had found nothing
+    await watch.rounds(4)  # the first round signals every open trade, both of these
+    assert [r.kind for r in await incidents(h)] == []
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    async with h.sessionmaker() as session, session.begin():
+        await session.execute(text("DELETE FROM trade WHERE workflow_id = 'trade-starting-1'"))
