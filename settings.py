@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trading.types import IncidentPolicy
+
 BITUNIX_BASE_URL = "https://fapi.bitunix.com"
 ADMIN_TOKEN_FILE = "admin-token"
 # Documented defaults for the paper exchange, so `make run` works with no configuration.
@@ -114,6 +116,14 @@ class Settings(BaseSettings):
         default=Decimal("10"),
         gt=0,
         description="How long a mismatch between the exchange and the open trades must last before it is an incident.",
+    )
+    incident_policy: IncidentPolicy = Field(
+        default=IncidentPolicy.PROTECT,
+        description="What to do about quantity no trade owns: protect (adopt it into a trade with a stop), flatten (close it reduce-only) or report (record only).",
+    )
+    adopt_stop_pct: Decimal = Field(
+        default=Decimal("5"), gt=0, lt=100,
+        description="How far from the mark price, in percent, the stop of adopted quantity is placed.",
     )
     order_visibility_s: Decimal = Field(
         default=Decimal("30"), gt=0,

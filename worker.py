@@ -23,6 +23,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import logs
+from activities.adoption import AdoptionActivities
 from activities.contract_tracking import WatcherInput
 from activities.fast_chase import FastChaseActivities
 from activities.orders import OrderActivities
@@ -87,6 +88,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
     watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
                                 settle_s=settings.incident_settle_s)
     fast_chase = FastChaseActivities(deps.exchange, orders)
+    adoption = AdoptionActivities(deps.exchange, deps.sessionmaker)
     return {
         "get_rules": pairs.get_rules,
         "read_venue": venue.read_venue,
@@ -105,6 +107,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "watch_account": watcher.watch_account,
         "chase_fast": fast_chase.chase_fast,
         "collect_orders": fast_chase.collect_orders,
+        "adopt_quantity": adoption.adopt_quantity,
     }
 
 

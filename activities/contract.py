@@ -45,6 +45,8 @@ class Failure(StrEnum):
     PROTECTION_REFUSED = "ProtectionRefused"
     NOT_FOUND_YET = "NotFoundYet"  # retryable: the order is not visible at the exchange yet
     CANCEL_NOT_CONFIRMED = "CancelNotConfirmed"  # retryable
+    ORDERS_IN_FLIGHT = "OrdersInFlight"  # retryable: an adoption waits for the rows to settle
+    PRICE_UNKNOWN = "PriceUnknown"  # retryable: no average open price and no mark yet
     UNKNOWN_SYMBOL = "UnknownSymbol"  # also trading.errors.UnknownSymbol's name
     # exchange.errors classes
     RULE_REJECTED = "RuleRejected"
@@ -165,6 +167,24 @@ class OrderSnapshot(Model):
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal
+
+
+class AdoptRequest(Model):
+    """Take on quantity the exchange holds on one side of `symbol` that no open trade owns
+    (an incident's; docs/design.md#incident-policies): at most `wanted`, never more than the
+    position holds beyond what the open trades own at that moment."""
+
+    trade_id: int
+    client_id: str  # the adopted quantity's row (named by the trade's ledger, never sent)
+    symbol: str
+    side: PositionSide
+    wanted: Decimal
+
+
+class AdoptResult(Model):
+    snapshot: OrderSnapshot | None  # the adopted quantity as a filled row of leg ADOPTED
+    position_id: str | None = None
+    reason: str = ""  # why nothing, or less than wanted, was adopted
 
 
 class SettleRequest(Model):

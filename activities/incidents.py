@@ -39,7 +39,7 @@ log = logging.getLogger("activities.incidents")
 Key = tuple[str, PositionSide]
 WATCHER = "watcher"  # the `by` of what the watcher does to an incident
 BALANCED = "balanced again"
-REPORTED = "reported (the only automatic policy so far)"
+REPORTED = "reported"
 QUANTITY_KINDS = (IncidentKind.UNOWNED_QUANTITY, IncidentKind.MISSING_QUANTITY)
 
 
@@ -176,6 +176,10 @@ def _clearing(row: Incident, found: Mapping[str, Mismatch]) -> str:
     other = next((m for m in found.values() if m.kind in QUANTITY_KINDS
                   and m.symbol == row.symbol and m.side == row.side), None)
     if other is None:
+        answered = [a for a in row.actions if a.get("trade_id") is not None]
+        if answered:  # an adoption (webhook/adoption.py) took the quantity on
+            last = answered[-1]
+            return f"{BALANCED}: trade #{last['trade_id']} owns it ({last['action']} by {last['by']})"
         return BALANCED
     return (f"now {other.kind.value}: the exchange holds {_text(other.exchange_qty)}, the open "
             f"trades own {_text(other.owned_qty)}")

@@ -7,7 +7,7 @@ reports read PostgreSQL without asking Temporal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.contract import OrderRequest, OrderSnapshot
+from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
@@ -365,21 +365,60 @@ class Records:
     async def owned(self, symbol: str, side: PositionSide) -> Owned:
         """What the open trades on one side of `symbol` own by their order rows, and whether
         any of their orders is still in flight (its fills may not be in its row yet)."""
-        closing = [leg.value for leg in Leg if leg.closes]
-        signed = case((OrderRow.leg.in_(closing), -OrderRow.filled_qty), else_=OrderRow.filled_qty)
-        working = [s.value for s in OrderStatus if not s.is_terminal]
-        in_flight = case((OrderRow.status.in_(working), 1), else_=0)
         async with self._sessionmaker() as session:
-            qty, flying = (await session.execute(
-                select(func.coalesce(func.sum(signed), 0), func.coalesce(func.max(in_flight), 0))
-                .join(Trade, Trade.id == OrderRow.trade_id)
-                .where(
-                    Trade.symbol == symbol, Trade.side == side.value,
-                    Trade.status.in_(OPEN_TRADE_STATUSES),
-                    OrderRow.leg != Leg.PROTECTION.value,  # a TP/SL's row fills nothing itself
-                )
-            )).one()
-        return Owned(Decimal(qty), bool(flying))
+            return await _owned(session, symbol, side)
+
+    async def adopt(
+        self, req: AdoptRequest, fill_side: Side,
+        position: Callable[[], Awaitable[tuple[Position, Decimal] | None]],
+    ) -> AdoptResult:
+        """Record quantity the open trades do not own as the trade's own: one row of leg
+        ADOPTED, filled, in the transaction that measured it. Idempotent: the row of
+        `req.client_id` answers a second call. What the trades own is read first, under a
+        per-(symbol, side) lock, and the position after it: a close recorded in between makes
+        the position smaller, never the gap larger (so never more than nobody's quantity).
+        Raises OrdersInFlight while an order of those trades is not terminal (its fills may be
+        missing from its row). `position` reads the side's position and the price the adopted
+        quantity is booked at (its average open price, else the mark)."""
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(select(func.pg_advisory_xact_lock(
+                func.hashtext(f"tradewire:adopt:{req.symbol}:{req.side.value}"))))
+            row = await session.scalar(
+                select(OrderRow).where(OrderRow.client_order_id == req.client_id))
+            if row is not None:
+                return AdoptResult(snapshot=_adopted_snapshot(row), position_id=None)
+            owned = await _owned(session, req.symbol, req.side)
+            if owned.in_flight:
+                raise OrdersInFlight(
+                    f"an order of a trade on {req.symbol} {req.side.value} is still in flight: "
+                    "adopting once its fills are recorded")
+            found = await position()
+            pos = found[0] if found is not None else None
+            if found is None or pos is None or pos.qty <= owned.qty:
+                held = format(pos.qty, "f") if pos is not None else "nothing"
+                return AdoptResult(snapshot=None, reason=(
+                    f"nothing to adopt: the exchange holds {held} on {req.symbol} "
+                    f"{req.side.value}, the open trades own {format(owned.qty, 'f')}"))
+            qty = min(req.wanted, pos.qty - owned.qty)
+            price = found[1]
+            row = OrderRow(
+                trade_id=req.trade_id, client_order_id=req.client_id, symbol=req.symbol,
+                leg=Leg.ADOPTED.value, side=fill_side.value, order_type=OrderType.MARKET.value,
+                reduce_only=False, qty=qty, price=price, filled_qty=qty, avg_price=price,
+                status=OrderStatus.FILLED.value,
+            )
+            session.add(row)
+            await session.execute(
+                update(Trade).where(Trade.id == req.trade_id)
+                .values(filled_qty=qty, avg_entry_price=price, target_qty=qty,
+                        status=TradeStatus.TRACKING.value)
+            )
+            await session.flush()
+            reason = "" if qty == req.wanted else (
+                f"adopted {format(qty, 'f')} of the {format(req.wanted, 'f')} asked: that is "
+                "all the open trades do not own now")
+            return AdoptResult(snapshot=_adopted_snapshot(row), position_id=pos.position_id,
+                               reason=reason)
 
     # --- positions ------------------------------------------------------------------------
 
@@ -428,8 +467,9 @@ class Records:
         Read from the `order` rows, which every activity writes as soon as it sees an order;
         the `trade` row is written at the workflow's steps only, and lags while an entry fills."""
         closing = [leg.value for leg in Leg if leg.closes]
+        opening = [leg.value for leg in Leg if leg.opens]
         filled = func.coalesce(func.sum(OrderRow.filled_qty).filter(
-            OrderRow.leg == Leg.ENTRY.value), 0)
+            OrderRow.leg.in_(opening)), 0)
         closed = func.coalesce(func.sum(OrderRow.filled_qty).filter(OrderRow.leg.in_(closing)), 0)
         async with self._sessionmaker() as session:
             rows = await session.execute(
@@ -457,6 +497,36 @@ class Records:
                 .where(OrderRow.client_order_id.in_(ids))
             )
             return {cid: (tid, status) for cid, tid, status in rows.all()}
+
+
+class OrdersInFlight(Exception):
+    """An adoption must wait: an open trade's order on the position is not terminal."""
+
+
+async def _owned(session: AsyncSession, symbol: str, side: PositionSide) -> Owned:
+    closing = [leg.value for leg in Leg if leg.closes]
+    signed = case((OrderRow.leg.in_(closing), -OrderRow.filled_qty), else_=OrderRow.filled_qty)
+    working = [s.value for s in OrderStatus if not s.is_terminal]
+    in_flight = case((OrderRow.status.in_(working), 1), else_=0)
+    qty, flying = (await session.execute(
+        select(func.coalesce(func.sum(signed), 0), func.coalesce(func.max(in_flight), 0))
+        .join(Trade, Trade.id == OrderRow.trade_id)
+        .where(
+            Trade.symbol == symbol, Trade.side == side.value,
+            Trade.status.in_(OPEN_TRADE_STATUSES),
+            OrderRow.leg != Leg.PROTECTION.value,  # a TP/SL's row fills nothing itself
+        )
+    )).one()
+    return Owned(Decimal(qty), bool(flying))
+
+
+def _adopted_snapshot(row: OrderRow) -> OrderSnapshot:
+    return OrderSnapshot(
+        client_id=row.client_order_id, order_id=None, leg=Leg.ADOPTED,
+        fill_side=Side(row.side), order_type=OrderType(row.order_type), qty=row.qty,
+        price=row.price, status=OrderStatus(row.status), filled_qty=row.filled_qty,
+        avg_price=row.avg_price, adopted=True,
+    )
 
 
 def snapshot_from_order(

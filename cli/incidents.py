@@ -1,5 +1,6 @@
-"""`tradewire incidents [ls|show|dismiss]`: what the account watcher found out of line with the
-open trades (docs/design.md#the-ownership-invariant), through the running webhook's admin API."""
+"""`tradewire incidents [ls|show|dismiss|adopt|flatten]`: what the account watcher found out of
+line with the open trades (docs/design.md#the-ownership-invariant) and the operator's answers
+(docs/design.md#incident-policies), through the running webhook's admin API."""
 
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dismiss.add_argument("--note", required=True, help="why (kept on the incident)")
     dismiss.add_argument("--by", default=None, help="who (default: your user name)")
     dismiss.set_defaults(func=cmd_incidents_dismiss)
+    adopt = sub.add_parser(
+        "adopt", help="take unowned quantity into a trade with a protective stop, tracked until closed")
+    adopt.add_argument("incident_id", type=int)
+    adopt.add_argument("--strategy", help="the strategy whose exit alerts may close it")
+    adopt.add_argument("--stop-pct", help="the stop's distance from the mark, in percent "
+                                          "(default TRADEWIRE_ADOPT_STOP_PCT)")
+    _answer_options(adopt)
+    adopt.set_defaults(func=cmd_incidents_adopt)
+    flatten = sub.add_parser(
+        "flatten", help="take unowned quantity into a trade that closes it reduce-only at once")
+    flatten.add_argument("incident_id", type=int)
+    _answer_options(flatten)
+    flatten.set_defaults(func=cmd_incidents_flatten)
+
+
+def _answer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--note", help="why (kept on the incident)")
+    p.add_argument("--by", default=None, help="who (default: your user name)")
 
 
 def _list_options(p: argparse.ArgumentParser) -> None:
@@ -122,3 +141,29 @@ def cmd_incidents_dismiss(args: argparse.Namespace) -> int:
     body = response.json()
     print(f"incident #{body['id']} dismissed: {body['resolution']}")
     return 0
+
+
+def _answer(args: argparse.Namespace, verb: str, body: dict[str, Any]) -> int:
+    body |= {"by": args.by or _user()}
+    if args.note:
+        body["note"] = args.note
+    response = _admin(args, "POST", f"/incidents/{args.incident_id}/{verb}", json=body)
+    if isinstance(response, int):
+        return response
+    out = response.json()
+    print(f"incident #{args.incident_id}: {out['incident']['actions'][-1]['note']}")
+    print(f"  trade #{out['trade_id']}: {out['ui_url']}")
+    return 0
+
+
+def cmd_incidents_adopt(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {}
+    if args.strategy:
+        body["strategy"] = args.strategy
+    if args.stop_pct:
+        body["stop_pct"] = args.stop_pct  # a string: the API parses it as a Decimal
+    return _answer(args, "adopt", body)
+
+
+def cmd_incidents_flatten(args: argparse.Namespace) -> int:
+    return _answer(args, "flatten", {})

@@ -188,6 +188,9 @@ class Leg(StrEnum):
     PROTECTION = "protection"  # an order-level or position-level TP/SL order
     TRIGGERED = "triggered"  # the exchange's own close when our TP/SL fired
     EXTERNAL = "external"  # a close we did not send (liquidation, manual close)
+    # Quantity the trade took on without an order: an incident's unowned quantity, adopted
+    # (docs/design.md#incident-policies). Never sent; its row records what was taken and when.
+    ADOPTED = "adopted"
 
     @property
     def letter(self) -> str:
@@ -198,6 +201,11 @@ class Leg(StrEnum):
     def closes(self) -> bool:
         return self in (Leg.EXIT, Leg.FLATTEN, Leg.TRIGGERED, Leg.EXTERNAL)
 
+    @property
+    def opens(self) -> bool:
+        """What the trade owns comes from these legs' fills (a TP/SL's row fills nothing)."""
+        return self in (Leg.ENTRY, Leg.ADOPTED)
+
 
 _LETTERS = {
     Leg.ENTRY: "E",
@@ -206,6 +214,7 @@ _LETTERS = {
     Leg.PROTECTION: "P",
     Leg.TRIGGERED: "T",
     Leg.EXTERNAL: "Z",
+    Leg.ADOPTED: "A",
 }
 
 
@@ -228,6 +237,19 @@ class IncidentStatus(StrEnum):
 class IncidentAction(StrEnum):
     """An entry of an incident's `actions` list: who did what about it."""
 
-    REPORT = "report"  # the watcher raised it (the only automatic policy so far)
+    REPORT = "report"  # the watcher raised it
     RESOLVE = "resolve"  # the watcher saw the mismatch gone (or changed)
     DISMISS = "dismiss"  # an operator dismissed it
+    ADOPT = "adopt"  # unowned quantity taken into a trade that protects and tracks it
+    FLATTEN = "flatten"  # unowned quantity taken into a trade that closes it at once
+    CANCEL = "cancel"  # an orphan order of ours (its trade ended) cancelled
+
+
+class IncidentPolicy(StrEnum):
+    """What the account does about unowned quantity and orphan orders on its own
+    (TRADEWIRE_INCIDENT_POLICY; docs/design.md#incident-policies). An operator can always
+    adopt, flatten or dismiss by hand."""
+
+    PROTECT = "protect"  # adopt it into a trade with a protective stop; wait for an exit
+    FLATTEN = "flatten"  # adopt it into a trade that closes it reduce-only at once
+    REPORT = "report"  # record the incident only

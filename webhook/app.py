@@ -16,6 +16,7 @@ from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
 from webhook.intake import Intake
 from webhook.outbox import Outbox
+from webhook.responder import Responder
 
 log = logging.getLogger("webhook")
 
@@ -49,13 +50,16 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
         app.state.intake = Intake(app.state.tw, server_key(settings))
         # Alerts recorded while Temporal did not take their start: started (or ended) later.
         sweeping = asyncio.create_task(Outbox(app.state.intake).run(), name="outbox")
+        # The account's incident policy: unowned quantity adopted (protect) or flattened.
+        responding = asyncio.create_task(Responder(app.state.tw).run(), name="responder")
         try:
             async with fast_path.hosted(app.state.tw):
                 yield
         finally:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
+            for task in (sweeping, responding):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await health.close_exchange_probe(app)
             await engine.dispose()
 

@@ -1,20 +1,25 @@
-"""The incidents API (admin token): list, show, dismiss. The account watcher raises and resolves
-incidents (docs/design.md#the-ownership-invariant); an operator answers them here."""
+"""The incidents API (admin token): list, show, dismiss, adopt, flatten. The account watcher
+raises and resolves incidents (docs/design.md#the-ownership-invariant); the account's policy
+(webhook/responder.py) or an operator answers them (docs/design.md#incident-policies)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Incident
 from trading.types import IncidentAction, IncidentStatus
+from webhook import adoption
+from webhook.adoption import AdoptionRefused
 from webhook.deps import AppState
+from webhook.temporal import TemporalUnavailable, ui_url
 from webhook.trades import MAX_PAGE, require_admin, row_dict
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -77,6 +82,21 @@ async def list_incidents(
     })
 
 
+class AdoptRequest(BaseModel):
+    """Take an unowned-quantity incident's quantity into a trade that protects and tracks it
+    (adopt) or closes it at once (flatten)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = (
+        OPERATOR
+    )
+    # adopt only: the strategy whose exit alerts may close it, and its stop's distance.
+    strategy: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    stop_pct: Annotated[Decimal, Field(gt=0, lt=100)] | None = None
+
+
 @router.get("/{incident_id}")
 async def show_incident(incident_id: int, state: AppState = Depends(require_admin)) -> JSONResponse:
     async with state.sessionmaker() as session:
@@ -107,3 +127,46 @@ async def dismiss_incident(
                                       "action": IncidentAction.DISMISS.value,
                                       "note": request.note}]
     return JSONResponse(row_dict(row))
+
+
+@router.post("/{incident_id}/adopt")
+async def adopt_incident(
+    incident_id: int, request: AdoptRequest, state: AppState = Depends(require_admin)
+) -> JSONResponse:
+    """Adopt an open unowned-quantity incident: a trade takes the quantity on, places a stop
+    `stop_pct` from the mark (default TRADEWIRE_ADOPT_STOP_PCT) and tracks it until an exit
+    alert of `strategy` (if given), `tradewire trades close` or the stop closes it."""
+    return await _answer(state, incident_id, request, close=False)
+
+
+@router.post("/{incident_id}/flatten")
+async def flatten_incident(
+    incident_id: int, request: AdoptRequest, state: AppState = Depends(require_admin)
+) -> JSONResponse:
+    """Flatten an open unowned-quantity incident: a trade takes the quantity on and closes it
+    reduce-only at once (protected by a stop until it has)."""
+    if request.strategy is not None:
+        raise HTTPException(422, "flatten closes the quantity at once: give no strategy")
+    return await _answer(state, incident_id, request, close=True)
+
+
+async def _answer(state: AppState, incident_id: int, request: AdoptRequest, *,
+                  close: bool) -> JSONResponse:
+    try:
+        attempt = await adoption.adopt(
+            state, incident_id, by=request.by, close=close, stop_pct=request.stop_pct,
+            strategy=request.strategy, note=request.note,
+        )
+    except AdoptionRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    except TemporalUnavailable as exc:
+        # The trade row and the action are written: the responder starts it once Temporal is back.
+        raise HTTPException(503, f"recorded, not started yet ({exc}); it starts once Temporal "
+                                 "is back") from None
+    async with state.sessionmaker() as session:
+        row = await session.get(Incident, incident_id)
+    return JSONResponse(
+        {"incident": row_dict(row), "trade_id": attempt.trade_id,
+         "workflow_id": attempt.workflow_id, "ui_url": ui_url(state.settings, attempt.workflow_id)},
+        status_code=202,
+    )

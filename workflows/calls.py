@@ -12,7 +12,10 @@ from temporalio import workflow
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
+    from activities.adoption import AdoptionActivities
     from activities.contract import (
+        AdoptRequest,
+        AdoptResult,
         BookQuery,
         BookTop,
         OrderRef,
@@ -58,6 +61,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 FAST_CHASE_HEARTBEAT = timedelta(seconds=10)
+# An adoption waits this long for the other trades' orders on the position to settle; then the
+# adopting trade ends with nothing and the incident stays open for the next attempt.
+ADOPT_WAIT = timedelta(minutes=5)
 LONGEST_FAST_CHASE = timedelta(days=1)  # a resting post-only may wait long; the heartbeat is the liveness
 
 
@@ -183,6 +189,12 @@ class TradeCalls:
     async def record_trade(self, record: TradeRecord) -> None:
         await workflow.execute_activity_method(
             TradeActivities.record_trade, record, **_until_it_works()
+        )
+
+    async def adopt_quantity(self, req: AdoptRequest) -> AdoptResult:
+        return await workflow.execute_activity_method(
+            AdoptionActivities.adopt_quantity, req, start_to_close_timeout=CALL_TIMEOUT,
+            schedule_to_close_timeout=ADOPT_WAIT, retry_policy=KEEP_TRYING,
         )
 
     async def read_trade_outcome(self, query: TradeOutcomeQuery) -> TradeOutcome:

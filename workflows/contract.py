@@ -90,6 +90,17 @@ class StrategySnapshot(Frozen):
         return out
 
 
+class Adoption(Frozen):
+    """A trade that enters by taking on quantity the exchange already holds and no trade owns
+    (an incident's; docs/design.md#incident-policies) instead of sending an entry."""
+
+    incident_id: int
+    qty: Decimal  # at most this much: the incident's gap
+    stop_pct: Decimal  # its protective stop, this many percent from the mark
+    close: bool = False  # flatten: close it reduce-only at once (protected until it has)
+    by: str = "watcher"  # who decided: the account policy or an operator
+
+
 class TradeInput(Frozen):
     """One accepted alert, resolved: the webhook records it (signal + trade rows) and starts
     `TradeWorkflow` with this."""
@@ -118,6 +129,8 @@ class TradeInput(Frozen):
     continue_as_new_after: int = 4000
     # Set only by the workflow itself when it continues as new.
     carry: TradeMemory | None = None
+    # Set only for a trade that adopts an incident's unowned quantity (no entry is sent).
+    adopt: Adoption | None = None
 
     @property
     def side(self) -> PositionSide:

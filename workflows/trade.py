@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.errors import show
     from trading.types import Leg, TradeStatus
     from workflows import protection
+    from workflows.adoption import adopt
     from workflows.contract import TradeInput, TradeResult
     from workflows.entry import enter, failed_before_fill, fate_unknown, prepare, settle_entry
     from workflows.messages import (
@@ -54,7 +55,7 @@ class TradeWorkflow:
             await run.rules_now(force=False, local=False)
         else:
             run.publish_identity()
-            ended = await self._open(run)
+            ended = await (self._adopt(run) if inp.adopt is not None else self._open(run))
             if ended is not None:
                 return ended
         while True:
@@ -66,6 +67,14 @@ class TradeWorkflow:
             if not run.interrupted() or run.memory.exit_retry_at is not None:
                 run.refresh_state()
                 workflow.continue_as_new(inp.model_copy(update={"carry": run.memory.next_run()}))
+
+    async def _adopt(self, run: TradeRun) -> TradeResult | None:
+        """An incident's unowned quantity taken on instead of an entry (workflows/adoption.py)."""
+        try:
+            await adopt(run)
+        except TradeEnded as exc:
+            return await finish(run, exc.status, exc.message)
+        return None
 
     async def _open(self, run: TradeRun) -> TradeResult | None:
         """Everything before tracking; a TradeResult when the trade ended with nothing filled."""

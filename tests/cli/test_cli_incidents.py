@@ -69,3 +69,32 @@ def test_incidents_lists_shows_and_dismisses(env: Live, capsys: pytest.CaptureFi
     assert code == 1 and "409" in err and "not open" in err
     code, _, err = run(capsys, "incidents", "show", "987654321")
     assert code == 1 and "404: no incident #987654321" in err
+
+
+def test_incidents_adopt_and_flatten_answer_unowned_quantity_only(
+    env: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's adopt writes the adopting trade and its action (no worker polls this webhook's
+    task queue, so the trade stays PENDING here; tests/workflows/test_incident_policies.py runs
+    adoptions to the end). An orphan order has nothing to adopt or flatten."""
+    rows = raised(env)
+    try:
+        code, _, err = run(capsys, "incidents", "flatten", str(rows.orphan))
+        assert code == 1 and "409" in err and "only unowned quantity" in err
+        code, _, err = run(capsys, "incidents", "adopt", str(rows.unowned), "--stop-pct", "abc")
+        assert code == 1 and "422" in err
+        code, out, err = run(capsys, "incidents", "adopt", str(rows.unowned), "--stop-pct", "3",
+                             "--note", "mine", "--by", "bob")
+        assert code == 0, err
+        wid = f"adopt-{rows.unowned}-1"
+        assert out.startswith(f"incident #{rows.unowned}: trade #") and wid in out
+        assert "0.02 BTCUSDT LONG and protects it with a stop 3 % from the mark: mine" in out
+        [(status, target)] = env.sql(
+            "SELECT status, target_qty FROM trade WHERE workflow_id = %s", wid)
+        assert (status, str(target)) == ("PENDING", "0.02")
+        [(actions,)] = env.sql("SELECT actions FROM incident WHERE id = %s", rows.unowned)
+        assert [(a["by"], a["action"]) for a in actions] == [("watcher", "report"), ("bob", "adopt")]
+        code, _, err = run(capsys, "incidents", "flatten", str(rows.unowned))
+        assert code == 1 and "409" in err and "is being answered by trade" in err
+    finally:
+        env.sql("DELETE FROM trade WHERE workflow_id LIKE 'adopt-%%' RETURNING id")

@@ -79,6 +79,9 @@ def make_settings(
         "fast_path": False,
         "docs_enabled": True,
         "temporal_ui_url": "http://ui.test",
+        # No worker runs an adoption here: incidents stay as the tests raise them
+        # (tests/workflows/test_incident_policies.py runs the policies on real trades).
+        "incident_policy": "report",
     }
     return Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
 

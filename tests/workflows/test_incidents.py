@@ -22,7 +22,7 @@ from activities.watcher import AccountView, FillWindow, WatcherActivities
 from db.models import Incident, Order, Trade
 from tests.workflows.harness import Harness, strategy, until
 from trading.ids import client_order_id
-from trading.types import EntryType, OrderType, Side, TradeStatus
+from trading.types import EntryType, IncidentPolicy, OrderType, Side, TradeStatus
 from webhook.app import create_app
 from workflows.contract import Sizing
 
@@ -218,9 +218,12 @@ async def test_quantity_the_trades_count_but_the_exchange_lacks_is_missing(h: Ha
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(h: Harness, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The webhook app on the harness's database, called in-process."""
+    """The webhook app on the harness's database, called in-process; the account's policy is
+    `report`, so the incidents stay for these tests to answer (tests/workflows/
+    test_incident_policies.py covers protect and flatten)."""
     settings = h.settings.model_copy(update={"admin_token": SecretStr(TOKEN), "fast_path": False,
-                                             "state_dir": tmp_path})
+                                             "state_dir": tmp_path,
+                                             "incident_policy": IncidentPolicy.REPORT})
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -1,0 +1,265 @@
+"""Incidents resolved, not just reported (docs/design.md#incident-policies), on real parts: the
+paper exchange over HTTP, PostgreSQL, the webhook app (its responder applies the account's
+policy; its admin API is the operator's way in) and trades running in a real worker.
+
+Unowned quantity is made by hand (a market order no trade sent); the watcher's rounds are
+driven by the test (tests/workflows/test_incidents.py's Watch) so each step is visible."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from pydantic import SecretStr
+from sqlalchemy import select, text
+
+from activities.incidents import IncidentBook, WorkingOrder, orphan_orders
+from db.models import Incident, Order, Strategy, Trade
+from tests.workflows.harness import Harness, strategy, until
+from tests.workflows.test_incidents import AUTH, BTC, QTY, TOKEN, Watch, buy_by_hand, incidents
+from trading.types import EntryType, IncidentPolicy, PositionSide, TradeStatus
+from webhook.app import create_app
+from workflows.contract import Sizing
+
+HOUR = strategy(tracking_interval_s=3600)
+PRICE = Decimal("95000")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def h(harness: Harness) -> AsyncIterator[Harness]:
+    async with harness.sessionmaker() as session, session.begin():
+        await session.execute(text("TRUNCATE incident"))
+    await harness.paper.admin.set_price(BTC, str(PRICE))
+    yield harness
+    await _stop_adoptions(harness)
+
+
+async def _stop_adoptions(h: Harness) -> None:
+    """The adopting trades the webhook started (the harness stops only its own)."""
+    async with h.sessionmaker() as session:
+        ids = (await session.scalars(select(Trade.workflow_id).where(
+            Trade.workflow_id.like("adopt-%")))).all()
+    for wid in ids:
+        try:
+            await h.client.get_workflow_handle(wid).terminate("test finished")
+        except Exception:  # noqa: BLE001 - already ended
+            pass
+
+
+@asynccontextmanager
+async def webhook(h: Harness, tmp_path: Path, policy: IncidentPolicy) -> AsyncIterator[httpx.AsyncClient]:
+    """The webhook app on the harness's database and task queue, with `policy`."""
+    settings = h.settings.model_copy(update={
+        "admin_token": SecretStr(TOKEN), "fast_path": False, "state_dir": tmp_path,
+        "incident_policy": policy,
+    })
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://tw") as http:
+            yield http
+
+
+async def adopting_trade(h: Harness, incident_id: int, attempt: int = 1) -> Trade | None:
+    async with h.sessionmaker() as session:
+        return await session.scalar(select(Trade).where(
+            Trade.workflow_id == f"adopt-{incident_id}-{attempt}"))
+
+
+async def tracked(h: Harness, incident_id: int, attempt: int = 1) -> Trade | None:
+    trade = await adopting_trade(h, incident_id, attempt)
+    return trade if trade is not None and trade.status == TradeStatus.TRACKING else None
+
+
+async def rows_of(h: Harness, trade_id: int) -> list[Order]:
+    async with h.sessionmaker() as session:
+        return list((await session.scalars(
+            select(Order).where(Order.trade_id == trade_id).order_by(Order.id))).all())
+
+
+async def long_qty(h: Harness) -> Decimal:
+    return sum((p.qty for p in await h.exchange.pending_positions(BTC)
+                if p.side is PositionSide.LONG), Decimal(0))
+
+
+async def stops(h: Harness) -> list[Any]:
+    """Every pending TP/SL on BTC with a stop, order- or position-level."""
+    return [o for o in await h.exchange.all_pending_tpsl_orders(BTC) if o.sl_price is not None]
+
+
+async def raised(watch: Watch, h: Harness, kind: str = "unowned_quantity") -> Incident:
+    async def one() -> Incident | None:
+        rows = [r for r in await incidents(h) if r.kind == kind and r.status == "open"]
+        return rows[0] if rows else None
+
+    return await watch.until(one, f"an open {kind} incident")
+
+
+async def resolved(watch: Watch, h: Harness, incident_id: int) -> Incident:
+    async def done() -> Incident | None:
+        row = next(r for r in await incidents(h) if r.id == incident_id)
+        return row if row.status == "resolved" else None
+
+    return await watch.until(done, f"incident #{incident_id} resolved")
+
+
+def actions(row: Incident) -> list[tuple[str, str]]:
+    return [(a["by"], a["action"]) for a in row.actions]
+
+
+async def test_protect_adopts_unowned_quantity_into_a_trade_with_a_stop_5pct_from_mark(
+    h: Harness, tmp_path: Path
+) -> None:
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT):
+        await buy_by_hand(h)
+        row = await raised(watch, h)
+        trade = await until(lambda: tracked(h, row.id), "the policy adopts the quantity")
+        assert (trade.filled_qty, trade.closed_qty, trade.strategy_id) == (QTY, 0, None)
+        assert (trade.side, trade.intent, trade.signal_id) == ("LONG", "OPEN_LONG", None)
+        [adopted] = [o for o in await rows_of(h, trade.id) if o.leg != "protection"]
+        assert (adopted.leg, adopted.status, adopted.filled_qty, adopted.exchange_order_id) == (
+            "adopted", "FILLED", QTY, None)  # booked, never sent
+
+        [stop] = await until(lambda: _some(stops(h)), "the adopted quantity's stop is placed")
+        assert stop.sl_price == PRICE * Decimal("0.95")  # 90250: 5 % below the mark, on the tick
+        assert stop.tp_price is None
+
+        done = await resolved(watch, h, row.id)
+        assert done.resolution == f"balanced again: trade #{trade.id} owns it (adopt by policy)"
+        assert actions(done) == [("watcher", "report"), ("policy", "adopt"), ("watcher", "resolve")]
+        assert await long_qty(h) == QTY  # nothing sent: the position is as it was
+
+        # Once balanced, nothing more is raised or adopted.
+        await watch.rounds(3)
+        assert [r.id for r in await incidents(h)] == [row.id]
+        async with h.sessionmaker() as session:
+            adoptions = (await session.scalars(
+                select(Trade.id).where(Trade.workflow_id.like("adopt-%")))).all()
+        assert adoptions == [trade.id]
+
+
+async def _some(found: Any) -> list[Any] | None:
+    rows = await found
+    return rows or None
+
+
+async def test_flatten_closes_unowned_quantity_reduce_only(h: Harness, tmp_path: Path) -> None:
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.FLATTEN):
+        await buy_by_hand(h)
+        row = await raised(watch, h)
+
+        async def closed() -> Trade | None:
+            trade = await adopting_trade(h, row.id)
+            return trade if trade is not None and trade.status == TradeStatus.CLOSED else None
+
+        trade = await until(closed, "the policy flattens the quantity")
+        assert (trade.filled_qty, trade.closed_qty) == (QTY, QTY)
+        assert await long_qty(h) == 0
+        legs = [(o.leg, o.reduce_only, o.filled_qty) for o in await rows_of(h, trade.id)]
+        # Protected by its stop from the moment it was adopted until the close filled.
+        assert legs == [("adopted", False, QTY), ("protection", True, 0), ("flatten", True, QTY)]
+        done = await resolved(watch, h, row.id)
+        assert actions(done)[1] == ("policy", "flatten")
+        assert await stops(h) == []  # the stop (if it was placed) went with the trade
+
+
+async def test_adoption_takes_only_what_no_trade_owns_beside_a_running_trade(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A trade owns 0.01; 0.01 more is bought by hand. The adopted trade takes 0.01, never the
+    trade's own, and both are protected apart (order-level TP/SLs)."""
+    handle = await h.trade(sizing=Sizing(size=QTY), entry_type=EntryType.MARKET,
+                           sl_pct=Decimal("2"), strat=HOUR)
+    await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
+                        and s.protection.order_id is not None, "the trade is protected")
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT):
+        await buy_by_hand(h)
+        row = await raised(watch, h)
+        assert (row.exchange_qty, row.owned_qty) == (2 * QTY, QTY)
+        adopted = await until(lambda: tracked(h, row.id), "the policy adopts the gap")
+        assert adopted.filled_qty == QTY
+        await resolved(watch, h, row.id)
+
+        async def two_stops() -> list[Any] | None:
+            found = await stops(h)
+            return found if len(found) == 2 else None
+
+        both = await until(two_stops, "each trade has its own stop")
+        assert sorted(s.sl_qty for s in both) == [QTY, QTY]
+        own = await h.state(handle)
+        assert sorted(s.sl_price for s in both) == [PRICE * Decimal("0.95"), own.protection.sl]
+        assert (own.filled_qty, own.protection.qty) == (QTY, QTY)  # the trade's own, untouched
+
+
+async def test_report_leaves_it_to_the_operator_who_adopts_it_into_a_strategy(
+    h: Harness, tmp_path: Path
+) -> None:
+    watch = Watch(h, settle_s="1")
+    async with h.sessionmaker() as session, session.begin():
+        strat = Strategy(name="hand-adopted", size_usdt=Decimal(100))
+        session.add(strat)
+        await session.flush()
+        strategy_id = strat.id
+    try:
+        async with webhook(h, tmp_path, IncidentPolicy.REPORT) as api:
+            await buy_by_hand(h)
+            row = await raised(watch, h)
+            await watch.rounds(3)
+            assert await adopting_trade(h, row.id) is None  # report: nothing done on its own
+
+            bad = await api.post(f"/incidents/{row.id}/adopt", headers=AUTH,
+                                 json={"strategy": "no-such-strategy"})
+            assert (bad.status_code, bad.json()["detail"]) == (404, "no strategy 'no-such-strategy'")
+            too_far = await api.post(f"/incidents/{row.id}/adopt", headers=AUTH,
+                                     json={"stop_pct": "100"})
+            assert too_far.status_code == 422
+            answer = await api.post(f"/incidents/{row.id}/adopt", headers=AUTH, json={
+                "strategy": "hand-adopted", "stop_pct": "2", "by": "alice", "note": "mine"})
+            assert answer.status_code == 202, answer.text
+            body = answer.json()
+            assert body["workflow_id"] == f"adopt-{row.id}-1"
+            again = await api.post(f"/incidents/{row.id}/flatten", headers=AUTH, json={})
+            assert again.status_code == 409
+            assert "is being answered by trade" in again.json()["detail"]
+
+            trade = await until(lambda: tracked(h, row.id), "the operator's adoption tracks")
+            assert (trade.id, trade.strategy_id) == (body["trade_id"], strategy_id)
+            [stop] = await until(lambda: _some(stops(h)), "its stop")
+            assert stop.sl_price == PRICE * Decimal("0.98")
+            done = await resolved(watch, h, row.id)
+            assert actions(done)[1] == ("alice", "adopt")
+            assert done.actions[1]["note"].endswith("% from the mark: mine")
+    finally:
+        await _stop_adoptions(h)
+        async with h.sessionmaker() as session, session.begin():
+            await session.execute(text('TRUNCATE trade, "order", fill CASCADE'))
+            await session.execute(text("DELETE FROM strategy WHERE name = 'hand-adopted'"))
+
+
+async def test_only_unowned_quantity_can_be_adopted(h: Harness, tmp_path: Path) -> None:
+    """An orphan order has no quantity to adopt: the API says so and nothing is written."""
+    book = IncidentBook(h.sessionmaker)
+    [m] = orphan_orders([WorkingOrder("42", "TWXYZ1", BTC, "BUY LIMIT 0.01 @ 90000", QTY)], {})
+    await book.apply({m.fingerprint: m}, {m.fingerprint: (m, datetime.now(UTC))})
+    [row] = await incidents(h)
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT) as api:
+        for verb in ("adopt", "flatten"):
+            answer = await api.post(f"/incidents/{row.id}/{verb}", headers=AUTH, json={})
+            assert answer.status_code == 409
+            assert "only unowned quantity can be adopted or flattened" in answer.json()["detail"]
+        missing = await api.post("/incidents/999999/adopt", headers=AUTH, json={})
+        assert missing.status_code == 404
+    async with h.sessionmaker() as session:
+        assert (await session.scalars(select(Trade))).all() == []
+    [same] = await incidents(h)
+    assert actions(same) == [("watcher", "report")]
+

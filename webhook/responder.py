@@ -1,0 +1,106 @@
+"""The account's incident policy, applied (TRADEWIRE_INCIDENT_POLICY;
+docs/design.md#incident-policies). Every INTERVAL_S it looks at the open unowned-quantity
+incidents the account watcher raised:
+
+* `protect` (default): adopt the quantity into a trade with a protective stop
+  (TRADEWIRE_ADOPT_STOP_PCT from the mark) that waits for an operator or an exit alert;
+* `flatten`: adopt it into a trade that closes it reduce-only at once;
+* `report`: nothing (the incident stays open for an operator).
+
+An attempt whose start Temporal did not take is started again (same workflow id); one that
+ended without adopting anything (the gap was gone, or other trades' orders stayed in flight) is
+tried again, at most MAX_ATTEMPTS times, while the incident stays open. It runs in the webhook
+process beside the outbox; two webhook processes serialize on the incident row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+
+from db.models import Incident, Trade
+from trading.types import IncidentKind, IncidentPolicy, IncidentStatus, TradeStatus
+from webhook import adoption
+from webhook.adoption import MAX_ATTEMPTS, AdoptionRefused, Attempt
+from webhook.deps import AppState
+from webhook.temporal import TemporalUnavailable
+
+log = logging.getLogger("webhook.responder")
+INTERVAL_S = 5
+POLICY = "policy"  # the `by` of what the account's policy does
+
+
+class Responder:
+    def __init__(self, state: AppState) -> None:
+        self._state = state
+        self._given_up: set[int] = set()  # incidents logged as left to an operator
+
+    async def run(self) -> None:
+        """Sweep every INTERVAL_S for the app's lifetime; a failed sweep is logged, never fatal."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - the next sweep tries again; intake goes on
+                log.exception("incident responder: the sweep failed")
+            await asyncio.sleep(INTERVAL_S)
+
+    async def sweep(self) -> list[Attempt]:
+        """Answer every open unowned-quantity incident as the policy says; returns the attempts
+        started (or started again) by this sweep."""
+        policy = self._state.settings.incident_policy
+        async with self._state.sessionmaker() as session:
+            rows = list((await session.scalars(
+                select(Incident).where(Incident.status == IncidentStatus.OPEN.value,
+                                       Incident.kind == IncidentKind.UNOWNED_QUANTITY.value)
+                .order_by(Incident.id)
+            )).all())
+            last = {row.id: adoption.last_attempt(row) for row in rows}
+            trades = {a.trade_id: (await session.get(Trade, a.trade_id))
+                      for a in last.values() if a is not None}
+        out = []
+        for row in rows:
+            attempt = last[row.id]
+            trade = trades.get(attempt.trade_id) if attempt is not None else None
+            if attempt is not None and trade is not None and trade.status == TradeStatus.PENDING:
+                out.append(attempt)  # written, perhaps never started: start it (again)
+                await self._start(attempt)
+                continue
+            if attempt is not None and (trade is None or not TradeStatus(trade.status).is_final):
+                continue  # adopting now: the watcher clears the incident once it is owned
+            if policy is IncidentPolicy.REPORT and attempt is None:
+                continue
+            if attempt is not None and attempt.number >= MAX_ATTEMPTS:
+                if row.id not in self._given_up:
+                    self._given_up.add(row.id)
+                    log.error("incident #%d: %d adoptions ended without adopting it; left to an "
+                              "operator (`tradewire incidents show %d`)", row.id, attempt.number,
+                              row.id)
+                continue
+            if policy is IncidentPolicy.REPORT:
+                continue  # an operator's attempt ended; the policy does not try again
+            started = await self._begin(row.id, close=policy is IncidentPolicy.FLATTEN)
+            if started is not None:
+                out.append(started)
+        return out
+
+    async def _begin(self, incident_id: int, *, close: bool) -> Attempt | None:
+        state = self._state
+        try:
+            async with state.sessionmaker() as session, session.begin():
+                attempt = await adoption.begin(session, incident_id, by=POLICY, close=close,
+                                               stop_pct=state.settings.adopt_stop_pct,
+                                               note=f"policy {state.settings.incident_policy}")
+        except AdoptionRefused as exc:  # answered meanwhile (an operator, another webhook)
+            log.info("incident #%d: %s", incident_id, exc.message)
+            return None
+        await self._start(attempt)
+        return attempt
+
+    async def _start(self, attempt: Attempt) -> None:
+        try:
+            await adoption.start(self._state, attempt)
+        except TemporalUnavailable as exc:
+            log.warning("incident #%d: trade #%d not started yet (%s); trying again",
+                        attempt.incident_id, attempt.trade_id, exc)
