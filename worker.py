@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -33,9 +34,10 @@ from activities.tracking import TrackingActivities
 from activities.trades import TradeActivities
 from activities.venue import VenueActivities
 from activities.venue_reads import VenueReader
-from activities.watcher import WatcherActivities
+from activities.watcher import FillWindow, WatcherActivities
 from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
+from exchange.errors import ExchangeError
 from settings import Settings
 from wiring import exchange_client
 from workflows.converter import connect
@@ -56,6 +58,8 @@ FAST_PATH_LOCAL_ACTIVITIES = 4
 FAST_PATH_CACHE = 8
 FAST_PATH_IDENTITY_SUFFIX = "fast-path"
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
+STARTUP_TRIES = 5
+STARTUP_ROUND_S = 60
 # The sandbox re-imports a workflow's modules for every run unless they pass through; ours
 # hold only immutable constants, so they pass through and a new trade starts without
 # re-executing them (the sandbox's checks on calls such as datetime.now still apply).
@@ -86,7 +90,8 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
     trades = TradeActivities(deps.sessionmaker)
     pairs = PairActivities(deps.exchange, deps.sessionmaker)
     watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
-                                settle_s=settings.incident_settle_s)
+                                settle_s=settings.incident_settle_s,
+                                policy=settings.incident_policy)
     fast_chase = FastChaseActivities(deps.exchange, orders)
     adoption = AdoptionActivities(deps.exchange, deps.sessionmaker)
     return {
@@ -169,6 +174,38 @@ async def start_watcher(client: Client, settings: Settings, *, task_queue: str |
     return wid
 
 
+async def startup_round(deps: Deps, settings: Settings, *, tries: int = STARTUP_TRIES) -> bool:
+    """Before this process takes a task: one round of the account watcher
+    (docs/design.md#startup-reconciliation). Every open trade is signalled, so each re-reads the
+    exchange (what a crash left in flight is found by its own trade) and one whose workflow is
+    gone is known; the positions and working Tradewire orders are compared with what the open
+    trades own (a mismatch that lasts becomes an incident; the policy answers it); orphan orders
+    of ours are cancelled under `protect`/`flatten`. Retried `tries` times; False: it could not
+    run (logged), and the account watcher does the same as soon as it runs."""
+    watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
+                                settle_s=settings.incident_settle_s,
+                                policy=settings.incident_policy)
+    for attempt in range(1, tries + 1):
+        try:
+            await asyncio.wait_for(watcher.round(None, FillWindow()), STARTUP_ROUND_S)
+        except (ExchangeError, OSError, TimeoutError, RPCError) as exc:
+            log.warning("startup reconciliation: attempt %d of %d failed (%s)", attempt, tries,
+                        exc)
+            if attempt < tries:
+                await asyncio.sleep(min(2 ** attempt, 10))
+            continue
+        gone, pending = watcher.not_running, watcher.audit.settling.pending
+        log.info("startup reconciliation: every open trade signalled; %s; %s",
+                 f"{len(gone)} open trade(s) without a running workflow" if gone
+                 else "every open trade's workflow runs",
+                 f"out of line now (an incident if it lasts): {', '.join(sorted(pending))}"
+                 if pending else "the exchange holds what the open trades own")
+        return True
+    log.error("startup reconciliation could not run; starting anyway (the account watcher "
+              "reconciles as soon as the exchange answers)")
+    return False
+
+
 def database_engine(settings: Settings) -> AsyncEngine:
     if not settings.database_url:
         raise SystemExit(
@@ -184,6 +221,8 @@ async def serve(settings: Settings) -> None:
     exchange = exchange_client(settings)
     deps = Deps(exchange=exchange, sessionmaker=make_sessionmaker(engine), temporal=client)
     worker = build_worker(client, settings, deps)
+    # No task is taken before the books have been held against the exchange once.
+    await startup_round(deps, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -244,6 +244,22 @@ class IncidentBook:
                     raised.append(row)
         return Outcome(raised, cleared)
 
+    async def open_orphans(self) -> list[Incident]:
+        async with self._sessionmaker() as session:
+            return list((await session.scalars(
+                select(Incident).where(Incident.status == IncidentStatus.OPEN.value,
+                                       Incident.kind == IncidentKind.ORPHAN_ORDER.value)
+                .order_by(Incident.id)
+            )).all())
+
+    async def add_action(self, incident_id: int, action: IncidentAction, note: str) -> None:
+        """Record what the watcher did about an incident (once per kind of action)."""
+        now = datetime.now(UTC)
+        async with self._sessionmaker() as session, session.begin():
+            row = await session.get(Incident, incident_id, with_for_update=True)
+            if row is not None and all(a.get("action") != action.value for a in row.actions):
+                row.actions = [*row.actions, _action(action, note, now)]
+
     @staticmethod
     def _clear(row: Incident, why: str, now: datetime) -> None:
         row.cleared_at = row.last_seen = now

@@ -32,7 +32,7 @@ from activities.tracking import CLOCK_MARGIN_MS
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from exchange.models import Fill
-from trading.types import PositionSide, TradeStatus
+from trading.types import IncidentAction, IncidentPolicy, PositionSide, TradeStatus
 
 log = logging.getLogger("activities.watcher")
 PAGE = 100
@@ -195,8 +195,10 @@ class WatcherActivities:
         temporal: Client,
         *,
         settle_s: Decimal = DEFAULT_SETTLE_S,
+        policy: IncidentPolicy = IncidentPolicy.REPORT,
     ) -> None:
         self._client = client
+        self._policy = policy
         self._records = Records(sessionmaker)
         self._temporal = temporal
         # Kept by the instance, so a restarted watcher activity on this worker keeps the
@@ -204,6 +206,11 @@ class WatcherActivities:
         self.audit = OwnershipAudit(self._records, sessionmaker, settle_s)
         # Open trades a signal found no running workflow for (untracked: see round()).
         self._not_running: set[str] = set()
+
+    @property
+    def not_running(self) -> set[str]:
+        """Open trades (past PENDING) a signal found no running workflow for."""
+        return set(self._not_running)
 
     async def _view(self) -> AccountView:
         positions = await self._client.pending_positions()
@@ -308,8 +315,40 @@ class WatcherActivities:
         try:
             await self.audit.check({k: qty for k, (_, qty) in view.positions.items()}, view.ours,
                                    untracked)
+            if self._policy is not IncidentPolicy.REPORT:
+                await self._cancel_orphans(view)
         except Exception:  # noqa: BLE001 - the audit must never stop the watcher's signals
             log.exception("account watcher: the ownership audit failed this round")
+
+    async def _cancel_orphans(self, view: AccountView) -> None:
+        """Under `protect` or `flatten`: cancel each orphan order that is certainly ours (our
+        `order` table has its client id; its trade has ended). A working order no live trade
+        owns can only open quantity nobody tracks or close quantity another trade owns.
+        One whose client id no row knows may be another installation's on the same account:
+        it is reported only (docs/design.md#incident-policies)."""
+        working = {w.order_id: w for w in view.ours}
+        rows = [r for r in await self.audit.book.open_orphans()
+                if r.order_id in working and r.client_order_id]
+        known = await self._records.order_trades(r.client_order_id for r in rows
+                                                 if r.client_order_id)
+        for row in rows:
+            owner = known.get(row.client_order_id or "")
+            if owner is None:
+                continue
+            try:
+                out = await self._client.cancel_orders(row.symbol, order_ids=[row.order_id or ""])
+            except ExchangeError as exc:
+                log.warning("incident #%d: cancelling orphan order %s failed (%s); trying again "
+                            "next round", row.id, row.order_id, exc)
+                continue
+            if out.failed:
+                log.warning("incident #%d: the exchange did not cancel orphan order %s: %s",
+                            row.id, row.order_id, out.failed)
+                continue
+            note = (f"cancelled order {row.order_id} (policy {self._policy.value}): its trade "
+                    f"#{owner[0]} has ended ({owner[1]})")
+            log.warning("incident #%d: %s", row.id, note)
+            await self.audit.book.add_action(row.id, IncidentAction.CANCEL, note)
 
     @activity.defn(name="watch_account")
     async def watch_account(self, inp: WatcherInput) -> Done:

@@ -36,13 +36,16 @@ async def hosted(state: AppState) -> AsyncIterator[None]:
         return
     from activities.venue_reads import VenueReader
     from wiring import exchange_client
-    from worker import Deps, build_worker
+    from worker import Deps, build_worker, startup_round
 
     exchange = exchange_client(state.settings)
     reader = VenueReader(exchange)
     deps = Deps(exchange=exchange, sessionmaker=state.sessionmaker, temporal=client,
                 venue_reader=reader)
     try:
+        # Trades this process starts eagerly wait for the books to be held against the exchange
+        # once, as the main worker's do (one try: the webhook must come up to take alerts).
+        await startup_round(deps, state.settings, tries=1)
         async with build_worker(client, state.settings, deps, fast_path=True):
             state.warm_venue = reader.warm
             log.info("fast path on: this process hosts TradeWorkflow and its first placement")

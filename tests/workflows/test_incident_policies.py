@@ -23,7 +23,8 @@ from activities.incidents import IncidentBook, WorkingOrder, orphan_orders
 from db.models import Incident, Order, Strategy, Trade
 from tests.workflows.harness import Harness, strategy, until
 from tests.workflows.test_incidents import AUTH, BTC, QTY, TOKEN, Watch, buy_by_hand, incidents
-from trading.types import EntryType, IncidentPolicy, PositionSide, TradeStatus
+from trading.ids import client_order_id
+from trading.types import EntryType, IncidentPolicy, OrderType, PositionSide, Side, TradeStatus
 from webhook.app import create_app
 from workflows.contract import Sizing
 
@@ -263,3 +264,41 @@ async def test_only_unowned_quantity_can_be_adopted(h: Harness, tmp_path: Path) 
     [same] = await incidents(h)
     assert actions(same) == [("watcher", "report")]
 
+
+
+async def test_protect_cancels_an_orphan_order_of_ours_and_reports_one_nobody_knows(
+    h: Harness,
+) -> None:
+    """A working order whose trade ended is certainly ours: cancelled. One whose client id no
+    row knows may be another installation's on the account: reported only."""
+    watch = Watch(h, settle_s="1", policy=IncidentPolicy.PROTECT)
+    stray = await h.exchange.place_order(
+        symbol=BTC, side=Side.BUY, qty=QTY, order_type=OrderType.LIMIT, price=Decimal("89000"),
+        client_id=client_order_id("trade-nobody-knows", "E", 1))
+    ended_id = client_order_id("trade-that-ended", "E", 1)
+    async with h.sessionmaker() as session, session.begin():
+        row = Trade(workflow_id="trade-that-ended", symbol=BTC, side="LONG", intent="OPEN_LONG",
+                    entry_type="limit", status=TradeStatus.CLOSED.value)
+        session.add(row)
+        await session.flush()
+        session.add(Order(trade_id=row.id, client_order_id=ended_id, symbol=BTC, leg="entry",
+                          side="BUY", order_type="LIMIT", qty=QTY, price=Decimal("88000"),
+                          status="NEW"))
+    ended = await h.exchange.place_order(symbol=BTC, side=Side.BUY, qty=QTY,
+                                         order_type=OrderType.LIMIT, price=Decimal("88000"),
+                                         client_id=ended_id)
+
+    async def cancelled() -> Incident | None:
+        rows = {r.order_id: r for r in await incidents(h)}
+        done = rows.get(ended.order_id)
+        return done if done is not None and done.status == "resolved" else None
+
+    done = await watch.until(cancelled, "the orphan of an ended trade is cancelled")
+    assert actions(done) == [("watcher", "report"), ("watcher", "cancel"), ("watcher", "resolve")]
+    assert done.actions[1]["note"].startswith(f"cancelled order {ended.order_id} (policy protect)")
+    assert done.resolution == "the order is no longer working"
+    working = {o.order_id for o in await h.exchange.pending_orders(symbol=BTC)}
+    assert stray.order_id in working and ended.order_id not in working
+    [kept] = [r for r in await incidents(h) if r.order_id == stray.order_id]
+    assert (kept.status, actions(kept)) == ("open", [("watcher", "report")])
+    await h.exchange.cancel_orders(BTC, order_ids=[stray.order_id])

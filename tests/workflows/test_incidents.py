@@ -37,10 +37,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 class Watch:
     """The account watcher's rounds, one call at a time."""
 
-    def __init__(self, h: Harness, settle_s: str) -> None:
+    def __init__(self, h: Harness, settle_s: str,
+                 policy: IncidentPolicy = IncidentPolicy.REPORT) -> None:
         self.h = h
         self.watcher = WatcherActivities(h.exchange, h.sessionmaker, h.client,
-                                         settle_s=Decimal(settle_s))
+                                         settle_s=Decimal(settle_s), policy=policy)
         self.before: AccountView | None = None
         self.window = FillWindow()
 
