@@ -30,6 +30,7 @@ from activities.fast_chase import FastChaseActivities
 from activities.orders import OrderActivities
 from activities.pairs import PairActivities
 from activities.protection import ProtectionActivities
+from activities.resume import ResumeActivities
 from activities.tracking import TrackingActivities
 from activities.trades import TradeActivities
 from activities.venue import VenueActivities
@@ -94,6 +95,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
                                 policy=settings.incident_policy)
     fast_chase = FastChaseActivities(deps.exchange, orders)
     adoption = AdoptionActivities(deps.exchange, deps.sessionmaker)
+    resume = ResumeActivities(deps.exchange, deps.sessionmaker)
     return {
         "get_rules": pairs.get_rules,
         "read_venue": venue.read_venue,
@@ -113,6 +115,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "chase_fast": fast_chase.chase_fast,
         "collect_orders": fast_chase.collect_orders,
         "adopt_quantity": adoption.adopt_quantity,
+        "read_books": resume.read_books,
     }
 
 

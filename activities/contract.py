@@ -187,6 +187,13 @@ class AdoptResult(Model):
     reason: str = ""  # why nothing, or less than wanted, was adopted
 
 
+class BooksRequest(Model):
+    """A trade whose workflow is gone, to be resumed (docs/design.md#resuming-a-trade)."""
+
+    trade_id: int
+    symbol: str
+
+
 class SettleRequest(Model):
     """Every order a trade claimed on `leg` but `known` (the client ids its ledger already
     holds terminal): each found out and confirmed terminal (a working one cancelled), before
@@ -234,6 +241,22 @@ class ProtectionSnapshot(Model):
     tp: Decimal | None
     sl: Decimal | None
     adopted: bool = False
+
+
+class TradeBooks(Model):
+    """What a trade's rows say it did, for the run that resumes it: every order but its TP/SL
+    (as the ledger holds them), the live TP/SL that protects it at the exchange (None: none is
+    pending), the highest sequence number its client ids used, and what it last wanted."""
+
+    found: bool
+    status: str | None = None
+    orders: list[OrderSnapshot] = Field(default_factory=list)
+    protection: ProtectionSnapshot | None = None
+    seq: int = 0
+    tp: Decimal | None = None
+    sl: Decimal | None = None
+    target_qty: Decimal | None = None
+    leverage: int | None = None
 
 
 class ProtectionRef(Model):

@@ -183,5 +183,7 @@ class ExchangeChanged(Model):
     position changed at the exchange; re-read them now."""
 
     SIGNAL: ClassVar[str] = "exchange_changed"  # the trade workflow's handler takes this name
+    # The workflow type it is sent to (the watcher lists the running ones by it).
+    WORKFLOW: ClassVar[str] = "TradeWorkflow"
 
     reason: str = ""

@@ -40,6 +40,8 @@ MAX_FILL_PAGES = 10  # more fills than that in one round: signal everyone rather
 SIGNALS_AT_ONCE = 16
 DEFAULT_SETTLE_S = Decimal(10)  # TRADEWIRE_INCIDENT_SETTLE_S
 RUN_FOR_S = 50 * 60  # then the workflow continues as new (its history stays small)
+LIVENESS_S = 30  # how often the open trades are held against Temporal's running workflows
+RUNNING_TRADES = f"WorkflowType = '{ExchangeChanged.WORKFLOW}' AND ExecutionStatus = 'Running'"
 # Each round reads fills from CLOCK_MARGIN_MS before the last one (exchange and worker clocks
 # differ; fills already seen are recognised by id).
 Key = tuple[str, PositionSide]
@@ -196,9 +198,11 @@ class WatcherActivities:
         *,
         settle_s: Decimal = DEFAULT_SETTLE_S,
         policy: IncidentPolicy = IncidentPolicy.REPORT,
+        liveness_s: float = LIVENESS_S,  # float-ok: seconds
     ) -> None:
         self._client = client
         self._policy = policy
+        self._liveness_s = liveness_s
         self._records = Records(sessionmaker)
         self._temporal = temporal
         # Kept by the instance, so a restarted watcher activity on this worker keeps the
@@ -206,6 +210,7 @@ class WatcherActivities:
         self.audit = OwnershipAudit(self._records, sessionmaker, settle_s)
         # Open trades a signal found no running workflow for (untracked: see round()).
         self._not_running: set[str] = set()
+        self._liveness_at = time.monotonic()
 
     @property
     def not_running(self) -> set[str]:
@@ -294,6 +299,13 @@ class WatcherActivities:
             if orders:
                 wanted |= set((await self._records.owners_of_orders(orders)).values())
             reason = "orders or position changed"
+        # Trades found without a workflow are signalled every round until they are resumed
+        # (a signal that reaches the new run clears them); every LIVENESS_S, the trades
+        # Temporal does not list as running are signalled too, so a workflow that ended on a
+        # quiet position is found without waiting for the position to move.
+        wanted |= {t.workflow_id for t in open_trades if t.workflow_id in self._not_running}
+        if before is not None and time.monotonic() - self._liveness_at >= self._liveness_s:
+            wanted |= await self._not_listed(open_trades)
         if wanted:
             log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
             gone = await self._signal(wanted, reason)
@@ -308,6 +320,22 @@ class WatcherActivities:
         self._not_running &= {t.workflow_id for t in open_trades}
         await self._check_ownership(now, untracked)
         return now
+
+    async def _not_listed(self, open_trades: Sequence[OpenTrade]) -> set[str]:
+        """Open trades past PENDING that Temporal's visibility does not list as running (it
+        may lag: the signals that follow decide)."""
+        self._liveness_at = time.monotonic()
+        candidates = {t.workflow_id for t in open_trades if t.status != TradeStatus.PENDING.value}
+        if not candidates:
+            return set()
+        running: set[str] = set()
+        try:
+            async for wf in self._temporal.list_workflows(RUNNING_TRADES, page_size=1000):
+                running.add(wf.id)
+        except RPCError as exc:
+            log.warning("account watcher: cannot list running workflows (%s)", exc)
+            return set()
+        return candidates - running
 
     async def _check_ownership(self, view: AccountView, untracked: list[OpenTrade]) -> None:
         """The ownership audit of this round's reads (no request of its own). A failure is

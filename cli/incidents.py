@@ -1,4 +1,4 @@
-"""`tradewire incidents [ls|show|dismiss|adopt|flatten]`: what the account watcher found out of
+"""`tradewire incidents [ls|show|dismiss|adopt|flatten|resume]`: what the account watcher found out of
 line with the open trades (docs/design.md#the-ownership-invariant) and the operator's answers
 (docs/design.md#incident-policies), through the running webhook's admin API."""
 
@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flatten.add_argument("incident_id", type=int)
     _answer_options(flatten)
     flatten.set_defaults(func=cmd_incidents_flatten)
+    resume = sub.add_parser(
+        "resume", help="give an untracked trade a new run of its workflow (rebuilt from its rows)")
+    resume.add_argument("incident_id", type=int)
+    _answer_options(resume)
+    resume.set_defaults(func=cmd_incidents_resume)
 
 
 def _answer_options(p: argparse.ArgumentParser) -> None:
@@ -167,3 +172,7 @@ def cmd_incidents_adopt(args: argparse.Namespace) -> int:
 
 def cmd_incidents_flatten(args: argparse.Namespace) -> int:
     return _answer(args, "flatten", {})
+
+
+def cmd_incidents_resume(args: argparse.Namespace) -> int:
+    return _answer(args, "resume", {})

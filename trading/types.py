@@ -243,6 +243,7 @@ class IncidentAction(StrEnum):
     ADOPT = "adopt"  # unowned quantity taken into a trade that protects and tracks it
     FLATTEN = "flatten"  # unowned quantity taken into a trade that closes it at once
     CANCEL = "cancel"  # an orphan order of ours (its trade ended) cancelled
+    RESUME = "resume"  # an untracked trade given a new run of its workflow
 
 
 class IncidentPolicy(StrEnum):

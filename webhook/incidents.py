@@ -1,4 +1,4 @@
-"""The incidents API (admin token): list, show, dismiss, adopt, flatten. The account watcher
+"""The incidents API (admin token): list, show, dismiss, adopt, flatten, resume. The account watcher
 raises and resolves incidents (docs/design.md#the-ownership-invariant); the account's policy
 (webhook/responder.py) or an operator answers them (docs/design.md#incident-policies)."""
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Incident
 from trading.types import IncidentAction, IncidentStatus
-from webhook import adoption
+from webhook import adoption, resume
 from webhook.adoption import AdoptionRefused
 from webhook.deps import AppState
 from webhook.temporal import TemporalUnavailable, ui_url
@@ -168,5 +168,36 @@ async def _answer(state: AppState, incident_id: int, request: AdoptRequest, *,
     return JSONResponse(
         {"incident": row_dict(row), "trade_id": attempt.trade_id,
          "workflow_id": attempt.workflow_id, "ui_url": ui_url(state.settings, attempt.workflow_id)},
+        status_code=202,
+    )
+
+
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] = (
+        OPERATOR
+    )
+
+
+@router.post("/{incident_id}/resume")
+async def resume_incident(
+    incident_id: int, request: ResumeRequest, state: AppState = Depends(require_admin)
+) -> JSONResponse:
+    """Resume an untracked trade: a new run of its workflow rebuilds its books from its rows,
+    keeps its TP/SL and tracks it (docs/design.md#resuming-a-trade)."""
+    try:
+        r = await resume.resume(state, incident_id, by=request.by, note=request.note)
+    except AdoptionRefused as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    except TemporalUnavailable as exc:
+        raise HTTPException(503, f"recorded, not started ({exc}); try again once Temporal is "
+                                 "back") from None
+    async with state.sessionmaker() as session:
+        row = await session.get(Incident, incident_id)
+    return JSONResponse(
+        {"incident": row_dict(row), "trade_id": r.trade_id, "workflow_id": r.workflow_id,
+         "ui_url": ui_url(state.settings, r.workflow_id)},
         status_code=202,
     )

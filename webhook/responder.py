@@ -7,6 +7,9 @@ incidents the account watcher raised:
 * `flatten`: adopt it into a trade that closes it reduce-only at once;
 * `report`: nothing (the incident stays open for an operator).
 
+Under `protect` and `flatten` an open `untracked_trade` incident is answered too: the trade gets
+a new run of its workflow (webhook/resume.py), which rebuilds its books from its rows.
+
 An attempt whose start Temporal did not take is started again (same workflow id); one that
 ended without adopting anything (the gap was gone, or other trades' orders stayed in flight) is
 tried again, at most MAX_ATTEMPTS times, while the incident stays open. It runs in the webhook
@@ -17,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from db.models import Incident, Trade
 from trading.types import IncidentKind, IncidentPolicy, IncidentStatus, TradeStatus
-from webhook import adoption
+from webhook import adoption, resume
 from webhook.adoption import MAX_ATTEMPTS, AdoptionRefused, Attempt
 from webhook.deps import AppState
 from webhook.temporal import TemporalUnavailable
@@ -30,6 +34,7 @@ from webhook.temporal import TemporalUnavailable
 log = logging.getLogger("webhook.responder")
 INTERVAL_S = 5
 POLICY = "policy"  # the `by` of what the account's policy does
+ANSWERED = (IncidentKind.UNOWNED_QUANTITY.value, IncidentKind.UNTRACKED_TRADE.value)
 
 
 class Responder:
@@ -53,9 +58,13 @@ class Responder:
         async with self._state.sessionmaker() as session:
             rows = list((await session.scalars(
                 select(Incident).where(Incident.status == IncidentStatus.OPEN.value,
-                                       Incident.kind == IncidentKind.UNOWNED_QUANTITY.value)
+                                       Incident.kind.in_(ANSWERED))
                 .order_by(Incident.id)
             )).all())
+        if policy is not IncidentPolicy.REPORT:
+            await self._resume([r for r in rows if r.kind == IncidentKind.UNTRACKED_TRADE])
+        rows = [r for r in rows if r.kind == IncidentKind.UNOWNED_QUANTITY]
+        async with self._state.sessionmaker() as session:
             last = {row.id: adoption.last_attempt(row) for row in rows}
             trades = {a.trade_id: (await session.get(Trade, a.trade_id))
                       for a in last.values() if a is not None}
@@ -84,6 +93,28 @@ class Responder:
             if started is not None:
                 out.append(started)
         return out
+
+    async def _resume(self, rows: list[Incident]) -> None:
+        """Untracked trades get a new run of their workflow (webhook/resume.py), again when
+        the incident outlasts a resume by SETTLES_WITHIN, at most MAX_ATTEMPTS times."""
+        now = datetime.now(UTC)
+        for row in rows:
+            done = resume.resumptions(row)
+            if resume.recent(row, now):
+                continue
+            if len(done) >= MAX_ATTEMPTS:
+                if row.id not in self._given_up:
+                    self._given_up.add(row.id)
+                    log.error("incident #%d: resumed %d times and still untracked; left to an "
+                              "operator", row.id, len(done))
+                continue
+            try:
+                await resume.resume(self._state, row.id, by=POLICY,
+                                    note=f"policy {self._state.settings.incident_policy}")
+            except AdoptionRefused as exc:
+                log.info("incident #%d: %s", row.id, exc.message)
+            except TemporalUnavailable as exc:
+                log.warning("incident #%d: not resumed yet (%s); trying again", row.id, exc)
 
     async def _begin(self, incident_id: int, *, close: bool) -> Attempt | None:
         state = self._state

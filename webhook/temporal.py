@@ -60,9 +60,12 @@ async def start_trade(
     inp: TradeInput,
     *,
     eager: bool,
+    resuming: bool = False,
 ) -> None:
     """Start `TradeWorkflow` under `workflow_id` with the reject-duplicate policy. Already
-    started counts as success: the id is the alert's, so the trade exists exactly once."""
+    started counts as success: the id is the alert's, so the trade exists exactly once.
+    `resuming`: a new run of a trade whose workflow has closed (docs/design.md#resuming-a-trade)
+    may reuse its id; one still running is left alone (already started)."""
     if client is None:
         raise TemporalUnavailable(f"cannot connect to Temporal at {settings.temporal_target}")
     attributes = TypedSearchAttributes(
@@ -80,7 +83,8 @@ async def start_trade(
                 inp,
                 id=workflow_id,
                 task_queue=settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if resuming
+                                 else WorkflowIDReusePolicy.REJECT_DUPLICATE),
                 search_attributes=attributes,
                 static_summary=static_summary(inp),
                 request_eager_start=eager,

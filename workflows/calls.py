@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         AdoptRequest,
         AdoptResult,
         BookQuery,
+        BooksRequest,
         BookTop,
         OrderRef,
         OrderRequest,
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         SettleResult,
         SymbolConfigRequest,
         SymbolConfigResult,
+        TradeBooks,
         VenueQuery,
         VenueSnapshot,
     )
@@ -48,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
     from activities.pairs import GetRulesInput, PairActivities, PairRulesModel
     from activities.protection import ProtectionActivities
+    from activities.resume import ResumeActivities
     from activities.tracking import TrackingActivities
     from activities.trades import TradeActivities
     from activities.venue import VenueActivities
@@ -195,6 +198,11 @@ class TradeCalls:
         return await workflow.execute_activity_method(
             AdoptionActivities.adopt_quantity, req, start_to_close_timeout=CALL_TIMEOUT,
             schedule_to_close_timeout=ADOPT_WAIT, retry_policy=KEEP_TRYING,
+        )
+
+    async def read_books(self, req: BooksRequest) -> TradeBooks:
+        return await workflow.execute_activity_method(
+            ResumeActivities.read_books, req, **_until_it_works()
         )
 
     async def read_trade_outcome(self, query: TradeOutcomeQuery) -> TradeOutcome:

@@ -101,6 +101,14 @@ class Adoption(Frozen):
     by: str = "watcher"  # who decided: the account policy or an operator
 
 
+class Resume(Frozen):
+    """A new run for a trade whose workflow is gone (docs/design.md#resuming-a-trade): it
+    rebuilds its books from its rows instead of entering, then tracks as before."""
+
+    incident_id: int | None = None
+    by: str = "watcher"
+
+
 class TradeInput(Frozen):
     """One accepted alert, resolved: the webhook records it (signal + trade rows) and starts
     `TradeWorkflow` with this."""
@@ -131,6 +139,8 @@ class TradeInput(Frozen):
     carry: TradeMemory | None = None
     # Set only for a trade that adopts an incident's unowned quantity (no entry is sent).
     adopt: Adoption | None = None
+    # Set only for a new run of a trade whose workflow is gone (same workflow id and row).
+    resume: Resume | None = None
 
     @property
     def side(self) -> PositionSide:

@@ -20,7 +20,7 @@ class Frozen(BaseModel):
 class TradeMessages:
     """The workflow type and the names of its signals, update and query."""
 
-    WORKFLOW = "TradeWorkflow"
+    WORKFLOW = ExchangeChanged.WORKFLOW
     CANCEL = "cancel"
     CLOSE = "close"
     EXCHANGE_CHANGED = ExchangeChanged.SIGNAL

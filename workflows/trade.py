@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TradeMessages,
     )
     from workflows.policies import ACTIVITY_FAILURES
+    from workflows.resume import resume
     from workflows.run import TradeEnded, TradeRun
     from workflows.state import Protection, ProtectionView, TradeState
     from workflows.tracking import CONTINUE_AS_NEW, track
@@ -55,7 +56,12 @@ class TradeWorkflow:
             await run.rules_now(force=False, local=False)
         else:
             run.publish_identity()
-            ended = await (self._adopt(run) if inp.adopt is not None else self._open(run))
+            if inp.resume is not None:
+                ended = await self._resume(run)
+            elif inp.adopt is not None:
+                ended = await self._adopt(run)
+            else:
+                ended = await self._open(run)
             if ended is not None:
                 return ended
         while True:
@@ -74,6 +80,16 @@ class TradeWorkflow:
             await adopt(run)
         except TradeEnded as exc:
             return await finish(run, exc.status, exc.message)
+        return None
+
+    async def _resume(self, run: TradeRun) -> TradeResult | None:
+        """A trade whose workflow was gone, rebuilt from its rows (workflows/resume.py)."""
+        try:
+            await resume(run)
+        except TradeEnded as exc:
+            run.warn(exc.message)
+            return await finish(run, exc.status,
+                                exc.message if exc.status is TradeStatus.FAILED else None)
         return None
 
     async def _open(self, run: TradeRun) -> TradeResult | None:

@@ -302,3 +302,98 @@ async def test_protect_cancels_an_orphan_order_of_ours_and_reports_one_nobody_kn
     [kept] = [r for r in await incidents(h) if r.order_id == stray.order_id]
     assert (kept.status, actions(kept)) == ("open", [("watcher", "report")])
     await h.exchange.cancel_orders(BTC, order_ids=[stray.order_id])
+
+
+async def protected_trade(h: Harness) -> Any:
+    handle = await h.trade(sizing=Sizing(size=QTY), entry_type=EntryType.MARKET,
+                           sl_pct=Decimal("2"), strat=HOUR)
+    await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
+                        and s.protection.order_id is not None, "the trade is protected")
+    return handle
+
+
+async def test_protect_resumes_a_trade_whose_workflow_is_gone_from_its_rows(
+    h: Harness, tmp_path: Path
+) -> None:
+    """Terminated by hand while it owns 0.01 under its stop: a new run of the same workflow id
+    rebuilds its books from its rows, keeps its stop (never a second one) and closes it on
+    request with a client id the first run never used."""
+    handle = await protected_trade(h)
+    before = await h.state(handle)
+    first_run = (await handle.describe()).run_id
+    await handle.terminate("by hand, in the Temporal UI")
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT):
+        row = await raised(watch, h, kind="untracked_trade")
+        assert row.fingerprint == f"untracked_trade:{handle.id}"
+
+        async def resumed() -> Any:
+            desc = await h.client.get_workflow_handle(handle.id).describe()
+            return desc if desc.run_id != first_run and desc.status.name == "RUNNING" else None
+
+        await until(resumed, "the policy resumes the trade")
+        again = h.client.get_workflow_handle(handle.id)
+        st = await h.until_state(again, lambda s: s.status is TradeStatus.TRACKING,
+                                 "the resumed run tracks")
+        assert (st.filled_qty, st.avg_entry_price) == (before.filled_qty, before.avg_entry_price)
+        assert st.protection.order_id == before.protection.order_id  # the same stop, kept
+        assert any(w.startswith("resumed by policy") for w in st.warnings)
+        done = await resolved(watch, h, row.id)
+        assert actions(done) == [("watcher", "report"), ("policy", "resume"), ("watcher", "resolve")]
+        assert len(await stops(h)) == 1
+
+        await again.signal("close", {"reason": "exit alert"})
+        await until(lambda: _final(h, handle.id), "the resumed trade closes")
+        assert await long_qty(h) == 0 and await stops(h) == []
+        trade = await adopting_trade_by_wid(h, handle.id)
+        ids = [o.client_order_id for o in await rows_of(h, trade.id)]
+        assert len(ids) == len(set(ids)) == 3  # entry, its stop, the exit: none reused
+
+
+async def adopting_trade_by_wid(h: Harness, workflow_id: str) -> Trade:
+    async with h.sessionmaker() as session:
+        trade = await session.scalar(select(Trade).where(Trade.workflow_id == workflow_id))
+    assert trade is not None
+    return trade
+
+
+async def _final(h: Harness, workflow_id: str) -> Trade | None:
+    trade = await adopting_trade_by_wid(h, workflow_id)
+    return trade if trade.status == TradeStatus.CLOSED else None
+
+
+async def test_a_workflow_gone_on_a_quiet_position_is_found_without_a_restart(
+    h: Harness,
+) -> None:
+    """Nothing moves at the exchange, yet the watcher finds the trade whose workflow ended:
+    it holds the open trades against Temporal's running workflows every LIVENESS_S."""
+    handle = await protected_trade(h)
+    watch = Watch(h, settle_s="1", liveness_s=0.5)
+    await watch.rounds(2)  # the first round signals everyone: found running
+    assert await incidents(h) == []
+    await handle.terminate("a bug")
+    row = await raised(watch, h, kind="untracked_trade")
+    assert row.fingerprint == f"untracked_trade:{handle.id}"
+
+
+async def test_report_leaves_an_untracked_trade_to_the_operator_who_resumes_it(
+    h: Harness, tmp_path: Path
+) -> None:
+    handle = await protected_trade(h)
+    await handle.terminate("by hand")
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.REPORT) as api:
+        row = await raised(watch, h, kind="untracked_trade")
+        await watch.rounds(3)
+        assert actions(next(r for r in await incidents(h) if r.id == row.id)) == [
+            ("watcher", "report")]
+        wrong = await api.post(f"/incidents/{row.id}/adopt", headers=AUTH, json={})
+        assert wrong.status_code == 409
+        answer = await api.post(f"/incidents/{row.id}/resume", headers=AUTH,
+                                json={"by": "carol"})
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["workflow_id"] == handle.id
+        soon = await api.post(f"/incidents/{row.id}/resume", headers=AUTH, json={})
+        assert soon.status_code == 409 and "less than 60 s ago" in soon.json()["detail"]
+        done = await resolved(watch, h, row.id)
+        assert actions(done)[1] == ("carol", "resume")

@@ -38,10 +38,10 @@ class Watch:
     """The account watcher's rounds, one call at a time."""
 
     def __init__(self, h: Harness, settle_s: str,
-                 policy: IncidentPolicy = IncidentPolicy.REPORT) -> None:
+                 policy: IncidentPolicy = IncidentPolicy.REPORT, **options: Any) -> None:
         self.h = h
         self.watcher = WatcherActivities(h.exchange, h.sessionmaker, h.client,
-                                         settle_s=Decimal(settle_s), policy=policy)
+                                         settle_s=Decimal(settle_s), policy=policy, **options)
         self.before: AccountView | None = None
         self.window = FillWindow()
 
