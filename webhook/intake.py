@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from trading.types import SignalOutcome, TradeStatus
-from webhook import queries
+from webhook import queries, resume
 from webhook.decide import decide
 from webhook.deps import AppState
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
@@ -171,7 +171,11 @@ class Intake:
                 if await self.send_close(trade.workflow_id, plan.request, raise_unavailable=True):
                     closing.append(trade)
                 elif trade.status != TradeStatus.PENDING.value:
-                    gone.append(trade)
+                    # Its row is open, its workflow gone: resumed with the exit, unless the
+                    # row ended meanwhile (docs/design.md#resuming-a-trade).
+                    resumed = await resume.resume_to_close(
+                        self.state, trade.id, trade.workflow_id, plan.request)
+                    (closing if resumed else gone).append(trade)
                 # PENDING and no workflow: its open's start is still in flight (another
                 # request). Wait for it within the answer's budget, then close it.
                 elif await self._close_once_started(trade.workflow_id, plan.request, deadline):

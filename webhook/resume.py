@@ -23,6 +23,7 @@ from webhook.adoption import NO_STRATEGY, AdoptionRefused
 from webhook.deps import AppState
 from webhook.temporal import start_trade
 from workflows.contract import Resume, StrategySnapshot, TradeInput
+from workflows.messages import CloseRequest, TradeMessages
 
 log = logging.getLogger("webhook.resume")
 # A resumed run is found running by the watcher's next signals (every round); an incident still
@@ -89,8 +90,31 @@ async def begin(session: AsyncSession, incident_id: int, *, by: str,
 
 async def start(state: AppState, r: Resumption) -> None:
     """Start the new run; TemporalUnavailable when Temporal does not take it."""
+    await _start(state, r.trade_id, r.workflow_id, Resume(incident_id=r.incident_id, by=r.by))
+    log.warning("incident #%d: trade #%d (%s) resumed", r.incident_id, r.trade_id, r.workflow_id)
+
+
+async def resume_to_close(state: AppState, trade_id: int, workflow_id: str,
+                          request: CloseRequest) -> bool:
+    """An exit for an open trade whose workflow is gone: a new run that gets the exit with its
+    start (a run that is going after all just gets the signal). Never "nothing to close" for
+    quantity the trade still owns. False: the trade's row has ended meanwhile (its workflow
+    recorded the end just before it completed), so there is nothing to close."""
     async with state.sessionmaker() as session:
-        trade = await session.get(Trade, r.trade_id)
+        trade = await session.get(Trade, trade_id)
+    if trade is None or TradeStatus(trade.status).is_final:
+        return False
+    await _start(state, trade_id, workflow_id, Resume(by="exit alert"),
+                 with_signal=(TradeMessages.CLOSE, request))
+    log.warning("trade #%d (%s): its workflow was gone; resumed to take the exit", trade_id,
+                workflow_id)
+    return True
+
+
+async def _start(state: AppState, trade_id: int, workflow_id: str, how: Resume,
+                 with_signal: tuple[str, CloseRequest] | None = None) -> None:
+    async with state.sessionmaker() as session:
+        trade = await session.get(Trade, trade_id)
         assert trade is not None
         namespace = await queries.install_id(session)
         snapshot = StrategySnapshot(name=NO_STRATEGY)
@@ -101,11 +125,11 @@ async def start(state: AppState, r: Resumption) -> None:
     inp = TradeInput(
         trade_id=trade.id, signal_id=trade.signal_id, strategy=snapshot, symbol=trade.symbol,
         intent=Intent(trade.intent), received_at=trade.created_at,
-        client_id_namespace=namespace, resume=Resume(incident_id=r.incident_id, by=r.by),
+        client_id_namespace=namespace, resume=how,
     )
     client = await state.temporal.try_connect()
-    await start_trade(client, state.settings, r.workflow_id, inp, eager=False, resuming=True)
-    log.warning("incident #%d: trade #%d (%s) resumed", r.incident_id, r.trade_id, r.workflow_id)
+    await start_trade(client, state.settings, workflow_id, inp, eager=False, resuming=True,
+                      with_signal=with_signal)
 
 
 async def resume(state: AppState, incident_id: int, *, by: str,

@@ -61,11 +61,13 @@ async def start_trade(
     *,
     eager: bool,
     resuming: bool = False,
+    with_signal: tuple[str, BaseModel] | None = None,
 ) -> None:
     """Start `TradeWorkflow` under `workflow_id` with the reject-duplicate policy. Already
     started counts as success: the id is the alert's, so the trade exists exactly once.
     `resuming`: a new run of a trade whose workflow has closed (docs/design.md#resuming-a-trade)
-    may reuse its id; one still running is left alone (already started)."""
+    may reuse its id; one still running is left alone (already started). `with_signal`: sent
+    with the start (signal-with-start), so a workflow that is running gets it instead."""
     if client is None:
         raise TemporalUnavailable(f"cannot connect to Temporal at {settings.temporal_target}")
     attributes = TypedSearchAttributes(
@@ -88,6 +90,8 @@ async def start_trade(
                 search_attributes=attributes,
                 static_summary=static_summary(inp),
                 request_eager_start=eager,
+                **({"start_signal": with_signal[0], "start_signal_args": [with_signal[1]]}
+                   if with_signal is not None else {}),
                 rpc_timeout=RPC_TIMEOUT,
             ),
             CALL_BUDGET_S,
