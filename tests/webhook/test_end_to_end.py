@@ -162,18 +162,25 @@ async def test_an_exit_for_a_trade_whose_workflow_is_gone_resumes_it_and_closes(
     "nothing to close" while the trade owns quantity. A new run of its workflow takes the exit
     with its start (docs/design.md#resuming-a-trade)."""
     strat = await trading.add_strategy()
-    opened = await trading.post(trading.alert(strat, size=Decimal("0.01")))
+    before = await _long_sol(trading)  # a symbol of its own: other tests trade BTCUSDT
+    opened = await trading.post(trading.alert(strat, ticker="BITUNIX:SOLUSDT.P", size=Decimal("0.01")))
     assert opened.status_code == 202, opened.text
     trade_id, workflow_id = opened.json()["trade_id"], opened.json()["workflow_id"]
     await _trade_in(trading, trade_id, TradeStatus.TRACKING)
+    assert await _long_sol(trading) == before + Decimal("0.01")
     await trading.temporal.get_workflow_handle(workflow_id).terminate("by hand")
 
-    close = trading.alert(strat, action="sell", market_position="flat", prev_market_position="long")
+    close = trading.alert(strat, ticker="BITUNIX:SOLUSDT.P", action="sell", market_position="flat",
+                          prev_market_position="long")
     answer = await trading.post(close)
     assert answer.status_code == 202, answer.text
     assert [c["trade_id"] for c in answer.json()["closing"]] == [trade_id]
     done = await _trade_in(trading, trade_id, TradeStatus.CLOSED)
     assert (done.filled_qty, done.closed_qty) == (Decimal("0.01"), Decimal("0.01"))
+    assert await _long_sol(trading) == before  # its own 0.01 closed, nothing else touched
+
+
+async def _long_sol(trading: Webhook) -> Decimal:
     async with exchange_client(trading.settings) as client:
-        positions = await client.pending_positions(symbol="BTCUSDT")
-    assert [p for p in positions if p.qty > 0] == []
+        positions = await client.pending_positions(symbol="SOLUSDT")
+    return sum((p.qty for p in positions if p.side.value == "LONG"), Decimal(0))
