@@ -131,10 +131,6 @@ class Intake:
                     "trade_id": plan.trade_id,
                 },
             )
-        for trade in plan.also_close:
-            await self.send_close(
-                trade.workflow_id, CloseRequest(reason="reverse alert", signal_id=plan.signal_id)
-            )
         log.info("trade #%s started: %s", plan.trade_id, plan.workflow_id)
         return Answer(
             202,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from webhook.queries import KeyHolder, OpenTradeRow
@@ -32,9 +32,8 @@ class StartPlan:
     signal_id: int
     trade_id: int
     workflow_id: str
-    input: TradeInput
+    input: TradeInput  # a reverse's input names every trade it closes first
     eager: bool
-    also_close: list[OpenTradeRow] = field(default_factory=list)
 
 
 @dataclass

@@ -160,18 +160,21 @@ async def plan_start(
     alert: Alert | None = None,
 ) -> StartPlan:
     """The input of the trade `holder` accepted (its stored body when `alert` is not given).
-    A reverse closes the newest opposite trade first (the new workflow signals it and waits
-    for the close); older opposite trades get a `close` from here."""
+    A reverse closes every opposite trade of the strategy on the symbol (pyramiding can leave
+    several) before it enters: the new workflow signals each and waits until all have closed
+    (docs/design.md#reverses). The newest goes in `close_first_workflow_id`, as it always did,
+    the older ones in `also_close_first_workflow_ids`."""
     assert holder.trade_id is not None and holder.workflow_id is not None
     assert holder.intent is not None and holder.symbol is not None
     alert = alert or holder_alert(holder)
     intent, symbol = Intent(holder.intent), holder.symbol
-    trade_intent, close_first, also_close = intent, None, []
+    trade_intent, close_first, also_close_first = intent, None, ()
     if intent in REVERSES:
         opposite = await queries.open_trades(session, strategy.id, symbol, _OPPOSITE[side_of(intent)])
-        targets, _ = _not_newer(opposite, alert.time)
+        targets, _ = _not_newer(opposite, alert.time)  # oldest first
         if targets:
-            close_first, also_close = targets[-1].workflow_id, targets[:-1]
+            close_first = targets[-1].workflow_id
+            also_close_first = tuple(t.workflow_id for t in reversed(targets[:-1]))
         else:  # nothing to reverse: a plain open
             trade_intent = (
                 Intent.OPEN_LONG if intent is Intent.REVERSE_TO_LONG else Intent.OPEN_SHORT
@@ -193,9 +196,10 @@ async def plan_start(
         alert_time=alert.time,
         received_at=holder.received_at,
         close_first_workflow_id=close_first,
+        also_close_first_workflow_ids=also_close_first,
         client_id_namespace=await queries.install_id(session),
     )
-    return StartPlan(holder.signal_id, holder.trade_id, holder.workflow_id, inp, eager, also_close)
+    return StartPlan(holder.signal_id, holder.trade_id, holder.workflow_id, inp, eager)
 
 
 def _sizing(alert: Alert, intent: Intent) -> Sizing | None:

@@ -6,9 +6,14 @@ position still holds, with the strategy's exit order type: market, or a chase (a
 is a chase that never re-prices) whose leftover goes to market.
 
 The TP/SL during an exit: a position-level TP/SL (the trade owns the whole position) stays in
-place while the exit is sent, since nothing it closes can belong to another trade; an
-order-level TP/SL is cancelled first, since left pending beside a filled exit it would close
-the same quantity again, out of another trade's share.
+place while the exit is sent, since nothing it closes can belong to another trade. An
+order-level TP/SL (other trades share the position) also stays while a chase or limit exit
+rests, which can take long (a limit is re-placed only when the book moves): the chase pauses
+whenever the TP/SL covers more than the trade still owns (part of the exit filled), and the same
+TP/SL is resized to what is left; once the exit has filled it is cancelled at once. Left pending
+beside a filled exit it would close the same quantity again, out of another trade's share; so
+it is cancelled before a market close (which fills at once), and a TP/SL that fires while the
+exit rests stops the chase, which never closes more than the trade still owns.
 
 An attempt that leaves quantity open (the exchange rejected the close, a domain error, an order
 that filled nothing) cancels what it left working, places the TP/SL again for what is left and
@@ -19,18 +24,21 @@ the exit again every `exit_retry_s`: a trade never ends while it owns quantity.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import OrderRequest, ProtectionLevel
-    from trading.chase import ChasePlan
+    from activities.contract import OrderRequest, ProtectionLevel, ProtectionRequest
+    from trading.chase import MAX_CHASES, STOPPED, ChasePlan
     from trading.errors import TradingError
     from trading.sizing import close_parts
     from trading.types import EntryType, Leg, OrderType, TradeStatus
     from workflows import protection
     from workflows.chase import run_chase
+    from workflows.fast_chase import SUB_SECOND
+    from workflows.ledger import TradeLedger
     from workflows.policies import ACTIVITY_FAILURES, failure_message
     from workflows.reconcile import reconcile
     from workflows.run import TradeRun
@@ -38,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
 # Trades that began an exit before exits were retried replay the earlier code
 # (`_close_once`); every new exit records this marker and runs `close_trade`.
 EXIT_RETRIES = "exit-retries-keep-the-trade"
+# Exits that began before an order-level TP/SL stayed through a chase replay the earlier
+# commands (the TP/SL cancelled before every round).
+EXIT_KEEPS_TPSL = "exit-keeps-order-tpsl-while-chasing"
 MAX_ROUNDS = 30  # rounds of one attempt that each closed something
 EXIT_RETRY_MAX_S = 30  # a failing exit is tried again at least this often
 EXIT_FAILED = "exit failed"  # the start of the warning a failing exit keeps up to date
@@ -70,10 +81,15 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
         if run.ledger.open_qty == 0 or out.position is None:
             return True
         before = run.ledger.open_qty
-        await _clear_protection(run, out.position.qty)
+        # The marker only where the commands differ: a market exit's stay as they were.
+        watched = watched_chase(run, exit_type) and workflow.patched(EXIT_KEEPS_TPSL)
+        await _clear_protection(run, out.position.qty, keep_order_level=watched)
         try:
             if exit_type is not EntryType.MARKET:
-                await chase_close(run, leg, exit_type)
+                if watched:
+                    await chase_keeping_protection(run, leg, exit_type)
+                else:
+                    await chase_close(run, leg, exit_type)
                 exit_type = EntryType.MARKET  # whatever the chase left, at market
                 continue
             await market_close(run, leg, out.position.qty)
@@ -94,14 +110,25 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
     return False
 
 
-async def _clear_protection(run: TradeRun, position_qty: Decimal) -> None:
+def watched_chase(run: TradeRun, exit_type: EntryType) -> bool:
+    """A chase or limit exit whose every round the workflow sees (a durable chase), so it can
+    keep an order-level TP/SL sized to what the trade owns. A sub-second chase runs inside
+    one activity, and a market close fills at once: their TP/SL goes first, as before."""
+    return exit_type is not EntryType.MARKET and run.strategy.chase_interval_s >= SUB_SECOND
+
+
+async def _clear_protection(run: TradeRun, position_qty: Decimal, *,
+                            keep_order_level: bool = False) -> None:
     """Before an exit order: keep a position-level TP/SL while the trade owns the whole
-    position; cancel any other (an order-level TP/SL would close the quantity twice)."""
+    position, and an order-level one when `keep_order_level` (a watched chase keeps it sized);
+    cancel any other (an order-level TP/SL would close the quantity twice)."""
     async with run.protection_lock:  # after any `set_protection` accepted before CLOSING
         p = run.ledger.protection
         if p is None:
             return
         if p.level is ProtectionLevel.POSITION and position_qty <= run.ledger.open_qty:
+            return
+        if p.level is ProtectionLevel.ORDER and keep_order_level:
             return
         await run.unprotect()
 
@@ -147,6 +174,70 @@ async def chase_close(run: TradeRun, leg: Leg, exit_type: EntryType) -> None:
         interval_s=s.chase_interval_s, max_slippage_bps=s.max_slippage_bps,
         stop=lambda: False,
     ))
+
+
+async def chase_keeping_protection(run: TradeRun, leg: Leg, exit_type: EntryType) -> None:
+    """A chase (or limit) exit beside the trade's TP/SL, one resting order at a time.
+
+    The order is cancelled (the chase pauses) when it could close more than the trade owns
+    (its TP/SL fired, or a close from outside) or the TP/SL covers more than the trade owns
+    (part of the exit filled); the TP/SL is then resized and the rest chased on. Before each
+    re-priced order the trade reads the exchange afresh: a TP/SL that fired while the last
+    order rested must stop the chase, not meet a new order for the same quantity. Once the
+    exit has filled the TP/SL is cancelled at once: left pending it would close another
+    trade's share."""
+    s = run.strategy
+    while True:
+        target = run.ledger.leg_filled(leg) + run.ledger.open_qty
+        reason = await run_chase(run, ChasePlan(
+            leg=leg, opening=False, target=target, anchor=None, max_chases=0,
+            interval_s=s.chase_interval_s, max_slippage_bps=s.max_slippage_bps,
+            stop=partial(must_pause, run.ledger, leg, target),
+        ))
+        if run.ledger.open_qty == 0:
+            await run.unprotect()
+            return
+        if reason == STOPPED:
+            await _fit_protection(run)  # the same exit goes on, for less
+            continue
+        repriced = reason == MAX_CHASES and exit_type is EntryType.CHASE
+        if not repriced or run.state.chases >= s.max_chases:
+            return  # a limit never re-prices; whatever is left goes at market
+        run.state.chases += 1
+        await reconcile(run, await run.refresh())
+
+
+def must_pause(led: TradeLedger, leg: Leg, target: Decimal) -> bool:
+    """Whether a chase of `leg` up to `target` must stop before its order rests any longer:
+    the trade owns less than the chase still means to close, or its order-level TP/SL covers
+    more than the trade owns."""
+    if led.open_qty < target - led.leg_filled(leg):
+        return True
+    p = led.protection
+    return p is not None and p.level is ProtectionLevel.ORDER and p.qty > led.open_qty
+
+
+async def _fit_protection(run: TradeRun) -> None:
+    """Resize the order-level TP/SL to what the trade owns: the same order, modified, never a
+    second one. One the exchange will not resize is cancelled rather than left covering more
+    than the trade owns (an attempt that leaves quantity places it again, `_exit_failed`)."""
+    async with run.protection_lock:
+        led = run.ledger
+        p, qty = led.protection, led.open_qty
+        if p is None or p.level is not ProtectionLevel.ORDER or p.qty <= qty:
+            return
+        assert led.position_id is not None  # a TP/SL was placed on it
+        try:
+            led.protection = await run.protect(ProtectionRequest(
+                trade_id=run.inp.trade_id, client_id=p.client_id, symbol=run.inp.symbol,
+                position_side=run.inp.side, position_id=led.position_id, level=p.level, qty=qty,
+                tp=p.tp, sl=p.sl, stop_type=run.strategy.stop_type, order_id=p.order_id,
+            ))
+        except ACTIVITY_FAILURES as err:
+            run.warn(f"TP/SL not resized during the exit ({failure_message(err)}): cancelled "
+                     "while the exit goes on")
+            await run.unprotect()
+        run.refresh_state()
 
 
 async def _close_once(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) -> None:

@@ -128,8 +128,12 @@ class TradeInput(Frozen):
     sl_pct: Decimal | None = None
     alert_time: datetime | None = None
     received_at: datetime
-    # A reverse: close this trade (its own quantity) and wait for it before entering.
+    # A reverse: close this trade (its own quantity) and wait for it before entering: the
+    # newest opposite trade of the strategy on the symbol.
     close_first_workflow_id: str | None = None
+    # ... and these, the older opposite trades (pyramiding), closed and waited for alike.
+    # Empty in every input written before it existed, which stays valid.
+    also_close_first_workflow_ids: tuple[str, ...] = ()
     # Separates installations (or a reset database whose ids start again) that share one
     # exchange account, so a client order id is never mistaken for an older one (trading.ids).
     client_id_namespace: str = ""
@@ -141,6 +145,20 @@ class TradeInput(Frozen):
     adopt: Adoption | None = None
     # Set only for a new run of a trade whose workflow is gone (same workflow id and row).
     resume: Resume | None = None
+
+    @model_validator(mode="after")
+    def _also_needs_first(self) -> TradeInput:
+        if self.also_close_first_workflow_ids and not self.close_first_workflow_id:
+            raise ValueError("also_close_first_workflow_ids needs close_first_workflow_id")
+        return self
+
+    @property
+    def predecessors(self) -> tuple[str, ...]:
+        """Every trade a reverse closes before it enters, the newest first (none: not a
+        reverse)."""
+        if self.close_first_workflow_id is None:
+            return ()
+        return (self.close_first_workflow_id, *self.also_close_first_workflow_ids)
 
     @property
     def side(self) -> PositionSide:

@@ -89,8 +89,12 @@ class Inbox(Mutable):
     close: CloseRequest | None = None  # an exit alert, or the first half of a reverse
     flatten: str | None = None  # the trade itself asks to close (why), e.g. its TP/SL was refused
     exchange_changed: bool = False  # the account watcher saw a change: re-read now
-    predecessor_closed: bool = False  # the trade this reverse closes has ended
-    predecessor_status: TradeStatus | None = None  # ... with this status
+    # The trades this reverse closes that have ended, with the status each ended with.
+    predecessors_ended: dict[str, TradeStatus] = Field(default_factory=dict)
+    # Written by an earlier version (one predecessor) and read by none: a memory carried
+    # from it still validates.
+    predecessor_closed: bool = False
+    predecessor_status: TradeStatus | None = None
     notify: list[str] = Field(default_factory=list)  # workflow ids waiting for this trade's end
 
     def interrupted(self) -> bool:

@@ -12,6 +12,8 @@ Messages: signal `cancel` {"flatten": bool}, signal `close` (exit alert), signal
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -97,8 +99,8 @@ class TradeWorkflow:
         ended: TradeEnded | None = None
         warning, activity_failed = "", False
         try:
-            if run.inp.close_first_workflow_id:
-                await _close_predecessor(run, run.inp.close_first_workflow_id)
+            if run.inp.predecessors:
+                await _close_predecessors(run, run.inp.predecessors)
             size = await prepare(run)
             await enter(run, size)
         except TradeEnded as exc:
@@ -150,10 +152,9 @@ class TradeWorkflow:
     @workflow.signal(name=TradeMessages.PREDECESSOR_CLOSED)
     def predecessor_closed(self, ev: PredecessorClosed) -> None:
         run = self._run
-        if ev.workflow_id != run.inp.close_first_workflow_id:
-            return  # not the trade this reverse waits for
-        run.inbox.predecessor_status = ev.status
-        run.inbox.predecessor_closed = True
+        if ev.workflow_id not in run.inp.predecessors:
+            return  # not a trade this reverse waits for
+        run.inbox.predecessors_ended[ev.workflow_id] = ev.status
 
     @workflow.update(name=TradeMessages.SET_PROTECTION)
     async def set_protection(self, upd: ProtectionUpdate) -> ProtectionView:
@@ -200,34 +201,68 @@ async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -
                        error=error)
 
 
-async def _close_predecessor(run: TradeRun, workflow_id: str) -> None:
-    """A reverse: close the previous trade's own quantity first and wait for it. The new side
-    opens only when that trade is known to own nothing any more (docs/design.md#reverses);
-    otherwise the reverse ends REFUSED rather than open beside it."""
-    run.set(phase=f"closing {workflow_id} first")
+async def _close_predecessors(run: TradeRun, workflow_ids: tuple[str, ...]) -> None:
+    """A reverse: close every trade it replaces (each its own quantity) and wait for them all.
+    The new side opens only when each is known to own nothing any more
+    (docs/design.md#reverses); otherwise the reverse ends REFUSED rather than open beside one.
+    Every one is told to close first, so a refusal still leaves none of them open for good.
+
+    One predecessor (every reverse before several were passed) gives the commands the earlier
+    single-predecessor code gave, so its histories replay: the signal, then the outcome read
+    or one wait. More predecessors come only in inputs written since, so they need no patch."""
+    run.set(phase=f"closing {', '.join(workflow_ids)} first")
     checked = workflow.patched(REVERSE_CHECKS)
-    try:
-        await workflow.get_external_workflow_handle(workflow_id).signal(
-            TradeMessages.CLOSE, CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id)
-        )
-    except Exception as exc:  # noqa: BLE001 - not running: its own record says how it ended
-        workflow.logger.info("reverse: %s is not running (%s)", workflow_id, exc)
-        if checked:
-            await _predecessor_ended(run, workflow_id)
-        return
-    try:
-        await workflow.wait_condition(lambda: run.inbox.predecessor_closed, timeout=REVERSE_WAIT_S)
-    except TimeoutError as exc:
-        raise TradeEnded(
-            TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) did not close within "
-            f"{REVERSE_WAIT_S} s; not opening the new side",
-        ) from exc
-    status = run.inbox.predecessor_status
-    if checked and (status is None or not status.is_final):
-        raise TradeEnded(
-            TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) ended "
-            f"{status.value if status else 'without a status'}, not closed; not opening the new side",
-        )
+    running: list[str] = []
+    for workflow_id in workflow_ids:
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal(
+                TradeMessages.CLOSE,
+                CloseRequest(reason="reverse", notify_workflow_id=run.workflow_id),
+            )
+            running.append(workflow_id)
+        except Exception as exc:  # noqa: BLE001 - not running: its own record says how it ended
+            workflow.logger.info("reverse: %s is not running (%s)", workflow_id, exc)
+    if checked:
+        for workflow_id in workflow_ids:
+            if workflow_id not in running:
+                await _predecessor_ended(run, workflow_id)
+    await _wait_for_predecessors(run, running, checked=checked)
+
+
+async def _wait_for_predecessors(run: TradeRun, workflow_ids: list[str], *, checked: bool) -> None:
+    """Until every one of `workflow_ids` said it ended: REFUSED at once when one ended
+    without closing (`checked`), or when they have not all ended within REVERSE_WAIT_S."""
+    ended = run.inbox.predecessors_ended
+    deadline = workflow.now() + timedelta(seconds=REVERSE_WAIT_S)
+    while True:
+        for workflow_id in workflow_ids:
+            status = ended.get(workflow_id)
+            if checked and status is not None and not status.is_final:
+                raise TradeEnded(
+                    TradeStatus.REFUSED, f"the trade being reversed ({workflow_id}) ended "
+                    f"{status.value}, not closed; not opening the new side",
+                )
+        pending = [w for w in workflow_ids if w not in ended]
+        if not pending:
+            return
+        run.set(phase=f"waiting for {', '.join(pending)} to close first")
+        left = deadline - workflow.now()
+        try:
+            if left <= timedelta(0):
+                raise TimeoutError
+            await workflow.wait_condition(lambda pending=pending: any(w in ended for w in pending),
+                                          timeout=left)
+        except TimeoutError as exc:
+            raise TradeEnded(
+                TradeStatus.REFUSED, f"{_being_reversed(pending)} did not close within "
+                f"{REVERSE_WAIT_S} s; not opening the new side",
+            ) from exc
+
+
+def _being_reversed(workflow_ids: list[str]) -> str:
+    if len(workflow_ids) == 1:
+        return f"the trade being reversed ({workflow_ids[0]})"
+    return f"the trades being reversed ({', '.join(workflow_ids)})"
 
 
 async def _predecessor_ended(run: TradeRun, workflow_id: str) -> None:

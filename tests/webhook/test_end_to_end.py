@@ -16,12 +16,16 @@ from settings import Settings
 from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
 from tests.support.waiting import eventually
-from trading.types import TradeStatus
+from trading.types import PositionMode, TradeStatus
+from webhook import strategies
 from webhook.app import create_app
 from wiring import exchange_client
 from worker import Deps, build_worker
 from workflows import search_attributes as sa
 from workflows.contract import TradeResult
+from workflows.messages import CancelRequest
+from workflows.state import TradeState
+from workflows.trade import TradeWorkflow
 
 from .conftest import TOKEN, Webhook, make_settings
 
@@ -123,6 +127,58 @@ async def test_reverse_closes_its_own_quantity_then_opens_market_position_size(
     assert (await trading.post(close)).status_code == 202
     done = await _trade_in(trading, second.id, TradeStatus.CLOSED)
     assert done.closed_qty == Decimal("0.02")
+
+
+async def test_a_reverse_closes_every_open_trade_it_replaces_before_opening(
+    trading: Webhook, paper: PaperExchange
+) -> None:
+    """Pyramiding (review finding 11): two longs of the strategy are open when the reverse
+    comes. The short opens only once both have closed, never beside the older one, whose
+    limit exit rests until the test moves the price (hedge mode, where it could open)."""
+    await paper.admin.set_price("BTCUSDT", "95000")
+    async with exchange_client(trading.settings) as client:
+        await client.change_position_mode(PositionMode.HEDGE)
+    strat = await trading.add_strategy(exit_entry_type="limit")
+    older = await trading.post(trading.alert(strat, size=Decimal("0.01")))
+    await _trade_in(trading, older.json()["trade_id"], TradeStatus.TRACKING)
+    # Trades keep the strategy they started with: only the newer long exits at market.
+    await strategies.update(trading.sessionmaker, strat.name, {"exit_entry_type": "market"})
+    newer = await trading.post(trading.alert(strat, size=Decimal("0.01")))
+    await _trade_in(trading, newer.json()["trade_id"], TradeStatus.TRACKING)
+
+    reverse = trading.alert(
+        strat,
+        action="sell",
+        market_position="short",
+        prev_market_position="long",
+        size=Decimal("0.03"),
+        market_position_size=Decimal("0.01"),
+    )
+    r = await trading.post(reverse)
+    assert r.status_code == 202, r.text
+    await _trade_in(trading, newer.json()["trade_id"], TradeStatus.CLOSED)
+    handle = trading.temporal.get_workflow_handle(r.json()["workflow_id"])
+
+    async def settled() -> TradeState | None:
+        """The reverse's state once it either waits for the older long alone or went on."""
+        st = await handle.query(TradeWorkflow.state)
+        waiting = st.phase == f"waiting for {older.json()['workflow_id']} to close first"
+        return st if waiting or st.status is not TradeStatus.PENDING else None
+
+    st = await eventually(settled, "the reverse waiting for the older long", PATIENCE_S)
+    assert (st.status, st.filled_qty) == (TradeStatus.PENDING, 0), st
+    older_row = await trading.trade(older.json()["trade_id"])
+    assert older_row.status == TradeStatus.CLOSING
+
+    await paper.admin.set_price("BTCUSDT", "95001")  # the older long's resting exit fills
+    await _trade_in(trading, older.json()["trade_id"], TradeStatus.CLOSED)
+    second = await _trade_in(trading, r.json()["trade_id"], TradeStatus.TRACKING)
+    assert (second.side, second.filled_qty) == ("SHORT", Decimal("0.01"))
+    async with exchange_client(trading.settings) as client:
+        positions = await client.pending_positions(symbol="BTCUSDT")
+    assert [(p.side.value, p.qty) for p in positions] == [("SHORT", Decimal("0.01"))]
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    await _trade_in(trading, r.json()["trade_id"], TradeStatus.CANCELLED)
 
 
 async def test_cancel_through_the_temporal_cli_as_the_readme_shows(

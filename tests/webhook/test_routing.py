@@ -165,6 +165,28 @@ async def test_reverse_closes_the_open_trade_first_and_sizes_by_market_position_
     )
 
 
+async def test_reverse_passes_every_open_opposite_trade_to_the_new_workflow(
+    webhook: Webhook,
+) -> None:
+    """Pyramiding: each of the strategy's open longs is closed, and waited for, by the reverse's
+    own workflow (the newest in `close_first_workflow_id`, as before); none gets a close it
+    would not wait for from the webhook."""
+    strat = await webhook.add_strategy()
+    first = (await webhook.post(webhook.alert(strat, time=_at(9)))).json()
+    second = (await webhook.post(webhook.alert(strat, time=_at(8)))).json()
+    third = (await webhook.post(webhook.alert(strat, time=_at(7)))).json()
+    reverse = webhook.alert(
+        strat, action="sell", market_position="short", prev_market_position="long", time=_at(1)
+    )
+    r = await webhook.post(reverse)
+    assert r.status_code == 202, r.text
+    inp = await _started_input(webhook, r.json()["workflow_id"])
+    assert inp["close_first_workflow_id"] == third["workflow_id"]
+    assert inp["also_close_first_workflow_ids"] == [second["workflow_id"], first["workflow_id"]]
+    for opened in (first, second, third):
+        assert await _signals(webhook, opened["workflow_id"]) == []
+
+
 async def test_reverse_with_nothing_open_is_a_plain_open_of_the_new_leg(webhook: Webhook) -> None:
     strat = await webhook.add_strategy()
     r = await webhook.post(

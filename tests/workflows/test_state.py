@@ -25,6 +25,7 @@ def _memory() -> TradeMemory:
     return TradeMemory(
         inbox=Inbox(cancel=CancelRequest(flatten=True), close=CloseRequest(reason="exit alert"),
                     flatten="protection refused", exchange_changed=True,
+                    predecessors_ended={"trade-s-5": TradeStatus.CLOSED},
                     predecessor_closed=True, predecessor_status=TradeStatus.CLOSED,
                     notify=["trade-s-6"]),
         ledger=ledger,
