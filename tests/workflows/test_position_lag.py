@@ -13,12 +13,14 @@ from decimal import Decimal
 import pytest_asyncio
 from temporalio.client import Client
 
+from activities.contract_tracking import ExchangeChanged
 from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.workflows.conftest import RATE_SCALE, running_harness
-from tests.workflows.harness import Harness, until
-from trading.types import EntryType, TradeStatus
+from tests.workflows.harness import Harness, strategy, until
+from trading.types import EntryType, OrderType, Side, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest, CloseRequest
+from workflows.reconcile import SHORTFALL_CONFIRM_S
 from workflows.state import TradeState
 from workflows.trade import TradeWorkflow
 
@@ -165,3 +167,67 @@ async def test_the_sole_owner_whose_entry_fills_under_a_lagging_position_read_ke
         done = await h.result(a)
         assert done.status is TradeStatus.CLOSED and done.closed_qty == 2 * QTY
         assert await h.position_qty() == 0  # nothing left that no trade owns
+
+
+async def test_a_close_from_outside_beside_a_working_limit_entry_is_recorded_from_its_fills(
+    temporal_client: Client, lag_paper: PaperExchange, wf_db, task_queue: str
+) -> None:
+    """The other side of the rule: a shortfall that closing fills not of ours explain is a
+    close, recorded at once (no bound) and at those fills' price, even while the entry works."""
+    async with running_harness(temporal_client, lag_paper, wf_db, task_queue) as h:
+        await h.paper.admin.set_price(BTC, "95000")
+        a = await h.trade(entry_type=EntryType.LIMIT, sizing=Sizing(size=2 * QTY),
+                          reference_price=Decimal("94000"), tp=Decimal("98000"),
+                          sl=Decimal("91000"))
+        await h.until_state(a, lambda s: bool(s.open_orders), "A's limit rests")
+        await h.paper.admin.set_price(BTC, "94000")  # half fills
+        await h.until_state(a, lambda s: s.filled_qty == QTY and protected(s), "A protected")
+        await h.exchange.place_order(symbol=BTC, side=Side.SELL, qty=SMALL,
+                                     order_type=OrderType.MARKET, reduce_only=True)  # in the app
+        st = await h.until_state(a, lambda s: s.closed_qty > 0, "the close recorded")
+        assert st.closed_qty == SMALL and st.status is TradeStatus.ENTERING, st
+        [external] = [o for o in await h.orders(st.trade_id) if o.leg == "external"]
+        assert external.avg_price == Decimal("93999.9")  # the bid it sold at
+        assert external.error is None  # priced from its fills, not the last mark
+        await a.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+        done = await h.result(a)
+        assert done.status is TradeStatus.CANCELLED and done.closed_qty == QTY
+        assert await h.position_qty() == 0
+
+
+async def test_a_shortfall_no_closing_fill_explains_is_a_close_only_after_its_bound(
+    harness: Harness,
+) -> None:
+    """Quantity leaves the position through an order with a client id that is not ours (no
+    closing fill of the kind a TP/SL, liquidation or the app makes): nothing confirms a close.
+    The check that sees it records nothing (main recorded it at once); the shortfall is
+    recorded, at the last price, once reads have shown it for SHORTFALL_CONFIRM_S, even for a
+    trade whose own re-check is an hour away."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    a = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                      strat=strategy("quiet", tracking_interval_s=3600))
+    await h.until_state(a, lambda s: s.status is TradeStatus.TRACKING and protected(s),
+                        "A protected")
+    await h.exchange.place_order(symbol=BTC, side=Side.SELL, qty=SMALL, client_id="elsewhere-1",
+                                 order_type=OrderType.MARKET, reduce_only=True)
+    since = time.time_ns()
+    await a.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+
+    async def recorded_or_checked_twice() -> TradeState | None:
+        st = await h.state(a)
+        if st.closed_qty > 0:
+            return st
+        checks = len(await h.place_requests(since, "tpsl/get_pending_orders"))
+        return await h.state(a) if checks >= 2 else None
+    st = await until(recorded_or_checked_twice, "a record, or two checks")
+    assert st.closed_qty == 0 and st.warnings == [], st  # not confirmed yet
+    st = await h.until_state(a, lambda s: s.closed_qty > 0, "the shortfall recorded",
+                             timeout_s=SHORTFALL_CONFIRM_S + 30)
+    assert st.closed_qty == SMALL and st.status is TradeStatus.TRACKING, st
+    [external] = [o for o in await h.orders(st.trade_id) if o.leg == "external"]
+    assert external.filled_qty == SMALL and "no closing fill" in (external.error or "")
+    await a.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    done = await h.result(a)
+    assert done.status is TradeStatus.CANCELLED and done.closed_qty == QTY
+    assert await h.position_qty() == 0
