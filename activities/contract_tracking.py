@@ -39,6 +39,9 @@ class RefreshResult(Model):
     # The position holds this much more than all open trades on it own, with none of their
     # orders in flight: quantity no trade owns (None: none found).
     unowned_qty: Decimal | None = None
+    # What the open trades on the position's side own by their order rows (None: no position
+    # read). A read that shows less than this may lag the orders (workflows/reconcile.py).
+    owned_qty: Decimal | None = None
 
 
 class ExternalCloseRequest(Model):
@@ -54,9 +57,10 @@ class ExternalCloseRequest(Model):
     position_id: str
     qty: Decimal  # how much of ours left
     since_ms: int
-    # True: record nothing unless closing fills are found (did our TP/SL fire, or was it only
-    # cancelled?). False: the quantity is gone for sure; without fills, record it at
-    # `fallback_price` (the last known price) and say so.
+    # True: the fills are the evidence: record nothing unless closing fills that no trade
+    # recorded yet are found (did our TP/SL fire, or was it only cancelled? did a close from
+    # outside happen at all?), and at most their quantity. False: the quantity is gone for
+    # sure; without fills, record it at `fallback_price` (the last known price) and say so.
     require_fills: bool = False
     fallback_price: Decimal | None = None
     protection_client_id: str | None = None  # this TP/SL fired: mark its row FILLED

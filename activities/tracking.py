@@ -8,6 +8,7 @@ import logging
 import time
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -20,8 +21,10 @@ from activities.contract_tracking import (
 )
 from activities.errors import translated
 from activities.orders import OrderActivities
-from activities.records import Records
+from activities.records import Owned, Records
 from activities.shared_read import SharedRead
+from db.models import Fill as FillRow
+from db.models import Order as OrderRow
 from exchange.client import BitunixClient
 from exchange.models import Fill, Position
 from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide
@@ -59,6 +62,7 @@ class TrackingActivities:
         fill_pause_s: float = 0.25,  # float-ok: time or rate, not money
     ) -> None:
         self._client = client
+        self._sessionmaker = sessionmaker
         self._records = Records(sessionmaker)
         self._orders = orders
         self._fill_tries = fill_tries
@@ -116,6 +120,7 @@ class TrackingActivities:
             ours = our_position(positions, req.symbol, req.side)
             if req.position_id is not None and (ours is None or ours.position_id != req.position_id):
                 await self._records.mark_position_closed(req.position_id)
+            owned = None if ours is None else await self._records.owned(ours.symbol, ours.side)
             return RefreshResult(
                 orders=snaps,
                 position=None if ours is None else PositionView(
@@ -125,15 +130,15 @@ class TrackingActivities:
                 protection_pending=pending,
                 mark_price=await asyncio.shield(mark),
                 now_ms=seen_at,
-                unowned_qty=None if ours is None else await self._unowned(ours),
+                unowned_qty=None if ours is None or owned is None else self._unowned(ours, owned),
+                owned_qty=None if owned is None else owned.qty,
             )
 
-    async def _unowned(self, position: Position) -> Decimal | None:
+    def _unowned(self, position: Position, owned: Owned) -> Decimal | None:
         """How much more the position holds than all open trades on it own, when none of
         their orders is in flight. Such quantity is nobody's: no trade closes, protects or
         tracks it, so it is reported loudly here (the hook for an incident or a protective
         stop; review finding 3, 'a position larger than owned')."""
-        owned = await self._records.owned(position.symbol, position.side)
         extra = position.qty - owned.qty
         if extra <= 0 or owned.in_flight:
             return None
@@ -149,17 +154,26 @@ class TrackingActivities:
         """Our share of the exchange's closing fills on the position since `since_ms`: the fills
         without a client id (what TP/SL, liquidation and manual closes produce). The share is
         `req.qty` at their average price; when several trades lose quantity in the same window
-        they share that average (the exchange does not say which close was whose)."""
+        they share that average (the exchange does not say which close was whose). With
+        `require_fills` the fills must confirm the close: only those no other row recorded
+        count, and the share is at most their quantity."""
         with translated():
             if req.protection_order_id is not None:
                 return await self._protection_close(req, req.protection_order_id)
             fills = await self._closing_fills(req)
-            if not fills and req.require_fills:
-                return ExternalCloseResult(found=False, snapshot=None)
+            qty = req.qty
+            if req.require_fills:
+                # The fills are the evidence that a close happened at all: one another order
+                # row already holds was counted (by another trade, or by this one at an
+                # earlier check), and the close is never recorded larger than they show.
+                fills = await self._not_recorded_elsewhere(fills, req.client_id)
+                if not fills:
+                    return ExternalCloseResult(found=False, snapshot=None)
+                qty = min(qty, sum((f.qty for f in fills), Decimal(0)))
             if fills:
                 total = sum((f.qty for f in fills), Decimal(0))
                 avg: Decimal | None = sum((f.qty * f.price for f in fills), Decimal(0)) / total
-                fee = sum((f.fee for f in fills), Decimal(0)) * min(req.qty, total) / total
+                fee = sum((f.fee for f in fills), Decimal(0)) * min(qty, total) / total
             else:
                 log.warning(
                     "no closing fill found for %s on position %s since %s: recorded at the last "
@@ -172,7 +186,7 @@ class TrackingActivities:
             snap = OrderSnapshot(
                 client_id=req.client_id, order_id=fills[0].order_id if fills else None,
                 leg=leg, fill_side=req.side.exit_side, order_type=OrderType.MARKET,
-                qty=req.qty, price=None, status=OrderStatus.FILLED, filled_qty=req.qty,
+                qty=qty, price=None, status=OrderStatus.FILLED, filled_qty=qty,
                 avg_price=avg, fee=fee,
                 error=None if fills else "no closing fill found; priced at the last known price",
             )
@@ -270,6 +284,20 @@ class TrackingActivities:
             if len(page) < PAGE:
                 break
         return out
+
+    async def _not_recorded_elsewhere(self, fills: list[Fill], client_id: str) -> list[Fill]:
+        """`fills` less those an order row other than `client_id`'s already holds (this
+        activity's own row holds them after a retry: they still count for it)."""
+        if not fills:
+            return []
+        async with self._sessionmaker() as session:
+            taken = set(await session.scalars(
+                select(FillRow.exchange_trade_id)
+                .join(OrderRow, OrderRow.id == FillRow.order_id)
+                .where(FillRow.exchange_trade_id.in_([f.trade_id for f in fills]),
+                       OrderRow.client_order_id != client_id)
+            ))
+        return [f for f in fills if f.trade_id not in taken]
 
     async def _closing_fills(self, req: ExternalCloseRequest) -> list[Fill]:
         for attempt in range(self._fill_tries):

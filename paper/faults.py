@@ -4,15 +4,17 @@ Before a private request is processed, at most one pre-processing fault fires, c
 this order: `http_5xx` (HTTP 503), `network_error` (code 10001, HTTP 200), `rate_limit`
 (code 10006, HTTP 200), `error_rate` (HTTP 500, drawn from a seeded generator). `latency_ms`
 is added before all of them. `drop_response` executes a placement and then replaces its answer
-by HTTP 504 or withholds it for HANG_SECONDS (then 504). `visibility_delay_ms` and
-`cancel_fill_race` act inside the engine. `price_after` sets a price right after one request of
-a given path is answered (under the same lock, so nothing comes between): a test makes a fill
-land exactly between two reads of a client.
+by HTTP 504 or withholds it for HANG_SECONDS (then 504). `visibility_delay_ms`,
+`position_lag_ms` and `cancel_fill_race` act inside the engine. `price_after` sets a price
+right after one request of a given path is answered (under the same lock, so nothing comes
+between): a test makes a fill land exactly between two reads of a client.
 
 Extension beyond the shared contract: `post_only_mode` ("reject" | "cancel") overrides
 Settings.paper_post_only_mode at run time, so one server can show both behaviours.
 `omit_avg_price` answers orders without `avgPrice`, as BitUnix documents `get_order_detail`
-(its average is then only in the fills).
+(its average is then only in the fills). `position_lag_ms` makes position reads show
+each position as it was that long ago (BitUnix warns that positions may lag its orders): a
+fill made while it is set changes the positions a read shows only after the lag.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ class Faults:
     post_only_mode: str | None = None
     omit_avg_price: bool = False
     price_after: dict[str, str] | None = None  # {"path", "symbol", "price"}: fires once
+    position_lag_ms: int = 0
     _rng: random.Random = field(init=False, repr=False)
+    # (ms, position id, qty change) of the fills made while `position_lag_ms` was set.
+    _position_changes: list[tuple[int, str, Decimal]] = field(
+        init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -58,12 +64,13 @@ class Faults:
         for name in self.as_dict():
             setattr(self, name, getattr(fresh, name))
         self._rng = random.Random(self.seed)
+        self._position_changes = []
 
     def merge(self, body: dict[str, Any]) -> None:
         """Validate the whole body first, then apply it (a bad body changes nothing)."""
         updates: dict[str, Any] = {}
         for name in ("latency_ms", "rate_limit", "http_5xx", "network_error",
-                     "visibility_delay_ms"):
+                     "visibility_delay_ms", "position_lag_ms"):
             if name in body:
                 updates[name] = _non_negative_int(body[name], name)
         if "error_rate" in body:
@@ -102,7 +109,7 @@ class Faults:
             "visibility_delay_ms": self.visibility_delay_ms,
             "cancel_fill_race": self.cancel_fill_race, "post_only_mode": self.post_only_mode,
             "omit_avg_price": self.omit_avg_price,
-            "price_after": self.price_after,
+            "price_after": self.price_after, "position_lag_ms": self.position_lag_ms,
         }
 
     def before_processing(self) -> str | None:
@@ -136,6 +143,18 @@ class Faults:
             return None
         self.price_after = None
         return spec["symbol"], Decimal(spec["price"])
+
+    def note_position_change(self, position_id: str, delta: Decimal, now_ms: int) -> None:
+        """A fill changed a position's quantity by `delta` (kept only while the lag is set)."""
+        if self.position_lag_ms > 0:
+            self._position_changes.append((now_ms, position_id, delta))
+
+    def unseen_position_change(self, position_id: str, now_ms: int) -> Decimal:
+        """How much a position's quantity changed within the last `position_lag_ms`: what a
+        position read does not show yet."""
+        cutoff = now_ms - self.position_lag_ms
+        self._position_changes = [c for c in self._position_changes if c[0] > cutoff]
+        return sum((d for _, pid, d in self._position_changes if pid == position_id), Decimal(0))
 
 
 def _non_negative_int(value: Any, name: str) -> int:

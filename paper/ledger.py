@@ -83,12 +83,14 @@ def apply_fill(eng: Engine, order: Order, qty: Decimal, price: Decimal, role: st
         close_qty = min(rest, target.qty)
         target.fee += fee * close_qty / qty
         pnl = _reduce(eng, target, close_qty, price, now)
+        eng.faults.note_position_change(target.position_id, -close_qty, now)
         rest -= close_qty
         touched = target
     if rest > 0 and not order.closing:
         pos = _open_target(eng, order, now)
         pos.fee += fee * rest / qty
         _increase(pos, rest, price, now)
+        eng.faults.note_position_change(pos.position_id, rest, now)
         touched = pos
         tpsl.on_opening_fill(eng, order, pos, rest)
     st.balances[eng.coin(order.symbol)] -= fee

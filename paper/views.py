@@ -7,6 +7,7 @@ Lists are newest first; `skip`/`limit` (default 10, max 100) page them; `total` 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -196,9 +197,32 @@ def get_history_trades(eng: Engine, p: dict[str, Any]) -> dict[str, Any]:
 def get_pending_positions(eng: Engine, p: dict[str, Any]) -> list[dict[str, Any]]:
     symbol, pid = opt_str(p, "symbol"), opt_str(p, "positionId")
     return [
-        position_view(eng, pos) for pos in eng.state.open_positions(symbol)
+        position_view(eng, pos) for pos in _positions_shown(eng, symbol)
         if pid is None or pos.position_id == pid
     ]
+
+
+def _positions_shown(eng: Engine, symbol: str | None) -> list[Position]:
+    """The open positions a read shows: with the `position_lag_ms` fault, each as it was that
+    long ago (a position opened within the lag is not shown yet, one closed within it still is).
+    Only the quantity is rewound; the cost basis is scaled to it, margin and fees are today's."""
+    if eng.faults.position_lag_ms == 0:
+        return eng.state.open_positions(symbol)
+    now = now_ms()
+    shown = []
+    for pos in eng.state.positions.values():
+        if symbol is not None and pos.symbol != symbol:
+            continue
+        unseen = eng.faults.unseen_position_change(pos.position_id, now)
+        if unseen == 0:
+            if not pos.closed:
+                shown.append(pos)
+            continue
+        qty = pos.qty - unseen
+        if qty > 0:
+            avg = pos.avg_price if pos.qty else pos.opened_value / pos.opened_qty
+            shown.append(replace(pos, qty=qty, entry_value=avg * qty, closed=False))
+    return shown
 
 
 def get_history_positions(eng: Engine, p: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,10 @@ class TradeLedger(BaseModel):
     protection: ProtectionSnapshot | None = None
     position_id: str | None = None
     last_seen_ms: int | None = None  # exchange-side time of the last refresh with our qty
+    # Exchange-side time of the first read, with no entry of the trade working, that showed
+    # less in the position than the trade owns, while nothing confirms a close: None while
+    # there is no such shortfall (workflows/reconcile.py, `shortfall_settled`).
+    shortfall_since_ms: int | None = None
 
     # --- ids ------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from trading.types import Leg, TradeStatus
     from workflows.closing import close_trade, exit_retry_s
-    from workflows.reconcile import follow, reconcile
+    from workflows.reconcile import SECOND_READ_S, follow, reconcile, shortfall_pending
     from workflows.run import TradeRun
 
 CONTINUE_AS_NEW = "continue_as_new"
@@ -46,7 +46,7 @@ async def track(run: TradeRun) -> str:
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW
         if exit_ is None:
-            woken = await run.wait(run.strategy.tracking_interval_s)
+            woken = await run.wait(next_check_s(run))
             before = (run.ledger.open_qty, run.ledger.fees)
             await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
         else:
@@ -58,6 +58,14 @@ async def track(run: TradeRun) -> str:
         if (run.ledger.open_qty, run.ledger.fees) != before:
             await run.record()
     return ENDED
+
+
+def next_check_s(run: TradeRun) -> int:
+    """The trade's own interval; while the position shows less than the trade owns with no
+    close confirmed, sooner: the shortfall is recorded or gone within its bound even for a
+    trade that checks rarely (workflows/reconcile.py SHORTFALL_CONFIRM_S)."""
+    interval = run.strategy.tracking_interval_s
+    return min(interval, SECOND_READ_S) if shortfall_pending(run) else interval
 
 
 def pending_exit(run: TradeRun) -> Exit | None:

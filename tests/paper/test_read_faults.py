@@ -1,13 +1,15 @@
 """Faults that act between reads: `price_after` (a price set right after one request is
-answered) and `visibility_delay_ms` on TP/SL orders, over real HTTP."""
+answered), `visibility_delay_ms` on TP/SL orders and `position_lag_ms` on positions, over
+real HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 
-from tests.paper.helpers import data, place, positions
+from tests.paper.helpers import data, detail, place, positions
 from tests.paper.wire_client import WireClient
 from tests.support.paper import PaperAdminError, PaperExchange
+from tests.support.waiting import eventually
 
 
 async def test_price_after_moves_the_price_once_right_after_the_named_read(
@@ -51,3 +53,35 @@ async def test_a_new_tpsl_is_listed_only_after_the_visibility_delay(
     assert data(await api.get("tpsl/get_pending_orders", query)) == []
     await asyncio.sleep(0.35)
     assert len(data(await api.get("tpsl/get_pending_orders", query))) == 1
+
+
+async def test_position_reads_lag_the_fills_by_position_lag_ms(
+    paper: PaperExchange, api: WireClient
+) -> None:
+    """BitUnix's positions may lag its orders: with `position_lag_ms`, a fill shows in order
+    detail at once and in the position only after the lag, both ways (an opening and a
+    closing fill), and a position opened within the lag is not shown yet."""
+    data(await place(api, side="BUY", qty="0.01"))  # before the fault: shown at once
+    await paper.admin.faults(position_lag_ms=2000)
+    more = data(await place(api, side="BUY", qty="0.02"))
+    assert (await detail(api, more["orderId"]))["status"] == "FILLED"
+    (pos,) = await positions(api)
+    assert pos["qty"] == "0.01" and pos["avgOpenPrice"] is not None
+    data(await place(api, symbol="ETHUSDT", side="BUY", qty="0.1"))
+    assert await positions(api, "ETHUSDT") == []
+
+    async def shows(symbol: str, qty: str) -> bool:
+        return [p["qty"] for p in await positions(api, symbol)] == [qty]
+    await eventually(lambda: shows("BTCUSDT", "0.03"), "the added 0.02 shown")
+    await eventually(lambda: shows("ETHUSDT", "0.1"), "the new position shown")
+
+    data(await place(api, side="SELL", qty="0.03", reduceOnly=True))  # closes it
+    assert await shows("BTCUSDT", "0.03")  # still shown, within the lag
+    await eventually(lambda: _flat(api), "the closed position gone")
+    await paper.admin.clear_faults()  # without the fault a fill shows at once
+    data(await place(api, side="BUY", qty="0.01"))
+    assert await shows("BTCUSDT", "0.01")
+
+
+async def _flat(api: WireClient) -> bool:
+    return await positions(api) == []
