@@ -86,7 +86,8 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         visibility_window=timedelta(seconds=float(settings.order_visibility_s)),  # float-ok: time
     )
     venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
-    protection = ProtectionActivities(deps.exchange, deps.sessionmaker)
+    protection = ProtectionActivities(deps.exchange, deps.sessionmaker,
+                                      visibility_window=orders.visibility_window)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
     trades = TradeActivities(deps.sessionmaker)
     pairs = PairActivities(deps.exchange, deps.sessionmaker)
@@ -107,6 +108,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "settle_orders": orders.settle_orders,
         "place_protection": protection.place_protection,
         "cancel_protection": protection.cancel_protection,
+        "settle_protection_claims": protection.settle_protection_claims,
         "refresh_trade": tracking.refresh_trade,
         "record_external_close": tracking.record_external_close,
         "record_trade": trades.record_trade,

@@ -217,8 +217,23 @@ class ProtectionLevel(StrEnum):
     POSITION = "position"  # tpsl/position/place_order: the whole position (one per position)
 
 
+class ProtectionClaim(Model):
+    """A TP/SL placement of the trade whose outcome is unknown (its retries ran out after a
+    lost answer): the TP/SL it asked for may exist at the exchange, recorded by no row. What it
+    asked for is how it is recognised: TP/SL orders carry no client id."""
+
+    client_id: str  # its `order` row, SENDING until settled
+    position_id: str
+    level: ProtectionLevel
+    qty: Decimal
+    tp: Decimal | None = None
+    sl: Decimal | None = None
+
+
 class ProtectionRequest(Model):
-    """Place (or adopt) one TP/SL order, or move/resize it when `order_id` is given."""
+    """Place (or adopt) one TP/SL order, or move/resize it when `order_id` is given. `earlier`:
+    the trade's unsettled claims, each settled first (its TP/SL adopted for this request, or
+    cancelled; its row settled), so the trade never has two live TP/SLs."""
 
     trade_id: int
     client_id: str  # our row key; TP/SL orders carry no client id at the exchange
@@ -231,6 +246,22 @@ class ProtectionRequest(Model):
     sl: Decimal | None = None
     stop_type: StopType = StopType.MARK_PRICE
     order_id: str | None = None
+    earlier: list[ProtectionClaim] = Field(default_factory=list)
+
+    def claim(self) -> ProtectionClaim:
+        """This placement as a claim, should its outcome stay unknown."""
+        return ProtectionClaim(client_id=self.client_id, position_id=self.position_id,
+                               level=self.level, qty=self.qty, tp=self.tp, sl=self.sl)
+
+
+class ClaimsRequest(Model):
+    """Settle a trade's unsettled TP/SL claims without placing anything: each one's TP/SL, if
+    it exists, is cancelled (before an exit, and before the trade ends)."""
+
+    trade_id: int
+    symbol: str
+    position_side: PositionSide
+    claims: list[ProtectionClaim]
 
 
 class ProtectionSnapshot(Model):

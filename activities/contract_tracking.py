@@ -69,8 +69,17 @@ class ExternalCloseRequest(Model):
     protection_order_id: str | None = None
     # With `leg` TRIGGERED: the TP/SL prices. Closing fills that crossed neither mean the
     # position ended otherwise (liquidation, manual close): recorded as EXTERNAL instead.
+    # With `protection_order_id`: the prices that TP/SL carries (its trigger prices).
     tp: Decimal | None = None
     sl: Decimal | None = None
+    # With `protection_order_id`: the TP/SL has been in neither list for longer than the
+    # trade waits (workflows/reconcile.py): decide now from the position (see
+    # ExternalCloseResult.unknown) instead of answering "unknown" again.
+    decide: bool = False
+    # With `protection_order_id`: the row `client_id` holds an estimate of what that TP/SL
+    # closed (recorded at its trigger price). Replace it by the close's fills once they are
+    # listed; withdraw it if the TP/SL's history says it was cancelled, not fired.
+    refine: bool = False
 
 
 class ExternalCloseResult(Model):
@@ -79,6 +88,13 @@ class ExternalCloseResult(Model):
     # With `protection_order_id`: a second look found the TP/SL pending after all (the
     # check's list missed it). Nothing was recorded; it still protects the trade.
     still_pending: bool = False
+    # With `protection_order_id`: the TP/SL is neither pending nor in its history (yet), and
+    # the position does not rule out that it fired. Nothing was recorded; the trade keeps it as
+    # its TP/SL, places no other, and looks again.
+    unknown: bool = False
+    # `snapshot` is an estimate (the TP/SL fired, no fill of its close is listed yet): the
+    # trade asks again with `refine` until the fills replace it.
+    estimated: bool = False
 
 
 class TradeRecord(Model):

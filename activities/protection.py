@@ -6,6 +6,12 @@ PostgreSQL advisory lock on the position id), and every send is preceded by a lo
 position's pending TP/SL orders: a matching one that no row records yet is adopted. That covers
 a retry of a placement whose answer was lost, and as well a later placement under a new client
 id after the retries of such a placement ran out (review finding 8).
+
+When the TP/SL wanted changed meanwhile (a further fill, `set_protection`), the lost one no
+longer matches the new placement. The trade then hands over its unsettled claims (what each
+lost placement asked for): each claim's TP/SL, recognised by what it asked for and recorded by
+no row, is adopted for the new placement and moved, or cancelled, and its row settled, before
+anything is sent (issue 19, gap B).
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contract import (
+    ClaimsRequest,
     Failure,
     OrderRequest,
     OrderSnapshot,
+    ProtectionClaim,
     ProtectionLevel,
     ProtectionRef,
     ProtectionRequest,
@@ -30,11 +39,12 @@ from activities.contract import (
 )
 from activities.contract_tracking import Done
 from activities.errors import protection_refused, translated, try_again
+from activities.orders import VISIBILITY_WINDOW
 from activities.records import Records
 from exchange.client import BitunixClient
 from exchange.errors import NotFoundYet, OutcomeUnknown, Rejected
 from exchange.models import TpslOrder
-from trading.types import Leg, OrderStatus, OrderType
+from trading.types import Leg, OrderStatus, OrderType, PositionSide
 
 log = logging.getLogger("activities.protection")
 
@@ -47,12 +57,14 @@ class ProtectionActivities:
         *,
         adopt_tries: int = 4,
         adopt_pause_s: float = 0.25,  # float-ok: time or rate, not money
+        visibility_window: timedelta = VISIBILITY_WINDOW,
     ) -> None:
         self._client = client
         self._sessionmaker = sessionmaker
         self._records = Records(sessionmaker)
         self._adopt_tries = adopt_tries
         self._adopt_pause_s = adopt_pause_s
+        self._window = visibility_window
 
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, position_id: str) -> AsyncIterator[None]:
@@ -72,6 +84,10 @@ class ProtectionActivities:
             async with self._one_at_a_time(req.position_id):
                 if req.order_id is not None:
                     return await self._modify(req)
+                if req.earlier:
+                    kept = await self._settle_earlier(req)
+                    if kept is not None:
+                        return kept
                 claim = await self._records.claim_order(_row_request(req))
                 # Look before every send: an earlier attempt, or an earlier placement of this
                 # trade whose answer never came, may have created it. A re-send looks as long
@@ -108,27 +124,137 @@ class ProtectionActivities:
         )
 
     async def _modify(self, req: ProtectionRequest) -> ProtectionSnapshot:
-        assert req.order_id is not None
         try:
-            if req.level is ProtectionLevel.POSITION:
-                await self._client.modify_position_tpsl(
-                    symbol=req.symbol, position_id=req.position_id,
-                    tp_price=req.tp, tp_stop_type=req.stop_type if req.tp else None,
-                    sl_price=req.sl, sl_stop_type=req.stop_type if req.sl else None,
-                )
-            else:
-                await self._client.modify_tpsl_order(
-                    order_id=req.order_id,
-                    tp_price=req.tp, tp_stop_type=req.stop_type if req.tp else None,
-                    tp_order_type=OrderType.MARKET if req.tp else None,
-                    tp_qty=req.qty if req.tp else None,
-                    sl_price=req.sl, sl_stop_type=req.stop_type if req.sl else None,
-                    sl_order_type=OrderType.MARKET if req.sl else None,
-                    sl_qty=req.qty if req.sl else None,
-                )
+            await self._send_modify(req)
         except (Rejected, NotFoundYet) as exc:
             raise protection_refused(exc) from exc  # type: ignore[arg-type]
+        assert req.order_id is not None
         return await self._save(req, req.order_id, OrderStatus.NEW)
+
+    async def _send_modify(self, req: ProtectionRequest) -> None:
+        assert req.order_id is not None
+        if req.level is ProtectionLevel.POSITION:
+            await self._client.modify_position_tpsl(
+                symbol=req.symbol, position_id=req.position_id,
+                tp_price=req.tp, tp_stop_type=req.stop_type if req.tp else None,
+                sl_price=req.sl, sl_stop_type=req.stop_type if req.sl else None,
+            )
+            return
+        await self._client.modify_tpsl_order(
+            order_id=req.order_id,
+            tp_price=req.tp, tp_stop_type=req.stop_type if req.tp else None,
+            tp_order_type=OrderType.MARKET if req.tp else None,
+            tp_qty=req.qty if req.tp else None,
+            sl_price=req.sl, sl_stop_type=req.stop_type if req.sl else None,
+            sl_order_type=OrderType.MARKET if req.sl else None,
+            sl_qty=req.qty if req.sl else None,
+        )
+
+    # --- the trade's unsettled claims (placements whose outcome stayed unknown) -----------
+
+    async def _settle_earlier(self, req: ProtectionRequest) -> ProtectionSnapshot | None:
+        """Settle every claim in `req.earlier`: the first TP/SL found that can carry `req`
+        (same position and level) is adopted and moved to `req` (returned); any other is
+        cancelled. Raises, retryably, while a claim may still be created unseen."""
+        kept: ProtectionSnapshot | None = None
+        for claim, order in await self._claimed_orders(req.symbol, req.earlier):
+            if kept is None and claim.position_id == req.position_id and claim.level is req.level:
+                kept = await self._take_over(req, claim, order)
+                if kept is not None:
+                    continue
+            await self._cancel_claimed(req.trade_id, req.symbol, req.position_side, claim, order)
+        return kept
+
+    async def _claimed_orders(
+        self, symbol: str, claims: list[ProtectionClaim]
+    ) -> list[tuple[ProtectionClaim, TpslOrder]]:
+        """The pending TP/SL of each claim that has one. A claim's TP/SL is the one its row
+        records (an earlier attempt of this settling found it), else a pending TP/SL on its
+        position that matches what it asked for and no open trade's row records: BitUnix's
+        TP/SLs carry no client id. Each TP/SL answers one claim, so a twin of another trade's
+        (the same prices and size, equally unrecorded) is never taken twice. A claim with no
+        TP/SL is settled here: never claimed, already settled, or never placed."""
+        recorded = await self._records.recorded_exchange_ids(symbol, Leg.PROTECTION)
+        pending = await self._client.all_pending_tpsl_orders(symbol)
+        found: list[tuple[ProtectionClaim, TpslOrder]] = []
+        for claim in claims:
+            row = await self._records.order_row(claim.client_id)
+            if row is None or row.status not in (OrderStatus.SENDING.value, OrderStatus.NEW.value):
+                continue  # nothing was sent under it, or it is settled already
+            if row.exchange_order_id is not None:
+                order = next((o for o in pending if o.id == row.exchange_order_id), None)
+            else:
+                order = next((o for o in pending if o.id not in recorded
+                              and o.position_id == claim.position_id and _matches(o, claim)),
+                             None)
+            if order is not None:
+                recorded.add(order.id)
+                found.append((claim, order))
+            elif row.exchange_order_id is None:
+                await self._not_placed(claim)
+        return found
+
+    async def _not_placed(self, claim: ProtectionClaim) -> None:
+        """A claim whose TP/SL no list shows: settled as never placed once nothing was sent
+        under it for the visibility window; until then a new TP/SL may still appear, and
+        nothing is placed beside it."""
+        error = (f"not placed: no pending TP/SL matched it {self._window.total_seconds():g} s "
+                 "after its send")
+        if await self._records.reject_unplaced(claim.client_id, self._window, error):
+            log.info("TP/SL claim %s: nothing at the exchange; settled as not placed",
+                     claim.client_id)
+            return
+        row = await self._records.order_row(claim.client_id)
+        if row is not None and row.status == OrderStatus.SENDING.value:
+            raise try_again(
+                Failure.NOT_FOUND_YET,
+                f"an earlier TP/SL placement of this trade ({claim.client_id}) was sent moments "
+                "ago and is not listed yet; not placing another beside it",
+            )
+
+    async def _take_over(self, req: ProtectionRequest, claim: ProtectionClaim,
+                         order: TpslOrder) -> ProtectionSnapshot | None:
+        """The claim's TP/SL carries `req` from now on: recorded under the claim's row first
+        (a retry finds it by id), then moved to what `req` wants. None: the exchange refused
+        the move (the caller cancels it, and a new one is placed)."""
+        log.info("TP/SL %s of claim %s found at the exchange: adopted for %s", order.id,
+                 claim.client_id, req.client_id)
+        found = req.model_copy(update={"client_id": claim.client_id, "order_id": order.id,
+                                       "qty": claim.qty, "tp": claim.tp, "sl": claim.sl})
+        await self._save(found, order.id, OrderStatus.NEW, adopted=True)
+        wanted = req.model_copy(update={"client_id": claim.client_id, "order_id": order.id})
+        if not _matches(order, wanted):
+            try:
+                await self._send_modify(wanted)
+            except (Rejected, NotFoundYet) as exc:
+                log.warning("TP/SL %s could not be moved (%s): cancelled instead", order.id, exc)
+                return None
+        return await self._save(wanted, order.id, OrderStatus.NEW, adopted=True)
+
+    async def _cancel_claimed(self, trade_id: int, symbol: str, side: PositionSide,
+                              claim: ProtectionClaim, order: TpslOrder) -> None:
+        log.info("TP/SL %s of claim %s found at the exchange: cancelled", order.id,
+                 claim.client_id)
+        await self._cancel_tpsl(symbol, order.id)
+        await self._records.save_order(trade_id, symbol, OrderSnapshot(
+            client_id=claim.client_id, order_id=order.id, leg=Leg.PROTECTION,
+            fill_side=side.exit_side, order_type=OrderType.MARKET, qty=claim.qty, price=None,
+            status=OrderStatus.CANCELED, adopted=True,
+            error="a placement whose answer was lost: its TP/SL was cancelled when settled",
+        ), reduce_only=True)
+
+    @activity.defn(name="settle_protection_claims")
+    async def settle_protection_claims(self, req: ClaimsRequest) -> Done:
+        """Cancel the TP/SL of each unsettled claim (the trade is about to close its
+        quantity, or ends): none may stay live after it, able to close another trade's share."""
+        with translated():
+            for position_id in dict.fromkeys(c.position_id for c in req.claims):
+                async with self._one_at_a_time(position_id):
+                    claims = [c for c in req.claims if c.position_id == position_id]
+                    for claim, order in await self._claimed_orders(req.symbol, claims):
+                        await self._cancel_claimed(req.trade_id, req.symbol, req.position_side,
+                                                   claim, order)
+            return Done()
 
     async def _adopt(self, req: ProtectionRequest, *, tries: int) -> ProtectionSnapshot | None:
         """A pending TP/SL on the position that matches `req` and no row records yet."""
@@ -163,20 +289,25 @@ class ProtectionActivities:
         """Cancel a TP/SL order; one that is already gone (fired, cancelled with its position)
         counts as cancelled."""
         with translated():
-            try:
-                await self._client.cancel_tpsl_order(ref.symbol, ref.order_id)
-            except (Rejected, NotFoundYet) as exc:
-                # Every page: one beyond the first is as live as any (review finding 7).
-                pending = await self._client.all_pending_tpsl_orders(ref.symbol)
-                if any(o.id == ref.order_id for o in pending):
-                    raise try_again(
-                        Failure.CANCEL_NOT_CONFIRMED,
-                        f"TP/SL {ref.order_id} is still pending after a refused cancel: {exc}",
-                    ) from exc
+            await self._cancel_tpsl(ref.symbol, ref.order_id)
             row = await self._records.order_row(ref.client_id)
             if row is not None and row.status == OrderStatus.NEW.value:
                 await self._records.set_order_status(ref.client_id, OrderStatus.CANCELED)
             return Done()
+
+
+    async def _cancel_tpsl(self, symbol: str, order_id: str) -> None:
+        """Cancel a TP/SL; one that is no longer pending (fired, cancelled) counts as done."""
+        try:
+            await self._client.cancel_tpsl_order(symbol, order_id)
+        except (Rejected, NotFoundYet) as exc:
+            # Every page: one beyond the first is as live as any (review finding 7).
+            pending = await self._client.all_pending_tpsl_orders(symbol)
+            if any(o.id == order_id for o in pending):
+                raise try_again(
+                    Failure.CANCEL_NOT_CONFIRMED,
+                    f"TP/SL {order_id} is still pending after a refused cancel: {exc}",
+                ) from exc
 
 
 def _row_request(req: ProtectionRequest) -> OrderRequest:
@@ -188,7 +319,9 @@ def _row_request(req: ProtectionRequest) -> OrderRequest:
     )
 
 
-def _matches(order: TpslOrder, req: ProtectionRequest) -> bool:
+def _matches(order: TpslOrder, req: ProtectionRequest | ProtectionClaim) -> bool:
+    """Whether the TP/SL carries what `req` asks for (its prices, and its size unless it is
+    position-level)."""
     if order.tp_price != req.tp or order.sl_price != req.sl:
         return False
     if req.level is ProtectionLevel.POSITION:

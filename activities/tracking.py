@@ -26,7 +26,7 @@ from activities.shared_read import SharedRead
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from exchange.client import BitunixClient
-from exchange.models import Fill, Position
+from exchange.models import Fill, Position, TpslOrder
 from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide
 
 log = logging.getLogger("activities.tracking")
@@ -37,6 +37,7 @@ PAGE = 100  # BitUnix's largest page
 FILL_PAGES = 10
 TPSL_FIRED = "FILLED"  # a TP/SL's status in its history once it has fired
 TRIGGER_MARGIN_MS = 1_000
+ESTIMATED = "estimated: priced at the TP/SL's trigger price until its close's fills are listed"
 
 
 def not_before(req: RefreshRequest) -> float:  # float-ok: wall-clock seconds
@@ -201,39 +202,111 @@ class TrackingActivities:
         any close without a client id: another trade's TP/SL or a manual close makes those
         too), and what it closed is its own closing order's fills, at most `req.qty`."""
         tpsl = await self._client.find_tpsl_history_order(req.symbol, order_id, req.position_id)
+        if req.refine:
+            return await self._refine(req, order_id, tpsl)
         if tpsl is None:
-            pending = await self._client.all_pending_tpsl_orders(req.symbol, req.position_id)
-            if any(o.id == order_id for o in pending):
-                # The check's list missed it (a page shifted under it): it is live.
-                return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
-            if req.protection_client_id is not None and await self._records.placed_within(
-                req.protection_client_id, self._orders.visibility_window
-            ):
-                # Placed moments ago: the exchange may not list a new TP/SL yet. Taking it as
-                # gone would place a second one beside it.
-                return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
-            # Neither list shows it (a history that lags, or that no longer reaches back to
-            # it): take it as having closed nothing. Whatever left the position is measured
-            # by the position itself, and a new TP/SL is placed.
-            log.warning("TP/SL %s is neither pending nor in its history: taken as gone",
-                        order_id)
-            return ExternalCloseResult(found=False, snapshot=None)
+            return await self._not_listed(req, order_id)
         if tpsl.status != TPSL_FIRED:
             log.info("TP/SL %s ended %s: it closed nothing", order_id, tpsl.status)
             if req.protection_client_id is not None:
-                ended = (OrderStatus.SYSTEM_CANCELED if tpsl.status == OrderStatus.SYSTEM_CANCELED
-                         else OrderStatus.CANCELED)
-                await self._records.set_order_status(req.protection_client_id, ended)
+                await self._records.set_order_status(req.protection_client_id, _ended(tpsl))
             return ExternalCloseResult(found=False, snapshot=None)
-        # The trigger time and the fills share the exchange's clock: a second's margin for
-        # rounding, not the worker's CLOCK_MARGIN_MS.
-        since = (tpsl.trigger_time_ms - TRIGGER_MARGIN_MS if tpsl.trigger_time_ms
-                 else req.since_ms - CLOCK_MARGIN_MS)
-        fills = await self._fired_fills(req, order_id, since)
+        fills = await self._fired_fills(req, order_id, _fills_since(req, tpsl))
         if not fills:
-            # Recorded as nothing: what left the position is measured by the position itself.
-            log.warning("TP/SL %s fired, but no closing fill of it is listed", order_id)
+            # FILLED means fired: its quantity left the position, whether or not the close's
+            # fills are listed yet. Recorded as nothing, a shared position still holds the
+            # other trades' quantity, and a new TP/SL would be placed over it.
+            log.warning("TP/SL %s fired, but no closing fill of it is listed yet: recorded "
+                        "at its trigger price until they are", order_id)
+            return await self._estimate(req, order_id, req.qty, tpsl.tp_price, tpsl.sl_price)
+        return await self._record_fired(req, fills)
+
+    async def _not_listed(self, req: ExternalCloseRequest, order_id: str) -> ExternalCloseResult:
+        """Neither list shows the TP/SL: a history that lags (or no longer reaches back to
+        it). The position tells whether it can have fired: it did not if the position still
+        holds all that the open trades on it own. Until that is clear it is unknown (the trade
+        keeps it and looks again, never placing a second one over another trade's quantity);
+        past the trade's bound (`req.decide`) the position's numbers decide."""
+        pending = await self._client.all_pending_tpsl_orders(req.symbol, req.position_id)
+        if any(o.id == order_id for o in pending):
+            # The check's list missed it (a page shifted under it): it is live.
+            return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
+        if req.protection_client_id is not None and await self._records.placed_within(
+            req.protection_client_id, self._orders.visibility_window
+        ):
+            # Placed moments ago: the exchange may not list a new TP/SL yet. Taking it as
+            # gone would place a second one beside it.
+            return ExternalCloseResult(found=False, snapshot=None, still_pending=True)
+        missing, sure = await self._missing(req)
+        if missing == 0 and (sure or req.decide):
+            log.warning("TP/SL %s is neither pending nor in its history, and the position holds "
+                        "all that the open trades own: it closed nothing", order_id)
             return ExternalCloseResult(found=False, snapshot=None)
+        if not req.decide:
+            log.warning("TP/SL %s is neither pending nor in its history yet, and the position "
+                        "holds %s less than the open trades own%s: kept as unknown, looked at "
+                        "again", order_id, missing, "" if sure else " (orders in flight)")
+            return ExternalCloseResult(found=False, snapshot=None, unknown=True)
+        # Still unexplained past the bound, and quantity is missing from the position: the
+        # safe reading is that our TP/SL closed it (at most what is missing). Re-placing it
+        # would put a TP/SL of quantity we may no longer own over the other trades' share;
+        # this way what the trade still owns is protected again, and the books match the
+        # position. The close's fills, if listed later, replace the estimate.
+        log.warning("TP/SL %s: neither pending nor in its history past the bound while the "
+                    "position lacks %s of what is owned: taken as fired", order_id, missing)
+        return await self._estimate(req, order_id, min(req.qty, missing), req.tp, req.sl)
+
+    async def _missing(self, req: ExternalCloseRequest) -> tuple[Decimal, bool]:
+        """How much less the position holds than the open trades on it own (never below 0),
+        and whether none of their orders is in flight (else their rows may lag the position
+        either way, and the number is only a guess)."""
+        positions = await self._positions.get(time.time())
+        ours = our_position(positions, req.symbol, req.side)
+        held = ours.qty if ours is not None and ours.position_id == req.position_id else Decimal(0)
+        owned = await self._records.owned(req.symbol, req.side)
+        return max(owned.qty - held, Decimal(0)), not owned.in_flight
+
+    async def _estimate(self, req: ExternalCloseRequest, order_id: str, qty: Decimal,
+                        tp: Decimal | None, sl: Decimal | None) -> ExternalCloseResult:
+        """`qty` recorded as closed by the TP/SL `order_id` at its trigger price: an estimate
+        the trade refines (`req.refine`) once the close's fills are listed."""
+        snap = OrderSnapshot(
+            client_id=req.client_id, order_id=order_id, leg=Leg.TRIGGERED,
+            fill_side=req.side.exit_side, order_type=OrderType.MARKET, qty=qty, price=None,
+            status=OrderStatus.FILLED, filled_qty=qty,
+            avg_price=trigger_price(req.side, tp, sl, req.fallback_price), fee=Decimal(0),
+            error=ESTIMATED,
+        )
+        await self._records.save_order(req.trade_id, req.symbol, snap)
+        if req.protection_client_id is not None:
+            await self._records.set_order_status(req.protection_client_id, OrderStatus.FILLED)
+        return ExternalCloseResult(found=False, snapshot=snap, estimated=True)
+
+    async def _refine(self, req: ExternalCloseRequest, order_id: str,
+                      tpsl: TpslOrder | None) -> ExternalCloseResult:
+        """The estimate `req.client_id` of what TP/SL `order_id` closed, replaced by the
+        close's fills once listed (the same row: counted once), or withdrawn if the history
+        says the TP/SL was cancelled. Nothing to say yet: no snapshot (the estimate stays)."""
+        if tpsl is not None and tpsl.status != TPSL_FIRED:
+            log.warning("TP/SL %s was taken as fired, but its history says %s: the estimate "
+                        "is withdrawn", order_id, tpsl.status)
+            snap = OrderSnapshot(
+                client_id=req.client_id, order_id=order_id, leg=Leg.TRIGGERED,
+                fill_side=req.side.exit_side, order_type=OrderType.MARKET, qty=req.qty,
+                price=None, status=OrderStatus.CANCELED, filled_qty=Decimal(0),
+                error=f"withdrawn: the TP/SL's history says {tpsl.status}, not fired",
+            )
+            await self._records.save_order(req.trade_id, req.symbol, snap)
+            if req.protection_client_id is not None:
+                await self._records.set_order_status(req.protection_client_id, _ended(tpsl))
+            return ExternalCloseResult(found=False, snapshot=snap)
+        fills = await self._fired_fills(req, order_id, _fills_since(req, tpsl))
+        if not fills:
+            return ExternalCloseResult(found=False, snapshot=None, estimated=True)
+        return await self._record_fired(req, fills)
+
+    async def _record_fired(self, req: ExternalCloseRequest, fills: list[Fill]) -> ExternalCloseResult:
+        """What a fired TP/SL closed: its close's fills, at most `req.qty`."""
         total = sum((f.qty for f in fills), Decimal(0))
         qty = min(req.qty, total)
         snap = OrderSnapshot(
@@ -311,6 +384,37 @@ class TrackingActivities:
             if attempt + 1 < self._fill_tries:
                 await asyncio.sleep(self._fill_pause_s)
         return []
+
+
+def _fills_since(req: ExternalCloseRequest, tpsl: TpslOrder | None) -> int:
+    """Where to look for a fired TP/SL's closing fills. The trigger time and the fills share
+    the exchange's clock: a second's margin for rounding, not the worker's CLOCK_MARGIN_MS."""
+    if tpsl is not None and tpsl.trigger_time_ms:
+        return tpsl.trigger_time_ms - TRIGGER_MARGIN_MS
+    return req.since_ms - CLOCK_MARGIN_MS
+
+
+def _ended(tpsl: TpslOrder) -> OrderStatus:
+    """The row status of a TP/SL its history lists as ended without firing."""
+    return (OrderStatus.SYSTEM_CANCELED if tpsl.status == OrderStatus.SYSTEM_CANCELED
+            else OrderStatus.CANCELED)
+
+
+def trigger_price(side: PositionSide, tp: Decimal | None, sl: Decimal | None,
+                  mark: Decimal | None) -> Decimal | None:
+    """The price a fired TP/SL most likely triggered at: its only leg; else the leg the mark
+    has passed; else the one nearer the mark; with no mark, the stop (the loss, not a gain that
+    may not have happened)."""
+    if tp is None or sl is None:
+        return tp if tp is not None else sl
+    if mark is None:
+        return sl
+    long = side is PositionSide.LONG
+    if mark >= tp if long else mark <= tp:
+        return tp
+    if mark <= sl if long else mark >= sl:
+        return sl
+    return tp if abs(mark - tp) < abs(mark - sl) else sl
 
 
 def _crossed(req: ExternalCloseRequest, price: Decimal) -> bool:

@@ -202,6 +202,8 @@ async def _handle(request: Request, ep: Endpoint) -> Response:
                 log.info("fault: price of %s set to %s after %s", after[0], after[1], ep.path)
                 rt.engine.set_price(*after)
                 rt.dirty = True
+            if ep.private:
+                rt.engine.faults.take_faults_after(ep.path)
             drop = rt.engine.faults.take_drop(ep.drop_target) if ep.drop_target else None
         if drop is not None:
             log.info("fault: dropping the answer of %s (%s)", ep.path, drop)

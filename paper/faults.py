@@ -15,6 +15,11 @@ Settings.paper_post_only_mode at run time, so one server can show both behaviour
 (its average is then only in the fills). `position_lag_ms` makes position reads show
 each position as it was that long ago (BitUnix warns that positions may lag its orders): a
 fill made while it is set changes the positions a read shows only after the lag.
+`tpsl_history_delay_ms` and `tpsl_fill_delay_ms` make
+a TP/SL that fired or was cancelled show late in its history list, and the fills of the close
+it made show late in the fills list (an exchange whose lists lag). `faults_after` merges more
+faults right after one request of a given path is answered (under the same lock): an outage
+that begins just after a placement whose answer is lost.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class Faults:
     omit_avg_price: bool = False
     price_after: dict[str, str] | None = None  # {"path", "symbol", "price"}: fires once
     position_lag_ms: int = 0
+    tpsl_history_delay_ms: int = 0
+    tpsl_fill_delay_ms: int = 0
+    faults_after: dict[str, Any] | None = None  # {"path", "faults"}: fires once
     _rng: random.Random = field(init=False, repr=False)
     # (ms, position id, qty change) of the fills made while `position_lag_ms` was set.
     _position_changes: list[tuple[int, str, Decimal]] = field(
@@ -70,7 +78,8 @@ class Faults:
         """Validate the whole body first, then apply it (a bad body changes nothing)."""
         updates: dict[str, Any] = {}
         for name in ("latency_ms", "rate_limit", "http_5xx", "network_error",
-                     "visibility_delay_ms", "position_lag_ms"):
+                     "visibility_delay_ms", "position_lag_ms", "tpsl_history_delay_ms",
+                     "tpsl_fill_delay_ms"):
             if name in body:
                 updates[name] = _non_negative_int(body[name], name)
         if "error_rate" in body:
@@ -94,6 +103,8 @@ class Faults:
             updates.update(_drop(body["drop_response"]))
         if "price_after" in body:
             updates["price_after"] = _price_after(body["price_after"])
+        if "faults_after" in body:
+            updates["faults_after"] = _faults_after(body["faults_after"], self.seed)
         unknown = set(body) - set(self.as_dict()) - {"drop_response"}
         if unknown:
             raise FaultSpecError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -110,6 +121,9 @@ class Faults:
             "cancel_fill_race": self.cancel_fill_race, "post_only_mode": self.post_only_mode,
             "omit_avg_price": self.omit_avg_price,
             "price_after": self.price_after, "position_lag_ms": self.position_lag_ms,
+            "tpsl_history_delay_ms": self.tpsl_history_delay_ms,
+            "tpsl_fill_delay_ms": self.tpsl_fill_delay_ms,
+            "faults_after": self.faults_after,
         }
 
     def before_processing(self) -> str | None:
@@ -155,6 +169,13 @@ class Faults:
         cutoff = now_ms - self.position_lag_ms
         self._position_changes = [c for c in self._position_changes if c[0] > cutoff]
         return sum((d for _, pid, d in self._position_changes if pid == position_id), Decimal(0))
+    def take_faults_after(self, path: str) -> None:
+        """Merge the faults armed for `path` now that a request of it was answered (once)."""
+        spec = self.faults_after
+        if spec is None or not path.endswith("/" + spec["path"]):
+            return
+        self.faults_after = None
+        self.merge(spec["faults"])
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -174,6 +195,22 @@ def _drop(spec: Any) -> dict[str, Any]:
         raise FaultSpecError(f"drop_response.mode must be one of {', '.join(DROP_MODES)}")
     count = _non_negative_int(spec.get("count", 1), "drop_response.count")
     return {"drop_target": target, "drop_count": count, "drop_mode": mode}
+
+
+def _faults_after(spec: Any, seed: int) -> dict[str, Any] | None:
+    """{"path", "faults"}: `faults` is any fault body but another `faults_after`, checked now
+    (a bad one is refused with the rest of the body, not when it fires)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or not isinstance(spec.get("path"), str) \
+            or not isinstance(spec.get("faults"), dict) or "faults_after" in spec["faults"]:
+        raise FaultSpecError("faults_after must be {path, faults} (faults without faults_after) "
+                             "or null")
+    try:
+        Faults(seed).merge(spec["faults"])
+    except FaultSpecError as exc:
+        raise FaultSpecError(f"faults_after.faults: {exc}") from exc
+    return {"path": spec["path"].strip("/"), "faults": dict(spec["faults"])}
 
 
 def _price_after(spec: Any) -> dict[str, str] | None:

@@ -216,6 +216,7 @@ def evaluate(eng: Engine, symbol: str) -> None:
         pos = eng.state.positions.get(order.position_id)
         if pos is None or pos.closed:
             order.status = TPSL_SYSTEM_CANCELED
+            order.mtime = now_ms()
             continue
         leg = _fired_leg(order, price)
         if leg is not None:

@@ -189,9 +189,19 @@ def get_history_trades(eng: Engine, p: dict[str, Any]) -> dict[str, Any]:
         f for f in reversed(eng.state.fills)
         if (symbol is None or f.symbol == symbol) and (oid is None or f.order_id == oid)
         and (pid is None or f.position_id == pid) and _in_window(f.ctime, p)
+        and _fill_listed(eng, f)
     ]
     page, total = _page(items, p)
     return {"tradeList": [fill_view(f) for f in page], "total": total}
+
+
+def _fill_listed(eng: Engine, f: Fill) -> bool:
+    """The fills of a close a TP/SL made are listed `tpsl_fill_delay_ms` late (a fault)."""
+    delay = eng.faults.tpsl_fill_delay_ms
+    if not delay:
+        return True
+    order = eng.state.orders.get(f.order_id)
+    return order is None or order.source != "tpsl" or f.ctime + delay <= now_ms()
 
 
 def get_pending_positions(eng: Engine, p: dict[str, Any]) -> list[dict[str, Any]]:
@@ -261,7 +271,11 @@ def tpsl_pending(eng: Engine, p: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def tpsl_history(eng: Engine, p: dict[str, Any]) -> dict[str, Any]:
-    items = [t for t in _tpsl_visible(eng, p) if t.status != TPSL_NEW and _in_window(t.ctime, p)]
+    # A TP/SL that ended shows here `tpsl_history_delay_ms` after it ended (a fault): until
+    # then it is in neither list.
+    shown_until = now_ms() - eng.faults.tpsl_history_delay_ms
+    items = [t for t in _tpsl_visible(eng, p) if t.status != TPSL_NEW and _in_window(t.ctime, p)
+             and t.mtime <= shown_until]
     items.sort(key=lambda t: (t.mtime, t.order_id), reverse=True)
     page, total = _page(items, p)
     return {"orderList": [tpsl_view(eng, t, history=True) for t in page], "total": total}

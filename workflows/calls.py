@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         BookQuery,
         BooksRequest,
         BookTop,
+        ClaimsRequest,
         OrderRef,
         OrderRequest,
         OrderSnapshot,
@@ -187,6 +188,11 @@ class TradeCalls:
     async def cancel_protection(self, ref: ProtectionRef) -> None:
         await workflow.execute_activity_method(
             ProtectionActivities.cancel_protection, ref, **_until_it_works()
+        )
+
+    async def settle_protection_claims(self, req: ClaimsRequest) -> None:
+        await workflow.execute_activity_method(
+            ProtectionActivities.settle_protection_claims, req, **_until_it_works()
         )
 
     async def record_trade(self, record: TradeRecord) -> None:

@@ -19,7 +19,14 @@ from decimal import Decimal, localcontext
 
 from pydantic import BaseModel, Field
 
-from activities.contract import OrderRef, OrderSnapshot, ProtectionLevel, ProtectionSnapshot
+from activities.contract import (
+    OrderRef,
+    OrderSnapshot,
+    ProtectionClaim,
+    ProtectionLevel,
+    ProtectionSnapshot,
+)
+from activities.contract_tracking import ExternalCloseRequest
 from trading.ids import client_order_id
 from trading.types import Leg, PositionSide
 
@@ -35,6 +42,12 @@ class TradeLedger(BaseModel):
     seq: int = 0
     orders: dict[str, OrderSnapshot] = Field(default_factory=dict)  # by client id, in order
     protection: ProtectionSnapshot | None = None
+    # TP/SL placements whose outcome stayed unknown: each may have created a TP/SL no row
+    # records. Settled by the next placement (adopted or cancelled), or before an exit.
+    unsettled: list[ProtectionClaim] = Field(default_factory=list)
+    # Closes by a fired TP/SL recorded at its trigger price (no fill of it listed yet), by
+    # the client id of their row: the request that refines each once its fills are listed.
+    estimates: dict[str, ExternalCloseRequest] = Field(default_factory=dict)
     position_id: str | None = None
     last_seen_ms: int | None = None  # exchange-side time of the last refresh with our qty
     # Exchange-side time of the first read, with no entry of the trade working, that showed

@@ -4,6 +4,11 @@ Sized to the trade's own open quantity, placed after the first fill and resized 
 later fill. Order-level (`tpsl/place_order`) while the position holds more than this trade
 owns; position-level while the trade owns the whole position (the paper exchange, like our
 reading of BitUnix's 30038, refuses an order-level TP/SL as large as the position).
+
+A placement that fails for another reason than a refusal (its retries ran out after a lost
+answer) may still have created its TP/SL: it stays an unsettled claim in the ledger, handed to
+the next placement (which adopts or cancels its TP/SL) or settled before an exit and before the
+trade ends, so the trade never has two live TP/SLs (issue 19, gap B).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import Failure, ProtectionLevel, ProtectionRequest
+    from activities.contract import ClaimsRequest, Failure, ProtectionLevel, ProtectionRequest
     from trading.errors import TradingError, show
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
@@ -29,6 +34,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.run import TradeRun
 
 HUNDRED = Decimal(100)
+# A TP/SL placement whose outcome stayed unknown is kept as a claim (new: histories recorded
+# before it replay without the claim, and without the call that settles it).
+KEEPS_CLAIMS = "tpsl-claims-kept"
 
 
 def desired_level(own_qty: Decimal, position_qty: Decimal) -> ProtectionLevel:
@@ -118,6 +126,14 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
             return
         if run.state.status is TradeStatus.CLOSING:
             return  # the close cancelled the TP/SL on purpose
+        if run.memory.tpsl_unknown_since is not None:
+            # Whether the TP/SL fired is not known yet (workflows/reconcile.py): moving,
+            # resizing or replacing it now could put one over another trade's quantity.
+            if raise_refusal:
+                raise ApplicationError(
+                    "the trade's TP/SL is in neither of the exchange's lists yet (did it fire?); "
+                    "try again in a few seconds", type=Failure.NOT_FOUND_YET, non_retryable=True)
+            return
         level = desired_level(qty, position_qty if position_qty is not None else qty)
         cur = led.protection
         if cur is not None and cur.level is level and cur.tp == tp and cur.sl == sl and (
@@ -125,6 +141,7 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
         ):
             return
         keep = cur is not None and cur.level is level
+        req: ProtectionRequest | None = None
         try:
             if cur is not None and not keep:
                 await run.unprotect()
@@ -134,10 +151,14 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
                 symbol=run.inp.symbol, position_side=run.inp.side, position_id=led.position_id,
                 level=level, qty=qty, tp=tp, sl=sl, stop_type=run.strategy.stop_type,
                 order_id=cur.order_id if keep and cur else None,
+                earlier=[] if keep else list(led.unsettled),
             )
             led.protection = await run.protect(req)
+            _settled(run, req)
             run.refresh_state()
         except ACTIVITY_FAILURES as err:
+            if req is not None and req.order_id is None:
+                _unsettled(run, req, failure_type(err))
             message = failure_message(err)
             if raise_refusal:
                 raise ApplicationError(message, type=failure_type(err), non_retryable=True) from err
@@ -145,6 +166,38 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
                 run.warn(f"TP/SL not placed yet ({message}); retrying at the next check")
                 return
             refused(run, message)
+
+
+def _settled(run: TradeRun, req: ProtectionRequest) -> None:
+    """The placement succeeded: it settled every claim it was handed."""
+    led = run.ledger
+    led.unsettled = [c for c in led.unsettled if c not in req.earlier]
+
+
+def _unsettled(run: TradeRun, req: ProtectionRequest, kind: str) -> None:
+    """A new placement failed. Refused: the exchange answered (nothing was created), and the
+    claims handed to it were settled before it sent. Otherwise its outcome is unknown: its
+    TP/SL may exist, recorded by no row, so it is kept as a claim."""
+    led = run.ledger
+    if kind == Failure.PROTECTION_REFUSED:
+        _settled(run, req)
+    elif workflow.patched(KEEPS_CLAIMS) and all(c.client_id != req.client_id
+                                                for c in led.unsettled):
+        led.unsettled.append(req.claim())
+
+
+async def settle_claims(run: TradeRun) -> None:
+    """Cancel the TP/SL of every unsettled claim, if it exists (before an exit, and before
+    the trade ends): a TP/SL left live would close the trade's quantity twice, or another
+    trade's."""
+    led = run.ledger
+    if not led.unsettled:
+        return
+    await run.calls.settle_protection_claims(ClaimsRequest(
+        trade_id=run.inp.trade_id, symbol=run.inp.symbol, position_side=run.inp.side,
+        claims=list(led.unsettled),
+    ))
+    led.unsettled = []
 
 
 def _cannot_compute(run: TradeRun, message: str, *, raise_refusal: bool) -> None:

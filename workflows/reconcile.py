@@ -1,10 +1,19 @@
 """One check of a trade at the exchange: re-read its orders, position and TP/SL
 (`refresh_trade`), then reconcile. Quantity that left the position without an order of ours
 (our TP/SL fired, a liquidation, a manual close) is recorded as closed at the exchange's closing
-fills, and the TP/SL is kept sized to what the trade still owns."""
+fills, and the TP/SL is kept sized to what the trade still owns.
+
+A TP/SL gone from the pending list is asked after (activities/tracking.py): fired (its history
+says FILLED: recorded, at its trigger price until its close's fills are listed, which then
+replace that estimate), ended without firing (placed again), or unknown (in neither list, and
+the position does not rule out that it fired). An unknown TP/SL stays the trade's TP/SL: none
+is placed beside it, as on a shared position a new one would sit on the other trades'
+quantity. It is looked at again every TPSL_RECHECK_S; past TPSL_UNKNOWN_BOUND_S the position
+decides (issue 19, gap A)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from temporalio import workflow
@@ -35,6 +44,15 @@ SHORTFALL_CONFIRM_S = 15
 # Confirming a shortfall before recording it is new: earlier histories replay without it.
 CONFIRMS_SHORTFALL = "reconcile-confirms-shortfall"
 LEFT_WITHOUT_US = "part of the trade's quantity left the position without an order of ours"
+# A TP/SL in neither of the exchange's lists is looked at again this often (seconds) ...
+TPSL_RECHECK_S = 2
+# ... and for this long: a history that lags, or another trade's close not recorded yet, has
+# shown by then. Past it the position decides (fired for what it lacks, else placed again):
+# the trade is not left without a TP/SL on a guess for longer.
+TPSL_UNKNOWN_BOUND_S = 20
+# Estimates refined by the trade: calls a history recorded before them replays without.
+REFINES_ESTIMATES = "tpsl-estimates-refined"
+UNKNOWN_PHASE = "TP/SL in neither of the exchange's lists yet"
 
 
 async def follow(run: TradeRun, *, max_age_ms: int = 0) -> RefreshResult:
@@ -73,9 +91,13 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
     if out.unowned_qty is not None:
         run.warn("the exchange position holds more than the open trades own: quantity no "
                  "trade tracks or protects (see the worker log)")
+    if led.estimates and workflow.patched(REFINES_ESTIMATES):
+        await refine_estimates(run)
     if led.open_qty == 0 or led.position_id is None:
         return out
     prot = led.protection
+    if prot is None or out.protection_pending:
+        _known(run)
     gone = pos is None or pos.position_id != led.position_id
     if (gone or pos.qty < led.open_qty) and unsettled(run, out) and workflow.patched(READS_AGAIN):
         # Less at the exchange than owned while a close of ours is working, or an entry just
@@ -97,17 +119,32 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
             run.warn("the exchange position was closed outside this trade (liquidation or a "
                      "manual close)")
         return out
+    unknown = False
     if prot is not None and not out.protection_pending:
         # Gone from the pending list: did it fire (its own history says), and for how much?
         qty = led.open_qty if prot.level is ProtectionLevel.POSITION else min(prot.qty, led.open_qty)
+        decide = unknown_too_long(run)
         res = await external(run, Leg.TRIGGERED, qty, require_fills=True,
                              protection_client_id=prot.client_id,
-                             protection_order_id=prot.order_id or None)
-        if not res.still_pending:
+                             protection_order_id=prot.order_id or None,
+                             tp=prot.tp, sl=prot.sl, decide=decide)
+        unknown = res.unknown
+        if unknown:
+            _still_unknown(run, prot.order_id)
+        elif not res.still_pending:
             led.protection = None
+            _known(run)
             if res.snapshot is None:
                 run.warn("the TP/SL disappeared without closing anything; placing it again")
-    if pos.qty < led.open_qty:
+            elif decide:
+                run.warn(f"the TP/SL {prot.order_id} was in neither of the exchange's lists for "
+                         f"{TPSL_UNKNOWN_BOUND_S} s while the position lacked quantity the open "
+                         f"trades own: taken as fired for {res.snapshot.filled_qty} at its "
+                         "trigger price (its close's fills replace that if they are listed)")
+    # (While our TP/SL is unknown, what the position lacks is first its to explain, and our
+    # quantity may have left already: closing fills are still searched from before it went
+    # missing.)
+    if pos.qty < led.open_qty and not unknown:
         if not workflow.patched(CONFIRMS_SHORTFALL):
             await external(run, Leg.EXTERNAL, led.open_qty - pos.qty)
             run.warn(LEFT_WITHOUT_US)
@@ -115,8 +152,9 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
             # Unexplained yet: the search for closing fills keeps starting from the last
             # read that showed all of our quantity.
             return out
-    led.shortfall_since_ms = None
-    led.last_seen_ms = out.now_ms
+    if not unknown:
+        led.shortfall_since_ms = None
+        led.last_seen_ms = out.now_ms
     return out
 
 
@@ -179,9 +217,12 @@ def filled_now(out: RefreshResult) -> bool:
 
 async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool = False,
                    protection_client_id: str | None = None,
-                   protection_order_id: str | None = None) -> ExternalCloseResult:
+                   protection_order_id: str | None = None,
+                   tp: Decimal | None = None, sl: Decimal | None = None,
+                   decide: bool = False) -> ExternalCloseResult:
     """Record `qty` of ours as closed by the exchange (nothing when `require_fills` and no
-    closing fill is found, or when the TP/SL `protection_order_id` did not fire)."""
+    closing fill is found, or when the TP/SL `protection_order_id` did not fire). `tp`/`sl`:
+    that TP/SL's own prices (default: the prices the trade wants)."""
     led = run.ledger
     assert led.position_id is not None and run.venue.mode is not None
     req = ExternalCloseRequest(
@@ -190,9 +231,74 @@ async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool
         position_id=led.position_id, qty=qty, since_ms=led.last_seen_ms or 0,
         require_fills=require_fills, fallback_price=run.venue.mark,
         protection_client_id=protection_client_id, protection_order_id=protection_order_id,
-        tp=run.protection.tp, sl=run.protection.sl,
+        tp=tp if protection_order_id else run.protection.tp,
+        sl=sl if protection_order_id else run.protection.sl,
+        decide=decide,
     )
     res = await run.external_close(req)
     if res.snapshot is not None:
         run.apply(res.snapshot)
+    if res.estimated and res.snapshot is not None:
+        # Asked again, as a refinement, until the close's fills replace the estimate.
+        led.estimates[req.client_id] = req.model_copy(update={"refine": True, "decide": False})
     return res
+
+
+def unknown_too_long(run: TradeRun) -> bool:
+    """The trade's TP/SL has been unknown for TPSL_UNKNOWN_BOUND_S: time to decide."""
+    since = run.memory.tpsl_unknown_since
+    return since is not None and workflow.now() - since >= timedelta(seconds=TPSL_UNKNOWN_BOUND_S)
+
+
+def _still_unknown(run: TradeRun, order_id: str) -> None:
+    if run.memory.tpsl_unknown_since is None:
+        run.memory.tpsl_unknown_since = workflow.now()
+        workflow.logger.warning(
+            "the TP/SL %s is in neither of the exchange's lists and the position does not rule "
+            "out that it fired: kept, no other placed, looked at again every %s s", order_id,
+            TPSL_RECHECK_S)
+        run.set(phase=f"{UNKNOWN_PHASE} ({order_id}): looking again every {TPSL_RECHECK_S} s")
+
+
+def _known(run: TradeRun) -> None:
+    """The TP/SL's fate is known (or there is none to ask after)."""
+    if run.memory.tpsl_unknown_since is None:
+        return
+    run.memory.tpsl_unknown_since = None
+    if run.state.phase.startswith(UNKNOWN_PHASE):
+        run.set(phase="tracking")
+
+
+async def refine_estimates(run: TradeRun) -> None:
+    """Ask after every close recorded at its TP/SL's trigger price: its fills, once listed,
+    replace it in the same row (counted once); a history that says the TP/SL was cancelled
+    withdraws it (the quantity is the trade's again, and is protected again)."""
+    led = run.ledger
+    for client_id, req in list(led.estimates.items()):
+        res = await run.external_close(req)
+        if res.snapshot is None:
+            continue  # nothing listed yet: the estimate stands
+        run.apply(res.snapshot)
+        del led.estimates[client_id]
+        if res.snapshot.filled_qty == 0:
+            run.warn(f"the TP/SL {req.protection_order_id} was taken as fired, but its history "
+                     "says it was cancelled: its quantity is the trade's again")
+
+
+async def final_estimates(run: TradeRun, rounds: int) -> None:
+    """Before a trade that owns nothing ends: give the estimates' fills `rounds` more looks,
+    TPSL_RECHECK_S apart; an estimate still without fills stays, said in a warning."""
+    led = run.ledger
+    if not led.estimates or not workflow.patched(REFINES_ESTIMATES):
+        return
+    for left in range(rounds, 0, -1):
+        await refine_estimates(run)
+        if not led.estimates or led.open_qty > 0 or left == 1:
+            break
+        await workflow.sleep(TPSL_RECHECK_S)
+    if led.open_qty > 0:
+        return  # an estimate was withdrawn: the trade tracks on, and keeps asking
+    for req in led.estimates.values():
+        run.warn(f"the close by TP/SL {req.protection_order_id} is recorded at its trigger "
+                 "price: the exchange listed no fill of it")
+    led.estimates.clear()

@@ -128,6 +128,9 @@ class TradeMemory(Mutable):
     placed_any: bool = False  # the first placement runs as a local activity
     final_status: TradeStatus = TradeStatus.CLOSED  # how tracking ends, once it ends
     exit_retry_at: datetime | None = None  # an exit that failed is tried again then
+    # Since when the trade's TP/SL has been in neither of the exchange's lists without the
+    # position ruling out that it fired (workflows/reconcile.py); None: not the case.
+    tpsl_unknown_since: datetime | None = None
     runs: int = 1  # this run's number: continue-as-new adds one
 
     def next_run(self) -> TradeMemory:

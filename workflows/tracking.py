@@ -6,7 +6,10 @@ trade's own (long) durable timer, so a missed signal only delays one. Exit alert
 with flatten and refused protection close the trade's own quantity (workflows/closing.py).
 An exit that could not close everything stays pending in the inbox and is tried again every
 `exit_retry_s` (meanwhile the trade is TRACKING, protected and warned): tracking ends only
-when the trade owns nothing.
+when the trade owns nothing. While its TP/SL is unknown (workflows/reconcile.py) the trade
+checks again every TPSL_RECHECK_S; before it ends, a close recorded at a TP/SL's trigger price
+gets a few more looks for its fills, and a TP/SL placement whose outcome stayed unknown is
+settled (its TP/SL, if it exists, cancelled).
 """
 
 from __future__ import annotations
@@ -17,8 +20,16 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from trading.types import Leg, TradeStatus
+    from workflows import protection
     from workflows.closing import close_trade, exit_retry_s
-    from workflows.reconcile import SECOND_READ_S, follow, reconcile, shortfall_pending
+    from workflows.reconcile import (
+        SECOND_READ_S,
+        TPSL_RECHECK_S,
+        final_estimates,
+        follow,
+        reconcile,
+        shortfall_pending,
+    )
     from workflows.run import TradeRun
 
 CONTINUE_AS_NEW = "continue_as_new"
@@ -27,6 +38,9 @@ ENDED = "ended"
 # this old, shared with the other trades checking about then: however many trades are open,
 # their timers cost at most one read of each kind per this interval.
 TIMER_READ_MAX_AGE_MS = 2_000
+# Looks for the fills of a close recorded at its TP/SL's trigger price, TPSL_RECHECK_S apart,
+# before a trade that owns nothing ends.
+ESTIMATE_LOOKS = 10
 
 Exit = tuple[str, TradeStatus, Leg]  # why, how the trade ends, the closing orders' leg
 
@@ -37,16 +51,38 @@ async def track(run: TradeRun) -> str:
     run.set(TradeStatus.TRACKING, None if failing else "tracking")
     await run.record()
     await follow(run)
+    while True:
+        if await _until_closed(run) == CONTINUE_AS_NEW:
+            return CONTINUE_AS_NEW
+        await final_estimates(run, ESTIMATE_LOOKS)
+        if run.ledger.open_qty == 0:
+            break  # (else an estimate was withdrawn: the quantity is the trade's again)
+    await protection.settle_claims(run)
+    return ENDED
+
+
+async def _until_closed(run: TradeRun) -> str:
     while run.ledger.open_qty > 0:
         exit_ = pending_exit(run)
-        if exit_ is not None and _retry_due(run):
+        unknown = run.memory.tpsl_unknown_since is not None
+        if exit_ is not None and _retry_due(run) and not unknown:
+            # A lost TP/SL placement's TP/SL must not stay live beside the exit.
+            await protection.settle_claims(run)
             if await close_trade(run, *exit_):
                 break
             run.memory.exit_retry_at = workflow.now() + timedelta(seconds=exit_retry_s(run))
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW
-        if exit_ is None:
-            woken = await run.wait(next_check_s(run))
+        if exit_ is not None and unknown:
+            # Whether the TP/SL closed the quantity already is not known yet: an exit now
+            # would close it a second time, out of another trade's share. The exit waits for
+            # the answer (TPSL_UNKNOWN_BOUND_S at most); a plain timer, as the pending exit
+            # would end `run.wait` at once.
+            await workflow.sleep(TPSL_RECHECK_S)
+            before = (run.ledger.open_qty, run.ledger.fees)
+            await reconcile(run, await run.refresh())
+        elif exit_ is None:
+            woken = await run.wait(check_every(run))
             before = (run.ledger.open_qty, run.ledger.fees)
             await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
         else:
@@ -60,12 +96,18 @@ async def track(run: TradeRun) -> str:
     return ENDED
 
 
-def next_check_s(run: TradeRun) -> int:
-    """The trade's own interval; while the position shows less than the trade owns with no
-    close confirmed, sooner: the shortfall is recorded or gone within its bound even for a
-    trade that checks rarely (workflows/reconcile.py SHORTFALL_CONFIRM_S)."""
+def check_every(run: TradeRun) -> int:
+    """The trade's own timer: the strategy's interval; sooner while its TP/SL is in neither of
+    the exchange's lists (TPSL_RECHECK_S: nothing is placed in its stead until that is clear)
+    or while the position shows less than the trade owns with no close confirmed
+    (SECOND_READ_S: the shortfall is recorded or gone within its bound even for a trade that
+    checks rarely; workflows/reconcile.py SHORTFALL_CONFIRM_S)."""
     interval = run.strategy.tracking_interval_s
-    return min(interval, SECOND_READ_S) if shortfall_pending(run) else interval
+    if run.memory.tpsl_unknown_since is not None:
+        interval = min(interval, TPSL_RECHECK_S)
+    if shortfall_pending(run):
+        interval = min(interval, SECOND_READ_S)
+    return interval
 
 
 def pending_exit(run: TradeRun) -> Exit | None:

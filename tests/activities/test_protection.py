@@ -1,10 +1,13 @@
 """ProtectionActivities against the paper exchange over HTTP and a real PostgreSQL: a TP/SL
-whose placement answer was lost is adopted, never placed a second time (review finding 8)."""
+whose placement answer was lost is adopted, never placed a second time (review finding 8); and
+when the TP/SL wanted changed before the next placement, the lost one (an unsettled claim) is
+adopted and moved, or cancelled, and its row settled (issue 19, gap B)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,11 +15,18 @@ from sqlalchemy import text
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.contract import ProtectionLevel, ProtectionRequest
+from activities.contract import (
+    ClaimsRequest,
+    OrderRequest,
+    OrderSnapshot,
+    ProtectionLevel,
+    ProtectionRequest,
+)
 from activities.protection import ProtectionActivities
+from activities.records import Records
 from db.models import Trade
 from exchange.client import BitunixClient
-from trading.types import OrderType, PositionSide, Side
+from trading.types import Leg, OrderStatus, OrderType, PositionSide, Side
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
@@ -38,9 +48,15 @@ async def trade_id(sessionmaker, paper) -> int:
         return row.id
 
 
+# How long the exchange may take to show a new TP/SL, for these activities: a claim older
+# than this whose TP/SL no list shows was never placed.
+WINDOW = timedelta(seconds=2)
+
+
 @pytest.fixture
 def acts(paper_client, sessionmaker) -> ProtectionActivities:
-    return ProtectionActivities(paper_client, sessionmaker, adopt_tries=4, adopt_pause_s=0.2)
+    return ProtectionActivities(paper_client, sessionmaker, adopt_tries=4, adopt_pause_s=0.2,
+                                visibility_window=WINDOW)
 
 
 async def position_id(paper, client: BitunixClient) -> str:
@@ -95,3 +111,134 @@ async def test_a_retry_waits_for_a_tpsl_the_lists_show_late(
     await asyncio.sleep(LAG_MS / 1000)  # whatever was created is listed by now
     pending = await paper_client.all_pending_tpsl_orders(BTC, position)
     assert [t.id for t in pending] == [snap.order_id] and snap.adopted
+
+
+# --- unsettled claims: a lost placement, and the TP/SL wanted changed since (gap B) ----------
+
+
+def new_client_id() -> str:
+    return f"TWTEST{uuid.uuid4().hex[:12].upper()}"
+
+
+async def row(sessionmaker, client_id: str):
+    return await Records(sessionmaker).order_row(client_id)
+
+
+async def test_a_claims_tpsl_is_adopted_and_resized_for_the_next_placement(
+    paper, paper_client, sessionmaker, acts, trade_id
+) -> None:
+    """A further fill changed the size: the next placement (0.02) adopts the lost TP/SL of
+    0.01 (its claim), resizes it and records it under the claim's row; nothing is sent."""
+    position = await position_id(paper, paper_client)
+    await paper_client.place_order(symbol=BTC, side=Side.BUY, qty=QTY, order_type=OrderType.MARKET)
+    first = request(trade_id, position)
+    await lost_answer(paper, acts, first)
+    await asyncio.sleep(LAG_MS / 1000)  # listed by now
+    [lost] = await paper_client.all_pending_tpsl_orders(BTC, position)
+    second = first.model_copy(update={"client_id": new_client_id(), "qty": 2 * QTY,
+                                      "earlier": [first.claim()]})
+    snap = await ActivityEnvironment().run(acts.place_protection, second)
+    assert (snap.client_id, snap.order_id, snap.qty) == (first.client_id, lost.id, 2 * QTY)
+    [tpsl] = await paper_client.all_pending_tpsl_orders(BTC, position)
+    assert tpsl.id == lost.id and (tpsl.tp_qty, tpsl.sl_qty) == (2 * QTY, 2 * QTY)
+    settled = await row(sessionmaker, first.client_id)
+    assert (settled.status, settled.exchange_order_id, settled.qty) == ("NEW", lost.id, 2 * QTY)
+    assert await row(sessionmaker, second.client_id) is None  # nothing claimed, nothing sent
+
+
+async def test_a_claims_tpsl_at_another_level_is_cancelled_before_the_new_one(
+    paper, paper_client, sessionmaker, acts, trade_id
+) -> None:
+    """The lost TP/SL is position-level (the trade owned the whole position), the next
+    placement order-level (another trade joined): left live, the position-level one would
+    close the other trade's quantity. It is cancelled and its claim settled."""
+    position = await position_id(paper, paper_client)
+    first = request(trade_id, position).model_copy(update={"level": ProtectionLevel.POSITION})
+    await lost_answer(paper, acts, first)
+    await asyncio.sleep(LAG_MS / 1000)
+    [lost] = await paper_client.all_pending_tpsl_orders(BTC, position)
+    second = request(trade_id, position).model_copy(update={"earlier": [first.claim()]})
+    snap = await ActivityEnvironment().run(acts.place_protection, second)
+    pending = await paper_client.all_pending_tpsl_orders(BTC, position)
+    assert [t.id for t in pending] == [snap.order_id] and snap.order_id != lost.id
+    assert pending[0].tp_qty == QTY
+    settled = await row(sessionmaker, first.client_id)
+    assert (settled.status, settled.exchange_order_id) == ("CANCELED", lost.id)
+
+
+async def test_a_claim_with_no_tpsl_is_settled_and_another_trades_twin_is_never_touched(
+    paper, paper_client, sessionmaker, acts, trade_id
+) -> None:
+    """The lost placement created nothing. Another open trade has a TP/SL exactly like the
+    one the claim asked for, recorded by its own row: it is not the claim's. The claim is
+    settled as not placed (past the window) and the new TP/SL is placed beside the twin."""
+    position = await position_id(paper, paper_client)
+    other = await other_trade(sessionmaker)
+    first = request(trade_id, position)
+    twin_id = await paper_client.place_tpsl_order(
+        symbol=BTC, position_id=position, tp_price=first.tp, tp_qty=QTY, sl_price=first.sl,
+        sl_qty=QTY,
+    )
+    await Records(sessionmaker).save_order(other, BTC, OrderSnapshot(
+        client_id=f"TWOTHER{uuid.uuid4().hex[:10].upper()}", order_id=twin_id,
+        leg=Leg.PROTECTION, fill_side=Side.SELL, order_type=OrderType.MARKET, qty=QTY,
+        price=None, status=OrderStatus.NEW,
+    ), reduce_only=True)
+    await Records(sessionmaker).claim_order(OrderRequest(  # claimed; nothing was sent
+        trade_id=trade_id, client_id=first.client_id, leg=Leg.PROTECTION, symbol=BTC,
+        side=Side.SELL, fill_side=Side.SELL, reduce_only=True, order_type=OrderType.MARKET,
+        qty=QTY,
+    ))
+    await asyncio.sleep(WINDOW.total_seconds())
+    second = request(trade_id, position).model_copy(update={"earlier": [first.claim()]})
+    snap = await ActivityEnvironment().run(acts.place_protection, second)
+    pending = {t.id for t in await paper_client.all_pending_tpsl_orders(BTC, position)}
+    assert pending == {twin_id, snap.order_id} and snap.order_id != twin_id
+    assert (await row(sessionmaker, first.client_id)).status == "REJECTED"
+
+
+async def test_a_young_claim_no_list_shows_yet_holds_the_next_placement_back(
+    paper, paper_client, sessionmaker, acts, trade_id
+) -> None:
+    """A claim sent moments ago whose TP/SL the lists do not show yet may still appear: the
+    next placement sends nothing (a retryable failure), then adopts it once it shows."""
+    position = await position_id(paper, paper_client)
+    first = request(trade_id, position)
+    await lost_answer(paper, acts, first)
+    second = first.model_copy(update={"client_id": new_client_id(), "qty": QTY / 2,
+                                      "earlier": [first.claim()]})
+    with pytest.raises(ApplicationError, match="not listed yet") as held:
+        await ActivityEnvironment().run(acts.place_protection, second)
+    assert not held.value.non_retryable
+    assert len((await paper.admin.state())["tpsl"]) == 1  # nothing sent
+    await asyncio.sleep(LAG_MS / 1000)
+    snap = await ActivityEnvironment().run(acts.place_protection, second)
+    [tpsl] = await paper_client.all_pending_tpsl_orders(BTC, position)
+    assert (snap.order_id, snap.client_id, tpsl.tp_qty) == (tpsl.id, first.client_id, QTY / 2)
+
+
+async def test_settling_claims_cancels_each_claims_tpsl(
+    paper, paper_client, sessionmaker, acts, trade_id
+) -> None:
+    """Before an exit or the trade's end: the claim's TP/SL, adopted by nothing, is cancelled
+    and its row settled."""
+    position = await position_id(paper, paper_client)
+    first = request(trade_id, position)
+    await lost_answer(paper, acts, first)
+    await asyncio.sleep(LAG_MS / 1000)
+    [lost] = await paper_client.all_pending_tpsl_orders(BTC, position)
+    await ActivityEnvironment().run(acts.settle_protection_claims, ClaimsRequest(
+        trade_id=trade_id, symbol=BTC, position_side=PositionSide.LONG, claims=[first.claim()],
+    ))
+    assert await paper_client.all_pending_tpsl_orders(BTC, position) == []
+    settled = await row(sessionmaker, first.client_id)
+    assert (settled.status, settled.exchange_order_id) == ("CANCELED", lost.id)
+
+
+async def other_trade(sessionmaker) -> int:
+    async with sessionmaker() as session, session.begin():
+        other = Trade(workflow_id=f"t-{uuid.uuid4().hex}", symbol=BTC, side="LONG",
+                      intent="OPEN_LONG", entry_type="market", status="TRACKING")
+        session.add(other)
+        await session.flush()
+        return other.id

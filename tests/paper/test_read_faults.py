@@ -85,3 +85,68 @@ async def test_position_reads_lag_the_fills_by_position_lag_ms(
 
 async def _flat(api: WireClient) -> bool:
     return await positions(api) == []
+async def _fired_tpsl(paper: PaperExchange, api: WireClient) -> tuple[str, str]:
+    """A long 0.1 whose order-level TP of 0.01 fires: (position id, TP/SL id)."""
+    await paper.admin.set_price("BTCUSDT", "95000")
+    data(await place(api, side="BUY", qty="0.1"))
+    (pos,) = await positions(api)
+    body = {"symbol": "BTCUSDT", "positionId": pos["positionId"], "tpPrice": "96000",
+            "tpQty": "0.01"}
+    tpsl = data(await api.post("tpsl/place_order", body))["orderId"]
+    await paper.admin.set_price("BTCUSDT", "96100")
+    return pos["positionId"], tpsl
+
+
+async def test_a_tpsl_that_ended_is_in_its_history_only_after_the_history_delay(
+    paper: PaperExchange, api: WireClient
+) -> None:
+    await paper.admin.faults(tpsl_history_delay_ms=400)
+    position, tpsl = await _fired_tpsl(paper, api)
+    query = {"symbol": "BTCUSDT", "positionId": position}
+    assert data(await api.get("tpsl/get_pending_orders", query)) == []
+    assert data(await api.get("tpsl/get_history_orders", query))["orderList"] == []
+    await asyncio.sleep(0.45)
+    [fired] = data(await api.get("tpsl/get_history_orders", query))["orderList"]
+    assert (fired["id"], fired["status"]) == (tpsl, "FILLED")
+
+
+async def test_the_fills_of_a_tpsl_close_are_listed_only_after_the_fill_delay(
+    paper: PaperExchange, api: WireClient
+) -> None:
+    await paper.admin.faults(tpsl_fill_delay_ms=400)
+    position, _ = await _fired_tpsl(paper, api)
+    query = {"symbol": "BTCUSDT", "positionId": position, "limit": 100}
+    listed = data(await api.get("trade/get_history_trades", query))["tradeList"]
+    assert [f["qty"] for f in listed] == ["0.1"]  # the entry's fill; the TP's close not yet
+    await asyncio.sleep(0.45)
+    listed = data(await api.get("trade/get_history_trades", query))["tradeList"]
+    assert [f["qty"] for f in listed] == ["0.01", "0.1"]  # newest first
+
+
+async def test_faults_after_arms_more_faults_once_right_after_the_named_request(
+    paper: PaperExchange, api: WireClient
+) -> None:
+    data(await place(api, side="BUY", qty="0.1"))
+    (pos,) = await positions(api)
+    await paper.admin.faults(faults_after={"path": "tpsl/place_order",
+                                           "faults": {"http_5xx": 2}})
+    body = {"symbol": "BTCUSDT", "positionId": pos["positionId"], "slPrice": "1000",
+            "slQty": "0.01"}
+    data(await api.post("tpsl/place_order", body))  # answered; the outage starts after it
+    query = {"symbol": "BTCUSDT", "positionId": pos["positionId"]}
+    for _ in range(2):
+        assert (await api.get_raw("tpsl/get_pending_orders", query)).status_code == 503
+    assert len(data(await api.get("tpsl/get_pending_orders", query))) == 1
+    faults = (await paper.admin.state())["faults"]
+    assert faults["faults_after"] is None and faults["http_5xx"] == 0
+
+
+async def test_faults_after_refuses_a_bad_spec(paper: PaperExchange) -> None:
+    for bad in ({"path": "x"}, {"path": "x", "faults": {"nope": 1}},
+                {"path": "x", "faults": {"faults_after": None}}, "x"):
+        try:
+            await paper.admin.faults(faults_after=bad)
+        except PaperAdminError as exc:
+            assert "faults_after" in str(exc)
+        else:
+            raise AssertionError(f"accepted {bad!r}")

@@ -26,6 +26,7 @@ from tests.workflows.harness import Harness
 from worker import Deps, build_worker, start_watcher
 
 RATE_SCALE = Decimal(20)
+QUICK_VISIBILITY_S = Decimal(3)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -85,19 +86,32 @@ async def harness(
         yield h
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def quick_harness(
+    temporal_client: Client, wf_paper: PaperExchange, wf_db, task_queue: str
+) -> AsyncIterator[Harness]:
+    """A harness whose worker takes the exchange to show a new order or TP/SL within
+    QUICK_VISIBILITY_S (TRADEWIRE_ORDER_VISIBILITY_S): a test need not wait 30 s for one to
+    be old enough that its absence from every list means something."""
+    async with running_harness(temporal_client, wf_paper, wf_db, task_queue,
+                               order_visibility_s=QUICK_VISIBILITY_S) as h:
+        yield h
+
+
 @contextlib.asynccontextmanager
 async def running_harness(
     temporal_client: Client, paper: PaperExchange, wf_db, task_queue: str,
-    *, in_process_worker: bool = True,
+    *, in_process_worker: bool = True, **settings_overrides: object,
 ) -> AsyncIterator[Harness]:
     """Empty trade tables, a reset paper exchange and (unless the test runs its own worker
-    processes) a worker in this process."""
+    processes) a worker in this process; `settings_overrides` change the worker's Settings."""
     db_url, sessionmaker = wf_db
     await paper.admin.reset()
     async with sessionmaker() as session, session.begin():
         await session.execute(text('TRUNCATE trade, "order", fill, position CASCADE'))
     target = temporal_client.service_client.config.target_host
-    settings = harness_settings(paper, db_url, task_queue, target)
+    settings = harness_settings(paper, db_url, task_queue, target).model_copy(
+        update=settings_overrides)
     exchange = exchange_client(paper)
     deps = Deps(exchange=exchange, sessionmaker=sessionmaker, temporal=temporal_client)
     h = Harness(temporal_client, task_queue, paper, exchange, sessionmaker, settings)

@@ -1,5 +1,6 @@
 """TP/SL: `set_protection` refused by its validator and accepted; a TP/SL the exchange refuses
-after a fill (flatten, or track with a warning); a TP/SL placement whose answer is dropped."""
+after a fill (flatten, or track with a warning); a TP/SL placement whose answer is dropped,
+within its retries and after them, when the TP/SL wanted has changed meanwhile."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from decimal import Decimal
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from tests.workflows.harness import Harness, cli, strategy
+from tests.workflows.harness import Harness, cli, strategy, until
 from trading.types import OnProtectionRefused, OrderStatus, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest, ProtectionUpdate
+from workflows.policies import PROTECT_RETRY
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"
@@ -98,6 +100,53 @@ async def test_dropped_order_answer_is_adopted_never_placed_twice(h: Harness, mo
     assert len(created) == 1, created  # every order the exchange ever accepted from us
     [entry] = [o for o in await h.orders(st.trade_id) if o.leg == "entry"]
     assert entry.status == OrderStatus.FILLED and entry.client_order_id == created[0]["clientId"]
+
+
+async def test_a_lost_tpsl_placement_is_adopted_after_its_target_changed_never_doubled(
+    h: Harness,
+) -> None:
+    """Issue 19, gap B. A's TP/SL placement creates its TP/SL, but the answer is lost and the
+    exchange stays unreachable until the placement's retries run out. Meanwhile
+    `set_protection` moves the TP, so the next placement wants another TP/SL than the lost
+    one. The lost one is A's (its claim is unsettled, it matches the claim): it is adopted and
+    moved, never left live beside a second one (two order-level TP/SLs of 0.01 would close
+    B's 0.01 too), and its claim is settled."""
+    quiet = strategy("quiet", tracking_interval_s=3600)
+    await h.paper.admin.set_price(BTC, "95000")
+    b = await h.trade(sizing=Sizing(size=QTY), strat=quiet)  # no TP/SL
+    await h.until_state(b, lambda s: s.status is TradeStatus.TRACKING, "B tracking")
+    # A's first TP/SL placement is executed, its answer lost, then every look fails: one 503
+    # per attempt of the placement, so its retries run out with the TP/SL unconfirmed.
+    await h.paper.admin.faults(
+        drop_response={"target": "tpsl", "count": 1},
+        faults_after={"path": "tpsl/place_order",
+                      "faults": {"http_5xx": PROTECT_RETRY.maximum_attempts}},
+    )
+    a = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                      strat=quiet)
+
+    async def created() -> list[dict]:
+        return (await h.paper.admin.state())["tpsl"]
+
+    [lost] = await until(created, "A's TP/SL created, its answer lost")
+    upd = ProtectionUpdate(tp=Decimal("98000"))
+    view = await a.execute_update(TradeWorkflow.set_protection, upd)  # waits for the retries
+    assert view.tp == Decimal("98000") and view.order_id == lost["id"], view
+
+    [tpsl] = (await h.paper.admin.state())["tpsl"]  # every TP/SL the exchange ever created
+    assert tpsl["id"] == lost["id"] and tpsl["status"] == "NEW"
+    assert (Decimal(tpsl["tpPrice"]), Decimal(tpsl["slPrice"])) == (Decimal("98000"),
+                                                                     Decimal("90000"))
+    assert Decimal(tpsl["tpQty"]) == QTY
+    st = await h.state(a)
+    rows = [o for o in await h.orders(st.trade_id) if o.leg == "protection"]
+    assert [(o.status, o.exchange_order_id) for o in rows] == [(OrderStatus.NEW, lost["id"])]
+    await a.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(a)).status is TradeStatus.CANCELLED
+    assert (await h.paper.admin.state())["tpsl"][0]["status"] != "NEW"
+    await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(b)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
 
 
 @pytest.fixture

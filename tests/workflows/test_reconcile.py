@@ -1,14 +1,17 @@
 """A trade's check compares the position with what the trade owns (workflows/reconcile.py):
 a fill landing between the reads of one check is no close; a TP/SL on a later page of the
 pending list is still pending; a TP/SL that is gone fired only when its own history says so,
-and then only for what it closed."""
+and then only for what it closed. A TP/SL whose history or fills the exchange lists late, on a
+position other trades share, is never placed again over their quantity (issue 19, gap A)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 
 from activities.contract_tracking import ExchangeChanged
+from tests.workflows.conftest import QUICK_VISIBILITY_S
 from tests.workflows.harness import Harness, strategy, until
 from trading.types import EntryType, OrderType, Side, StopType, TradeStatus
 from workflows.contract import Sizing
@@ -180,4 +183,138 @@ async def test_an_exit_that_fills_between_the_order_sync_and_the_position_read_c
     assert (result.filled_qty, result.closed_qty) == (QTY, QTY)
     assert [o.leg for o in await h.orders(result.trade_id) if o.leg in ("exit", "external",
                                                                           "triggered")] == ["exit"]
+    assert await h.position_qty() == 0
+
+
+# --- a TP/SL that fired on a shared position while the exchange's lists lag (issue 19, gap A) --
+
+TP = Decimal("96000")
+TP_FILL = Decimal("96099.9")  # the TP's market close sells at the best bid, one tick below 96100
+LATE_MS = 8_000  # longer than the fill lookups of one check, shorter than the test's waits
+
+
+async def shared_position(h: Harness) -> tuple:
+    """B (no TP/SL) holds 0.01, then A 0.01 with a TP: A's TP/SL is order-level, 0.01."""
+    await h.paper.admin.set_price(BTC, "95000")
+    b = await h.trade(sizing=Sizing(size=QTY), strat=QUIET)
+    await h.until_state(b, lambda s: s.status is TradeStatus.TRACKING and s.filled_qty == QTY,
+                        "B tracking")
+    a = await h.trade(sizing=Sizing(size=QTY), tp=TP, strat=QUIET)
+    st = await h.until_state(a, protected, "A protected")
+    assert st.protection.level == "order" and st.protection.qty == QTY
+    return a, b, st.protection.order_id
+
+
+async def fire_a_tp(h: Harness, a) -> None:
+    await h.paper.admin.set_price(BTC, "96100")  # A's TP fires: A's 0.01 closed at market
+    assert await h.position_qty() == QTY
+    await a.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+
+
+async def a_closed_by_its_tp_and_b_untouched(h: Harness, a, b, tpsl_id: str) -> None:
+    result = await h.result(a)
+    assert result.status is TradeStatus.CLOSED, result
+    assert (result.filled_qty, result.closed_qty) == (QTY, QTY)
+    rows = await h.orders(result.trade_id)
+    assert [o.leg for o in rows] == ["entry", "protection", "triggered"], rows
+    [triggered] = [o for o in rows if o.leg == "triggered"]
+    assert triggered.filled_qty == QTY and triggered.avg_price == TP_FILL
+    assert triggered.error is None
+    assert [f.price for f in await h.fills(result.trade_id) if f.price == TP_FILL] == [TP_FILL]
+    # A placed no second TP/SL (over B's quantity) and closed nothing of B's.
+    assert [t["id"] for t in (await h.paper.admin.state())["tpsl"]] == [tpsl_id]
+    assert await h.position_qty() == QTY
+    st = await h.state(b)
+    assert st.status is TradeStatus.TRACKING and st.closed_qty == 0
+    await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(b)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
+
+
+async def test_a_fired_tpsl_not_in_its_history_yet_is_kept_not_placed_again(
+    quick_harness: Harness,
+) -> None:
+    """A's TP fires; the history lists it only later. Until it does, A's TP/SL is unknown:
+    looked at again, never placed again (a new one would sit on B's quantity, here refused
+    as the price passed it, and A would flatten B's 0.01)."""
+    h = quick_harness
+    a, b, tpsl_id = await shared_position(h)
+    # Older than a TP/SL the lists may not show yet: its absence from them means something.
+    await asyncio.sleep(float(QUICK_VISIBILITY_S))
+    await h.paper.admin.faults(tpsl_history_delay_ms=LATE_MS)
+    await fire_a_tp(h, a)
+    await a_closed_by_its_tp_and_b_untouched(h, a, b, tpsl_id)
+
+
+async def test_an_exit_waits_while_the_tpsl_may_have_closed_the_quantity_already(
+    quick_harness: Harness,
+) -> None:
+    """An exit alert arrives while A's TP/SL is unknown (fired, history late). Sent now, the
+    exit would sell A's 0.01 a second time, out of B's share: it waits until the history
+    answers, and then there is nothing left to close."""
+    h = quick_harness
+    a, b, tpsl_id = await shared_position(h)
+    await asyncio.sleep(float(QUICK_VISIBILITY_S))
+    await h.paper.admin.faults(tpsl_history_delay_ms=LATE_MS)
+    await fire_a_tp(h, a)
+    st = await h.until_state(a, lambda s: "neither of the exchange's lists" in s.phase
+                             or s.status.is_final, "A's TP/SL unknown")
+    assert not st.status.is_final, st
+    await a.signal(TradeWorkflow.close, CloseRequest(reason="exit alert"))
+    await a_closed_by_its_tp_and_b_untouched(h, a, b, tpsl_id)  # no exit order among A's
+
+
+async def test_a_tpsl_filled_without_listed_fills_is_recorded_at_its_trigger_then_its_fills(
+    harness: Harness,
+) -> None:
+    """The history says FILLED, but the close's fills are listed late. FILLED means fired: A
+    records its 0.01 closed at the TP's trigger price at once, then the fills replace that
+    estimate (the quantity counted once)."""
+    h = harness
+    a, b, tpsl_id = await shared_position(h)
+    await h.paper.admin.faults(tpsl_fill_delay_ms=LATE_MS)
+    await fire_a_tp(h, a)
+    st = await h.until_state(a, lambda s: s.closed_qty > 0 or s.status.is_final, "A closed")
+    assert (st.closed_qty, st.avg_exit_price) == (QTY, TP), st  # the estimate, first
+    await a_closed_by_its_tp_and_b_untouched(h, a, b, tpsl_id)
+
+
+async def test_a_tpsl_never_listed_is_taken_as_fired_when_the_position_lacks_its_quantity(
+    quick_harness: Harness,
+) -> None:
+    """The history never shows A's TP/SL. Past the bound the position decides: it holds less
+    than the open trades own, so A's TP/SL is taken as fired (at most the missing quantity),
+    said in a warning; the close's fills, listed, then give its price."""
+    h = quick_harness
+    a, b, tpsl_id = await shared_position(h)
+    await asyncio.sleep(float(QUICK_VISIBILITY_S))
+    await h.paper.admin.faults(tpsl_history_delay_ms=3_600_000)
+    await fire_a_tp(h, a)
+    await a_closed_by_its_tp_and_b_untouched(h, a, b, tpsl_id)
+    row = await h.trade_row(a)
+    assert "taken as fired" in (row.warning or ""), row.warning
+
+
+async def test_a_tpsl_gone_while_the_position_holds_everything_owned_is_placed_again_at_once(
+    quick_harness: Harness,
+) -> None:
+    """Cancelled by hand, and the history lags: the position still holds all the trades own,
+    so the TP/SL closed nothing and the trade is protected again at the next check."""
+    h = quick_harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                           strat=QUIET)
+    st = await h.until_state(handle, protected, "protected")
+    own = st.protection.order_id
+    assert own is not None
+    await asyncio.sleep(float(QUICK_VISIBILITY_S))
+    await h.paper.admin.faults(tpsl_history_delay_ms=3_600_000)
+    await h.exchange.cancel_tpsl_order(BTC, own)  # a manual cancel in the app
+    await handle.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+    st = await h.until_state(handle, lambda s: s.status.is_final or protected(s)
+                             and s.protection.order_id != own, "protected again")
+    assert st.status is TradeStatus.TRACKING and st.closed_qty == 0, st
+    assert len(await h.exchange.all_pending_tpsl_orders(BTC)) == 1
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
     assert await h.position_qty() == 0

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from activities.contract import ProtectionClaim, ProtectionLevel
+from activities.contract_tracking import ExternalCloseRequest
 from trading.types import Leg, PositionMode, PositionSide, TradeStatus
 from workflows.contract import StrategySnapshot, TradeInput
 from workflows.ledger import TradeLedger
@@ -19,8 +21,17 @@ WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
 
 def _memory() -> TradeMemory:
+    claim = ProtectionClaim(client_id="TWP6", position_id="p1", level=ProtectionLevel.ORDER,
+                            qty=Decimal("0.001"), tp=Decimal("70000.5"))
+    estimate = ExternalCloseRequest(
+        trade_id=7, client_id="TWT7", leg=Leg.TRIGGERED, symbol="BTCUSDT",
+        side=PositionSide.LONG, position_mode=PositionMode.ONE_WAY, position_id="p1",
+        qty=Decimal("0.001"), since_ms=1_765_000_000_000, protection_order_id="19",
+        sl=Decimal("60000"), refine=True,
+    )
     ledger = TradeLedger(trade_id=7, workflow_id="trade-s-7", symbol="BTCUSDT",
-                         side=PositionSide.LONG, seq=5, position_id="p1")
+                         side=PositionSide.LONG, seq=5, position_id="p1", unsettled=[claim],
+                         estimates={"TWT7": estimate})
     ledger.next_client_id(Leg.ENTRY)
     return TradeMemory(
         inbox=Inbox(cancel=CancelRequest(flatten=True), close=CloseRequest(reason="exit alert"),
@@ -39,6 +50,7 @@ def _memory() -> TradeMemory:
         placed_any=True,
         final_status=TradeStatus.CANCELLED,
         exit_retry_at=datetime(2026, 12, 6, 12, 0, 30, tzinfo=UTC),
+        tpsl_unknown_since=datetime(2026, 12, 6, 12, 0, 10, tzinfo=UTC),
         runs=3,
     )
 
@@ -69,7 +81,7 @@ def test_every_field_of_the_memory_has_a_non_default_value_in_the_round_trip_tes
         for name in type(getattr(memory, part)).model_fields:
             assert getattr(getattr(memory, part), name) != getattr(getattr(defaults, part), name), (
                 f"{part}.{name} keeps its default in _memory()")
-    for name in ("placed_any", "final_status", "runs"):
+    for name in ("placed_any", "final_status", "exit_retry_at", "tpsl_unknown_since", "runs"):
         assert getattr(memory, name) != getattr(defaults, name), name
 
 
