@@ -42,8 +42,12 @@ class AdoptionActivities:
                                 f"no price to book {req.symbol} at yet: reading again")
             return pos, mark
 
+        async def filled_now(client_ids: list[str]) -> dict[str, Decimal]:
+            return {cid: (await self._client.order_detail(client_id=cid)).filled_qty
+                    for cid in client_ids}
+
         with translated():
             try:
-                return await self._records.adopt(req, req.side.entry_side, position)
+                return await self._records.adopt(req, req.side.entry_side, position, filled_now)
             except OrdersInFlight as exc:
                 raise try_again(Failure.ORDERS_IN_FLIGHT, str(exc)) from exc

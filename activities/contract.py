@@ -288,6 +288,9 @@ class TradeBooks(Model):
     sl: Decimal | None = None
     target_qty: Decimal | None = None
     leverage: int | None = None
+    position_id: str | None = None  # the position its quantity is in, as last recorded
+    last_seen_ms: int | None = None  # when its row was last written (closing fills after it)
+    wanted_protection: bool = False  # it ever placed a TP/SL
 
 
 class ProtectionRef(Model):

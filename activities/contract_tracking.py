@@ -114,6 +114,7 @@ class TradeRecord(Model):
     sl_price: Decimal | None = None
     warning: str | None = None
     error: str | None = None
+    position_id: str | None = None  # None: not known yet (the row keeps what it had)
 
 
 class TradeOutcomeQuery(Model):

@@ -98,6 +98,8 @@ class Records:
     async def save_trade(self, rec: TradeRecord) -> bool:
         values: dict[str, Any] = rec.model_dump(exclude={"trade_id"})
         values["status"] = rec.status.value
+        if rec.position_id is None:
+            del values["position_id"]
         if rec.filled_qty > 0:
             values["opened_at"] = func.coalesce(Trade.opened_at, func.now())
         if rec.status.is_final:
@@ -145,6 +147,10 @@ class Records:
         is entering or open. A per-symbol lock makes that check and the mark one step, so of two
         opposite entries claimed at once the second sees the first."""
         async with self._sessionmaker() as session, session.begin():
+            if req.leg.opens:
+                # Never between an adoption's measure of nobody's quantity and its booking.
+                await session.execute(select(func.pg_advisory_xact_lock(
+                    func.hashtext(adoption_lock(req.symbol)))))
             inserted = await session.scalar(
                 insert(OrderRow)
                 .values(
@@ -371,28 +377,41 @@ class Records:
     async def adopt(
         self, req: AdoptRequest, fill_side: Side,
         position: Callable[[], Awaitable[tuple[Position, Decimal] | None]],
+        filled_now: Callable[[list[str]], Awaitable[dict[str, Decimal]]],
     ) -> AdoptResult:
         """Record quantity the open trades do not own as the trade's own: one row of leg
         ADOPTED, filled, in the transaction that measured it. Idempotent: the row of
         `req.client_id` answers a second call. What the trades own is read first, under a
-        per-(symbol, side) lock, and the position after it: a close recorded in between makes
-        the position smaller, never the gap larger (so never more than nobody's quantity).
-        Raises OrdersInFlight while an order of those trades is not terminal (its fills may be
-        missing from its row). `position` reads the side's position and the price the adopted
-        quantity is booked at (its average open price, else the mark)."""
+        per-symbol lock that every opening claim takes too (so no entry is claimed meanwhile),
+        and the position after it: a close recorded in between makes the position smaller,
+        never the gap larger (so never more than nobody's quantity). A working order of those
+        trades counts what the exchange shows it filled, read before and after the position
+        (OrdersInFlight, retried, when it moved in between); one still SENDING, whose fate is
+        unknown, makes it wait (OrdersInFlight). `position` reads the side's position and the
+        price the adopted quantity is booked at (its average open price, else the mark);
+        `filled_now` the filled quantity of orders by client id."""
         async with self._sessionmaker() as session, session.begin():
             await session.execute(select(func.pg_advisory_xact_lock(
-                func.hashtext(f"tradewire:adopt:{req.symbol}:{req.side.value}"))))
+                func.hashtext(adoption_lock(req.symbol)))))
             row = await session.scalar(
                 select(OrderRow).where(OrderRow.client_order_id == req.client_id))
             if row is not None:
                 return AdoptResult(snapshot=_adopted_snapshot(row), position_id=None)
             owned = await _owned(session, req.symbol, req.side)
-            if owned.in_flight:
+            working = await _working(session, req.symbol, req.side)
+            if any(w.status == OrderStatus.SENDING for w in working):
                 raise OrdersInFlight(
-                    f"an order of a trade on {req.symbol} {req.side.value} is still in flight: "
-                    "adopting once its fills are recorded")
+                    f"an order of a trade on {req.symbol} {req.side.value} was sent and its fate "
+                    "is not known yet: adopting once it is")
+            ids = [w.client_id for w in working]
+            before = await filled_now(ids) if ids else {}
             found = await position()
+            if ids and await filled_now(ids) != before:
+                raise OrdersInFlight(f"an order on {req.symbol} {req.side.value} filled while "
+                                     "the position was read: reading again")
+            unrecorded = sum((w.sign * (before[w.client_id] - w.filled) for w in working),
+                             Decimal(0))
+            owned = Owned(owned.qty + unrecorded, False)
             pos = found[0] if found is not None else None
             if found is None or pos is None or pos.qty <= owned.qty:
                 held = format(pos.qty, "f") if pos is not None else "nothing"
@@ -500,7 +519,37 @@ class Records:
 
 
 class OrdersInFlight(Exception):
-    """An adoption must wait: an open trade's order on the position is not terminal."""
+    """An adoption must wait: an open trade's order on the position is not settled."""
+
+
+def adoption_lock(symbol: str) -> str:
+    """The advisory lock an adoption holds while it measures nobody's quantity on `symbol`,
+    and an opening claim takes for its insert (so no entry starts in between)."""
+    return f"tradewire:adopt:{symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingRow:
+    client_id: str
+    status: OrderStatus
+    filled: Decimal  # as the row last recorded it
+    sign: int  # +1 an opening order, -1 a closing one
+
+
+async def _working(session: AsyncSession, symbol: str, side: PositionSide) -> list[WorkingRow]:
+    """The open trades' orders on one side of `symbol` that are not terminal (TP/SLs apart)."""
+    working = [s.value for s in OrderStatus if not s.is_terminal]
+    rows = (await session.execute(
+        select(OrderRow.client_order_id, OrderRow.status, OrderRow.filled_qty, OrderRow.leg)
+        .join(Trade, Trade.id == OrderRow.trade_id)
+        .where(
+            Trade.symbol == symbol, Trade.side == side.value,
+            Trade.status.in_(OPEN_TRADE_STATUSES),
+            OrderRow.leg != Leg.PROTECTION.value, OrderRow.status.in_(working),
+        )
+    )).all()
+    return [WorkingRow(cid, OrderStatus(st), filled, -1 if Leg(leg).closes else 1)
+            for cid, st, filled, leg in rows]
 
 
 async def _owned(session: AsyncSession, symbol: str, side: PositionSide) -> Owned:

@@ -61,8 +61,14 @@ class ResumeActivities:
                 )
         return TradeBooks(
             found=True, status=trade.status, orders=orders, protection=protection, seq=seq,
-            tp=trade.tp_price, sl=trade.sl_price, target_qty=trade.target_qty,
-            leverage=trade.leverage,
+            tp=trade.tp_price if trade.tp_price is not None else (
+                protection.tp if protection else None),
+            sl=trade.sl_price if trade.sl_price is not None else (
+                protection.sl if protection else None),
+            target_qty=trade.target_qty, leverage=trade.leverage,
+            position_id=trade.position_id,
+            last_seen_ms=int(trade.updated_at.timestamp() * 1000),  # float-ok: ms of a time
+            wanted_protection=any(r.leg == Leg.PROTECTION.value for r in rows),
         )
 
 

@@ -202,6 +202,8 @@ class Trade(Base):
     leverage: Mapped[int | None]
     tp_price: Mapped[MaybeMoney]
     sl_price: Mapped[MaybeMoney]
+    # The exchange position its quantity is in (a resumed run tracks that one, no other).
+    position_id: Mapped[str | None] = mapped_column(String(64))
     warning: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

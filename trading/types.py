@@ -244,6 +244,7 @@ class IncidentAction(StrEnum):
     FLATTEN = "flatten"  # unowned quantity taken into a trade that closes it at once
     CANCEL = "cancel"  # an orphan order of ours (its trade ended) cancelled
     RESUME = "resume"  # an untracked trade given a new run of its workflow
+    NOTE = "note"  # what became of an answer (an attempt that ended unbooked; a policy giving up)
 
 
 class IncidentPolicy(StrEnum):

@@ -162,6 +162,7 @@ class Intake:
 
     async def _close(self, plan: ClosePlan, deadline: float) -> Answer:  # float-ok: loop time
         closing, gone, unstarted = [], [], []
+        stranded: list[str] = []  # open trades whose workflow is gone and cannot resume
         try:
             for trade in plan.targets:
                 if await self.send_close(trade.workflow_id, plan.request, raise_unavailable=True):
@@ -169,8 +170,12 @@ class Intake:
                 elif trade.status != TradeStatus.PENDING.value:
                     # Its row is open, its workflow gone: resumed with the exit, unless the
                     # row ended meanwhile (docs/design.md#resuming-a-trade).
-                    resumed = await resume.resume_to_close(
-                        self.state, trade.id, trade.workflow_id, plan.request)
+                    try:
+                        resumed = await resume.resume_to_close(
+                            self.state, trade.id, trade.workflow_id, plan.request)
+                    except resume.NotResumable as exc:
+                        stranded.append(str(exc))
+                        continue
                     (closing if resumed else gone).append(trade)
                 # PENDING and no workflow: its open's start is still in flight (another
                 # request). Wait for it within the answer's budget, then close it.
@@ -198,6 +203,10 @@ class Intake:
             return Answer(
                 503, _refusal(reason, plan.signal_id) | {"outcome": SignalOutcome.NOT_STARTED.value}
             )
+        if stranded and not closing:
+            reason = "not delivered: " + "; ".join(stranded)
+            await self._set(plan.signal_id, outcome=SignalOutcome.REFUSED.value, reason=reason)
+            return Answer(409, _refusal(reason, plan.signal_id))
         if not closing:
             reason = (
                 "nothing to close: "

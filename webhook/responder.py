@@ -22,10 +22,18 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from db.models import Incident, Trade
-from trading.types import IncidentKind, IncidentPolicy, IncidentStatus, TradeStatus
+from trading.types import (
+    IncidentAction,
+    IncidentKind,
+    IncidentPolicy,
+    IncidentStatus,
+    TradeStatus,
+)
 from webhook import adoption, resume
 from webhook.adoption import MAX_ATTEMPTS, AdoptionRefused, Attempt
 from webhook.deps import AppState
@@ -73,6 +81,8 @@ class Responder:
             attempt = last[row.id]
             trade = trades.get(attempt.trade_id) if attempt is not None else None
             if attempt is not None and trade is not None and trade.status == TradeStatus.PENDING:
+                if await self._ended_unbooked(attempt):
+                    continue  # counted; the next sweep tries again (or gives up)
                 out.append(attempt)  # written, perhaps never started: start it (again)
                 await self._start(attempt)
                 continue
@@ -81,11 +91,8 @@ class Responder:
             if policy is IncidentPolicy.REPORT and attempt is None:
                 continue
             if attempt is not None and attempt.number >= MAX_ATTEMPTS:
-                if row.id not in self._given_up:
-                    self._given_up.add(row.id)
-                    log.error("incident #%d: %d adoptions ended without adopting it; left to an "
-                              "operator (`tradewire incidents show %d`)", row.id, attempt.number,
-                              row.id)
+                await self._give_up(row, f"{attempt.number} adoptions ended without adopting "
+                                         "it: left to an operator")
                 continue
             if policy is IncidentPolicy.REPORT:
                 continue  # an operator's attempt ended; the policy does not try again
@@ -103,10 +110,8 @@ class Responder:
             if resume.recent(row, now):
                 continue
             if len(done) >= MAX_ATTEMPTS:
-                if row.id not in self._given_up:
-                    self._given_up.add(row.id)
-                    log.error("incident #%d: resumed %d times and still untracked; left to an "
-                              "operator", row.id, len(done))
+                await self._give_up(row, f"resumed {len(done)} times and still untracked: left "
+                                         "to an operator")
                 continue
             try:
                 await resume.resume(self._state, row.id, by=POLICY,
@@ -128,6 +133,48 @@ class Responder:
             return None
         await self._start(attempt)
         return attempt
+
+    async def _give_up(self, row: Incident, why: str) -> None:
+        """Said once: in the log (ERROR) and on the incident."""
+        if row.id in self._given_up or any(a.get("note") == why for a in row.actions):
+            self._given_up.add(row.id)
+            return
+        self._given_up.add(row.id)
+        log.error("incident #%d: %s (`tradewire incidents show %d`)", row.id, why, row.id)
+        await self._note(row.id, why)
+
+    async def _note(self, incident_id: int, note: str) -> None:
+        async with self._state.sessionmaker() as session, session.begin():
+            row = await session.get(Incident, incident_id, with_for_update=True)
+            if row is not None:
+                row.actions = [*row.actions, {
+                    "at": datetime.now(UTC).isoformat(), "by": POLICY,
+                    "action": IncidentAction.NOTE.value, "note": note}]
+
+    async def _ended_unbooked(self, attempt: Attempt) -> bool:
+        """An attempt whose workflow has closed (terminated, or failed) before it booked
+        anything: its trade row would stay PENDING for ever, and the incident unanswered. It is
+        ended CANCELLED, which counts the attempt (and lets the next one, or an operator, in)."""
+        client = await self._state.temporal.try_connect()
+        if client is None:
+            return False
+        try:
+            desc = await client.get_workflow_handle(attempt.workflow_id).describe()
+        except RPCError:  # not started yet (or Temporal cannot say): start it
+            return False
+        if desc.status is None or desc.status == WorkflowExecutionStatus.RUNNING:
+            return False
+        why = (f"its workflow ended ({desc.status.name}) before it adopted anything")
+        async with self._state.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Trade).where(Trade.id == attempt.trade_id,
+                                    Trade.status == TradeStatus.PENDING.value)
+                .values(status=TradeStatus.CANCELLED.value, error=why))
+        await self._note(attempt.incident_id,
+                         f"attempt {attempt.number} (trade #{attempt.trade_id}): {why}")
+        log.warning("incident #%d: attempt %d (trade #%d): %s", attempt.incident_id,
+                    attempt.number, attempt.trade_id, why)
+        return True
 
     async def _start(self, attempt: Attempt) -> None:
         try:

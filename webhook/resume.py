@@ -31,6 +31,22 @@ log = logging.getLogger("webhook.resume")
 SETTLES_WITHIN = timedelta(seconds=60)
 
 
+UNKNOWN_POSITION = ("trade #{trade} owns quantity but its position id was never recorded (a "
+                    "trade recorded before position ids were kept): resuming it could take "
+                    "another trade's position. Close it at the exchange, then dismiss the "
+                    "incident")
+
+
+class NotResumable(Exception):
+    """The trade's workflow is gone and it cannot be resumed safely (the message says why)."""
+
+
+def resumable(trade: Trade) -> bool:
+    """Whether a new run can tell the trade's quantity apart: it owns none, or its row names
+    the position it is in."""
+    return trade.filled_qty <= trade.closed_qty or trade.position_id is not None
+
+
 @dataclass(frozen=True)
 class Resumption:
     incident_id: int
@@ -78,6 +94,8 @@ async def begin(session: AsyncSession, incident_id: int, *, by: str,
         raise AdoptionRefused(409, f"no trade has the workflow id {workflow_id}")
     if TradeStatus(trade.status).is_final:
         raise AdoptionRefused(409, f"trade #{trade.id} has ended ({trade.status})")
+    if not resumable(trade):
+        raise AdoptionRefused(409, UNKNOWN_POSITION.format(trade=trade.id))
     number = len(resumptions(row)) + 1
     row.actions = [*row.actions, {
         "at": now.isoformat(), "by": by, "action": IncidentAction.RESUME.value,
@@ -90,7 +108,8 @@ async def begin(session: AsyncSession, incident_id: int, *, by: str,
 
 async def start(state: AppState, r: Resumption) -> None:
     """Start the new run; TemporalUnavailable when Temporal does not take it."""
-    await _start(state, r.trade_id, r.workflow_id, Resume(incident_id=r.incident_id, by=r.by))
+    await _start(state, r.trade_id, r.workflow_id, Resume(
+        incident_id=r.incident_id, by=r.by, stop_pct=state.settings.adopt_stop_pct))
     log.warning("incident #%d: trade #%d (%s) resumed", r.incident_id, r.trade_id, r.workflow_id)
 
 
@@ -104,7 +123,10 @@ async def resume_to_close(state: AppState, trade_id: int, workflow_id: str,
         trade = await session.get(Trade, trade_id)
     if trade is None or TradeStatus(trade.status).is_final:
         return False
-    await _start(state, trade_id, workflow_id, Resume(by="exit alert"),
+    if not resumable(trade):
+        raise NotResumable(UNKNOWN_POSITION.format(trade=trade.id))
+    await _start(state, trade_id, workflow_id, Resume(by="exit alert",
+                                                     stop_pct=state.settings.adopt_stop_pct),
                  with_signal=(TradeMessages.CLOSE, request))
     log.warning("trade #%d (%s): its workflow was gone; resumed to take the exit", trade_id,
                 workflow_id)

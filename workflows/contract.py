@@ -107,6 +107,8 @@ class Resume(Frozen):
 
     incident_id: int | None = None
     by: str = "watcher"
+    # A trade that placed a TP/SL whose prices are lost gets a stop this far from the mark.
+    stop_pct: Decimal = Decimal(5)
 
 
 class TradeInput(Frozen):

@@ -190,6 +190,7 @@ class TradeRun:
             tp_price=s.protection.tp if s.protection.tp is not None else wanted.tp,
             sl_price=s.protection.sl if s.protection.sl is not None else wanted.sl,
             warning="; ".join(s.warnings) or None, error=s.error,
+            position_id=self.ledger.position_id,
         )
 
     async def record(self) -> None:

@@ -41,6 +41,9 @@ TIMER_READ_MAX_AGE_MS = 2_000
 # Looks for the fills of a close recorded at its TP/SL's trigger price, TPSL_RECHECK_S apart,
 # before a trade that owns nothing ends.
 ESTIMATE_LOOKS = 10
+# The row is recorded again when the TP/SL or the position id changes: new record_trade calls
+# that a history recorded before them replays without.
+RECORDS_PROTECTION = "records-protection-changes"
 
 Exit = tuple[str, TradeStatus, Leg]  # why, how the trade ends, the closing orders' leg
 
@@ -50,7 +53,10 @@ async def track(run: TradeRun) -> str:
     failing = run.memory.exit_retry_at is not None
     run.set(TradeStatus.TRACKING, None if failing else "tracking")
     await run.record()
+    kept = recorded(run)
     await follow(run)
+    if recorded(run) != kept and workflow.patched(RECORDS_PROTECTION):
+        await run.record()  # its TP/SL and position, for a run that may have to resume it
     while True:
         if await _until_closed(run) == CONTINUE_AS_NEW:
             return CONTINUE_AS_NEW
@@ -62,6 +68,7 @@ async def track(run: TradeRun) -> str:
 
 
 async def _until_closed(run: TradeRun) -> str:
+    kept = recorded(run)
     while run.ledger.open_qty > 0:
         exit_ = pending_exit(run)
         unknown = run.memory.tpsl_unknown_since is not None
@@ -93,7 +100,19 @@ async def _until_closed(run: TradeRun) -> str:
             await reconcile(run, await run.refresh())
         if (run.ledger.open_qty, run.ledger.fees) != before:
             await run.record()
+        elif recorded(run) != kept and workflow.patched(RECORDS_PROTECTION):
+            await run.record()
+        kept = recorded(run)
     return ENDED
+
+
+def recorded(run: TradeRun) -> tuple[object, ...]:
+    """What the trade row must follow: the quantities and fees, and since RECORDS_PROTECTION
+    its TP/SL (prices, order) and position id, which a resumed run reads back
+    (docs/design.md#resuming-a-trade)."""
+    led, wanted = run.ledger, run.protection
+    order = led.protection.order_id if led.protection is not None else None
+    return (led.open_qty, led.fees, wanted.tp, wanted.sl, order, led.position_id)
 
 
 def check_every(run: TradeRun) -> int:

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TradeMessages,
     )
     from workflows.policies import ACTIVITY_FAILURES
-    from workflows.resume import resume
+    from workflows.resume import NotResumed, resume
     from workflows.run import TradeEnded, TradeRun
     from workflows.state import Protection, ProtectionView, TradeState
     from workflows.tracking import CONTINUE_AS_NEW, track
@@ -88,6 +88,14 @@ class TradeWorkflow:
         """A trade whose workflow was gone, rebuilt from its rows (workflows/resume.py)."""
         try:
             await resume(run)
+        except NotResumed as exc:
+            # Nothing of the trade is touched: its row stays as it is (an untracked trade
+            # stays an incident for an operator; an ended one keeps its end).
+            workflow.logger.warning("not resumed: %s", exc.message)
+            s = run.state
+            return TradeResult(trade_id=run.inp.trade_id, status=s.status, filled_qty=s.filled_qty,
+                               closed_qty=s.closed_qty, realized_pnl=s.realized_pnl, fees=s.fees,
+                               error=exc.message)
         except TradeEnded as exc:
             run.warn(exc.message)
             return await finish(run, exc.status,

@@ -22,7 +22,16 @@ from sqlalchemy import select, text
 from activities.incidents import IncidentBook, WorkingOrder, orphan_orders
 from db.models import Incident, Order, Strategy, Trade
 from tests.workflows.harness import Harness, strategy, until
-from tests.workflows.test_incidents import AUTH, BTC, QTY, TOKEN, Watch, buy_by_hand, incidents
+from tests.workflows.test_incidents import (
+    AUTH,
+    BTC,
+    QTY,
+    TOKEN,
+    Watch,
+    buy_by_hand,
+    close_by_hand,
+    incidents,
+)
 from trading.ids import client_order_id
 from trading.types import EntryType, IncidentPolicy, OrderType, PositionSide, Side, TradeStatus
 from webhook.app import create_app
@@ -397,3 +406,117 @@ async def test_report_leaves_an_untracked_trade_to_the_operator_who_resumes_it(
         assert soon.status_code == 409 and "less than 60 s ago" in soon.json()["detail"]
         done = await resolved(watch, h, row.id)
         assert actions(done)[1] == ("carol", "resume")
+
+
+async def _final_any(h: Harness, workflow_id: str) -> Trade | None:
+    trade = await adopting_trade_by_wid(h, workflow_id)
+    return trade if TradeStatus(trade.status).is_final else None
+
+
+async def test_a_resumed_trade_whose_position_closed_meanwhile_never_takes_a_later_trades(
+    h: Harness, tmp_path: Path
+) -> None:
+    """T1 owns 0.01; its workflow is terminated and, while nothing tracks it, its position is
+    closed. T2 then opens 0.01 on the same side: a new position. Resumed, T1 tracks the
+    position its row names (gone), never T2's: it records its quantity as closed and ends;
+    T2's quantity and stop stay T2's (found by review; on the first resume code T1 took T2's
+    position and its exit flattened T2)."""
+    t1 = await protected_trade(h)
+    await t1.terminate("by hand, in the Temporal UI")
+    await close_by_hand(h)
+    t2 = await protected_trade(h)
+    t2_before = await h.state(t2)
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.REPORT) as api:
+        row = await raised(watch, h, kind="untracked_trade")
+        answer = await api.post(f"/incidents/{row.id}/resume", headers=AUTH, json={})
+        assert answer.status_code == 202, answer.text
+        ended = await until(lambda: _final_any(h, t1.id), "T1, resumed, ends")
+        assert ended.filled_qty - ended.closed_qty == 0
+        await watch.rounds(3)
+        t2_now = await h.state(t2)
+        assert (t2_now.status, t2_now.filled_qty - t2_now.closed_qty) == (TradeStatus.TRACKING, QTY)
+        assert t2_now.protection.order_id == t2_before.protection.order_id
+        assert await long_qty(h) == QTY and len(await stops(h)) == 1
+
+
+async def test_a_resumed_trade_whose_stop_went_missing_is_protected_again_at_its_price(
+    h: Harness, tmp_path: Path
+) -> None:
+    """Its TP/SL prices are on its row (recorded once the TP/SL was placed), so a resumed run
+    places the lost stop again at the same price (found by review: the row had none)."""
+    t1 = await protected_trade(h)
+    before = await h.state(t1)
+    await t1.terminate("by hand")
+    [stop] = await stops(h)
+    await h.exchange.cancel_tpsl_order(BTC, stop.id)
+    row = await adopting_trade_by_wid(h, t1.id)
+    assert (row.sl_price, row.position_id) == (before.protection.sl, stop.position_id)
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT):
+        await raised(watch, h, kind="untracked_trade")
+        [again] = await until(lambda: _some(stops(h)), "the stop is placed again")
+        assert (again.sl_price, again.sl_qty is None or again.sl_qty == QTY) == (
+            before.protection.sl, True)
+
+
+async def test_a_trade_without_a_recorded_position_is_not_resumed_blindly(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A trade recorded before position ids were kept cannot be told apart from another
+    trade's quantity on its side: resuming it is refused, and says what to do."""
+    t1 = await protected_trade(h)
+    await t1.terminate("by hand")
+    async with h.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE trade SET position_id = NULL WHERE workflow_id = :w"),
+                              {"w": t1.id})
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.REPORT) as api:
+        row = await raised(watch, h, kind="untracked_trade")
+        answer = await api.post(f"/incidents/{row.id}/resume", headers=AUTH, json={})
+        assert answer.status_code == 409
+        assert "position id was never recorded" in answer.json()["detail"]
+
+
+async def test_adoption_beside_a_resting_limit_entry_counts_what_it_filled_and_adopts(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A limit entry resting on the same side is not "in flight" for ever: the adoption reads
+    what it filled at the exchange (before and after the position) and adopts at once (found
+    by review: every attempt waited 5 minutes and gave up)."""
+    resting = await h.trade(entry_type=EntryType.LIMIT, reference_price=Decimal("90000"),
+                            sizing=Sizing(size=QTY), strat=HOUR)
+    await h.until_state(resting, lambda s: bool(s.open_orders), "the limit entry rests")
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT):
+        await buy_by_hand(h)
+        row = await raised(watch, h)
+        adopted = await until(lambda: tracked(h, row.id), "adopted beside the resting entry")
+        assert adopted.filled_qty == QTY
+        assert bool((await h.state(resting)).open_orders)  # the entry still rests, its own
+
+
+async def test_an_adoption_whose_workflow_was_terminated_is_counted_and_tried_again(
+    h: Harness, tmp_path: Path
+) -> None:
+    """An attempt's workflow ended before it booked anything: its trade is ended CANCELLED
+    and noted on the incident, and the next attempt adopts (found by review: the PENDING row
+    was restarted for ever, refused as a duplicate)."""
+    watch = Watch(h, settle_s="1")
+    async with webhook(h, tmp_path, IncidentPolicy.REPORT) as api:
+        await buy_by_hand(h)
+        row = await raised(watch, h)
+        # An operator's attempt whose workflow is terminated at once.
+        await h.paper.admin.faults(http_5xx=1000)  # it cannot book while the exchange fails
+        answer = await api.post(f"/incidents/{row.id}/adopt", headers=AUTH, json={})
+        assert answer.status_code == 202, answer.text
+        await h.client.get_workflow_handle(f"adopt-{row.id}-1").terminate("by hand")
+        await h.paper.admin.faults(http_5xx=0)
+    async with webhook(h, tmp_path, IncidentPolicy.PROTECT):
+        second = await until(lambda: tracked(h, row.id, attempt=2), "the second attempt adopts")
+        assert second.filled_qty == QTY
+        first = await adopting_trade(h, row.id, 1)
+        assert first is not None and first.status == TradeStatus.CANCELLED
+        assert "before it adopted anything" in (first.error or "")
+        noted = next(r for r in await incidents(h) if r.id == row.id)
+        assert any(a["action"] == "note" and "attempt 1" in a["note"] for a in noted.actions)
