@@ -70,8 +70,11 @@ class Attempt:
         return IncidentAction.FLATTEN if self.close else IncidentAction.ADOPT
 
 
-def workflow_id_for(incident_id: int, attempt: int) -> str:
-    return f"adopt-{incident_id}-{attempt}"
+def workflow_id_for(incident_id: int, attempt: int, install: str) -> str:
+    """`adopt-<incident>-<attempt>-<install>`: the install id keeps apart a database that was
+    reset (whose incident ids start again) or another installation on the same Temporal
+    namespace, whose `adopt-4-1` would otherwise be taken for this one's."""
+    return f"adopt-{incident_id}-{attempt}-{install[:8]}"
 
 
 def attempts(row: Incident) -> list[dict[str, Any]]:
@@ -121,7 +124,7 @@ async def begin(
     assert row.side is not None  # a quantity incident always names its side
     side = PositionSide(row.side)
     number = len(done) + 1
-    workflow_id = workflow_id_for(row.id, number)
+    workflow_id = workflow_id_for(row.id, number, await queries.install_id(session))
     gap = row.exchange_qty - row.owned_qty
     trade = Trade(
         workflow_id=workflow_id, signal_id=None,

@@ -222,7 +222,9 @@ async def test_an_exit_for_a_trade_whose_workflow_is_gone_resumes_it_and_closes(
     opened = await trading.post(trading.alert(strat, ticker="BITUNIX:SOLUSDT.P", size=Decimal("0.01")))
     assert opened.status_code == 202, opened.text
     trade_id, workflow_id = opened.json()["trade_id"], opened.json()["workflow_id"]
-    await _trade_in(trading, trade_id, TradeStatus.TRACKING)
+    # Tracking, with the position it is in recorded (what a resumed run tracks).
+    await eventually(lambda: _position_recorded(trading, trade_id), "the position id recorded",
+                     PATIENCE_S)
     assert await _long_sol(trading) == before + Decimal("0.01")
     await trading.temporal.get_workflow_handle(workflow_id).terminate("by hand")
 
@@ -240,3 +242,8 @@ async def _long_sol(trading: Webhook) -> Decimal:
     async with exchange_client(trading.settings) as client:
         positions = await client.pending_positions(symbol="SOLUSDT")
     return sum((p.qty for p in positions if p.side.value == "LONG"), Decimal(0))
+
+
+async def _position_recorded(trading: Webhook, trade_id: int) -> bool:
+    trade = await trading.trade(trade_id)
+    return trade.status == TradeStatus.TRACKING and trade.position_id is not None
