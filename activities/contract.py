@@ -293,6 +293,14 @@ class TradeBooks(Model):
     wanted_protection: bool = False  # it ever placed a TP/SL
 
 
+class ProtectionCancelled(Model):
+    """What a TP/SL cancel found: `was_pending` False when the TP/SL was gone already (it
+    fired, or was cancelled): what it closed, if anything, is for the trade to find out."""
+
+    ok: bool = True  # (the answer `Done` the earlier code gave: its histories replay)
+    was_pending: bool = True
+
+
 class ProtectionRef(Model):
     trade_id: int
     client_id: str

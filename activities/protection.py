@@ -31,6 +31,7 @@ from activities.contract import (
     Failure,
     OrderRequest,
     OrderSnapshot,
+    ProtectionCancelled,
     ProtectionClaim,
     ProtectionLevel,
     ProtectionRef,
@@ -285,19 +286,21 @@ class ProtectionActivities:
         )
 
     @activity.defn(name="cancel_protection")
-    async def cancel_protection(self, ref: ProtectionRef) -> Done:
+    async def cancel_protection(self, ref: ProtectionRef) -> ProtectionCancelled:
         """Cancel a TP/SL order; one that is already gone (fired, cancelled with its position)
-        counts as cancelled."""
+        counts as cancelled, and the answer says it was gone (its row is left for the trade's
+        reconciliation, which asks its history what it did)."""
         with translated():
-            await self._cancel_tpsl(ref.symbol, ref.order_id)
+            was_pending = await self._cancel_tpsl(ref.symbol, ref.order_id)
             row = await self._records.order_row(ref.client_id)
-            if row is not None and row.status == OrderStatus.NEW.value:
+            if was_pending and row is not None and row.status == OrderStatus.NEW.value:
                 await self._records.set_order_status(ref.client_id, OrderStatus.CANCELED)
-            return Done()
+            return ProtectionCancelled(was_pending=was_pending)
 
 
-    async def _cancel_tpsl(self, symbol: str, order_id: str) -> None:
-        """Cancel a TP/SL; one that is no longer pending (fired, cancelled) counts as done."""
+    async def _cancel_tpsl(self, symbol: str, order_id: str) -> bool:
+        """Cancel a TP/SL; one that is no longer pending (fired, cancelled) counts as done.
+        True: it was pending and is cancelled; False: it was gone already."""
         try:
             await self._client.cancel_tpsl_order(symbol, order_id)
         except (Rejected, NotFoundYet) as exc:
@@ -308,6 +311,8 @@ class ProtectionActivities:
                     Failure.CANCEL_NOT_CONFIRMED,
                     f"TP/SL {order_id} is still pending after a refused cancel: {exc}",
                 ) from exc
+            return False
+        return True
 
 
 def _row_request(req: ProtectionRequest) -> OrderRequest:

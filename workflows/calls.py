@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         OrderRef,
         OrderRequest,
         OrderSnapshot,
+        ProtectionCancelled,
         ProtectionRef,
         ProtectionRequest,
         ProtectionSnapshot,
@@ -185,8 +186,8 @@ class TradeCalls:
             start_to_close_timeout=CALL_TIMEOUT, retry_policy=PROTECT_RETRY,
         )
 
-    async def cancel_protection(self, ref: ProtectionRef) -> None:
-        await workflow.execute_activity_method(
+    async def cancel_protection(self, ref: ProtectionRef) -> ProtectionCancelled:
+        return await workflow.execute_activity_method(
             ProtectionActivities.cancel_protection, ref, **_until_it_works()
         )
 

@@ -53,6 +53,9 @@ MAX_ROUNDS = 30  # rounds of one attempt that each closed something
 EXIT_RETRY_MAX_S = 30  # a failing exit is tried again at least this often
 EXIT_FAILED = "exit failed"  # the start of the warning a failing exit keeps up to date
 RETRY_PAUSE_S = 2  # the earlier code's pause (replay only)
+# A TP/SL found gone when an exit cancels it: its fate asked before the exit order (new
+# commands, which a history recorded before them replays without).
+ASKS_TPSL_FATE = "exit-asks-gone-tpsl-fate"
 
 
 def exit_retry_s(run: TradeRun) -> int:
@@ -83,7 +86,20 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
         before = run.ledger.open_qty
         # The marker only where the commands differ: a market exit's stay as they were.
         watched = watched_chase(run, exit_type) and workflow.patched(EXIT_KEEPS_TPSL)
-        await _clear_protection(run, out.position.qty, keep_order_level=watched)
+        if not await _clear_protection(run, out.position.qty, keep_order_level=watched):
+            # The TP/SL was gone when cancelled: it may have fired since the read above. What
+            # it closed is recorded before any exit order, or the exit would close it again,
+            # out of another trade's share.
+            if workflow.patched(ASKS_TPSL_FATE):
+                out = await reconcile(run, await run.refresh())
+                if run.ledger.open_qty == 0 or out.position is None:
+                    return True
+                if run.memory.tpsl_unknown_since is not None:
+                    failure = "the TP/SL may have fired just now: the exit waits to know"
+                    break
+                before = run.ledger.open_qty
+            else:
+                run.ledger.protection = None
         try:
             if exit_type is not EntryType.MARKET:
                 if watched:
@@ -118,19 +134,20 @@ def watched_chase(run: TradeRun, exit_type: EntryType) -> bool:
 
 
 async def _clear_protection(run: TradeRun, position_qty: Decimal, *,
-                            keep_order_level: bool = False) -> None:
+                            keep_order_level: bool = False) -> bool:
     """Before an exit order: keep a position-level TP/SL while the trade owns the whole
     position, and an order-level one when `keep_order_level` (a watched chase keeps it sized);
-    cancel any other (an order-level TP/SL would close the quantity twice)."""
+    cancel any other (an order-level TP/SL would close the quantity twice). False: the TP/SL
+    was gone when cancelled (kept in the ledger for its fate to be asked)."""
     async with run.protection_lock:  # after any `set_protection` accepted before CLOSING
         p = run.ledger.protection
         if p is None:
-            return
+            return True
         if p.level is ProtectionLevel.POSITION and position_qty <= run.ledger.open_qty:
-            return
+            return True
         if p.level is ProtectionLevel.ORDER and keep_order_level:
-            return
-        await run.unprotect()
+            return True
+        return await run.unprotect(keep_if_gone=True)
 
 
 async def _exit_failed(run: TradeRun, reason: str, failure: str, position_qty: Decimal) -> None:

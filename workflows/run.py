@@ -267,16 +267,22 @@ class TradeRun:
     async def protect(self, req: ProtectionRequest) -> ProtectionSnapshot:
         return await self.calls.place_protection(req)
 
-    async def unprotect(self) -> None:
+    async def unprotect(self, *, keep_if_gone: bool = False) -> bool:
+        """Cancel the trade's TP/SL. True: it was pending (or there was none). False: it was
+        gone already (it may have fired); with `keep_if_gone` the ledger keeps it, so the next
+        reconciliation asks its history what it closed."""
         p = self.ledger.protection
         if p is None:
-            return
-        await self.calls.cancel_protection(ProtectionRef(
+            return True
+        out = await self.calls.cancel_protection(ProtectionRef(
             trade_id=self.inp.trade_id, client_id=p.client_id, symbol=self.inp.symbol,
             order_id=p.order_id,
         ))
-        self.ledger.protection = None
+        was_pending = out is None or out.was_pending  # (None: recorded by the earlier code)
+        if was_pending or not keep_if_gone:
+            self.ledger.protection = None
         self.refresh_state()
+        return was_pending
 
     async def external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:
         return await self.calls.record_external_close(req)

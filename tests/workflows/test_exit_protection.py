@@ -178,3 +178,32 @@ async def test_a_limit_exit_that_fills_in_parts_resizes_the_same_tpsl(
         assert [t.id for t in await h.exchange.pending_tpsl_orders(BTC)] == [
             st2.protection.order_id
         ]
+
+
+async def test_a_tpsl_that_fires_just_before_its_cancel_is_recorded_not_closed_again(
+    harness: Harness,
+) -> None:
+    """The exiting trade's SL fires between the exit's read of the exchange and its cancel of
+    that SL: the cancel finds it gone. Its fate is asked before any exit order: the SL closed
+    the trade's quantity, so no exit is sent (on the earlier code a reduce-only market close
+    of 0.01 went out and closed the other trade's share)."""
+    h = harness
+    exiting, other, tpsl = await two_trades(h, exit_type=EntryType.MARKET,
+                                            exiting_sl="94000", other_sl="90000")
+    # The close wakes the trade, whose check reads the pending TP/SLs once; right after the
+    # exit's own read (the second), the price falls through the exiting trade's SL (not the
+    # other's): it fires before the exit cancels it.
+    fall = {"path": "tpsl/get_pending_orders", "symbol": BTC, "price": "93900"}
+    await h.paper.admin.faults(faults_after={"path": "tpsl/get_pending_orders",
+                                             "faults": {"price_after": fall}})
+    await exiting.signal(TradeWorkflow.close, CloseRequest(reason="exit alert"))
+    result = await h.result(exiting)
+    faults = (await h.paper.admin.state())["faults"]
+    assert faults["faults_after"] is None and faults["price_after"] is None  # both fired
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    legs = [(o.leg, o.filled_qty) for o in await h.orders(result.trade_id)
+            if o.leg in ("exit", "triggered", "external")]
+    assert legs == [("triggered", QTY)]  # closed once, by its SL; no exit order sent
+    assert await h.position_qty() == QTY  # the other trade's share, untouched
+    st2 = await h.state(other)
+    assert st2.status is TradeStatus.TRACKING and st2.filled_qty - st2.closed_qty == QTY
