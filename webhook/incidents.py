@@ -163,11 +163,17 @@ async def _answer(state: AppState, incident_id: int, request: AdoptRequest, *,
         # The trade row and the action are written: the responder starts it once Temporal is back.
         raise HTTPException(503, f"recorded, not started yet ({exc}); it starts once Temporal "
                                  "is back") from None
+    return await _started(state, incident_id, attempt.trade_id, attempt.workflow_id)
+
+
+async def _started(state: AppState, incident_id: int, trade_id: int,
+                   workflow_id: str) -> JSONResponse:
+    """202: the incident as it is now, and the trade that answers it."""
     async with state.sessionmaker() as session:
         row = await session.get(Incident, incident_id)
     return JSONResponse(
-        {"incident": row_dict(row), "trade_id": attempt.trade_id,
-         "workflow_id": attempt.workflow_id, "ui_url": ui_url(state.settings, attempt.workflow_id)},
+        {"incident": row_dict(row), "trade_id": trade_id, "workflow_id": workflow_id,
+         "ui_url": ui_url(state.settings, workflow_id)},
         status_code=202,
     )
 
@@ -194,10 +200,4 @@ async def resume_incident(
     except TemporalUnavailable as exc:
         raise HTTPException(503, f"recorded, not started ({exc}); try again once Temporal is "
                                  "back") from None
-    async with state.sessionmaker() as session:
-        row = await session.get(Incident, incident_id)
-    return JSONResponse(
-        {"incident": row_dict(row), "trade_id": r.trade_id, "workflow_id": r.workflow_id,
-         "ui_url": ui_url(state.settings, r.workflow_id)},
-        status_code=202,
-    )
+    return await _started(state, incident_id, r.trade_id, r.workflow_id)

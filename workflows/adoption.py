@@ -12,7 +12,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import AdoptRequest, VenueQuery
+    from activities.contract import AdoptRequest
     from trading.errors import TradingError
     from trading.types import Leg, TradeStatus
     from workflows.policies import ACTIVITY_FAILURES, failure_message
@@ -27,14 +27,7 @@ async def adopt(run: TradeRun) -> None:
     assert a is not None
     run.set(TradeStatus.ENTERING, f"adopting unowned quantity (incident #{a.incident_id})")
     rules = await run.rules_now(force=False, local=False)
-    venue = await run.calls.read_venue(
-        VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
-                   not_before=run.inp.received_at),
-        window=None,
-    )
-    run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
-    run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
-    run.state.leverage = venue.leverage
+    venue = await run.venue_now()
     try:
         res = await run.calls.adopt_quantity(AdoptRequest(
             trade_id=run.inp.trade_id, client_id=run.ledger.next_client_id(Leg.ADOPTED),

@@ -238,11 +238,4 @@ async def settle_entry(run: TradeRun) -> None:
     if run.rules is None:
         await run.rules_now(force=False, local=False)
     if run.venue.mode is None:
-        venue = await run.calls.read_venue(
-            VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
-                       not_before=run.inp.received_at),
-            window=None,
-        )
-        run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
-        run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
-        run.state.leverage = venue.leverage
+        await run.venue_now()

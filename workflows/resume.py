@@ -13,7 +13,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import BooksRequest, VenueQuery
+    from activities.contract import BooksRequest
     from trading.errors import TradingError
     from trading.types import TradeStatus
     from workflows.messages import CloseRequest
@@ -63,13 +63,8 @@ async def resume(run: TradeRun) -> None:
     run.memory.placed_any = True
     run.state.target_qty, run.state.leverage = books.target_qty, books.leverage
     rules = await run.rules_now(force=False, local=False)
-    venue = await run.calls.read_venue(
-        VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
-                   not_before=run.inp.received_at),
-        window=None,
-    )
-    run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
-    run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
+    venue = await run.venue_now()
+    run.state.leverage = books.leverage  # what the trade recorded (venue_now read the account's)
     if books.tp is not None or books.sl is not None:
         run.memory.protection = Protection(tp=books.tp, sl=books.sl, override=True)
     elif books.wanted_protection:

@@ -21,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         ProtectionRef,
         ProtectionRequest,
         ProtectionSnapshot,
+        VenueQuery,
+        VenueSnapshot,
     )
     from activities.contract_tracking import (
         ExternalCloseRequest,
@@ -286,6 +288,19 @@ class TradeRun:
 
     async def external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:
         return await self.calls.record_external_close(req)
+
+    async def venue_now(self) -> VenueSnapshot:
+        """The account's position mode, leverage and the mark, read without the alert's bound
+        (retried until they come: the trade holds, or takes on, quantity), into the memory."""
+        venue = await self.calls.read_venue(
+            VenueQuery(trade_id=self.inp.trade_id, symbol=self.inp.symbol, side=self.inp.side,
+                       not_before=self.inp.received_at),
+            window=None,
+        )
+        self.venue.mode, self.venue.mark = venue.position_mode, venue.mark_price
+        self.state.position_mode, self.state.mark_price = venue.position_mode, venue.mark_price
+        self.state.leverage = venue.leverage
+        return venue
 
     async def rules_now(self, *, force: bool, local: bool) -> PairRules:
         """The pair's rules (local: before the first placement, bounded by the alert's age;

@@ -318,6 +318,12 @@ async def protected_trade(h: Harness) -> Any:
                            sl_pct=Decimal("2"), strat=HOUR)
     await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
                         and s.protection.order_id is not None, "the trade is protected")
+
+    async def recorded() -> bool:  # what a resumed run reads back is on its row
+        row = await adopting_trade_by_wid(h, handle.id)
+        return row.position_id is not None and row.sl_price is not None
+
+    await until(recorded, "its position and stop recorded")
     return handle
 
 
