@@ -54,7 +54,9 @@ class ExternalCloseRequest(Model):
     symbol: str
     side: PositionSide
     position_mode: PositionMode
-    position_id: str
+    # None: the trade never saw its position (its entry's answer came after the position was
+    # gone): the symbol's closing fills on its side are searched instead.
+    position_id: str | None
     qty: Decimal  # how much of ours left
     since_ms: int
     # True: the fills are the evidence: record nothing unless closing fills that no trade

@@ -56,6 +56,9 @@ RETRY_PAUSE_S = 2  # the earlier code's pause (replay only)
 # A TP/SL found gone when an exit cancels it: its fate asked before the exit order (new
 # commands, which a history recorded before them replays without).
 ASKS_TPSL_FATE = "exit-asks-gone-tpsl-fate"
+# An exit that finds no position while the trade counts quantity is a failed attempt, not a
+# close (new commands, which a history recorded before them replays without).
+WAITS_FOR_OWNED = "exit-waits-for-owned-quantity"
 
 
 def exit_retry_s(run: TradeRun) -> int:
@@ -81,8 +84,17 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
     failure = f"quantity still open after {MAX_ROUNDS} rounds"
     for _ in range(MAX_ROUNDS):
         out = await reconcile(run, await run.refresh())
-        if run.ledger.open_qty == 0 or out.position is None:
+        if run.ledger.open_qty == 0:
             return True
+        if out.position is None:
+            if not workflow.patched(WAITS_FOR_OWNED):
+                return True
+            # Nothing at the exchange to close, yet the trade counts quantity: what closed it
+            # is not recorded yet (a shortfall being confirmed). Counted as a failed attempt,
+            # so the next one waits its turn (returning "closed" here spun the tracking loop).
+            failure = "the position is gone while the trade still counts quantity: waiting " \
+                      "for what closed it to be recorded"
+            break
         before = run.ledger.open_qty
         # The marker only where the commands differ: a market exit's stay as they were.
         watched = watched_chase(run, exit_type) and workflow.patched(EXIT_KEEPS_TPSL)
@@ -120,9 +132,9 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
             break
     await run.cancel_working(leg)  # no exit order stays working beside the TP/SL
     out = await reconcile(run, await run.refresh())
-    if run.ledger.open_qty == 0 or out.position is None:
+    if run.ledger.open_qty == 0 or (out.position is None and not workflow.patched(WAITS_FOR_OWNED)):
         return True
-    await _exit_failed(run, reason, failure, out.position.qty)
+    await _exit_failed(run, reason, failure, out.position.qty if out.position else None)
     return False
 
 
@@ -150,7 +162,8 @@ async def _clear_protection(run: TradeRun, position_qty: Decimal, *,
         return await run.unprotect(keep_if_gone=True)
 
 
-async def _exit_failed(run: TradeRun, reason: str, failure: str, position_qty: Decimal) -> None:
+async def _exit_failed(run: TradeRun, reason: str, failure: str,
+                       position_qty: Decimal | None) -> None:
     """The attempt left quantity open: protect what is left, say so, keep tracking."""
     every = exit_retry_s(run)
     run.set(TradeStatus.TRACKING, f"exit failing ({reason}): {failure}; next try in {every} s")

@@ -43,6 +43,9 @@ READS_AGAIN = "reconcile-reads-again"
 SHORTFALL_CONFIRM_S = 15
 # Confirming a shortfall before recording it is new: earlier histories replay without it.
 CONFIRMS_SHORTFALL = "reconcile-confirms-shortfall"
+# A trade that filled but never saw its position records its quantity as closed outside it
+# (new commands, which a history recorded before them replays without).
+UNPOSITIONED = "reconcile-unpositioned-fill"
 LEFT_WITHOUT_US = "part of the trade's quantity left the position without an order of ours"
 # A TP/SL in neither of the exchange's lists is looked at again this often (seconds) ...
 TPSL_RECHECK_S = 2
@@ -93,6 +96,17 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
                  "trade tracks or protects (see the worker log)")
     if led.estimates and workflow.patched(REFINES_ESTIMATES):
         await refine_estimates(run)
+    if led.open_qty > 0 and led.position_id is None and pos is None and not led.working() \
+            and workflow.patched(UNPOSITIONED):
+        # Filled, and never saw its position: it was gone before the trade looked (another
+        # trade's position-level TP/SL closed it with the rest, say, while this entry's answer
+        # was lost). Its quantity is not at the exchange: closed outside the trade, confirmed
+        # as any shortfall is (closing fills, or the bound), never tracked for ever.
+        if led.last_seen_ms is None:
+            led.last_seen_ms = int(run.inp.received_at.timestamp() * 1000)  # float-ok: ms
+        if await shortfall_settled(run, out, led.open_qty):
+            led.shortfall_since_ms = None
+        return out
     if led.open_qty == 0 or led.position_id is None:
         return out
     prot = led.protection
@@ -224,7 +238,7 @@ async def external(run: TradeRun, leg: Leg, qty: Decimal, *, require_fills: bool
     closing fill is found, or when the TP/SL `protection_order_id` did not fire). `tp`/`sl`:
     that TP/SL's own prices (default: the prices the trade wants)."""
     led = run.ledger
-    assert led.position_id is not None and run.venue.mode is not None
+    assert run.venue.mode is not None
     req = ExternalCloseRequest(
         trade_id=run.inp.trade_id, client_id=led.next_client_id(leg), leg=leg,
         symbol=run.inp.symbol, side=run.inp.side, position_mode=run.venue.mode,

@@ -124,3 +124,29 @@ async def _row_status(h: Harness, handle, status: str) -> bool:
 @pytest.fixture
 def h(harness: Harness) -> Harness:
     return harness
+
+
+async def test_a_fill_whose_position_was_gone_before_the_trade_looked_ends_closed(
+    h: Harness,
+) -> None:
+    """Found by the randomized fault runs (seed 1080): B's entry fills while its answer is
+    lost; before B finds it, A's position-level stop closes the whole position (A's share and
+    B's). B never sees a position: its quantity is recorded as closed outside it (here at the
+    bound, as A's row holds the stop's fill) and B ends CLOSED. Before, B tracked it for ever
+    and an exit or a cancel spun in a loop of checks."""
+    await h.paper.admin.set_price(BTC, "95000")
+    a = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("94700"))
+    await h.until_state(a, lambda s: s.protection.level == "position", "A's position-level stop")
+    await h.paper.admin.faults(drop_response={"target": "order", "count": 1, "mode": "http_504"},
+                               visibility_delay_ms=6000)
+    b = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("90000"))
+
+    async def joined() -> bool:
+        return await h.position_qty() == 2 * QTY
+
+    await until(joined, "B's entry filled at the exchange")
+    await h.paper.admin.set_price(BTC, "94600")  # A's stop closes the whole position
+    assert (await h.result(a)).status is TradeStatus.CLOSED
+    result = await h.result(b, timeout_s=120)
+    assert (result.status, result.filled_qty, result.closed_qty) == (TradeStatus.CLOSED, QTY, QTY)
+    assert await h.position_qty() == 0
