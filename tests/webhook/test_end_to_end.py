@@ -10,15 +10,23 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
+from db.migrate import upgrade
+from db.session import make_engine, make_sessionmaker
+from pair_catalog import sync_pairs
 from settings import Settings
 from tests.support.paper import PaperExchange
+from tests.support.postgres import PostgresServer
 from tests.support.temporal import temporal_cli
 from tests.support.waiting import eventually
-from trading.types import PositionMode, TradeStatus
+from trading.types import PositionMode, SignalOutcome, TradeStatus
 from webhook import strategies
 from webhook.app import create_app
+from webhook.outbox import Outbox
 from wiring import exchange_client
 from worker import Deps, build_worker
 from workflows import search_attributes as sa
@@ -28,21 +36,48 @@ from workflows.state import TradeState
 from workflows.trade import TradeWorkflow
 
 from .conftest import TOKEN, Webhook, make_settings
+from .test_ack_path import _lose_answers
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PATIENCE_S = 60  # a generous bound for a condition that is polled, never a timing assertion
+
+
+@pytest_asyncio.fixture(scope="module")
+async def e2e_db(
+    pg_server: PostgresServer, paper_exchange: PaperExchange
+) -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession]]]:
+    """A migrated database of this module's own. The session's database holds what the other
+    webhook tests leave: alerts answered NOT_STARTED, trades PENDING on task queues no worker
+    polls. This module's webhook has a worker, so its outbox would start those on the paper
+    account in the middle of a test (it did: two foreign BTCUSDT longs beside a reverse)."""
+    name = pg_server.create_database("tw_e2e")
+    url = pg_server.url_for(name)
+    await asyncio.to_thread(upgrade, url)
+    engine = make_engine(url)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with exchange_client(paper_exchange.settings) as client:
+            await sync_pairs(client, sessionmaker)
+        yield url, sessionmaker
+    finally:
+        await engine.dispose()
+        pg_server.drop_database(name)
 
 
 @pytest_asyncio.fixture
 async def trading(
     temporal_env,
     paper: PaperExchange,
-    db_url: str,
-    synced_pairs,
-    sessionmaker,
+    e2e_db: tuple[str, async_sessionmaker[AsyncSession]],
     temporal_client: Client,
     tmp_path,
 ) -> AsyncIterator[Webhook]:
+    db_url, sessionmaker = e2e_db
+    # The paper exchange restarts its ids on every reset: rows of an earlier test would share
+    # them (fills deduplicated away, positions mixed up), and a trade an earlier test left open
+    # would refuse or join this one's entries.
+    async with sessionmaker.begin() as session:
+        await session.execute(text('TRUNCATE trade, "order", fill, position CASCADE'))
     settings: Settings = make_settings(temporal_env, paper, tmp_path, fast_path=True)
     exchange = exchange_client(settings)
     deps = Deps(exchange=exchange, sessionmaker=sessionmaker, temporal=temporal_client)
@@ -65,6 +100,23 @@ async def _trade_in(webhook: Webhook, trade_id: int, *statuses: TradeStatus) -> 
     return await eventually(
         probe, f"trade #{trade_id} to be {'/'.join(statuses)}", PATIENCE_S, interval_s=0.05
     )
+
+
+async def test_an_alert_another_module_left_unstarted_is_never_traded_here(
+    webhook: Webhook, trading: Webhook
+) -> None:
+    """test_ack_path leaves alerts answered NOT_STARTED in the session's database, and any
+    outbox starts such an alert once it is older than its grace. This module's outbox, whose
+    worker trades on the paper account, must never see them."""
+    lost = _lose_answers(webhook, forward=False, error=RPCError(
+        "unavailable", RPCStatusCode.UNAVAILABLE, b""))
+    # Too old to start by the time any outbox's grace has passed (and no `time`, whose whole
+    # seconds could make it too old at intake): left behind, it is ended, never opened.
+    strat = await webhook.add_strategy(max_alert_age_s=1)
+    r = await webhook.post(webhook.alert(strat, time=None))
+    assert lost.calls == 1 and r.json()["outcome"] == SignalOutcome.NOT_STARTED.value, r.text
+    assert await Outbox(trading.app.state.intake, grace_s=0).sweep() == 0
+    assert (await webhook.signal(r.json()["signal_id"])).outcome == SignalOutcome.NOT_STARTED
 
 
 async def test_open_then_cancel_with_flatten_ends_cancelled_in_temporal(
