@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ import pytest
 from tests.chaos.runner import Runner, Tally
 from tests.chaos.scenario import generate
 from tests.chaos.stack import ChaosStack, env_int
+from trading.types import OrderType, Side
 
 pytestmark = pytest.mark.slow
 # Fixed seeds of the short version: together they inject every kind of fault.
@@ -52,3 +56,25 @@ async def test_random_faults_leave_the_books_balanced(stack: ChaosStack, tmp_pat
                 failures.append(f"{run.describe()}\n{json.dumps(outcome.as_json(), indent=1)}")
     print("\n".join(["", *tally.lines()]))
     assert not failures, "\n\n".join([*tally.lines(), *failures])
+
+
+async def test_the_checks_see_a_position_and_an_order_no_trade_owns(stack: ChaosStack) -> None:
+    """The checks are not vacuous: a market order placed behind Tradewire's back, under a
+    Tradewire-looking client id, is a difference an incident then names, and an order no
+    trade sent."""
+    runner = Runner(stack)
+    await stack.restore()
+    await stack.paper.admin.set_price("BTCUSDT", "95000")
+    since_ms = time.time_ns() // 1_000_000 - 1000
+    await stack.exchange.place_order(symbol="BTCUSDT", side=Side.BUY, qty=Decimal("0.001"),
+                                     order_type=OrderType.MARKET,
+                                     client_id=f"TW{uuid.uuid4().hex[:20].upper()}E0")
+    try:
+        found = await runner._differences()
+        assert list(found) == ["unowned_quantity:BTCUSDT:LONG"], found
+        assert await runner._unnamed(found) == {}
+        doubled = await runner._doubled("no-such-strategy", since_ms)
+        assert len(doubled) == 1 and "has no order row" in doubled[0], doubled
+    finally:
+        await runner._force_clean()
+    assert await runner._differences() == {}
