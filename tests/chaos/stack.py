@@ -183,7 +183,6 @@ class ChaosStack:
 
 @contextlib.asynccontextmanager
 async def chaos_stack(pg: PostgresServer, workdir: Path) -> AsyncIterator[ChaosStack]:
-    workdir.mkdir(parents=True, exist_ok=True)
     name = pg.create_database("tw_chaos")
     db_url = pg.url_for(name)
     await asyncio.to_thread(upgrade, db_url)

@@ -40,20 +40,23 @@ def seeds() -> list[int]:
     return list(range(first, first + runs))
 
 
+def _append(path: Path, line: str) -> None:
+    with path.open("a") as log:
+        log.write(line + "\n")
+
+
 async def test_random_faults_leave_the_books_balanced(stack: ChaosStack, tmp_path: Path) -> None:
     log_path = Path(os.environ.get("TRADEWIRE_FAULT_LOG") or tmp_path / "chaos.jsonl")
     runner = Runner(stack)
     tally = Tally()
     failures = []
-    with log_path.open("a") as log:
-        for seed in seeds():
-            run = generate(seed)
-            outcome = await runner.run(run)
-            tally.add(outcome)
-            log.write(json.dumps(outcome.as_json()) + "\n")
-            log.flush()
-            if not outcome.ok:
-                failures.append(f"{run.describe()}\n{json.dumps(outcome.as_json(), indent=1)}")
+    for seed in seeds():
+        run = generate(seed)
+        outcome = await runner.run(run)
+        tally.add(outcome)
+        _append(log_path, json.dumps(outcome.as_json()))
+        if not outcome.ok:
+            failures.append(f"{run.describe()}\n{json.dumps(outcome.as_json(), indent=1)}")
     print("\n".join(["", *tally.lines()]))
     assert not failures, "\n\n".join([*tally.lines(), *failures])
 
