@@ -85,6 +85,9 @@ def doubled_orders(orders: Iterable[ExchangeOrder], rows: Iterable[OrderRow],
         if t.target_qty is not None and got > t.target_qty:
             out.append(f"trade #{t.trade_id} ({t.workflow_id}): its entries filled {got} at the "
                        f"exchange, above its target {t.target_qty}")
+        if t.target_qty is not None and t.filled_qty > t.target_qty:
+            out.append(f"trade #{t.trade_id} ({t.workflow_id}) records {t.filled_qty} filled, "
+                       f"above its target {t.target_qty}")
         if t.target_qty is None and got > 0:
             out.append(f"trade #{t.trade_id} ({t.workflow_id}): entries filled {got} without "
                        "a target")

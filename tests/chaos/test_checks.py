@@ -64,3 +64,9 @@ def test_a_difference_is_unnamed_until_an_open_incident_has_its_fingerprint() ->
     diffs = {"unowned_quantity:BTCUSDT:LONG": "…", "orphan_order:9": "…"}
     assert unnamed(diffs, ["orphan_order:9"]) == {"unowned_quantity:BTCUSDT:LONG": "…"}
     assert unnamed(diffs, diffs) == {}
+
+
+def test_a_trade_recording_more_than_its_target_is_reported() -> None:
+    over = TradeRow(7, "trade-s-7", "TRACKING", D("0.01"), D("0.02"), D(0))
+    [found] = doubled_orders([order(ENTRY, "0.01")], ROWS, [over])
+    assert "records 0.02 filled, above its target 0.01" in found

@@ -70,3 +70,15 @@ def test_a_thousand_seeds_inject_every_fault_and_every_kind_of_delivery() -> Non
     assert set(faults) == set(Fault) and min(faults.values()) > 100, faults
     assert min(kinds.values()) > 50, kinds
     assert len(kinds) == 6 + 3 + 2, kinds
+
+
+def test_the_short_version_injects_every_fault_and_every_kind_of_alert() -> None:
+    from tests.chaos.test_chaos import SHORT_SEEDS
+
+    runs = [generate(seed) for seed in SHORT_SEEDS]
+    assert {f.fault for r in runs for f in r.faults} == set(Fault)
+    alerts = [a for r in runs for a in r.alerts]
+    assert {a.alert.value.split("_")[0] for a in alerts} == {"open", "close", "reverse"}
+    assert {a.order_type for a in alerts if a.alert not in EXITS} == {"market", "limit", "chase"}
+    assert any(a.when is not When.NOW for a in alerts)
+    assert any(isinstance(s, Redeliver) for r in runs for s in r.steps)
