@@ -46,13 +46,14 @@ from tests.chaos.scenario import (
 )
 from tests.chaos.stack import ChaosStack
 from trading.ids import PREFIX as TRADEWIRE_PREFIX
-from trading.types import IncidentStatus
+from trading.types import IncidentStatus, PositionMode
 from workflows.messages import CancelRequest, TradeMessages
 
 QUIET_S = 120.0  # a trade not final or TRACKING this long after the last fault ended is stuck
 CLEANUP_S = 90.0  # a trade not final this long after it was told to cancel and flatten is stuck
 SETTLING_READS = 4  # a difference must survive this many reads 1 s apart (fills in flight)
 POLL_S = 0.5
+MODE_SETTLE_S = 2.0
 DELIVERY_TIMEOUT_S = 10.0
 # Start prices (paper/data/tickers.json): each run starts its symbol there.
 START_PRICES = {
@@ -84,6 +85,7 @@ class Outcome:
     faults: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
+    answers: Counter[str] = field(default_factory=Counter)  # the exchange's non-zero codes
     differences: dict[str, str] = field(default_factory=dict)  # at quiet, fingerprint → detail
     unnamed: dict[str, str] = field(default_factory=dict)  # ... that no open incident names
     leftovers: dict[str, str] = field(default_factory=dict)  # after every trade ended
@@ -100,7 +102,8 @@ class Outcome:
         return {
             "seed": self.seed, "symbol": self.symbol, "ok": self.ok,
             "faults": dict(self.faults), "deliveries": dict(self.deliveries),
-            "statuses": dict(self.statuses), "differences": self.differences,
+            "statuses": dict(self.statuses), "answers": dict(self.answers),
+            "differences": self.differences,
             "unnamed": self.unnamed, "leftovers": self.leftovers, "doubled": self.doubled,
             "stuck": self.stuck, "notes": self.notes, "wall_s": round(self.wall_s, 1),
         }
@@ -113,6 +116,7 @@ class Tally:
     faults: Counter[str] = field(default_factory=Counter)
     deliveries: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
+    answers: Counter[str] = field(default_factory=Counter)
     differences: int = 0
     unnamed: int = 0
     leftovers: int = 0
@@ -125,6 +129,7 @@ class Tally:
         self.faults.update(o.faults)
         self.deliveries.update(o.deliveries)
         self.statuses.update(o.statuses)
+        self.answers.update(o.answers)
         self.differences += len(o.differences)
         self.unnamed += len(o.unnamed)
         self.leftovers += len(o.leftovers)
@@ -140,6 +145,8 @@ class Tally:
             "faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())),
             "deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(self.deliveries.items())),
             "trades: " + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
+            "exchange answers other than 0 (code or HTTP status): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
             f"invariant differences at quiet {self.differences} (named by no incident: "
             f"{self.unnamed}); left after every trade ended {self.leftovers}; "
             f"doubled orders {self.doubled}; stuck trades {self.stuck}",
@@ -160,6 +167,8 @@ class Runner:
         out = Outcome(run.seed, run.symbol)
         stack = self.stack
         await stack.restore()
+        since_ns = time.time_ns()
+        await self._position_mode(PositionMode.HEDGE if run.hedge else PositionMode.ONE_WAY)
         name, secret = await stack.add_strategy(**STRATEGY)
         price = await stack.paper.admin.set_price(run.symbol, START_PRICES[run.symbol])
         bodies: list[dict[str, Any]] = []
@@ -182,7 +191,8 @@ class Runner:
                     price = await self._move(run.symbol, step, price)
                 else:
                     out.faults[step.fault.value] += 1
-                    await self._fault(step, run.symbol)
+                    self._later(float(step.offset_s),  # float-ok: a duration, not money
+                                lambda f=step: self._fault(f, run.symbol))
         await self._faults_over()
         await stack.restore()
         if any(f.fault is Fault.SYMBOL_STOP for f in run.faults):
@@ -194,6 +204,8 @@ class Runner:
         if out.differences:
             out.unnamed = await self._unnamed(out.differences)
         out.doubled = await self._doubled(name, began_ms)
+        out.answers = Counter(str(r["code"]) for r in await stack.paper.admin.requests(since_ns)
+                              if str(r["code"]) != "0")
         ended = await self._end_all()
         out.stuck += stuck_trades(ended, FINAL_STATUSES)
         out.leftovers = await self._differences()
@@ -249,14 +261,14 @@ class Runner:
         hold = float(step.hold_s)  # float-ok: a duration, not money
         if step.fault is Fault.KILL_WORKER:
             if stack.worker_alive():
-                stack.kill_worker()
+                await asyncio.to_thread(stack.kill_worker)
             self._later(hold, stack.start_worker)
         elif step.fault is Fault.KILL_WEBHOOK:
             if stack.webhook_alive():
-                stack.kill_webhook()
+                await asyncio.to_thread(stack.kill_webhook)
             self._later(hold, stack.start_webhook)
         elif step.fault is Fault.RESTART_TEMPORAL:
-            stack.stop_temporal()
+            await asyncio.to_thread(stack.stop_temporal)
             self._later(hold, stack.start_temporal)
         elif step.fault in (Fault.DROP_ANSWER, Fault.FIVEXX_AFTER_ACCEPT):
             mode = "hang" if step.fault is Fault.DROP_ANSWER else "http_504"
@@ -275,17 +287,28 @@ class Runner:
             await admin.symbol_status(symbol, "STOP")
             self._later(hold, lambda: admin.symbol_status(symbol, "OPEN"))
 
-    def _later(self, hold_s: float, undo: Any) -> None:  # float-ok: a duration, not money
+    def _later(self, delay_s: float, action: Any) -> None:  # float-ok: a duration, not money
+        """`action` after `delay_s`, while the run goes on (a fault landing, or its undoing)."""
         async def after() -> None:
-            await asyncio.sleep(hold_s)
-            await undo()
+            await asyncio.sleep(delay_s)
+            await action()
         self._undo.append(asyncio.create_task(after()))
 
     async def _faults_over(self) -> None:
-        undo, self._undo = self._undo, []
-        for task in undo:
-            with contextlib.suppress(Exception):  # restore() below starts what did not
+        """Every fault landed and undone (a fault's undoing is scheduled when it lands)."""
+        while self._undo:
+            task = self._undo.pop(0)
+            with contextlib.suppress(Exception):  # restore() after this starts what did not
                 await task
+
+    async def _position_mode(self, mode: PositionMode) -> None:
+        """The run's position mode, set while the account is flat. Readers of the account keep
+        it for about a second (activities/venue_reads.py): the run starts after that."""
+        state = await self.stack.paper.admin.state()
+        if state["positionMode"] == mode.value:
+            return
+        await _retrying(lambda: self.stack.exchange.change_position_mode(mode))
+        await asyncio.sleep(MODE_SETTLE_S)
 
     # --- after the run --------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """The randomized fault test's scenarios: a pure, seeded generator (issue 19, deliverable 5).
 
-A run is a short list of steps on one symbol, for one strategy of its own: alerts (open long or
-short by market, limit or chase; close; reverse; a duplicate delivery of an earlier alert, sent
-again alone or twice at once; an exit delivered before its open, the open carrying the same or
-an older `time`), price moves (one that crosses the resting entries once: with the paper
-exchange's partial fills on, that fills half of each), and faults, each held for a second or
-three: SIGKILL of the worker or of the webhook (it hosts the fast-path worker), a Temporal
+A run is a short list of steps on one symbol, in one-way or hedge mode, for one strategy of
+its own: alerts (open long or short by market, limit or chase; close; reverse; a duplicate
+delivery of an earlier alert, sent again alone or twice at once; an exit delivered before its
+open, the open carrying the same or an older `time`), price moves (one that crosses the resting
+entries once: with the paper exchange's partial fills on, that fills half of each), and faults,
+each held for a second or three and landing up to 0.8 s after its turn while the next steps go
+on: SIGKILL of the worker or of the webhook (it hosts the fast-path worker), a Temporal
 dev-server restart, a placement executed whose answer is dropped (the client times out) or
 replaced by a 5xx, transport faults before processing, order visibility lag, the symbol going
 to STOP. Nothing here does I/O: `generate(seed)` is the whole run, and the same seed always
@@ -101,6 +102,9 @@ class FaultStep:
     count: int = 1  # placements dropped, or requests answered 5xx
     lag_ms: int = 0  # VISIBILITY_LAG
     gap_s: Decimal = Decimal(0)
+    # The fault lands this long after its turn, while the steps after it go on: so it can hit
+    # the next alert in flight (its ack, its first placement in the webhook's fast path).
+    offset_s: Decimal = Decimal(0)
 
 
 Step = AlertStep | Redeliver | PriceStep | FaultStep
@@ -111,6 +115,7 @@ class Run:
     seed: int
     symbol: str
     steps: tuple[Step, ...]
+    hedge: bool = False  # the account in hedge mode (a long and a short side by side)
     alerts: tuple[AlertStep, ...] = field(default=())  # the alert steps, in sending order
 
     @property
@@ -119,7 +124,7 @@ class Run:
 
     def describe(self) -> str:
         """One line per step, for a failure report (the seed regenerates it)."""
-        lines = [f"seed {self.seed}: {self.symbol}"]
+        lines = [f"seed {self.seed}: {self.symbol} {'HEDGE' if self.hedge else 'ONE_WAY'}"]
         for n, s in enumerate(self.steps):
             lines.append(f"  {n:2d} +{s.gap_s}s {_describe(s)}")
         return "\n".join(lines)
@@ -142,7 +147,7 @@ def _describe(s: Step) -> str:
         Fault.TRANSPORT_5XX: f" x{s.count}",
         Fault.VISIBILITY_LAG: f" {s.lag_ms} ms",
     }.get(s.fault, "")
-    return f"fault {s.fault}{detail} for {s.hold_s} s"
+    return f"fault {s.fault}{detail} for {s.hold_s} s, {s.offset_s} s later"
 
 
 def _gap(rng: random.Random, most_ms: int = 600) -> Decimal:
@@ -156,14 +161,15 @@ def _hold(rng: random.Random) -> Decimal:
 def _fault(rng: random.Random, kind: Fault) -> FaultStep:
     hold = _hold(rng)
     gap = _gap(rng)
+    later = {"offset_s": _gap(rng, 800)}
     if kind in (Fault.DROP_ANSWER, Fault.FIVEXX_AFTER_ACCEPT):
         return FaultStep(kind, hold, target=rng.choice(("order", "order", "tpsl")),
-                         count=rng.randint(1, 2), gap_s=gap)
+                         count=rng.randint(1, 2), gap_s=gap, **later)
     if kind is Fault.TRANSPORT_5XX:
-        return FaultStep(kind, hold, count=rng.randint(1, 4), gap_s=gap)
+        return FaultStep(kind, hold, count=rng.randint(1, 4), gap_s=gap, **later)
     if kind is Fault.VISIBILITY_LAG:
-        return FaultStep(kind, hold, lag_ms=rng.randrange(500, 3001, 250), gap_s=gap)
-    return FaultStep(kind, hold, gap_s=gap)
+        return FaultStep(kind, hold, lag_ms=rng.randrange(500, 3001, 250), gap_s=gap, **later)
+    return FaultStep(kind, hold, gap_s=gap, **later)
 
 
 def _open(rng: random.Random, alert: Alert, alert_id: str, when: When = When.NOW) -> AlertStep:
@@ -213,6 +219,7 @@ def generate(seed: int) -> Run:
     """The run of `seed`: alerts in order, price moves and one or two faults among them."""
     rng = random.Random(seed)
     symbol = rng.choice(SYMBOLS)
+    hedge = rng.random() < 0.3
     steps: list[Step] = list(_alerts(rng))
     for _ in range(rng.randint(1, 3)):
         move = rng.choice((Move.PRICE, Move.CROSS_ENTRIES))
@@ -222,4 +229,4 @@ def generate(seed: int) -> Run:
     for kind in kinds:
         steps.insert(rng.randint(0, len(steps)), _fault(rng, kind))
     alerts = tuple(s for s in steps if isinstance(s, AlertStep))
-    return Run(seed, symbol, tuple(steps), alerts)
+    return Run(seed, symbol, tuple(steps), hedge, alerts)

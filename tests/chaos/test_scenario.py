@@ -4,6 +4,7 @@ is well formed (tests/chaos/scenario.py)."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,6 +53,7 @@ def test_every_run_is_well_formed(seed: int) -> None:
     assert len({f.fault for f in run.faults}) == len(run.faults)
     for f in run.faults:
         assert 1 <= f.hold_s <= 3
+        assert 0 <= f.offset_s <= Decimal("0.8")
         assert f.fault is not Fault.VISIBILITY_LAG or 500 <= f.lag_ms <= 3000
     assert any(isinstance(s, PriceStep) for s in run.steps)
     assert all(s.gap_s >= 0 for s in run.steps)
@@ -70,12 +72,14 @@ def test_a_thousand_seeds_inject_every_fault_and_every_kind_of_delivery() -> Non
     assert set(faults) == set(Fault) and min(faults.values()) > 100, faults
     assert min(kinds.values()) > 50, kinds
     assert len(kinds) == 6 + 3 + 2, kinds
+    assert 200 < sum(generate(seed).hedge for seed in range(1000)) < 400
 
 
 def test_the_short_version_injects_every_fault_and_every_kind_of_alert() -> None:
     from tests.chaos.test_chaos import SHORT_SEEDS
 
     runs = [generate(seed) for seed in SHORT_SEEDS]
+    assert {r.hedge for r in runs} == {True, False}
     assert {f.fault for r in runs for f in r.faults} == set(Fault)
     alerts = [a for r in runs for a in r.alerts]
     assert {a.alert.value.split("_")[0] for a in alerts} == {"open", "close", "reverse"}
