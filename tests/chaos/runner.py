@@ -86,6 +86,7 @@ class Outcome:
     deliveries: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)  # the exchange's non-zero codes
+    bit: Counter[str] = field(default_factory=Counter)  # answers a counted fault took
     differences: dict[str, str] = field(default_factory=dict)  # at quiet, fingerprint → detail
     unnamed: dict[str, str] = field(default_factory=dict)  # ... that no open incident names
     leftovers: dict[str, str] = field(default_factory=dict)  # after every trade ended
@@ -102,7 +103,7 @@ class Outcome:
         return {
             "seed": self.seed, "symbol": self.symbol, "ok": self.ok,
             "faults": dict(self.faults), "deliveries": dict(self.deliveries),
-            "statuses": dict(self.statuses), "answers": dict(self.answers),
+            "statuses": dict(self.statuses), "answers": dict(self.answers), "bit": dict(self.bit),
             "differences": self.differences,
             "unnamed": self.unnamed, "leftovers": self.leftovers, "doubled": self.doubled,
             "stuck": self.stuck, "notes": self.notes, "wall_s": round(self.wall_s, 1),
@@ -117,6 +118,7 @@ class Tally:
     deliveries: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)
+    bit: Counter[str] = field(default_factory=Counter)
     differences: int = 0
     unnamed: int = 0
     leftovers: int = 0
@@ -130,6 +132,7 @@ class Tally:
         self.deliveries.update(o.deliveries)
         self.statuses.update(o.statuses)
         self.answers.update(o.answers)
+        self.bit.update(o.bit)
         self.differences += len(o.differences)
         self.unnamed += len(o.unnamed)
         self.leftovers += len(o.leftovers)
@@ -143,6 +146,8 @@ class Tally:
         return [
             f"runs {self.runs} in {self.wall_s:.0f} s; failed seeds {self.failed_seeds}",
             "faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())),
+            "answers they took (placements dropped, requests faulted): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.bit.items())),
             "deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(self.deliveries.items())),
             "trades: " + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
             "exchange answers other than 0 (code or HTTP status): "
@@ -158,6 +163,7 @@ class Runner:
         self.stack = stack
         self.records = Records(stack.sessionmaker)
         self._undo: list[asyncio.Task[None]] = []
+        self._bit: Counter[str] = Counter()  # this run's placements dropped, requests faulted
 
     # --- one run ------------------------------------------------------------------------------
 
@@ -194,6 +200,7 @@ class Runner:
                     self._later(float(step.offset_s),  # float-ok: a duration, not money
                                 lambda f=step: self._fault(f, run.symbol))
         await self._faults_over()
+        out.bit, self._bit = self._bit, Counter()
         await stack.restore()
         if any(f.fault is Fault.SYMBOL_STOP for f in run.faults):
             await stack.resync_pairs()
@@ -274,12 +281,21 @@ class Runner:
             mode = "hang" if step.fault is Fault.DROP_ANSWER else "http_504"
             await admin.faults(drop_response={"target": step.target, "count": step.count,
                                               "mode": mode})
-            self._later(hold, lambda: admin.faults(drop_response={
-                "target": step.target, "count": 0, "mode": mode}))
+
+            async def undo_drop() -> None:
+                left = (await admin.faults())["drop_count"]
+                self._bit[step.fault.value] += step.count - left
+                await admin.faults(drop_response={"target": step.target, "count": 0,
+                                                  "mode": mode})
+            self._later(hold, undo_drop)
         elif step.fault is Fault.TRANSPORT_5XX:
             kind = "http_5xx" if step.count % 2 else "network_error"
             await admin.faults(**{kind: step.count})
-            self._later(hold, lambda: admin.faults(**{kind: 0}))
+
+            async def undo_transport() -> None:
+                self._bit[step.fault.value] += step.count - (await admin.faults())[kind]
+                await admin.faults(**{kind: 0})
+            self._later(hold, undo_transport)
         elif step.fault is Fault.VISIBILITY_LAG:
             await admin.faults(visibility_delay_ms=step.lag_ms)
             self._later(hold, lambda: admin.faults(visibility_delay_ms=0))

@@ -5,8 +5,9 @@ its own: alerts (open long or short by market, limit or chase; close; reverse; a
 delivery of an earlier alert, sent again alone or twice at once; an exit delivered before its
 open, the open carrying the same or an older `time`), price moves (one that crosses the resting
 entries once: with the paper exchange's partial fills on, that fills half of each), and faults,
-each held for a second or three and landing up to 0.8 s after its turn while the next steps go
-on: SIGKILL of the worker or of the webhook (it hosts the fast-path worker), a Temporal
+each held for a second or three (an exchange fault set just before an alert that places an
+order; a process fault landing up to 0.8 s after its turn, while the next alert is in flight):
+SIGKILL of the worker or of the webhook (it hosts the fast-path worker), a Temporal
 dev-server restart, a placement executed whose answer is dropped (the client times out) or
 replaced by a 5xx, transport faults before processing, order visibility lag, the symbol going
 to STOP. Nothing here does I/O: `generate(seed)` is the whole run, and the same seed always
@@ -50,6 +51,9 @@ class Fault(StrEnum):
     TRANSPORT_5XX = "transport_5xx"  # the next private requests answer 503 / 10001 unprocessed
     VISIBILITY_LAG = "visibility_lag"  # new orders and TP/SL stay unseen for a while
     SYMBOL_STOP = "symbol_stop"  # the symbol refuses every order (20012) for `hold_s`
+
+
+PROCESS_FAULTS = (Fault.KILL_WORKER, Fault.KILL_WEBHOOK, Fault.RESTART_TEMPORAL)
 
 
 class Move(StrEnum):
@@ -102,8 +106,7 @@ class FaultStep:
     count: int = 1  # placements dropped, or requests answered 5xx
     lag_ms: int = 0  # VISIBILITY_LAG
     gap_s: Decimal = Decimal(0)
-    # The fault lands this long after its turn, while the steps after it go on: so it can hit
-    # the next alert in flight (its ack, its first placement in the webhook's fast path).
+    # A process fault lands this long after its turn, while the steps after it go on.
     offset_s: Decimal = Decimal(0)
 
 
@@ -161,15 +164,18 @@ def _hold(rng: random.Random) -> Decimal:
 def _fault(rng: random.Random, kind: Fault) -> FaultStep:
     hold = _hold(rng)
     gap = _gap(rng)
-    later = {"offset_s": _gap(rng, 800)}
     if kind in (Fault.DROP_ANSWER, Fault.FIVEXX_AFTER_ACCEPT):
         return FaultStep(kind, hold, target=rng.choice(("order", "order", "tpsl")),
-                         count=rng.randint(1, 2), gap_s=gap, **later)
+                         count=rng.randint(1, 2), gap_s=gap)
     if kind is Fault.TRANSPORT_5XX:
-        return FaultStep(kind, hold, count=rng.randint(1, 4), gap_s=gap, **later)
+        return FaultStep(kind, hold, count=rng.randint(1, 4), gap_s=gap)
     if kind is Fault.VISIBILITY_LAG:
-        return FaultStep(kind, hold, lag_ms=rng.randrange(500, 3001, 250), gap_s=gap, **later)
-    return FaultStep(kind, hold, gap_s=gap, **later)
+        return FaultStep(kind, hold, lag_ms=rng.randrange(500, 3001, 250), gap_s=gap)
+    if kind is Fault.SYMBOL_STOP:
+        return FaultStep(kind, hold, gap_s=gap)
+    # A process dies (or Temporal stops) a little after its turn, while the next alert is in
+    # flight: its ack, its first placement in the webhook's fast path.
+    return FaultStep(kind, hold, gap_s=gap, offset_s=_gap(rng, 800))
 
 
 def _open(rng: random.Random, alert: Alert, alert_id: str, when: When = When.NOW) -> AlertStep:
@@ -227,6 +233,11 @@ def generate(seed: int) -> Run:
         steps.insert(rng.randint(1, len(steps)), PriceStep(move, bps, _gap(rng)))
     kinds = rng.sample(list(Fault), rng.randint(1, MAX_FAULTS))
     for kind in kinds:
-        steps.insert(rng.randint(0, len(steps)), _fault(rng, kind))
+        if kind in PROCESS_FAULTS:
+            at = rng.randint(0, len(steps))
+        else:  # an exchange fault is set just before an alert that places an order
+            at = rng.choice([n for n, s in enumerate(steps)
+                             if isinstance(s, AlertStep) and s.alert not in EXITS])
+        steps.insert(at, _fault(rng, kind))
     alerts = tuple(s for s in steps if isinstance(s, AlertStep))
     return Run(seed, symbol, tuple(steps), hedge, alerts)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.chaos.scenario import (
     EXITS,
     OPENS,
+    PROCESS_FAULTS,
     SYMBOLS,
     AlertStep,
     Fault,
@@ -54,6 +55,10 @@ def test_every_run_is_well_formed(seed: int) -> None:
     for f in run.faults:
         assert 1 <= f.hold_s <= 3
         assert 0 <= f.offset_s <= Decimal("0.8")
+        if f.fault not in PROCESS_FAULTS:  # set just before an alert that places an order
+            assert f.offset_s == 0
+            after = run.steps[run.steps.index(f) + 1:]
+            assert any(isinstance(s, AlertStep) and s.alert not in EXITS for s in after)
         assert f.fault is not Fault.VISIBILITY_LAG or 500 <= f.lag_ms <= 3000
     assert any(isinstance(s, PriceStep) for s in run.steps)
     assert all(s.gap_s >= 0 for s in run.steps)
