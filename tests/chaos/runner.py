@@ -87,6 +87,9 @@ class Outcome:
     statuses: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)  # the exchange's non-zero codes
     bit: Counter[str] = field(default_factory=Counter)  # answers a counted fault took
+    # Raised by the running watcher during the run (settle 1 s), each "kind symbol side: how
+    # long it lasted": transient differences, reported, not failures.
+    incidents: list[str] = field(default_factory=list)
     differences: dict[str, str] = field(default_factory=dict)  # at quiet, fingerprint → detail
     unnamed: dict[str, str] = field(default_factory=dict)  # ... that no open incident names
     leftovers: dict[str, str] = field(default_factory=dict)  # after every trade ended
@@ -104,6 +107,7 @@ class Outcome:
             "seed": self.seed, "symbol": self.symbol, "ok": self.ok,
             "faults": dict(self.faults), "deliveries": dict(self.deliveries),
             "statuses": dict(self.statuses), "answers": dict(self.answers), "bit": dict(self.bit),
+            "incidents": self.incidents,
             "differences": self.differences,
             "unnamed": self.unnamed, "leftovers": self.leftovers, "doubled": self.doubled,
             "stuck": self.stuck, "notes": self.notes, "wall_s": round(self.wall_s, 1),
@@ -119,6 +123,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)
     bit: Counter[str] = field(default_factory=Counter)
+    incidents: Counter[str] = field(default_factory=Counter)
     differences: int = 0
     unnamed: int = 0
     leftovers: int = 0
@@ -133,6 +138,7 @@ class Tally:
         self.statuses.update(o.statuses)
         self.answers.update(o.answers)
         self.bit.update(o.bit)
+        self.incidents.update(i.split(" ")[0] for i in o.incidents)
         self.differences += len(o.differences)
         self.unnamed += len(o.unnamed)
         self.leftovers += len(o.leftovers)
@@ -152,6 +158,8 @@ class Tally:
             "trades: " + ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items())),
             "exchange answers other than 0 (code or HTTP status): "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.answers.items())),
+            "incidents the running watcher raised and resolved during runs: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.incidents.items())),
             f"invariant differences at quiet {self.differences} (named by no incident: "
             f"{self.unnamed}); left after every trade ended {self.leftovers}; "
             f"doubled orders {self.doubled}; stuck trades {self.stuck}",
@@ -211,6 +219,7 @@ class Runner:
         if out.differences:
             out.unnamed = await self._unnamed(out.differences)
         out.doubled = await self._doubled(name, began_ms)
+        out.incidents = await self._incidents_since(began_ms)
         out.answers = Counter(str(r["code"]) for r in await stack.paper.admin.requests(since_ns)
                               if str(r["code"]) != "0")
         ended = await self._end_all()
@@ -374,6 +383,16 @@ class Runner:
             again = await self._read_differences()
             found = {fp: d for fp, d in again.items() if found.get(fp) == d}
         return found
+
+    async def _incidents_since(self, since_ms: int) -> list[str]:
+        since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
+        async with self.stack.sessionmaker() as session:
+            rows = (await session.execute(
+                select(Incident.kind, Incident.symbol, Incident.side, Incident.first_seen,
+                       Incident.last_seen).where(Incident.first_seen >= since)
+                .order_by(Incident.id))).all()
+        return [f"{k} {sym} {side or ''}: {(last - first).total_seconds():.1f} s"
+                for k, sym, side, first, last in rows]
 
     async def _unnamed(self, differences: dict[str, str]) -> dict[str, str]:
         """Run one watcher round without the settle window (what `tradewire reconcile` does)
