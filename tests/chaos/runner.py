@@ -176,26 +176,52 @@ class Runner:
     # --- one run ------------------------------------------------------------------------------
 
     async def run(self, run: Run) -> Outcome:
+        """Play the run, wait for quiet, judge it, end its trades (and judge that too)."""
         began = time.monotonic()
         began_ms = time.time_ns() // 1_000_000 - 1000
         out = Outcome(run.seed, run.symbol)
-        stack = self.stack
-        await stack.restore()
+        await self.stack.restore()
         since_ns = time.time_ns()
         await self._position_mode(PositionMode.HEDGE if run.hedge else PositionMode.ONE_WAY)
-        name, secret = await stack.add_strategy(**STRATEGY)
-        price = await stack.paper.admin.set_price(run.symbol, START_PRICES[run.symbol])
+        strategy = await self._play(run, out)
+        await self._faults_over()
+        out.bit, self._bit = self._bit, Counter()
+        await self.stack.restore()
+        if any(f.fault is Fault.SYMBOL_STOP for f in run.faults):
+            await self.stack.resync_pairs()
+        trades = await self._quiet(run.symbol, strategy)
+        out.statuses.update(t.status for t in trades)
+        out.stuck = stuck_trades(trades)
+        out.differences = await self._differences()
+        if out.differences:
+            out.unnamed = await self._unnamed(out.differences)
+        out.doubled = await self._doubled(strategy, began_ms)
+        out.incidents = await self._incidents_since(began_ms)
+        out.answers = Counter(str(r["code"]) for r in await self.stack.paper.admin.requests(
+            since_ns) if str(r["code"]) != "0")
+        ended = await self._end_all()
+        out.stuck += stuck_trades(ended, FINAL_STATUSES)
+        out.leftovers = await self._differences()
+        if out.stuck or out.leftovers:
+            out.notes.append(await self._evidence(strategy))
+            await self._force_clean()
+        out.wall_s = time.monotonic() - began
+        return out
+
+    async def _play(self, run: Run, out: Outcome) -> str:
+        """Send the run's steps, for a new strategy of its own; returns the strategy's name.
+        Faults land (and are undone) in the background while the steps go on."""
+        name, secret = await self.stack.add_strategy(**STRATEGY)
+        price = await self.stack.paper.admin.set_price(run.symbol, START_PRICES[run.symbol])
         bodies: list[dict[str, Any]] = []
         last_time: datetime | None = None
         async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT_S) as http:
             for step in run.steps:
                 await asyncio.sleep(float(step.gap_s))  # float-ok: a duration, not money
                 if isinstance(step, AlertStep):
-                    sent_at = _alert_time(step.when, last_time)
-                    body = _body(step, name, secret, run.symbol, price, sent_at)
-                    bodies.append(body)
-                    last_time = sent_at
-                    out.deliveries[await self._deliver(http, body)] += 1
+                    last_time = _alert_time(step.when, last_time)
+                    bodies.append(_body(step, name, secret, run.symbol, price, last_time))
+                    out.deliveries[await self._deliver(http, bodies[-1])] += 1
                 elif isinstance(step, Redeliver):
                     times = 2 if step.concurrent else 1
                     answers = await asyncio.gather(*(self._deliver(http, bodies[step.index])
@@ -207,29 +233,7 @@ class Runner:
                     out.faults[step.fault.value] += 1
                     self._later(float(step.offset_s),  # float-ok: a duration, not money
                                 lambda f=step: self._fault(f, run.symbol))
-        await self._faults_over()
-        out.bit, self._bit = self._bit, Counter()
-        await stack.restore()
-        if any(f.fault is Fault.SYMBOL_STOP for f in run.faults):
-            await stack.resync_pairs()
-        trades = await self._quiet(run.symbol, name)
-        out.statuses.update(t.status for t in trades)
-        out.stuck = stuck_trades(trades)
-        out.differences = await self._differences()
-        if out.differences:
-            out.unnamed = await self._unnamed(out.differences)
-        out.doubled = await self._doubled(name, began_ms)
-        out.incidents = await self._incidents_since(began_ms)
-        out.answers = Counter(str(r["code"]) for r in await stack.paper.admin.requests(since_ns)
-                              if str(r["code"]) != "0")
-        ended = await self._end_all()
-        out.stuck += stuck_trades(ended, FINAL_STATUSES)
-        out.leftovers = await self._differences()
-        if out.stuck or out.leftovers:
-            out.notes.append(await self._evidence(name))
-            await self._force_clean()
-        out.wall_s = time.monotonic() - began
-        return out
+        return name
 
     async def _deliver(self, http: httpx.AsyncClient, body: dict[str, Any]) -> str:
         """One delivery as TradingView makes it: no retry; what came back, in a word."""
