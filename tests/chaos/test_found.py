@@ -89,7 +89,7 @@ async def test_a_joiner_closed_by_the_position_stop_before_its_answer_came_ends_
 
         try:
             b = await eventually(b_ended, "B ends CLOSED with its share of the stop's close",
-                                 timeout_s=30)
+                                 timeout_s=15)
         except NotYet as exc:
             b = (await _trades(stack, name))[-1]
             raise AssertionError(
