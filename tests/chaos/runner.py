@@ -52,6 +52,7 @@ from workflows.messages import CancelRequest, TradeMessages
 QUIET_S = 120.0  # a trade not final or TRACKING this long after the last fault ended is stuck
 CLEANUP_S = 90.0  # a trade not final this long after it was told to cancel and flatten is stuck
 SETTLING_READS = 4  # a difference must survive this many reads 1 s apart (fills in flight)
+LASTING_S = 20.0  # ... and then this long to count (longer than a killed webhook's trades wait)
 POLL_S = 0.5
 MODE_SETTLE_S = 2.0
 DELIVERY_TIMEOUT_S = 10.0
@@ -91,6 +92,7 @@ class Outcome:
     # long it lasted": transient differences, reported, not failures.
     incidents: list[str] = field(default_factory=list)
     differences: dict[str, str] = field(default_factory=dict)  # at quiet, fingerprint → detail
+    transient: dict[str, str] = field(default_factory=dict)  # at quiet, gone within LASTING_S
     unnamed: dict[str, str] = field(default_factory=dict)  # ... that no open incident names
     leftovers: dict[str, str] = field(default_factory=dict)  # after every trade ended
     doubled: list[str] = field(default_factory=list)
@@ -108,7 +110,7 @@ class Outcome:
             "faults": dict(self.faults), "deliveries": dict(self.deliveries),
             "statuses": dict(self.statuses), "answers": dict(self.answers), "bit": dict(self.bit),
             "incidents": self.incidents,
-            "differences": self.differences,
+            "differences": self.differences, "transient": self.transient,
             "unnamed": self.unnamed, "leftovers": self.leftovers, "doubled": self.doubled,
             "stuck": self.stuck, "notes": self.notes, "wall_s": round(self.wall_s, 1),
         }
@@ -125,6 +127,7 @@ class Tally:
     bit: Counter[str] = field(default_factory=Counter)
     incidents: Counter[str] = field(default_factory=Counter)
     differences: int = 0
+    transient: int = 0
     unnamed: int = 0
     leftovers: int = 0
     doubled: int = 0
@@ -140,6 +143,7 @@ class Tally:
         self.bit.update(o.bit)
         self.incidents.update(i.split(" ")[0] for i in o.incidents)
         self.differences += len(o.differences)
+        self.transient += len(o.transient)
         self.unnamed += len(o.unnamed)
         self.leftovers += len(o.leftovers)
         self.doubled += len(o.doubled)
@@ -161,7 +165,8 @@ class Tally:
             "incidents the running watcher raised and resolved during runs: "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.incidents.items())),
             f"invariant differences at quiet {self.differences} (named by no incident: "
-            f"{self.unnamed}); left after every trade ended {self.leftovers}; "
+            f"{self.unnamed}; and {self.transient} more gone by themselves within "
+            f"{LASTING_S:.0f} s); left after every trade ended {self.leftovers}; "
             f"doubled orders {self.doubled}; stuck trades {self.stuck}",
         ]
 
@@ -192,7 +197,7 @@ class Runner:
         trades = await self._quiet(run.symbol, strategy)
         out.statuses.update(t.status for t in trades)
         out.stuck = stuck_trades(trades)
-        out.differences = await self._differences()
+        out.differences, out.transient = await self._lasting(await self._differences())
         if out.differences:
             out.unnamed = await self._unnamed(out.differences)
         out.doubled = await self._doubled(strategy, began_ms)
@@ -387,6 +392,20 @@ class Runner:
             again = await self._read_differences()
             found = {fp: d for fp, d in again.items() if found.get(fp) == d}
         return found
+
+    async def _lasting(self, found: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """Split the differences found at quiet into those still there after LASTING_S and
+        those that went by themselves (a trade still catching up, e.g. on the main worker
+        after the webhook that ran it was killed), each with how long it lasted."""
+        began = time.monotonic()
+        lasting = dict(found)
+        gone: dict[str, str] = {}
+        while lasting and time.monotonic() - began < LASTING_S:
+            await asyncio.sleep(1)
+            now = await self._read_differences()
+            for fp in [fp for fp in lasting if fp not in now]:
+                gone[fp] = f"{lasting.pop(fp)} (gone by itself {time.monotonic() - began:.0f} s later)"
+        return lasting, gone
 
     async def _incidents_since(self, since_ms: int) -> list[str]:
         since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
