@@ -69,6 +69,12 @@ STRATEGY = {
     "max_alert_age_s": 60,
     "rate_limit_per_min": 10_000,
 }
+# The paper exchange's lag faults (paper/faults.py) of each kind of VISIBILITY_LAG.
+LAGS = {
+    "orders": ("visibility_delay_ms",),
+    "positions": ("position_lag_ms",),
+    "tpsl": ("tpsl_history_delay_ms", "tpsl_fill_delay_ms"),
+}
 INTENT_FIELDS = {
     Alert.OPEN_LONG: ("buy", "long", "flat"),
     Alert.OPEN_SHORT: ("sell", "short", "flat"),
@@ -88,7 +94,7 @@ class Outcome:
     statuses: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)  # the exchange's non-zero codes
     bit: Counter[str] = field(default_factory=Counter)  # answers a counted fault took
-    # Raised by the running watcher during the run (settle 1 s), each "kind symbol side: how
+    # Raised by the running watcher during the run (settle 10 s), each "kind symbol side: how
     # long it lasted": transient differences, reported, not failures.
     incidents: list[str] = field(default_factory=list)
     differences: dict[str, str] = field(default_factory=dict)  # at quiet, fingerprint → detail
@@ -315,8 +321,9 @@ class Runner:
                 await admin.faults(**{kind: 0})
             self._later(hold, undo_transport)
         elif step.fault is Fault.VISIBILITY_LAG:
-            await admin.faults(visibility_delay_ms=step.lag_ms)
-            self._later(hold, lambda: admin.faults(visibility_delay_ms=0))
+            fields = LAGS[step.lagging]
+            await admin.faults(**dict.fromkeys(fields, step.lag_ms))
+            self._later(hold, lambda: admin.faults(**dict.fromkeys(fields, 0)))
         elif step.fault is Fault.SYMBOL_STOP:
             await admin.symbol_status(symbol, "STOP")
             self._later(hold, lambda: admin.symbol_status(symbol, "OPEN"))

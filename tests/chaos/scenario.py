@@ -9,8 +9,8 @@ each held for a second or three (an exchange fault set just before an alert that
 order; a process fault landing up to 0.8 s after its turn, while the next alert is in flight):
 SIGKILL of the worker or of the webhook (it hosts the fast-path worker), a Temporal
 dev-server restart, a placement executed whose answer is dropped (the client times out) or
-replaced by a 5xx, transport faults before processing, order visibility lag, the symbol going
-to STOP. Nothing here does I/O: `generate(seed)` is the whole run, and the same seed always
+replaced by a 5xx, transport faults before processing, lag (of new orders, of position reads, of
+the TP/SL history and fills), the symbol going to STOP. Nothing here does I/O: `generate(seed)` is the whole run, and the same seed always
 gives the same run (tests/chaos/test_scenario.py), so a failing seed is a reproducible report.
 """
 
@@ -49,7 +49,7 @@ class Fault(StrEnum):
     DROP_ANSWER = "drop_answer"  # a placement executed, its answer withheld (client times out)
     FIVEXX_AFTER_ACCEPT = "5xx_after_accept"  # a placement executed, answered HTTP 504
     TRANSPORT_5XX = "transport_5xx"  # the next private requests answer 503 / 10001 unprocessed
-    VISIBILITY_LAG = "visibility_lag"  # new orders and TP/SL stay unseen for a while
+    VISIBILITY_LAG = "visibility_lag"  # new orders, or position changes, or TP/SL history lag
     SYMBOL_STOP = "symbol_stop"  # the symbol refuses every order (20012) for `hold_s`
 
 
@@ -105,6 +105,7 @@ class FaultStep:
     target: str = "order"  # DROP_ANSWER / FIVEXX_AFTER_ACCEPT: "order" or "tpsl"
     count: int = 1  # placements dropped, or requests answered 5xx
     lag_ms: int = 0  # VISIBILITY_LAG
+    lagging: str = "orders"  # VISIBILITY_LAG: "orders", "positions" or "tpsl" (history, fills)
     gap_s: Decimal = Decimal(0)
     # A process fault lands this long after its turn, while the steps after it go on.
     offset_s: Decimal = Decimal(0)
@@ -148,7 +149,7 @@ def _describe(s: Step) -> str:
         Fault.DROP_ANSWER: f" {s.target} x{s.count}",
         Fault.FIVEXX_AFTER_ACCEPT: f" {s.target} x{s.count}",
         Fault.TRANSPORT_5XX: f" x{s.count}",
-        Fault.VISIBILITY_LAG: f" {s.lag_ms} ms",
+        Fault.VISIBILITY_LAG: f" {s.lagging} {s.lag_ms} ms",
     }.get(s.fault, "")
     return f"fault {s.fault}{detail} for {s.hold_s} s, {s.offset_s} s later"
 
@@ -170,7 +171,8 @@ def _fault(rng: random.Random, kind: Fault) -> FaultStep:
     if kind is Fault.TRANSPORT_5XX:
         return FaultStep(kind, hold, count=rng.randint(1, 4), gap_s=gap)
     if kind is Fault.VISIBILITY_LAG:
-        return FaultStep(kind, hold, lag_ms=rng.randrange(500, 3001, 250), gap_s=gap)
+        return FaultStep(kind, hold, lag_ms=rng.randrange(500, 3001, 250), gap_s=gap,
+                         lagging=rng.choice(("orders", "positions", "tpsl")))
     if kind is Fault.SYMBOL_STOP:
         return FaultStep(kind, hold, gap_s=gap)
     # A process dies (or Temporal stops) a little after its turn, while the next alert is in
