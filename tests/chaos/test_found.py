@@ -5,8 +5,9 @@ trade's position-level stop then closed (with its own) before the lost answer wa
 tracks that quantity for ever: it never learns a position id, so no check of it sees the
 position gone (README: "When the exchange position reaches zero (TP/SL, liquidation, a manual
 close), every trade on it ends CLOSED with its share recorded at the exchange's closing
-fills"). The watcher raises `missing_quantity` and it stays open; cancelling the trade ends it
-CANCELLED with nothing closed and no PnL. The fix belongs in workflows/ (not this branch).
+fills"). The watcher raises `missing_quantity` and it stays open. Cancelling the trade with
+flatten then ended it CANCELLED with nothing closed and no PnL (at 896206f), or leaves it
+CLOSING for good (at b2bb313: still CLOSING 90 s later). The fix belongs in workflows/.
 """
 
 from __future__ import annotations
@@ -97,8 +98,7 @@ async def test_a_joiner_closed_by_the_position_stop_before_its_answer_came_ends_
                 f"books: {await runner._differences()}") from None
         assert b.closed_qty == b.filled_qty > 0
     finally:
-        await runner._end_all()
-        await runner._force_clean()
+        await runner._force_clean()  # B cannot be ended by a cancel (see above)
 
 
 async def _filled_twice(stack: ChaosStack) -> bool:
