@@ -2,7 +2,8 @@
 
 Seed 1080 (tests/chaos/scenario.py): a trade whose entry answer was lost, whose quantity another
 trade's position-level stop then closed (with its own) before the lost answer was looked up,
-tracks that quantity for ever: it never learns a position id, so no check of it sees the
+tracks that quantity for ever (seed 2083 does the same with no fault: the other trade's
+position-level TP fired about 0.1 s after the joiner's market entry filled): it never learns a position id, so no check of it sees the
 position gone (README: "When the exchange position reaches zero (TP/SL, liquidation, a manual
 close), every trade on it ends CLOSED with its share recorded at the exchange's closing
 fills"). The watcher raises `missing_quantity` and it stays open. Cancelling the trade with
