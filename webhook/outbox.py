@@ -3,9 +3,7 @@ take its start the webhook answers 503 NOT_STARTED, and TradingView never redeli
 starts such a trade from its durable record once Temporal is back (the same workflow id, so a
 late redelivery cannot start a second one), or, when the alert is too old by then, ends it
 REFUSED "never started": no trade row stays PENDING forever, and nothing counts as an open
-trade that never started (docs/design.md#dedupe-ordering-and-workflow-ids). An alert recorded
-ACCEPTED whose process died before its start reached Temporal is found too: once Temporal says
-its workflow does not exist, it is taken up the same way."""
+trade that never started (docs/design.md#dedupe-ordering-and-workflow-ids)."""
 
 from __future__ import annotations
 
@@ -25,9 +23,6 @@ log = logging.getLogger("webhook.outbox")
 INTERVAL_S = 5
 BATCH = 50
 LOOKUP_BUDGET_S = 1.0
-# An ACCEPTED alert whose trade is still PENDING this long after it came, with no workflow in
-# Temporal, was never started (its request's process died between recording and starting).
-STRANDED_S = 30
 
 
 class Outbox:
@@ -38,13 +33,11 @@ class Outbox:
         intake: Intake,
         *,
         grace_s: float = 2 * ANSWER_BUDGET_S,  # float-ok: seconds
-        stranded_s: float = STRANDED_S,  # float-ok: seconds
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._intake = intake
         self._state = intake.state
         self._grace = timedelta(seconds=grace_s)
-        self._stranded = timedelta(seconds=stranded_s)
         self._now = now
 
     async def run(self) -> None:
@@ -58,30 +51,12 @@ class Outbox:
 
     async def sweep(self) -> int:
         """Start or end every alert not started; returns how many it took up."""
-        await self._unstrand()
         async with self._state.sessionmaker() as session:
             waiting = await queries.unstarted(session, self._now() - self._grace, BATCH)
         taken = 0
         for item in waiting:
             taken += await self._take(item)
         return taken
-
-    async def _unstrand(self) -> None:
-        """An alert recorded ACCEPTED whose start never reached Temporal (the process that
-        recorded it was killed in between; found by the randomized fault runs, seed 2074):
-        once Temporal says its workflow does not exist, it is NOT_STARTED like any other, and
-        started or ended below. One whose workflow exists is the workflow's."""
-        async with self._state.sessionmaker() as session:
-            rows = await queries.stranded(session, self._now() - self._stranded, BATCH)
-        for signal_id, workflow_id in rows:
-            if await self._runs(workflow_id) is not False:
-                continue  # running, or Temporal cannot say: never on a guess
-            async with self._state.sessionmaker.begin() as session:
-                await queries.set_signal(
-                    session, signal_id, outcome=SignalOutcome.NOT_STARTED.value,
-                    reason="recorded, but the process that took it stopped before it started "
-                           "the trade; the outbox starts it (or ends it, too old)")
-            log.warning("outbox: signal #%s was recorded but never started", signal_id)
 
     async def _runs(self, workflow_id: str | None) -> bool | None:
         """Whether Temporal has this workflow; None: it cannot say now."""

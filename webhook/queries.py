@@ -435,24 +435,6 @@ async def unstarted(session: AsyncSession, received_before: datetime, limit: int
     return [Unstarted(*row) for row in rows]
 
 
-async def stranded(session: AsyncSession, received_before: datetime,
-                   limit: int) -> list[tuple[int, str]]:
-    """(signal id, workflow id) of alerts recorded ACCEPTED whose trade is still PENDING: the
-    process that recorded one may have stopped before its start reached Temporal."""
-    rows = await session.execute(
-        select(Signal.id, Trade.workflow_id)
-        .join(Trade, Trade.signal_id == Signal.id)
-        .where(
-            Signal.outcome == SignalOutcome.ACCEPTED.value,
-            Trade.status == TradeStatus.PENDING.value,
-            Signal.received_at < received_before,
-        )
-        .order_by(Signal.id)
-        .limit(limit)
-    )
-    return [(signal_id, workflow_id) for signal_id, workflow_id in rows]
-
-
 async def unstarted_holder(session: AsyncSession, signal_id: int) -> KeyHolder | None:
     """The signal as `key_holder` would read it, while it is still not started (read again
     under the strategy and symbol's lock: a redelivery may have started it meanwhile)."""

@@ -152,24 +152,3 @@ async def test_a_trade_that_started_after_all_gets_the_exit_it_missed(webhook: W
     signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
                if e.HasField("workflow_execution_signaled_event_attributes")]
     assert signals == ["close"]
-
-
-async def test_an_alert_recorded_accepted_by_a_process_killed_before_its_start_is_started(
-    webhook: Webhook,
-) -> None:
-    """Found by the randomized fault runs (seed 2074): the webhook was SIGKILLed between
-    recording the alert ACCEPTED and starting its workflow. The outbox asks Temporal, finds no
-    workflow, and starts it from its record like any alert not started."""
-    answer, strat = await _not_started(webhook)
-    async with webhook.sessionmaker.begin() as session:  # what the killed request left
-        await queries.set_signal(session, answer["signal_id"],
-                                 outcome=SignalOutcome.ACCEPTED.value, reason=None)
-    workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
-    assert not await _exists(webhook, workflow_id)
-    await Outbox(webhook.app.state.intake, grace_s=0, stranded_s=0).sweep()
-    assert await _exists(webhook, workflow_id)
-    row = await webhook.signal(answer["signal_id"])
-    assert row.outcome == SignalOutcome.ACCEPTED
-    # Started: a second sweep leaves it alone (its workflow exists).
-    await Outbox(webhook.app.state.intake, grace_s=0, stranded_s=0).sweep()
-    assert (await webhook.signal(answer["signal_id"])).outcome == SignalOutcome.ACCEPTED
