@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -32,7 +31,13 @@ from settings import Settings
 from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.support.postgres import PostgresServer
 from tests.support.waiting import eventually
-from tests.workflows.processes import DevServer, WorkerProcess, free_port, worker_env
+from tests.workflows.processes import (
+    ChildProcess,
+    DevServer,
+    WorkerProcess,
+    free_port,
+    worker_env,
+)
 from webhook import strategies
 
 RATE_SCALE = Decimal(20)  # the test, the worker, the webhook and the watcher share one account
@@ -50,7 +55,7 @@ APP_ENV = {
 
 
 @dataclass
-class WebhookProcess:
+class WebhookProcess(ChildProcess):
     """`python -m cli web` on a fixed port (the same across restarts), fast path on."""
 
     env: dict[str, str]
@@ -90,24 +95,6 @@ class WebhookProcess:
             return True
         except httpx.HTTPError:
             return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
-
 
 @dataclass
 class ChaosStack:

@@ -32,8 +32,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ChildProcess:
+    """A `python -m …` child of a test (`proc`, its log at `log_path`): killed, stopped and
+    read the same way whatever it runs."""
+
+    proc: subprocess.Popen[bytes] | None
+    log_path: Path | None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind, as a crash or an OOM kill."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+
+
 @dataclass
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`python -m worker` with the test's settings in its environment (no .env: its own cwd)."""
 
     env: dict[str, str]
@@ -53,24 +79,6 @@ class WorkerProcess:
     async def start(self, client: Client, task_queue: str) -> None:
         pid = self.spawn()
         await until(lambda: _polling(client, task_queue, pid, self), "the worker polls", START_S)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown of any kind, as a crash or an OOM kill."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
 
 
 async def _polling(client: Client, task_queue: str, pid: int, worker: WorkerProcess) -> bool:
