@@ -218,6 +218,29 @@ class Settings(BaseSettings):
         write_private(self.admin_token_file, token + "\n")
         return token
 
+    # front door (issue 20) ----------------------------------------------------------------
+    # Callers without a valid strategy secret, per source address (an IPv6 /64 counts as one).
+    anonymous_burst: int = Field(
+        default=60, ge=1,
+        description="Unauthenticated alert deliveries one address may send at once before 429.",
+    )
+    anonymous_per_min: int = Field(
+        default=60, ge=1,
+        description="Unauthenticated alert deliveries per minute and address, sustained (then 429 with Retry-After).",
+    )
+    anonymous_recorded_per_min: int = Field(
+        default=10, ge=0,
+        description="Refused unauthenticated deliveries recorded as signal rows per minute and address; the rest are counted in the log.",
+    )
+    anonymous_tracked_addresses: int = Field(
+        default=10_000, ge=1,
+        description="Addresses the unauthenticated limit remembers (least recently seen forgotten first).",
+    )
+    anonymous_limit_tradingview: bool = Field(
+        default=False,
+        description="Apply the unauthenticated limit to TradingView's own addresses too (shared by all its users, so off by default).",
+    )
+
 
 def write_private(path: Path, text: str) -> None:
     """Create or replace a file readable by its owner only (mode 0600 from the first byte)."""

@@ -22,7 +22,15 @@ from webhook.intent import CLOSES, check_percent_targets, intent_of
 from webhook.plans import Plan, Refused
 from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
-from webhook.schemas import Alert, AlertRefused, dedupe_key, parse_json, stored_body, validate
+from webhook.schemas import (
+    Alert,
+    AlertRefused,
+    anonymous_body,
+    dedupe_key,
+    parse_json,
+    stored_body,
+    validate,
+)
 
 log = logging.getLogger("webhook")
 UNAUTHORIZED = "unauthorized: unknown strategy or wrong secret"
@@ -38,13 +46,8 @@ async def decide(
 ) -> Plan:
     """`warm_venue` (the fast path's hook) gets the symbol of an open or a reverse as soon as
     the alert is authenticated, allowed and resolved, before anything is committed."""
-    try:
-        body = parse_json(raw)
-    except AlertRefused as exc:
-        raise Refused(exc.status, exc.message) from None
+    body, candidates, (strategy, pair) = await _front_door(session, d, raw, key)
     d.body = stored_body(body)
-    candidates = _candidates(body.get("ticker"))
-    strategy, pair = await _authenticate(session, d, body, key, candidates)
     if not strategy.enabled:
         raise Refused(403, f"strategy {strategy.name!r} is disabled")
     if not ip_allowed(d.source_ip, strategy.allowed_ips, strategy.allow_tradingview_ips):
@@ -95,6 +98,25 @@ async def decide(
     return await routing.open_(session, d, strategy, alert, holder, exits)
 
 
+async def _front_door(
+    session: AsyncSession, d: Delivery, raw: bytes, key: bytes
+) -> tuple[dict[str, Any], tuple[str, ...], tuple[Strategy, TradingPair | None]]:
+    """All an anonymous caller can make us do: a bounded parse (numbers and depth checked in
+    the parser) and one secret check. A refusal here is `anonymous`; its stored body is cut
+    short (schemas.anonymous_body)."""
+    try:
+        body = parse_json(raw)
+    except AlertRefused as exc:
+        raise Refused(exc.status, exc.message, anonymous=True) from None
+    try:
+        candidates = _candidates(body.get("ticker"))
+        return body, candidates, await _authenticate(session, d, body, key, candidates)
+    except Refused as refused:
+        d.body = anonymous_body(body)
+        refused.anonymous = True
+        raise
+
+
 def _warm(warm_venue: Callable[[str], None], symbol: str) -> None:
     try:
         warm_venue(symbol)
@@ -132,9 +154,9 @@ async def _authenticate(
             raise Refused(422, f"field {field_name!r}: must be a non-empty string")
     strategy, pair = await queries.find_strategy_and_pair(session, name.strip(), candidates)
     if not verify_secret(key, secret.strip(), strategy.secret_hash if strategy else None):
+        # The same work either way (a dummy HMAC for a missing strategy, verify_secret), and
+        # no strategy_id on the row: its foreign-key check would tell the names apart by time.
         stored = f"unknown strategy {name.strip()!r}" if strategy is None else "wrong secret"
-        if strategy is not None:
-            d.strategy_id = strategy.id
         raise Refused(401, UNAUTHORIZED, stored=f"unauthorized: {stored}")
     d.strategy_id = strategy.id
     return strategy, pair

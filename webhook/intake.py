@@ -10,14 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trading.types import SignalOutcome, TradeStatus
 from webhook import queries, resume
+from webhook.auth import TRADINGVIEW_IPS
 from webhook.decide import decide
 from webhook.deps import AppState
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.queries import Delivery
-from webhook.ratelimit import RateLimiter
+from webhook.ratelimit import AnonymousLimiter, RateLimiter
 from webhook.temporal import (
     ANSWER_BUDGET_S,
     ANSWER_MARGIN_S,
@@ -61,7 +63,30 @@ class Intake:
         self.state = state
         self.key = key
         self.limiter = limiter or RateLimiter()
+        settings = state.settings
+        self.anonymous = AnonymousLimiter(
+            burst=settings.anonymous_burst,
+            per_min=settings.anonymous_per_min,
+            recorded_per_min=settings.anonymous_recorded_per_min,
+            max_addresses=settings.anonymous_tracked_addresses,
+            exempt=() if settings.anonymous_limit_tradingview else TRADINGVIEW_IPS,
+        )
         self.in_flight = 0  # alerts being handled now
+
+    def throttled(self, source_ip: str | None) -> Answer | None:
+        """429 for an address that has sent too many deliveries without a valid secret, before
+        anything else is done for it (its body is not even read); None to go on."""
+        wait = self.anonymous.wait(source_ip)
+        if wait is None:
+            return None
+        return Answer(
+            429,
+            _anonymous(
+                "too many deliveries without a valid secret from this address: retry in "
+                f"{wait:.0f} s"
+            ),
+            {"Retry-After": str(max(1, round(wait)))},
+        )
 
     async def handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
         self.in_flight += 1
@@ -81,6 +106,8 @@ class Intake:
                         session, d, raw, self.key, self.limiter, self.state.warm_venue
                     )
                 except Refused as refused:
+                    if refused.anonymous:
+                        return await self._refuse_anonymous(session, d, refused)
                     signal_id = await queries.insert_signal(
                         session, d, SignalOutcome.REFUSED, refused.stored
                     )
@@ -92,14 +119,27 @@ class Intake:
             return _not_recorded(exc)
         return await self.carry_out(plan, deadline)
 
+    async def _refuse_anonymous(
+        self, session: AsyncSession, d: Delivery, refused: Refused
+    ) -> Answer:
+        """A refusal before the secret was accepted: it spends the address's anonymous budget,
+        is recorded only within the per-minute cap, and its answer carries no signal_id (the
+        global counter would tell an outsider how many alerts the operator receives)."""
+        if self.anonymous.refused(d.source_ip):
+            await queries.insert_signal(session, d, SignalOutcome.REFUSED, refused.stored)
+            log.info("alert refused before authentication: %s", refused.stored)
+        return Answer(refused.status, _anonymous(refused.public), refused.headers)
+
     async def refuse_unread(self, d: Delivery, status: int, reason: str) -> Answer:
-        """Record a delivery refused before its body was read (too large)."""
+        """Record a delivery refused before its body was read (too large): anonymous, as
+        nothing in it was checked."""
         try:
             async with self.state.sessionmaker.begin() as session:
-                signal_id = await queries.insert_signal(session, d, SignalOutcome.REFUSED, reason)
+                return await self._refuse_anonymous(
+                    session, d, Refused(status, reason, anonymous=True)
+                )
         except DBAPIError as exc:
             return _not_recorded(exc)
-        return Answer(status, _refusal(reason, signal_id))
 
     async def carry_out(self, plan: Plan, deadline: float) -> Answer:  # float-ok: loop time
         """`deadline`: the event loop's time by which the answer must be sent."""
@@ -289,6 +329,10 @@ class Intake:
                 await queries.set_signal(session, signal_id, **values)
         except DBAPIError as exc:
             log.error("signal #%s not updated: %s", signal_id, type(exc.orig or exc).__name__)
+
+
+def _anonymous(reason: str) -> dict[str, Any]:
+    return {"outcome": SignalOutcome.REFUSED.value, "reason": reason}
 
 
 def _refusal(reason: str, signal_id: int) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from workflows.messages import CloseRequest
 
 
 class Refused(Exception):
-    """The delivery is refused: `public` is the answer, `stored` the signal row's reason."""
+    """The delivery is refused: `public` is the answer, `stored` the signal row's reason.
+    `anonymous`: refused before its secret was checked (or because it was wrong), so the
+    answer says nothing about the operator's alerts and the record is rate-limited."""
 
     def __init__(
         self,
@@ -19,12 +21,14 @@ class Refused(Exception):
         public: str,
         stored: str | None = None,
         headers: dict[str, str] | None = None,
+        anonymous: bool = False,
     ) -> None:
         super().__init__(public)
         self.status = status
         self.public = public
         self.stored = stored or public
         self.headers = headers or {}
+        self.anonymous = anonymous
 
 
 @dataclass

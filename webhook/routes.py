@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
@@ -12,6 +15,7 @@ from webhook.queries import Delivery
 from webhook.schemas import MAX_BODY_BYTES, Alert, received_now
 
 router = APIRouter()
+log = logging.getLogger("webhook")
 
 
 class BodyTooLarge(Exception):
@@ -53,8 +57,14 @@ _DOC = {
         401: {"description": "unknown strategy or wrong secret"},
         403: {"description": "strategy disabled or source address not allowed"},
         413: {"description": f"body larger than {MAX_BODY_BYTES} bytes"},
-        422: {"description": "unknown, missing or contradictory fields; stale; unknown symbol"},
-        429: {"description": "the strategy's rate limit"},
+        422: {
+            "description": "unknown, missing or contradictory fields; a number out of range; "
+            "nested too deep; stale; unknown symbol"
+        },
+        429: {
+            "description": "the strategy's rate limit, or too many deliveries without a valid "
+            "secret from this address (Retry-After)"
+        },
         503: {"description": "Temporal or the database unavailable; the alert is recorded"},
     },
 )
@@ -65,6 +75,9 @@ async def tradingview(request: Request, state: AppState = Depends(app_state)) ->
     ip = source_address(
         peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
     )
+    throttled = intake.throttled(ip)
+    if throttled is not None:  # before reading the body: a flood costs one lookup each
+        return _respond(throttled, close=True)
     try:
         raw = await read_limited(request, MAX_BODY_BYTES)
     except BodyTooLarge:
@@ -74,7 +87,20 @@ async def tradingview(request: Request, state: AppState = Depends(app_state)) ->
             f"body larger than {MAX_BODY_BYTES} bytes: an alert message is a few hundred bytes",
         )
         return _respond(answer, close=True)
-    return _respond(await intake.handle(raw, ip, received_at))
+    try:
+        answer = await intake.handle(raw, ip, received_at)
+    except Exception as exc:  # noqa: BLE001 - one line, never a caller-sized traceback
+        return _respond(_failed(exc))
+    return _respond(answer)
+
+
+def _failed(exc: Exception) -> Answer:
+    """An unexpected error: one log line (its type and where), not a traceback whose size the
+    caller's body decides (a deep body once wrote 120 KB of log per request)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    log.error("alert not handled: %s at %s", type(exc).__name__, where)
+    return Answer(500, {"outcome": "NOT_RECORDED", "reason": "internal error: retry later"})
 
 
 def _respond(answer: Answer, close: bool = False) -> JSONResponse:

@@ -2,8 +2,11 @@
 stored form.
 
 The body is JSON whatever its Content-Type. Numbers become `Decimal` in the JSON parser itself
-(never a float on the way); numbers sent as strings are parsed the same way by pydantic.
-Unknown fields are refused by name, so a typo like `slpct` is never silently ignored.
+(never a float on the way), and only after their text is bounded (length and exponent), so a
+20-byte `1e100000000` can never be expanded into 100 MB. Numbers sent as strings must be plain
+ASCII decimals (no `1_000`, no Arabic-Indic digits) and get the same bounds. Nesting deeper than
+`MAX_DEPTH` is refused: an alert is a flat object. Unknown fields are refused by name, so a typo
+like `slpct` is never silently ignored.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -33,6 +37,19 @@ MAX_BODY_BYTES = 16 * 1024
 STRATEGY_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SECRET_FIELD = "secret"
 UNKNOWN_VALUE = "(unknown field: value not stored)"
+# Bounds on every number, in the JSON parser and on number strings alike. No market needs more:
+# prices and sizes run from about 1e-8 to 1e12, and no pair has 20 significant digits.
+MAX_NUMBER_CHARS = 40  # the literal's text, sign and exponent included
+MAX_EXPONENT = 18  # |adjusted exponent|: values within 1e-18 … 1e18 (zero aside)
+MAX_SIGNIFICANT_DIGITS = 20
+MIN_EXPONENT_TEXT = -(MAX_EXPONENT + MAX_NUMBER_CHARS)  # the last digit's place, for zeros too
+# An alert is one flat object (depth 1); a list or object inside is already unusual.
+MAX_DEPTH = 3
+# What the signal row keeps of a delivery refused before its secret was checked.
+MAX_ANONYMOUS_STORED_CHARS = 2048
+_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})  # left to pydantic's message
+# Strict ASCII: `\d` would take any Unicode digit, Decimal would take `1_000`.
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
 class AlertRefused(Exception):
@@ -55,6 +72,63 @@ class MarketPosition(StrEnum):
     FLAT = "flat"
 
 
+class NumberOutOfRange(ValueError):
+    """A number literal outside the bounds every alert number has (raised by the JSON hook)."""
+
+    def __init__(self, literal: str) -> None:
+        super().__init__("number out of range")
+        self.literal = literal
+
+
+NUMBER_BOUNDS = (
+    f"at most {MAX_NUMBER_CHARS} characters and a magnitude within "
+    f"1e-{MAX_EXPONENT} … 1e{MAX_EXPONENT}"
+)
+
+
+def in_range(value: Decimal) -> bool:
+    """True for a finite Decimal whose plain text stays short (exponent bounded both ways)."""
+    if not value.is_finite():
+        return False
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if not MIN_EXPONENT_TEXT <= exponent <= MAX_EXPONENT:
+        return False
+    return value.is_zero() or abs(value.adjusted()) <= MAX_EXPONENT
+
+
+def bounded_number(literal: str) -> Decimal:
+    """The JSON parser's number hook: the text is checked before a Decimal is made from it,
+    and the Decimal before anything can expand it."""
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise NumberOutOfRange(literal[:MAX_NUMBER_CHARS])
+    value = Decimal(literal)
+    if not in_range(value):
+        raise NumberOutOfRange(literal)
+    return value
+
+
+def _strict_number(value: Any) -> Any:
+    """A number given as a string: plain ASCII decimal text only (surrounding spaces aside);
+    every number, string or not, within the bounds."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower().lstrip("+-") in _NOT_FINITE:
+            return value  # pydantic refuses it: "Input should be a finite number"
+        if len(text) > MAX_NUMBER_CHARS or not _NUMBER_TEXT.fullmatch(text):
+            raise ValueError(
+                "must be a plain decimal number such as 12.5 or 1e-3 (ASCII digits, no "
+                f"underscores, at most {MAX_NUMBER_CHARS} characters)"
+            )
+        value = Decimal(text)
+    if isinstance(value, Decimal):
+        if not in_range(value):
+            raise ValueError(f"number out of range: {NUMBER_BOUNDS}")
+        if len(value.normalize().as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
+            raise ValueError(f"at most {MAX_SIGNIFICANT_DIGITS} significant digits")
+    return value
+
+
 def _no_float(value: Any) -> Any:
     # Our parser never makes floats; refusing them keeps any other caller from sneaking one in.
     if isinstance(value, float):
@@ -67,13 +141,25 @@ def _text_id(value: Any) -> Any:
     return format(value, "f") if isinstance(value, Decimal) else value
 
 
+def _strict_int(value: Any) -> Any:
+    # pydantic's int would take "1_0" as 10: only plain ASCII digits.
+    if isinstance(value, str) and not re.fullmatch(r"-?[0-9]{1,4}", value.strip()):
+        raise ValueError("must be a whole number written with ASCII digits")
+    return value
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-Price = Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, allow_inf_nan=False)]
-Amount = Annotated[Decimal, BeforeValidator(_no_float), Field(gt=0, allow_inf_nan=False)]
-Held = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, allow_inf_nan=False)]
+# Validators run last-listed first: the float check, then the strict text and the bounds.
+_Num = (BeforeValidator(_strict_number), BeforeValidator(_no_float))
+Price = Annotated[Decimal, *_Num, Field(gt=0, allow_inf_nan=False)]
+Amount = Annotated[Decimal, *_Num, Field(gt=0, allow_inf_nan=False)]
+Held = Annotated[Decimal, *_Num, Field(ge=0, allow_inf_nan=False)]
+# A TP or SL closer than this to the entry is noise, not a target (and 1e-999999 % is absurd).
+MIN_TARGET_PCT = Decimal("0.01")
+Target = Annotated[Decimal, *_Num, Field(ge=MIN_TARGET_PCT, lt=1000, allow_inf_nan=False)]
 
 
 class Alert(BaseModel):
@@ -93,12 +179,14 @@ class Alert(BaseModel):
     size_pct: Annotated[Amount, Field(le=100)] | None = None
     order_type: Annotated[EntryType | None, BeforeValidator(_lower)] = None
     price: Price | None = None
-    leverage: int | None = Field(default=None, ge=1, le=200)
+    leverage: Annotated[int, BeforeValidator(_strict_int)] | None = Field(
+        default=None, ge=1, le=200
+    )
     tp: Price | None = None
     sl: Price | None = None
     # Which side of 100 % is safe depends on the trade's side: webhook/intent.py checks it.
-    tp_pct: Annotated[Amount, Field(lt=1000)] | None = None
-    sl_pct: Annotated[Amount, Field(lt=1000)] | None = None
+    tp_pct: Target | None = None
+    sl_pct: Target | None = None
     alert_id: Annotated[str | None, BeforeValidator(_text_id)] = Field(
         default=None, min_length=1, max_length=100
     )
@@ -136,13 +224,21 @@ FIELDS = tuple(Alert.model_fields)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object, numbers as Decimal; AlertRefused (400) if it is not one."""
+    """The body as a JSON object, numbers as bounded Decimals; AlertRefused (400) if it is not
+    one, (422) if a number is out of range or the nesting is deeper than an alert's."""
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse)
+        value = json.loads(
+            text, parse_float=bounded_number, parse_int=bounded_number, parse_constant=_refuse
+        )
     except UnicodeDecodeError:
         raise AlertRefused("body is not UTF-8 text: send the alert message as JSON", 400) from None
-    except (ValueError, RecursionError) as exc:
+    except NumberOutOfRange as exc:
+        raise AlertRefused(_number_refusal(text, exc.literal)) from None
+    except RecursionError:
+        # json's C parser stops at the interpreter's recursion limit: far too deep anyway.
+        raise AlertRefused(_TOO_DEEP) from None
+    except ValueError as exc:
         # json's message names the position only, never the content (which holds the secret).
         detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not parseable"
         raise AlertRefused(
@@ -150,6 +246,8 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise AlertRefused("body must be a JSON object of alert fields", 400)
+    if _deeper_than(value, MAX_DEPTH):
+        raise AlertRefused(_TOO_DEEP)
     if not _storable(value):
         raise AlertRefused(
             "body holds a NUL character or a lone surrogate (\\u0000, \\ud800…): no alert field "
@@ -159,14 +257,53 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def _storable(value: Any) -> bool:
-    """False for text PostgreSQL cannot store (NUL) or UTF-8 cannot carry (lone surrogates)."""
-    if isinstance(value, str):
-        return _encodable(value)
+_TOO_DEEP = (
+    f"body nested too deep: an alert is one flat JSON object (at most {MAX_DEPTH} levels of "
+    "objects and lists)"
+)
+_KEY_BEFORE = re.compile(r'"([a-z_]{1,30})"\s*:[\s\[]*$')
+
+
+def _number_refusal(text: str, literal: str) -> str:
+    """The refusal of an out-of-range number, naming its field when it is a known one (the
+    field a number belongs to is not known to the parser's hook: found by its position)."""
+    at = text.find(literal)
+    key = _KEY_BEFORE.search(text, max(0, at - 64), at) if at >= 0 else None
+    where = f"field {key.group(1)!r}" if key and key.group(1) in FIELDS else "a number"
+    return f"{where}: number out of range ({NUMBER_BOUNDS})"
+
+
+def _children(value: Any) -> list[Any]:
     if isinstance(value, dict):
-        return all(_storable(k) and _storable(v) for k, v in value.items())
+        return [*value.keys(), *value.values()]
     if isinstance(value, list):
-        return all(_storable(v) for v in value)
+        return value
+    return []
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and lists nest more than `limit` levels (iterative: no recursion on
+    a caller's input)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in _children(item) if isinstance(c, dict | list))
+    return False
+
+
+def _storable(value: Any) -> bool:
+    """False for text PostgreSQL cannot store (NUL) or UTF-8 cannot carry (lone surrogates).
+    Iterative: the caller's nesting never becomes Python frames."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                return False
+        else:
+            stack.extend(_children(item))
     return True
 
 
@@ -207,7 +344,8 @@ def describe(exc: ValidationError) -> str:
         elif not field:
             lines.append(str(error["msg"]).removeprefix("Value error, "))
         else:
-            lines.append(f"field {field!r}: {error['msg']}")
+            msg = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"field {field!r}: {msg}")
     return "; ".join(lines)
 
 
@@ -219,6 +357,23 @@ def stored_body(body: dict[str, Any]) -> dict[str, Any]:
         for key, value in body.items()
         if key != SECRET_FIELD
     }
+
+
+def anonymous_body(body: dict[str, Any]) -> dict[str, Any]:
+    """What the signal row keeps of a delivery refused before its secret was checked: the
+    stored form, cut to MAX_ANONYMOUS_STORED_CHARS of its JSON text (an anonymous caller
+    never gets more than that written)."""
+    stored = stored_body(body)
+    text = json.dumps(stored, ensure_ascii=False)
+    if len(text) <= MAX_ANONYMOUS_STORED_CHARS:
+        return stored
+    cut = text[:MAX_ANONYMOUS_STORED_CHARS]
+    while len(json.dumps({_TRUNCATED: cut}, ensure_ascii=False)) > MAX_ANONYMOUS_STORED_CHARS:
+        cut = cut[: len(cut) * 3 // 4]  # escaping lengthened it: a few rounds at most
+    return {_TRUNCATED: cut}
+
+
+_TRUNCATED = "(truncated)"
 
 
 def _jsonable(value: Any) -> Any:
