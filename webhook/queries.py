@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, Select, bindparam, func, select, text, true, update
+from sqlalchemy import Engine, Select, bindparam, func, literal, select, text, true, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,14 +93,17 @@ async def install_id(session: AsyncSession) -> str:
 
 # The hot statements are built once (bind parameters, no per-call construction) and psycopg
 # prepares them on the server after a few uses.
+# Driven by a one-row SELECT so that a missing strategy reads (and builds) the same pair rows
+# as an existing one: the secret check must not take longer for a name that exists.
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
 _STRATEGY_AND_PAIRS = (
     select(Strategy, TradingPair)
-    .select_from(Strategy)
+    .select_from(_ONE_ROW)
+    .outerjoin(Strategy, Strategy.name == bindparam("name"))
     .outerjoin(
         TradingPair,
         func.upper(TradingPair.symbol).in_(bindparam("candidates", expanding=True)),
     )
-    .where(Strategy.name == bindparam("name"))
 )
 
 
@@ -112,10 +115,10 @@ async def find_strategy_and_pair(
     rows = (
         await session.execute(_STRATEGY_AND_PAIRS, {"name": name, "candidates": list(candidates)})
     ).all()
-    if not rows:
-        return None, None
     by_upper = {pair.symbol.upper(): pair for _, pair in rows if pair is not None}
-    return rows[0][0], next((by_upper[c] for c in candidates if c in by_upper), None)
+    pair = next((by_upper[c] for c in candidates if c in by_upper), None)
+    strategy = rows[0][0] if rows else None
+    return (strategy, pair) if strategy is not None else (None, None)
 
 
 async def find_pair(session: AsyncSession, candidates: tuple[str, ...]) -> TradingPair | None:
