@@ -359,3 +359,23 @@ async def test_sensible_values_still_pass(webhook: Webhook) -> None:
     ):
         r = await webhook.post(webhook.alert(strat, **fields))
         assert r.status_code == 202, (fields, r.text)
+
+
+# --- an unexpected error: one line, never a traceback the caller's body sizes -------------------
+
+
+async def test_an_unexpected_error_is_one_log_line_not_a_traceback(
+    webhook: Webhook, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No body reaches one any more (nesting is refused before anything recursive runs), so
+    # the intake is made to fail as a deep body once made it fail.
+    async def fail(*_: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(webhook.app.state.intake, "handle", fail)
+    with caplog.at_level("ERROR", logger="webhook"):
+        r = await webhook.post(b'{"a": 1}')
+    assert r.status_code == 500 and r.json()["outcome"] == "NOT_RECORDED", r.text
+    errors = [rec for rec in caplog.records if rec.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "RecursionError" in errors[0].getMessage()
