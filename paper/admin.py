@@ -44,14 +44,18 @@ def _host_name(authority: str) -> str:
     return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
 
 
+def _loopback_only(request: Request) -> None:
+    peer = request.client.host if request.client else ""
+    if not _is_local(peer):
+        raise HTTPException(status_code=403, detail="the admin API answers loopback peers only")
+
+
 def _local_only(request: Request) -> None:
     """Loopback peers only, and only as themselves: a page in the operator's browser reaches
     loopback too, so the request must also name a local host (a DNS-rebound name is refused),
     come from no other origin, and a POST must say it is JSON (a cross-site "simple" request
     cannot; an empty POST is allowed, the Origin check covers it)."""
-    peer = request.client.host if request.client else ""
-    if not _is_local(peer):
-        raise HTTPException(status_code=403, detail="the admin API answers loopback peers only")
+    _loopback_only(request)
     host = _host_name(request.headers.get("host", ""))
     if not _is_local(host):
         raise HTTPException(status_code=403,
