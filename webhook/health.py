@@ -88,13 +88,13 @@ async def _run(check: Any, *args: Any) -> tuple[bool, Any, float]:
     return ok, detail, round((time.perf_counter() - started) * 1000, 1)
 
 
-Result = tuple[bool, Any, float]  # ok, detail, ms
+Result = tuple[bool, Any, float]  # float-ok: ok, detail, ms
 
 
 @dataclass(frozen=True)
 class Outcome:
     value: Any
-    at: float  # time.monotonic() when it finished
+    at: float  # float-ok: time.monotonic() when it finished
 
 
 class SingleFlight:
