@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     # --- where things live ---------------------------------------------------------------
     state_dir: Path = Field(default=Path(".tradewire"), description="Data, logs and generated secrets.")
-    host: str = Field(default="127.0.0.1", description="Address every local component binds to.")
+    host: str = Field(default="127.0.0.1", description="Address the webhook binds to (Temporal and the paper exchange: see temporal_host, paper_host).")
 
     # --- PostgreSQL --------------------------------------------------------------------------
     database_url: str | None = Field(
@@ -145,6 +145,38 @@ class Settings(BaseSettings):
         description="Proxies (IPs/CIDRs, JSON list) whose X-Forwarded-For names the alert's sender.",
     )
 
+    # --- surfaces (issue 20) -------------------------------------------------------------------
+    # `host` opens the webhook only; what holds full control of trading (Temporal) or the paper
+    # account (the exchange's admin API) stays on loopback unless named here explicitly.
+    temporal_host: str = Field(
+        default="127.0.0.1",
+        description="Address the Temporal dev server and its UI bind to (TRADEWIRE_HOST does not move them).",
+    )
+    paper_host: str = Field(
+        default="127.0.0.1",
+        description="Address the paper exchange binds to (TRADEWIRE_HOST does not move it).",
+    )
+    http_request_timeout_s: Decimal = Field(
+        default=Decimal("10"), gt=0,
+        description="A request's headers and body must arrive within this many seconds of its first byte (or of the connection opening).",
+    )
+    http_keepalive_s: Decimal = Field(
+        default=Decimal("5"), gt=0, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    http_limit_concurrency: int = Field(
+        default=256, ge=1, description="Open connections (and requests in progress) beyond this answer 503."
+    )
+    http_max_header_bytes: int = Field(
+        default=16384, ge=1024, description="The largest request line plus headers a server reads."
+    )
+    admin_body_max_bytes: int = Field(
+        default=65536, ge=1024, description="The largest body any route but the webhook's reads (it has its own cap)."
+    )
+    healthz_cache_s: Decimal = Field(
+        default=Decimal("5"), ge=0,
+        description="How long /healthz reuses its last probe; one probe runs at a time however often it is called.",
+    )
+
     @model_validator(mode="after")
     def _live_needs_keys(self) -> Settings:
         if self.exchange == "bitunix":
@@ -174,18 +206,18 @@ class Settings(BaseSettings):
 
     @property
     def temporal_target(self) -> str:
-        return self.temporal_address or f"{self.host}:{self.temporal_port}"
+        return self.temporal_address or f"{_reach(self.temporal_host)}:{self.temporal_port}"
 
     @property
     def temporal_ui_base(self) -> str:
-        return self.temporal_ui_url or f"http://{self.host}:{self.temporal_ui_port}"
+        return self.temporal_ui_url or f"http://{_reach(self.temporal_host)}:{self.temporal_ui_port}"
 
     @property
     def exchange_url(self) -> str:
         if self.exchange_base_url:
             return self.exchange_base_url.rstrip("/")
         if self.exchange == "paper":
-            return f"http://{self.host}:{self.exchange_port}"
+            return f"http://{_reach(self.paper_host)}:{self.exchange_port}"
         return BITUNIX_BASE_URL
 
     def exchange_credentials(self) -> tuple[str, SecretStr]:
@@ -240,6 +272,13 @@ class Settings(BaseSettings):
         default=False,
         description="Apply the unauthenticated limit to TradingView's own addresses too (shared by all its users, so off by default).",
     )
+
+
+def _reach(host: str) -> str:
+    """Where to connect to reach a server bound to `host`: a wildcard bind is reached locally,
+    an IPv6 literal goes in brackets."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"[{target}]" if ":" in target else target
 
 
 def write_private(path: Path, text: str) -> None:

@@ -28,18 +28,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from serving import server_options
     from webhook.app import create_app
 
     settings = load_settings()
     logs.configure(settings.log_level)
     uvicorn.run(
         create_app(settings),
-        host=settings.host,
-        port=settings.webhook_port,
-        log_config=None,
-        access_log=False,
-        # No route is a WebSocket: "auto" would import a WebSocket implementation for nothing.
-        ws="none",
+        **server_options(settings, host=settings.host, port=settings.webhook_port),
     )
     return 0
 

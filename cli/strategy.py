@@ -77,6 +77,41 @@ def _add_parameters(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _secret_options(p: argparse.ArgumentParser, default: str) -> None:
+    """A chosen secret comes from stdin or a prompt: on the command line (`--secret S`) any local
+    user reads it in /proc/*/cmdline, so that form is kept for scripts that accept it."""
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--secret-stdin", action="store_true",
+                     help=f"read the secret (20+ characters) from the first line of stdin, {default}")
+    how.add_argument("--prompt-secret", action="store_true",
+                     help=f"type the secret (20+ characters) at a prompt that does not echo it, {default}")
+    how.add_argument("--secret", help="the secret on the command line (visible to other local "
+                                      "users in the process list: prefer --secret-stdin)")
+
+
+class SecretInputError(ValueError):
+    """The secret could not be read as asked."""
+
+
+def chosen_secret(args: argparse.Namespace, stdin: Any = None,
+                  prompt: Callable[[str], str] | None = None) -> str | None:
+    """The secret the operator chose, or None to generate one."""
+    if getattr(args, "secret_stdin", False):
+        line = (stdin or sys.stdin).readline().rstrip("\r\n")
+        if not line:
+            raise SecretInputError("--secret-stdin: stdin gave no secret")
+        return line
+    if getattr(args, "prompt_secret", False):
+        import getpass
+
+        ask = prompt or getpass.getpass
+        first = ask("webhook secret (20+ characters, not shown): ")
+        if ask("again: ") != first:
+            raise SecretInputError("the two secrets differ: nothing changed")
+        return first
+    return getattr(args, "secret", None)
+
+
 def _parameters(args: argparse.Namespace) -> dict[str, Any]:
     return {
         name: getattr(args, name)
@@ -92,7 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="strategy_command", required=True)
     add = sub.add_parser("add", help="create a strategy; prints its webhook secret once")
     add.add_argument("name")
-    add.add_argument("--secret", help="use this secret (20+ characters) instead of a generated one")
+    _secret_options(add, "instead of a generated one")
     _add_parameters(add)
     add.set_defaults(func=cmd_add)
     change = sub.add_parser("set", help="change a strategy's defaults and limits")
@@ -105,7 +140,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=cmd_show)
     rotate = sub.add_parser("rotate-secret", help="replace the secret; prints the new one once")
     rotate.add_argument("name")
-    rotate.add_argument("--secret", help="use this secret (20+ characters)")
+    _secret_options(rotate, "instead of a generated one")
     rotate.set_defaults(func=cmd_rotate)
     for name, enabled in (("disable", False), ("enable", True)):
         q = sub.add_parser(name, help=f"{name} a strategy's alerts")
@@ -146,7 +181,7 @@ def _run(
     try:
         with database_url(settings) as url:
             return asyncio.run(main(url))
-    except (StrategyError, WeakSecret) as exc:
+    except (StrategyError, WeakSecret, SecretInputError) as exc:
         print(f"tradewire strategy: {exc}", file=sys.stderr)
         return 1
     except DBAPIError as exc:
@@ -166,12 +201,20 @@ def _secret_lines(name: str, secret: str, state_path: Path) -> None:
     )
 
 
+def _read_secret(args: argparse.Namespace) -> str | None:
+    try:
+        return chosen_secret(args)
+    except SecretInputError as exc:
+        raise SystemExit(f"tradewire strategy: {exc}") from None
+
+
 def cmd_add(args: argparse.Namespace) -> int:
     settings = load_settings()
+    chosen = _read_secret(args)
 
     async def action(sm: async_sessionmaker[AsyncSession]) -> int:
         strategy, secret = await strategies.add(
-            sm, server_key(settings), args.name, args.secret, _parameters(args)
+            sm, server_key(settings), args.name, chosen, _parameters(args)
         )
         print(f"strategy {strategy.name!r} created")
         _secret_lines(strategy.name, secret, settings.state_path)
@@ -233,9 +276,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     settings = load_settings()
+    chosen = _read_secret(args)
 
     async def action(sm: async_sessionmaker[AsyncSession]) -> int:
-        secret = await strategies.rotate_secret(sm, server_key(settings), args.name, args.secret)
+        secret = await strategies.rotate_secret(sm, server_key(settings), args.name, chosen)
         print(f"secret of {args.name!r} replaced: alerts with the old one are refused from now on")
         _secret_lines(args.name, secret, settings.state_path)
         return 0

@@ -59,6 +59,13 @@ class Component:
     # Its part of this install's exchange request budget (docs/design.md#request-budgets): the
     # fast path and the worker together must stay within the account's limits.
     budget_part: Decimal | None = None
+    # The secrets (environment variables, SECRET_ENVS) this component's own code reads; every
+    # other one is withheld from it (a process cannot leak what it never held).
+    secrets: frozenset[str] = frozenset()
+    # A third-party program: it gets only BARE_ENV, none of Tradewire's settings.
+    bare_env: bool = False
+    # Where it listens (its ports are checked free on this address before anything starts).
+    bind_host: Callable[[Settings], str] = lambda s: s.host
 
     def env(self, settings: Settings) -> dict[str, str]:
         if self.budget_part is None:
@@ -67,10 +74,21 @@ class Component:
         return {"TRADEWIRE_EXCHANGE_BUDGET_SHARE": str(share)}
 
     def port_claims(self, settings: Settings) -> list[PortClaim]:
+        host = self.bind_host(settings)
         return [
-            PortClaim(port=getattr(settings, field), field=field, owner=owner)
+            PortClaim(port=getattr(settings, field), field=field, owner=owner, host=host)
             for field, owner in self.ports
         ]
+
+    def child_env(self, settings: Settings, database_url: str,
+                  base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Exactly the environment this component is started with."""
+        if self.bare_env:
+            return bare_env(base)
+        env = child_env(settings, database_url, base) | self.env(settings)
+        for name in SECRET_ENVS - self.secrets:
+            env.pop(name, None)
+        return env
 
 
 # --- how each component is run ---------------------------------------------------------------
@@ -95,8 +113,12 @@ def temporal_argv(settings: Settings) -> list[str]:
         str(temporal_cli()),
         "server",
         "start-dev",
+        # Both named, so neither follows the webhook's TRADEWIRE_HOST: whoever reaches the gRPC
+        # port or the UI can start or signal any workflow, that is, trade (README: Security).
         "--ip",
-        settings.host,
+        settings.temporal_host,
+        "--ui-ip",
+        settings.temporal_host,
         "--port",
         str(settings.temporal_port),
         "--ui-port",
@@ -114,6 +136,22 @@ def temporal_argv(settings: Settings) -> list[str]:
         "--sqlite-pragma",
         "synchronous=normal",
     ]
+
+
+# What a secret is called in the environment, and who reads it (Component.secrets).
+ADMIN_TOKEN_ENV = "TRADEWIRE_ADMIN_TOKEN"
+SERVER_KEY_ENV = "TRADEWIRE_SECRET_KEY"
+EXCHANGE_KEY_ENVS = frozenset({"TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET"})
+DATABASE_URL_ENV = "TRADEWIRE_DATABASE_URL"  # an external database's URL carries its password
+SECRET_ENVS = EXCHANGE_KEY_ENVS | {ADMIN_TOKEN_ENV, SERVER_KEY_ENV, DATABASE_URL_ENV}
+# What a third-party program (the Temporal dev server) needs from the environment: a locale,
+# a home and temporary files; nothing of Tradewire's.
+BARE_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+def bare_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    source = os.environ if base is None else base
+    return {name: source[name] for name in BARE_ENV if name in source}
 
 
 def cli_argv(command: str) -> Callable[[Settings], list[str]]:
@@ -136,6 +174,8 @@ def child_env(
         {
             "TRADEWIRE_STATE_DIR": str(settings.state_path),
             "TRADEWIRE_HOST": settings.host,
+            "TRADEWIRE_TEMPORAL_HOST": settings.temporal_host,
+            "TRADEWIRE_PAPER_HOST": settings.paper_host,
             "TRADEWIRE_DATABASE_URL": database_url,
             "TRADEWIRE_TEMPORAL_ADDRESS": settings.temporal_target,
             "TRADEWIRE_TEMPORAL_NAMESPACE": settings.temporal_namespace,
@@ -205,15 +245,15 @@ def _always(_: Settings) -> bool:
 
 async def _temporal_ready(ctx: ProbeContext) -> list[str] | None:
     s = ctx.settings
-    if not await tcp_open(s.host, s.temporal_port):
-        raise NotYet(f"nothing listens on {s.host}:{s.temporal_port} yet")
-    ui = http_base(s.host, s.temporal_ui_port)
+    if not await tcp_open(s.temporal_host, s.temporal_port):
+        raise NotYet(f"nothing listens on {s.temporal_host}:{s.temporal_port} yet")
+    ui = http_base(s.temporal_host, s.temporal_ui_port)
     await expect_200(ctx.http, ui + "/")
     return [f"temporal ui {ui}"]
 
 
 async def _exchange_ready(ctx: ProbeContext) -> list[str] | None:
-    base = http_base(ctx.settings.host, ctx.settings.exchange_port)
+    base = http_base(ctx.settings.paper_host, ctx.settings.exchange_port)
     await expect_200(ctx.http, base + "/__admin/health")
     return [f"paper exchange {base}"]
 
@@ -249,6 +289,8 @@ COMPONENTS: tuple[Component, ...] = (
         ports=(("temporal_port", "Temporal gRPC"), ("temporal_ui_port", "Temporal UI")),
         probe=_temporal_ready,
         quiet_stop=True,
+        bare_env=True,
+        bind_host=lambda s: s.temporal_host,
     ),
     Component(
         name="exchange",
@@ -257,6 +299,7 @@ COMPONENTS: tuple[Component, ...] = (
         argv=cli_argv("exchange"),
         ports=(("exchange_port", "paper exchange"),),
         probe=_exchange_ready,
+        bind_host=lambda s: s.paper_host,
     ),
     Component(
         name="web",
@@ -266,6 +309,8 @@ COMPONENTS: tuple[Component, ...] = (
         ports=(("webhook_port", "webhook"),),
         probe=_web_ready,
         budget_part=WEB_BUDGET_PART,
+        # The admin API, the strategies' HMACs and, on the fast path, orders.
+        secrets=SECRET_ENVS,
     ),
     Component(
         name="worker",
@@ -275,6 +320,7 @@ COMPONENTS: tuple[Component, ...] = (
         ports=(),
         probe=_worker_ready,
         budget_part=1 - WEB_BUDGET_PART,
+        secrets=EXCHANGE_KEY_ENVS | {DATABASE_URL_ENV},
     ),
 )
 

@@ -46,7 +46,7 @@ def check(component: str, settings: Settings) -> None:
     if component == "web":
         check_http(http_base(settings.host, settings.webhook_port) + "/healthz")
     elif component == "exchange":
-        check_http(http_base(settings.host, settings.exchange_port) + "/__admin/health")
+        check_http(http_base(settings.paper_host, settings.exchange_port) + "/__admin/health")
     elif component == "worker":
         asyncio.run(asyncio.wait_for(check_worker(settings), TIMEOUT_S))
     else:

@@ -20,6 +20,7 @@ class PortClaim:
     port: int
     field: str
     owner: str
+    host: str | None = None  # where it will listen; None: the address port_problems is given
 
     @property
     def env_name(self) -> str:
@@ -72,6 +73,6 @@ def port_problems(host: str, claims: Iterable[PortClaim]) -> list[str]:
             problems.append(duplicate_message(seen[claim.port], claim))
             continue
         seen[claim.port] = claim
-        if not port_is_free(host, claim.port):
+        if not port_is_free(claim.host or host, claim.port):
             problems.append(busy_message(claim))
     return problems

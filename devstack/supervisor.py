@@ -17,6 +17,7 @@ from devstack.console import Console
 
 # A child's line may be long (a stack trace in one JSON log record); past this it is split.
 _LINE_LIMIT = 1 << 20
+CHILD_UMASK = 0o077
 # After the child exits, how long its pipes may stay open (held by a stray grandchild).
 _DRAIN_TIMEOUT_S = 1.0
 
@@ -64,6 +65,9 @@ class Child:
             stderr=asyncio.subprocess.PIPE,
             env=self.env,
             start_new_session=True,
+            # What a child creates (Temporal's SQLite files, the paper state, logs) is its
+            # owner's alone, whatever the umask `up` was started with.
+            umask=CHILD_UMASK,
             limit=_LINE_LIMIT,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None

@@ -23,7 +23,6 @@ from devstack.components import (
     TEMPORAL_DB_FILE,
     Component,
     MissingTool,
-    child_env,
     enabled_components,
 )
 from devstack.console import Console
@@ -62,6 +61,7 @@ async def _up(settings: Settings, console: Console) -> int:
         for line in problems:
             console.say(line)
         return EXIT_NOT_STARTED
+    private_state_dir(settings)
     lock = StateDirLock(settings.state_path)
     try:
         lock.acquire()
@@ -75,6 +75,24 @@ async def _up(settings: Settings, console: Console) -> int:
         return await Stack(settings, console, components).run()
     finally:
         lock.release()
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+TEMPORAL_DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def private_state_dir(settings: Settings) -> None:
+    """The state dir (secrets, trade history) readable by its owner only, whatever the umask:
+    created 0700, an existing one set back to 0700, and Temporal's SQLite files (which an older
+    start may have left 0644) set to 0600 before the dev server opens them again."""
+    path = settings.state_path
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    path.chmod(PRIVATE_DIR_MODE)  # mkdir's mode is masked by the umask, and skipped if it exists
+    for suffix in TEMPORAL_DB_SUFFIXES:
+        db_file = path / (TEMPORAL_DB_FILE + suffix)
+        if db_file.exists():
+            db_file.chmod(PRIVATE_FILE_MODE)
 
 
 def admin_token_line(settings: Settings) -> str:
@@ -225,7 +243,7 @@ class Stack:
         return str(self.settings.state_path / TEMPORAL_DB_FILE)
 
     async def _start_child(self, component: Component) -> None:
-        env = child_env(self.settings, self.database_url) | component.env(self.settings)
+        env = component.child_env(self.settings, self.database_url)
         child = Child(
             component.name,
             component.argv(self.settings),

@@ -1,6 +1,7 @@
 """The local-only admin API under /__admin/ (contract: /work/briefs/paper-admin-api.md).
 
-Refused with 403 unless the peer is a loopback address. Plain JSON answers (no envelope);
+Refused with 403 unless the peer is a loopback address, the Host a local name and the Origin
+(if any) local; a POST with a body must be application/json (415). Plain JSON answers (no envelope);
 a bad body answers 400 `{"error": "..."}` naming the field, an unknown symbol 404.
 Extras beyond the contract: `freeze` with no symbol applies to every symbol; `faults` also
 takes `post_only_mode`; `price` answers the new price.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -25,17 +27,55 @@ if TYPE_CHECKING:
     from paper.app import Runtime
 
 
-def _loopback_only(request: Request) -> None:
-    host = request.client.host if request.client else ""
+LOCAL_NAMES = frozenset({"localhost", "testclient"})
+
+
+def _is_local(host: str) -> bool:
     try:
-        ok = ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        ok = host in ("localhost", "testclient")
-    if not ok:
+        return host.lower() in LOCAL_NAMES
+
+
+def _host_name(authority: str) -> str:
+    """`127.0.0.1:8100` → `127.0.0.1`, `[::1]:8100` → `::1`, `localhost` → `localhost`."""
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+
+
+def _loopback_only(request: Request) -> None:
+    peer = request.client.host if request.client else ""
+    if not _is_local(peer):
         raise HTTPException(status_code=403, detail="the admin API answers loopback peers only")
 
 
-router = APIRouter(prefix="/__admin", dependencies=[Depends(_loopback_only)],
+def _local_only(request: Request) -> None:
+    """Loopback peers only, and only as themselves: a page in the operator's browser reaches
+    loopback too, so the request must also name a local host (a DNS-rebound name is refused),
+    come from no other origin, and a POST must say it is JSON (a cross-site "simple" request
+    cannot; an empty POST is allowed, the Origin check covers it)."""
+    _loopback_only(request)
+    host = _host_name(request.headers.get("host", ""))
+    if not _is_local(host):
+        raise HTTPException(status_code=403,
+                            detail=f"the admin API answers requests to a local host, not {host!r}")
+    origin = request.headers.get("origin")
+    if origin is not None and not _is_local(urlsplit(origin).hostname or ""):
+        raise HTTPException(status_code=403,
+                            detail=f"the admin API refuses cross-site requests (Origin {origin})")
+    if request.method == "POST" and _has_body(request):
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind != "application/json":
+            raise HTTPException(status_code=415, detail="send the admin body as application/json")
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return length != "0" if length is not None else "transfer-encoding" in request.headers
+
+
+router = APIRouter(prefix="/__admin", dependencies=[Depends(_local_only)],
                    include_in_schema=False)
 
 

@@ -32,6 +32,7 @@ from paper.ratelimit import RateLimiter
 from paper.requestlog import RequestLog
 from paper.routes import ENDPOINTS, Endpoint
 from paper.wire import parse_json_body
+from serving import server_options
 from settings import Settings
 
 log = logging.getLogger("paper")
@@ -105,11 +106,14 @@ def _restore(engine: Engine, path: Path) -> None:
 
 
 def serve(settings: Settings) -> None:
-    """Run the paper exchange on settings.host:settings.exchange_port until interrupted."""
-    log.info("paper exchange on http://%s:%s", settings.host, settings.exchange_port)
+    """Run the paper exchange on settings.paper_host:settings.exchange_port until interrupted
+    (loopback unless TRADEWIRE_PAPER_HOST names another address; TRADEWIRE_HOST opens only the
+    webhook)."""
+    log.info("paper exchange on http://%s:%s", settings.paper_host, settings.exchange_port)
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.exchange_port,
-        log_config=None, access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        create_app(settings),
+        **server_options(settings, host=settings.paper_host, port=settings.exchange_port),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 
 

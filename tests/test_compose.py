@@ -125,13 +125,14 @@ def test_migrate_runs_once_temporal_has_its_namespace_and_schema() -> None:
 def test_published_ports_are_local_and_follow_the_settings() -> None:
     published = {name: svc["ports"] for name, svc in SERVICES.items() if "ports" in svc}
     assert published == {
-        "temporal": ["127.0.0.1:${TRADEWIRE_TEMPORAL_PORT:-7233}:7233"],
         "temporal-ui": ["127.0.0.1:${TRADEWIRE_TEMPORAL_UI_PORT:-8233}:8080"],
         "webhook": ["127.0.0.1:${TRADEWIRE_WEBHOOK_PORT:-8000}:8000"],
     }
     assert env_of("webhook")["TRADEWIRE_WEBHOOK_PORT"] == "8000"
     assert env_of("webhook")["TRADEWIRE_HOST"] == "0.0.0.0"
     assert env_of("exchange")["TRADEWIRE_EXCHANGE_PORT"] == "8100"
+    assert env_of("exchange")["TRADEWIRE_PAPER_HOST"] == "0.0.0.0"
+    assert "TRADEWIRE_HOST" not in env_of("exchange")
     assert env_of("webhook")["TRADEWIRE_EXCHANGE_BASE_URL"].endswith(":-http://exchange:8100}")
 
 
@@ -205,3 +206,15 @@ def test_local_state_and_secrets_stay_out_of_the_build_context() -> None:
         assert entry in DOCKERIGNORE
     for needed in ("README.md", "pyproject.toml"):
         assert needed not in DOCKERIGNORE  # `pip install .` reads both
+
+
+def test_temporal_is_reachable_only_on_its_internal_network() -> None:
+    """Review D2: Temporal's gRPC port gives full control of trading. No port of it is
+    published, its network has no route out, and only what talks to Temporal joins it."""
+    assert "ports" not in SERVICES["temporal"]
+    assert COMPOSE["networks"]["temporal"] == {"internal": True}
+    members = {name for name, svc in SERVICES.items() if "temporal" in svc.get("networks", [])}
+    assert members == {"temporal", "temporal-namespace", "temporal-ui", "migrate", "webhook",
+                       "worker", "postgres"}
+    assert SERVICES["temporal"]["networks"] == ["temporal"]  # the paper exchange cannot reach it
+    assert env_of("temporal-ui")["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"

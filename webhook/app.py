@@ -14,6 +14,7 @@ from settings import Settings
 from webhook import fast_path, health, incidents, routes, trades
 from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
+from webhook.frontdoor import FrontDoor
 from webhook.intake import Intake
 from webhook.outbox import Outbox
 from webhook.responder import Responder
@@ -75,4 +76,6 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(trades.router)
     app.include_router(incidents.router)
+    # Outermost: the admin token and the body cap come before any route reads a body.
+    app.add_middleware(FrontDoor, settings=settings)
     return app

@@ -1,5 +1,5 @@
 """GET /healthz: public ok/fail per component and the count of open incidents; the details
-need the admin token.
+need the admin token. Its cost is bounded however often it is called (HealthChecks).
 
 Open incidents (docs/design.md#the-ownership-invariant) make the status "degraded" but keep the
 answer 200: `tradewire up` starts the worker, whose watcher is what resolves them, only once
@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from settings import Settings
 from webhook.deps import AppState, app_state, has_admin_token
 from webhook.incidents import open_incidents
 
@@ -85,22 +88,82 @@ async def _run(check: Any, *args: Any) -> tuple[bool, Any, float]:
     return ok, detail, round((time.perf_counter() - started) * 1000, 1)
 
 
+Result = tuple[bool, Any, float]  # float-ok: ok, detail, ms
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: Any
+    at: float  # float-ok: time.monotonic() when it finished
+
+
+class SingleFlight:
+    """At most one run of `job` in flight, shared by every caller that comes while it runs; its
+    outcome reused for `ttl_s` after (0: only shared while running). A caller that goes away
+    does not cancel the run the others wait for."""
+
+    def __init__(self, ttl_s: float) -> None:  # float-ok: seconds
+        self.ttl_s = ttl_s
+        self._last: Outcome | None = None
+        self._running: asyncio.Task[Outcome] | None = None
+
+    async def get(self, job: Callable[[], Awaitable[Any]]) -> Outcome:
+        last = self._last
+        if last is not None and time.monotonic() - last.at < self.ttl_s:
+            return last
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._run(job), name="healthz-check")
+        return await asyncio.shield(self._running)
+
+    async def _run(self, job: Callable[[], Awaitable[Any]]) -> Outcome:
+        self._last = Outcome(await job(), time.monotonic())
+        return self._last
+
+
+@dataclass
+class HealthChecks:
+    """/healthz's cost is bounded however often, and by however many callers at once, it is
+    asked: the component probes (database, Temporal, the exchange's ticker) run at most once
+    per `healthz_cache_s`, and the open-incident count (which operators watch change, so it is
+    not reused) at most once at a time. Each answer used to probe the exchange itself, and a
+    flood queued reservations in the client's request budget until every probe timed out:
+    "exchange: fail" for minutes after the flood (review D5)."""
+
+    components: SingleFlight
+    incidents: SingleFlight
+
+
+def health_checks(app: Any, settings: Settings) -> HealthChecks:
+    checks = getattr(app.state, "health_checks", None)
+    if checks is None:
+        ttl = float(settings.healthz_cache_s)  # float-ok: seconds
+        checks = app.state.health_checks = HealthChecks(SingleFlight(ttl), SingleFlight(0.0))
+    return checks  # type: ignore[no-any-return]
+
+
+async def _probe_components(state: AppState, app: Any) -> dict[str, Result]:
+    checks = {
+        "database": (_check_database, state),
+        "temporal": (_check_temporal, state),
+        "exchange": (_check_exchange, state, app),
+    }
+    answers = await asyncio.gather(*(_run(*c) for c in checks.values()))
+    return dict(zip(checks, answers, strict=True))
+
+
 @router.get("/healthz")
 async def healthz(
     request: Request, strict: bool = False, state: AppState = Depends(app_state)
 ) -> JSONResponse:
-    checks = {
-        "database": (_check_database, state),
-        "temporal": (_check_temporal, state),
-        "exchange": (_check_exchange, state, request.app),
-    }
-    *answers, counted = await asyncio.gather(
-        *(_run(*c) for c in checks.values()), _run(_count_incidents, state)
+    checks = health_checks(request.app, state.settings)
+    probed, counted_now = await asyncio.gather(
+        checks.components.get(lambda: _probe_components(state, request.app)),
+        checks.incidents.get(lambda: _run(_count_incidents, state)),
     )
-    results = dict(zip(checks, answers, strict=True))
+    results: dict[str, Result] = probed.value
     body: dict[str, Any] = {name: "ok" if ok else "fail" for name, (ok, _, _) in results.items()}
     all_ok = all(ok for ok, _, _ in results.values())
-    counted_ok, counted_detail, counted_ms = counted
+    counted_ok, counted_detail, counted_ms = counted_now.value
     # null: the database could not say (it is down, or not migrated yet)
     body["incidents"] = counted_detail[0] if counted_ok else None
     degraded = bool(body["incidents"])
@@ -111,5 +174,6 @@ async def healthz(
             "detail": counted_detail[1] if counted_ok else counted_detail, "ms": counted_ms
         }
         body["details"] = details
+        body["checked_s_ago"] = round(time.monotonic() - probed.at, 1)
     healthy = all_ok and not (strict and degraded)
     return JSONResponse(body, status_code=200 if healthy else 503)

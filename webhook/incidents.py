@@ -20,7 +20,7 @@ from webhook import adoption, resume
 from webhook.adoption import AdoptionRefused
 from webhook.deps import AppState
 from webhook.temporal import TemporalUnavailable, ui_url
-from webhook.trades import MAX_PAGE, require_admin, row_dict
+from webhook.trades import MAX_PAGE, Cursor, Name, RowId, require_admin, row_dict
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 OPERATOR = "operator"
@@ -59,9 +59,9 @@ def _count_open() -> Select[tuple[int]]:
 async def list_incidents(
     state: AppState = Depends(require_admin),
     status: Literal["open", "resolved", "dismissed", "all"] = "open",
-    symbol: str | None = None,
+    symbol: Name = None,
     limit: int = Query(50, ge=1, le=MAX_PAGE),
-    before: int | None = Query(None, description="page cursor: the `next_before` of the last page"),
+    before: Cursor = None,
 ) -> JSONResponse:
     stmt = select(Incident)
     if status != "all":
@@ -98,7 +98,7 @@ class AdoptRequest(BaseModel):
 
 
 @router.get("/{incident_id}")
-async def show_incident(incident_id: int, state: AppState = Depends(require_admin)) -> JSONResponse:
+async def show_incident(incident_id: RowId, state: AppState = Depends(require_admin)) -> JSONResponse:
     async with state.sessionmaker() as session:
         row = await session.get(Incident, incident_id)
     if row is None:
@@ -108,7 +108,7 @@ async def show_incident(incident_id: int, state: AppState = Depends(require_admi
 
 @router.post("/{incident_id}/dismiss")
 async def dismiss_incident(
-    incident_id: int, request: DismissRequest, state: AppState = Depends(require_admin)
+    incident_id: RowId, request: DismissRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
     """Mark an open incident as answered by a person. While its mismatch lasts with the same
     gap the watcher does not raise it again; a different gap is a new incident."""
@@ -131,7 +131,7 @@ async def dismiss_incident(
 
 @router.post("/{incident_id}/adopt")
 async def adopt_incident(
-    incident_id: int, request: AdoptRequest, state: AppState = Depends(require_admin)
+    incident_id: RowId, request: AdoptRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
     """Adopt an open unowned-quantity incident: a trade takes the quantity on, places a stop
     `stop_pct` from the mark (default TRADEWIRE_ADOPT_STOP_PCT) and tracks it until an exit
@@ -141,7 +141,7 @@ async def adopt_incident(
 
 @router.post("/{incident_id}/flatten")
 async def flatten_incident(
-    incident_id: int, request: AdoptRequest, state: AppState = Depends(require_admin)
+    incident_id: RowId, request: AdoptRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
     """Flatten an open unowned-quantity incident: a trade takes the quantity on and closes it
     reduce-only at once (protected by a stop until it has)."""
@@ -189,7 +189,7 @@ class ResumeRequest(BaseModel):
 
 @router.post("/{incident_id}/resume")
 async def resume_incident(
-    incident_id: int, request: ResumeRequest, state: AppState = Depends(require_admin)
+    incident_id: RowId, request: ResumeRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
     """Resume an untracked trade: a new run of its workflow rebuilds its books from its rows,
     keeps its TP/SL and tracks it (docs/design.md#resuming-a-trade)."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, select
 
 from db.models import Fill, Order, Strategy, Trade
 from trading.types import TradeStatus
 from webhook.deps import AppState, app_state, has_admin_token
+from webhook.frontdoor import ADMIN_REQUIRED
 from webhook.temporal import (
     CALL_BUDGET_S,
     RPC_TIMEOUT,
@@ -27,16 +28,21 @@ from workflows.state import TradeState
 
 router = APIRouter(prefix="/trades", tags=["trades"])
 MAX_PAGE = 200
+# Ids are PostgreSQL bigints: a larger one answers 422 instead of an overflow (500) in the query.
+MAX_ID = 2**63 - 1
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refused as 422, not a 500
+MAX_NAME = 64
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id (1 to 2^63-1)")]
+Cursor = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_ID, description="page cursor: the `next_before` of the last page"),
+]
+Name = Annotated[str | None, Query(max_length=MAX_NAME, pattern=NO_NUL)]
 
 
 def require_admin(request: Request, state: AppState = Depends(app_state)) -> AppState:
     if not has_admin_token(request, state.settings):
-        raise HTTPException(
-            401,
-            "admin token required: send `Authorization: Bearer <token>` (TRADEWIRE_ADMIN_TOKEN, "
-            "or the admin-token file in the state dir)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise HTTPException(401, ADMIN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
     return state
 
 
@@ -64,10 +70,10 @@ def trade_view(state: AppState, trade: Trade, strategy_name: str | None) -> dict
 async def list_trades(
     state: AppState = Depends(require_admin),
     status: TradeStatus | None = None,
-    symbol: str | None = None,
-    strategy: str | None = None,
+    symbol: Name = None,
+    strategy: Name = None,
     limit: int = Query(50, ge=1, le=MAX_PAGE),
-    before: int | None = Query(None, description="page cursor: the `next_before` of the last page"),
+    before: Cursor = None,
 ) -> JSONResponse:
     stmt = select(Trade, Strategy.name).outerjoin(Strategy, Strategy.id == Trade.strategy_id)
     if status is not None:
@@ -105,7 +111,7 @@ async def _load(state: AppState, trade_id: int) -> tuple[Trade, str | None]:
 
 
 @router.get("/{trade_id}")
-async def show_trade(trade_id: int, state: AppState = Depends(require_admin)) -> JSONResponse:
+async def show_trade(trade_id: RowId, state: AppState = Depends(require_admin)) -> JSONResponse:
     trade, name = await _load(state, trade_id)
     async with state.sessionmaker() as session:
         orders = (
@@ -154,7 +160,7 @@ async def _live_state(state: AppState, workflow_id: str) -> tuple[Any, str | Non
 
 @router.post("/{trade_id}/cancel", status_code=202)
 async def cancel_trade(
-    trade_id: int,
+    trade_id: RowId,
     request: CancelRequest | None = None,
     state: AppState = Depends(require_admin),
 ) -> JSONResponse:

@@ -182,3 +182,37 @@ def test_trades_without_a_token_says_where_to_get_one(
     monkeypatch.setenv("TRADEWIRE_STATE_DIR", str(tmp_path))
     code, _, err = run(capsys, "trades", "ls")
     assert code == 1 and "no admin token" in err and str(tmp_path / "admin-token") in err
+
+
+def test_strategy_add_reads_the_secret_from_stdin_never_the_command_line(
+    env: Live, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review D14: `--secret S` shows S to every local user in /proc/*/cmdline; the secret can
+    come from stdin (or a prompt) instead, and then works for alerts like any other."""
+    import io
+    import uuid
+
+    from webhook.auth import server_key, verify_secret
+
+    chosen = "stdin-secret-" + uuid.uuid4().hex
+    name = "cli-stdin-" + uuid.uuid4().hex[:6]
+    monkeypatch.setattr("sys.stdin", io.StringIO(chosen + "\n"))
+    code, out, err = run(capsys, "strategy", "add", name, "--secret-stdin")
+    assert code == 0, err
+    [(stored,)] = env.sql("SELECT secret_hash FROM strategy WHERE name = %s", name)
+    assert verify_secret(server_key(env.settings), chosen, stored)
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(SystemExit, match="stdin gave no secret"):
+        run(capsys, "strategy", "rotate-secret", name, "--secret-stdin")
+
+
+def test_the_secret_prompt_asks_twice_and_refuses_a_mismatch() -> None:
+    from cli.strategy import SecretInputError, chosen_secret
+
+    args = cli.build_parser().parse_args(["strategy", "add", "x", "--prompt-secret"])
+    answers = iter(["a-secret-typed-at-the-prompt", "a-secret-typed-at-the-prompt"])
+    assert chosen_secret(args, prompt=lambda _: next(answers)) == "a-secret-typed-at-the-prompt"
+    answers = iter(["a-secret-typed-at-the-prompt", "another"])
+    with pytest.raises(SecretInputError, match="differ"):
+        chosen_secret(args, prompt=lambda _: next(answers))

@@ -139,3 +139,96 @@ def test_children_run_the_cli_with_this_python() -> None:
         argv = component.argv(settings)
         assert argv[:3] == [sys.executable, "-m", "cli"]
         assert argv[3] in {"web", "exchange", "worker"}
+
+
+# --- issue 20 (review D2, D14): what each child binds and holds ----------------------------
+
+SECRETS = {
+    "TRADEWIRE_ADMIN_TOKEN": "admin-token-value",
+    "TRADEWIRE_SECRET_KEY": "server-key-value",
+    "TRADEWIRE_BITUNIX_API_KEY": "exchange-key",
+    "TRADEWIRE_BITUNIX_API_SECRET": "exchange-secret",
+}
+URL = "postgresql+psycopg://tw:pw@db/tradewire"
+
+
+def component(name: str) -> components.Component:
+    return next(c for c in COMPONENTS if c.name == name)
+
+
+def test_tradewire_host_opens_the_webhook_only(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path, host="0.0.0.0")
+    argv = temporal_argv(settings)
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert pairs["--ip"] == pairs["--ui-ip"] == "127.0.0.1"
+    assert component("exchange").bind_host(settings) == "127.0.0.1"
+    assert component("web").bind_host(settings) == "0.0.0.0"
+    assert settings.temporal_target == f"127.0.0.1:{settings.temporal_port}"
+    assert settings.exchange_url == f"http://127.0.0.1:{settings.exchange_port}"
+    claims = {c.field: c.host for comp in COMPONENTS for c in comp.port_claims(settings)}
+    assert claims == {"temporal_port": "127.0.0.1", "temporal_ui_port": "127.0.0.1",
+                      "exchange_port": "127.0.0.1", "webhook_port": "0.0.0.0"}
+
+
+def test_temporal_and_the_exchange_move_only_when_named(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path, temporal_host="10.0.0.5",
+                        paper_host="10.0.0.6")
+    pairs = dict(zip(temporal_argv(settings)[3::2], temporal_argv(settings)[4::2], strict=True))
+    assert pairs["--ip"] == pairs["--ui-ip"] == "10.0.0.5"
+    assert component("exchange").bind_host(settings) == "10.0.0.6"
+    assert settings.temporal_target.startswith("10.0.0.5:")
+
+
+def test_each_child_holds_only_the_secrets_it_uses(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path)
+    base = {"PATH": "/bin", "HOME": "/home/x", "TRADEWIRE_LOG_LEVEL": "INFO", **SECRETS}
+    envs = {c.name: c.child_env(settings, URL, base) for c in COMPONENTS}
+    # Temporal (a third-party binary): nothing of Tradewire's at all.
+    assert envs["temporal"] == {"PATH": "/bin", "HOME": "/home/x"}
+    # The paper exchange: no token, no server key, no exchange keys, no database login.
+    assert not set(SECRETS) & set(envs["exchange"])
+    assert "TRADEWIRE_DATABASE_URL" not in envs["exchange"]
+    assert envs["exchange"]["TRADEWIRE_LOG_LEVEL"] == "INFO"
+    # The worker trades: the exchange keys and the database, not the admin token.
+    assert {k for k in SECRETS if k in envs["worker"]} == {
+        "TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET"}
+    assert envs["worker"]["TRADEWIRE_DATABASE_URL"] == URL
+    # The webhook: the admin API, the strategies' HMACs and the fast path's orders.
+    assert all(envs["web"][k] == v for k, v in SECRETS.items())
+
+
+def test_the_state_dir_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    from devstack.up import private_state_dir
+
+    state = tmp_path / "state"
+    old = os.umask(0)
+    try:
+        private_state_dir(Settings(_env_file=None, state_dir=state))
+        assert state.stat().st_mode & 0o777 == 0o700
+        state.chmod(0o777)
+        for name in ("temporal.db", "temporal.db-wal", "temporal.db-shm"):
+            (state / name).write_text("")
+            (state / name).chmod(0o644)
+        private_state_dir(Settings(_env_file=None, state_dir=state))
+    finally:
+        os.umask(old)
+    assert state.stat().st_mode & 0o777 == 0o700
+    for name in ("temporal.db", "temporal.db-wal", "temporal.db-shm"):
+        assert (state / name).stat().st_mode & 0o777 == 0o600
+
+
+async def test_what_a_child_creates_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The Temporal dev server creates temporal.db itself: children run under umask 077."""
+    from devstack.console import Console
+    from devstack.supervisor import Child
+
+    made = tmp_path / "made-by-child"
+    old = os.umask(0)
+    try:
+        child = Child("probe", [sys.executable, "-c", f"open({str(made)!r}, 'w').close()"],
+                      {"PATH": os.environ.get("PATH", "")}, Console.for_stdout())
+        await child.start()
+        assert await child.exited() == 0
+    finally:
+        os.umask(old)
+    assert made.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,100 @@
+"""What every request meets before a route reads its body (ASGI middleware).
+
+- Admin routes (/trades, /incidents) check the admin token first: without it the answer is 401
+  and the body is never read, so an anonymous caller can make the process neither read nor
+  parse anything (FastAPI parses a route's body before its dependencies run, so the routes'
+  own `require_admin` alone came too late).
+- Every other body is capped at `admin_body_max_bytes` (413, the connection closed, the rest
+  never read). The alert route is left alone: it reads its own body under its own, smaller
+  cap and records the refusal like every other delivery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from settings import Settings
+from webhook.deps import has_admin_token
+
+ADMIN_PREFIXES = ("/trades", "/incidents")
+OWN_CAP_PATHS = frozenset({"/webhook/tradingview"})
+ADMIN_REQUIRED = (
+    "admin token required: send `Authorization: Bearer <token>` (TRADEWIRE_ADMIN_TOKEN, "
+    "or the admin-token file in the state dir)"
+)
+
+
+def is_admin_path(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in ADMIN_PREFIXES)
+
+
+def declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+class FrontDoor:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OWN_CAP_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if is_admin_path(scope["path"]) and not has_admin_token(Request(scope), self.settings):
+            await _refuse(401, ADMIN_REQUIRED, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            return
+        limit = self.settings.admin_body_max_bytes
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        body = await _read_capped(receive, limit)
+        if body is None:
+            await _too_large(limit)(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+async def _read_capped(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes `limit` (at most limit bytes held)."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(body)  # disconnected: the app sees an empty body and gives up
+        body += message.get("body", b"")
+        if len(body) > limit:
+            return None
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as the server would
+
+    return replay
+
+
+def _refuse(status: int, detail: str, headers: dict[str, Any] | None = None) -> JSONResponse:
+    # Connection: close, so the unread rest of the body is never read as a next request.
+    return JSONResponse({"detail": detail}, status_code=status,
+                        headers={**(headers or {}), "Connection": "close"})
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return _refuse(413, f"body larger than {limit} bytes: admin requests are small JSON objects")
