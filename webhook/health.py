@@ -1,8 +1,8 @@
-"""GET /healthz: public ok/fail per component and the count of open incidents; the details
-need the admin token. Its cost is bounded however often it is called (HealthChecks).
+"""GET /healthz: anonymous callers get up or down (`{"status": "up"}`, 200 or 503); with the
+admin token, ok/fail per component, the count of open incidents and each check's detail. Its cost is bounded however often it is called (HealthChecks).
 
-Open incidents (docs/design.md#the-ownership-invariant) make the status "degraded" but keep the
-answer 200: `tradewire up` starts the worker, whose watcher is what resolves them, only once
+Open incidents (docs/design.md#the-ownership-invariant) make the admin's status "degraded" but
+keep the answer 200 ("up"): `tradewire up` starts the worker, whose watcher is what resolves them, only once
 this answers 200, and a proxy that routes by health would otherwise cut off the exit alerts
 that reduce the risk. `?strict=true` answers 503 for "degraded" too, for monitors that page."""
 
@@ -161,19 +161,26 @@ async def healthz(
         checks.incidents.get(lambda: _run(_count_incidents, state)),
     )
     results: dict[str, Result] = probed.value
-    body: dict[str, Any] = {name: "ok" if ok else "fail" for name, (ok, _, _) in results.items()}
     all_ok = all(ok for ok, _, _ in results.values())
     counted_ok, counted_detail, counted_ms = counted_now.value
     # null: the database could not say (it is down, or not migrated yet)
-    body["incidents"] = counted_detail[0] if counted_ok else None
-    degraded = bool(body["incidents"])
-    body["status"] = "fail" if not all_ok else "degraded" if degraded else "ok"
-    if has_admin_token(request, state.settings):
-        details = {name: {"detail": detail, "ms": ms} for name, (_, detail, ms) in results.items()}
-        details["incidents"] = {
-            "detail": counted_detail[1] if counted_ok else counted_detail, "ms": counted_ms
-        }
-        body["details"] = details
-        body["checked_s_ago"] = round(time.monotonic() - probed.at, 1)
+    incidents = counted_detail[0] if counted_ok else None
+    degraded = bool(incidents)
+    status = "fail" if not all_ok else "degraded" if degraded else "ok"
     healthy = all_ok and not (strict and degraded)
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    code = 200 if healthy else 503
+    if not has_admin_token(request, state.settings):
+        # Anonymous callers (a load balancer, the container's healthcheck, anybody) learn up or
+        # down only: nothing about what runs, what failed, or the operator's incidents.
+        return JSONResponse({"status": "up" if healthy else "down"}, status_code=code)
+    # The admin's view: each component, the open incidents, each check's detail and time.
+    body: dict[str, Any] = {name: "ok" if ok else "fail" for name, (ok, _, _) in results.items()}
+    body["incidents"] = incidents
+    body["status"] = status
+    details = {name: {"detail": detail, "ms": ms} for name, (_, detail, ms) in results.items()}
+    details["incidents"] = {
+        "detail": counted_detail[1] if counted_ok else counted_detail, "ms": counted_ms
+    }
+    body["details"] = details
+    body["checked_s_ago"] = round(time.monotonic() - probed.at, 1)
+    return JSONResponse(body, status_code=code)

@@ -236,14 +236,15 @@ async def test_healthz_the_api_and_a_dismissal_follow_the_watcher(
     h: Harness, api: httpx.AsyncClient
 ) -> None:
     watch = Watch(h, settle_s="1")
-    health = await api.get("/healthz")
+    health = await api.get("/healthz", headers=AUTH)
     assert (health.status_code, health.json()["status"], health.json()["incidents"]) == (200, "ok", 0)
     await buy_by_hand(h)
     [row] = await watch.until(lambda: incidents(h), "an incident")
 
-    health = await api.get("/healthz")
+    health = await api.get("/healthz", headers=AUTH)
     assert health.status_code == 200  # degraded, not down: alerts must still come in
     assert (health.json()["status"], health.json()["incidents"]) == ("degraded", 1)
+    assert (await api.get("/healthz", params={"strict": "true"})).json() == {"status": "down"}
     assert (await api.get("/healthz", params={"strict": "true"})).status_code == 503
     details = (await api.get("/healthz", headers=AUTH)).json()["details"]["incidents"]["detail"]
     assert details == f"1 open (oldest first): #{row.id} unowned_quantity BTCUSDT LONG"
@@ -258,7 +259,7 @@ async def test_healthz_the_api_and_a_dismissal_follow_the_watcher(
     assert (body["status"], body["resolution"]) == ("dismissed", "dismissed by alice: my own hedge, leave it")
     assert [(a["by"], a["action"], a["note"]) for a in body["actions"]][-1] == (
         "alice", "dismiss", "my own hedge, leave it")
-    health = await api.get("/healthz")
+    health = await api.get("/healthz", headers=AUTH)
     assert (health.status_code, health.json()["status"], health.json()["incidents"]) == (200, "ok", 0)
     again = await api.post(f"/incidents/{row.id}/dismiss", headers=AUTH, json={"note": "twice"})
     assert again.status_code == 409
@@ -279,7 +280,7 @@ async def test_healthz_the_api_and_a_dismissal_follow_the_watcher(
     assert (new.status, new.exchange_qty, new.owned_qty) == ("open", 2 * QTY, 0)
     listed = (await api.get("/incidents", params={"status": "all"}, headers=AUTH)).json()
     assert [i["id"] for i in listed["incidents"]] == [new.id, old.id]
-    assert (await api.get("/healthz")).json()["incidents"] == 1
+    assert (await api.get("/healthz", headers=AUTH)).json()["incidents"] == 1
 
 
 async def test_the_watcher_the_worker_starts_raises_and_resolves_incidents(
