@@ -20,6 +20,18 @@ from webhook.outbox import Outbox
 from webhook.responder import Responder
 
 log = logging.getLogger("webhook")
+STOP_RETRY_S = 0.5
+
+
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a background loop and wait until it has ended. Cancelled again while it runs:
+    Python 3.11's `asyncio.wait_for` loses a cancellation that arrives as its inner call
+    completes, and the loop then sleeps on as if never told (the app's shutdown hung on it)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_RETRY_S)
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
 
 
 def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
@@ -58,9 +70,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
                 yield
         finally:
             for task in (sweeping, responding):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_task(task)
             await health.close_exchange_probe(app)
             await engine.dispose()
 

@@ -464,6 +464,52 @@ async def end_unstarted(session: AsyncSession, holder: KeyHolder, why: str) -> N
     await set_signal(session, holder.signal_id, reason=why)
 
 
+@dataclass(frozen=True)
+class Stranded:
+    signal_id: int
+    trade_id: int
+    workflow_id: str
+    strategy_id: int
+    symbol: str
+
+
+async def stranded(session: AsyncSession, now: datetime, margin_s: int, limit: int) -> list[Stranded]:
+    """Alerts recorded ACCEPTED whose trade is still PENDING although they are older than their
+    strategy's max alert age plus `margin_s`: no request can still be starting one (a start is
+    given a few seconds), so one whose workflow Temporal does not have was never started (the
+    process that recorded it died before its start reached Temporal)."""
+    too_old = Signal.received_at < (
+        now - func.make_interval(0, 0, 0, 0, 0, 0, Strategy.max_alert_age_s + margin_s))
+    rows = await session.execute(
+        select(Signal.id, Trade.id, Trade.workflow_id, Signal.strategy_id, Signal.symbol)
+        .join(Trade, Trade.signal_id == Signal.id)
+        .join(Strategy, Strategy.id == Signal.strategy_id)
+        .where(
+            Signal.outcome == SignalOutcome.ACCEPTED.value,
+            Trade.status == TradeStatus.PENDING.value,
+            too_old,
+        )
+        .order_by(Signal.id)
+        .limit(limit)
+    )
+    return [Stranded(*row) for row in rows]
+
+
+async def end_stranded(session: AsyncSession, item: Stranded, why: str) -> bool:
+    """End a stranded alert's trade REFUSED and its signal NOT_STARTED, with why; False when it
+    is no longer stranded (its trade moved on meanwhile)."""
+    ended = await session.execute(
+        update(Trade)
+        .where(Trade.id == item.trade_id, Trade.status == TradeStatus.PENDING.value)
+        .values(status=TradeStatus.REFUSED.value, error=why)
+        .returning(Trade.id)
+    )
+    if ended.first() is None:
+        return False
+    await set_signal(session, item.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=why)
+    return True
+
+
 # The intents that close a side: its exit, and the reverse away from it.
 CLOSES_SIDE = {
     PositionSide.LONG: (Intent.CLOSE_LONG.value, Intent.REVERSE_TO_SHORT.value),

@@ -5,14 +5,14 @@ stays PENDING forever, and nothing counts as open that never started."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from trading.types import SignalOutcome, TradeStatus
 from webhook import queries
-from webhook.outbox import Outbox
+from webhook.outbox import STRANDED_MARGIN_S, Outbox
 
 from .conftest import Webhook
 from .test_ack_path import _Connected, _lose_answers
@@ -152,3 +152,63 @@ async def test_a_trade_that_started_after_all_gets_the_exit_it_missed(webhook: W
     signals = [e.workflow_execution_signaled_event_attributes.signal_name for e in history.events
                if e.HasField("workflow_execution_signaled_event_attributes")]
     assert signals == ["close"]
+
+
+async def _stranded(webhook: Webhook) -> tuple[dict, object]:
+    """What a webhook SIGKILLed between recording an alert and starting its workflow leaves:
+    the signal ACCEPTED, its trade PENDING, no workflow in Temporal."""
+    answer, strat = await _not_started(webhook, max_alert_age_s=1)
+    async with webhook.sessionmaker.begin() as session:
+        await queries.set_signal(session, answer["signal_id"],
+                                 outcome=SignalOutcome.ACCEPTED.value, reason=None)
+    return answer, strat
+
+
+def _later(seconds: float):  # float-ok: seconds
+    return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def test_an_alert_whose_process_died_before_its_start_ends_refused_never_traded_late(
+    webhook: Webhook,
+) -> None:
+    """Found by the randomized fault runs (seed 2074): the alert stayed PENDING for good, with
+    no workflow and no incident. Once it is past its max alert age (plus a margin no start in
+    flight can reach) and Temporal says it has no workflow, it ends REFUSED "never started"."""
+    answer, strat = await _stranded(webhook)
+    workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
+    # Young enough that its own request might still be starting it: left alone.
+    await Outbox(webhook.app.state.intake, grace_s=0).sweep()
+    (trade,) = await webhook.trades_of(strat)
+    assert trade.status == TradeStatus.PENDING.value
+    assert (await webhook.signal(answer["signal_id"])).outcome == SignalOutcome.ACCEPTED
+
+    late = Outbox(webhook.app.state.intake, grace_s=0, now=_later(1 + STRANDED_MARGIN_S + 1))
+    assert await late.sweep() >= 1
+    (trade,) = await webhook.trades_of(strat)
+    assert trade.status == TradeStatus.REFUSED.value
+    assert "never started" in (trade.error or "")
+    row = await webhook.signal(answer["signal_id"])
+    assert row.outcome == SignalOutcome.NOT_STARTED and "never started" in (row.reason or "")
+    assert not await _exists(webhook, workflow_id)  # ended, never started late
+    # Nothing counts it as open: an exit finds nothing to close.
+    r = await webhook.post(webhook.alert(strat, action="sell", market_position="flat",
+                                         prev_market_position="long"))
+    assert r.json()["outcome"] == SignalOutcome.NOTHING_TO_CLOSE.value, r.text
+
+
+async def test_an_accepted_alert_whose_workflow_exists_is_the_workflows_however_old(
+    webhook: Webhook,
+) -> None:
+    answer, strat = await _stranded(webhook)
+    workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
+    # Its workflow exists (started, not yet claimed an order): it records the trade itself.
+    handle = await webhook.temporal.start_workflow(
+        "NobodyRunsThis", id=workflow_id, task_queue=f"nobody-polls-{workflow_id}")
+    try:
+        late = Outbox(webhook.app.state.intake, grace_s=0, now=_later(1 + STRANDED_MARGIN_S + 1))
+        await late.sweep()
+        (trade,) = await webhook.trades_of(strat)
+        assert trade.status == TradeStatus.PENDING.value
+        assert (await webhook.signal(answer["signal_id"])).outcome == SignalOutcome.ACCEPTED
+    finally:
+        await handle.terminate("test over")
