@@ -113,6 +113,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "record_external_close": tracking.record_external_close,
         "record_trade": trades.record_trade,
         "read_trade_outcome": trades.read_trade_outcome,
+        "check_trade_start": trades.check_trade_start,
         "watch_account": watcher.watch_account,
         "chase_fast": fast_chase.chase_fast,
         "collect_orders": fast_chase.collect_orders,

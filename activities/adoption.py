@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contract import AdoptRequest, AdoptResult, Failure
-from activities.errors import translated, try_again
-from activities.records import OrdersInFlight, Records
+from activities.errors import refuse, translated, try_again
+from activities.records import NotOwner, OrdersInFlight, Records
 from exchange.client import BitunixClient
 from exchange.models import Position
 
@@ -48,6 +48,9 @@ class AdoptionActivities:
 
         with translated():
             try:
-                return await self._records.adopt(req, req.side.entry_side, position, filled_now)
+                return await self._records.adopt(req, activity.info().workflow_id,
+                                                 req.side.entry_side, position, filled_now)
             except OrdersInFlight as exc:
                 raise try_again(Failure.ORDERS_IN_FLIGHT, str(exc)) from exc
+            except NotOwner as exc:
+                raise refuse(Failure.FOREIGN_START, str(exc)) from exc

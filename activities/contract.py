@@ -41,6 +41,9 @@ class Failure(StrEnum):
     ALERT_TOO_OLD = "AlertTooOld"
     SLIPPAGE_EXCEEDED = "SlippageExceeded"
     TRADE_ROW_MISSING = "TradeRowMissing"
+    # The trade row is not this workflow's, or not from an accepted alert (a start that did
+    # not come from the webhook): the workflow ends REFUSED, touching nothing.
+    FOREIGN_START = "ForeignStart"
     ORDER_ROW_MISSING = "OrderRowMissing"
     PROTECTION_REFUSED = "ProtectionRefused"
     NOT_FOUND_YET = "NotFoundYet"  # retryable: the order is not visible at the exchange yet
@@ -60,6 +63,15 @@ class Failure(StrEnum):
 
 
 # --- venue --------------------------------------------------------------------------------
+
+
+class StartCheck(Model):
+    """The trade a run is about to act for: checked against its row before anything else
+    (activities/ownership.py); the calling workflow's id comes from Temporal, never from here."""
+
+    trade_id: int
+    symbol: str
+    side: PositionSide
 
 
 class VenueQuery(Model):

@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
+from activities.ownership import TradeOrigin
 from db.models import Fill as FillRow
+from db.models import Incident, Signal, Trade
 from db.models import Order as OrderRow
 from db.models import Position as PositionRow
-from db.models import Trade
 from exchange.models import Fill, Position
 from trading.orders import check_one_way_entry
 from trading.types import (
@@ -56,7 +57,7 @@ class Owned:
 
 @dataclass(frozen=True, slots=True)
 class EntryContext:
-    exists: bool  # the trade's row (the webhook records it before it starts the workflow)
+    origin: TradeOrigin | None  # the trade's row (the webhook records it before the start)
     other_sides: list[PositionSide]  # sides of the symbol's other open trades
 
 
@@ -95,7 +96,10 @@ class Records:
 
     # --- trade ----------------------------------------------------------------------------
 
-    async def save_trade(self, rec: TradeRecord) -> bool:
+    async def save_trade(self, rec: TradeRecord, workflow_id: str) -> bool:
+        """Write the trade's row, only if it is `workflow_id`'s (the calling workflow's): a
+        run started with another trade's id never writes that trade's row. False: no such
+        row of this workflow's."""
         values: dict[str, Any] = rec.model_dump(exclude={"trade_id"})
         values["status"] = rec.status.value
         if rec.position_id is None:
@@ -106,7 +110,9 @@ class Records:
             values["closed_at"] = func.coalesce(Trade.closed_at, func.now())
         async with self._sessionmaker() as session, session.begin():
             result = await session.execute(
-                update(Trade).where(Trade.id == rec.trade_id).values(**values)
+                update(Trade)
+                .where(Trade.id == rec.trade_id, Trade.workflow_id == workflow_id)
+                .values(**values)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -122,20 +128,29 @@ class Records:
                             open_qty=max(row.filled_qty - row.closed_qty, Decimal(0)))
 
     async def entry_context(self, trade_id: int, symbol: str) -> EntryContext:
-        """In one read: whether the trade's row exists, and the sides of this symbol's other
-        open trades (something filled or entering) for the one-way check."""
+        """In one read: the trade's row and its alert's outcome (who may act for it,
+        activities/ownership.py), and the sides of this symbol's other open trades
+        (something filled or entering) for the one-way check."""
         async with self._sessionmaker() as session:
             rows = (await session.execute(
-                select(Trade.id, Trade.side).where(
+                _origin_columns().where(
                     (Trade.id == trade_id)
                     | ((Trade.symbol == symbol)
                        & Trade.status.in_(("ENTERING", "TRACKING", "CLOSING")))
                 )
             )).all()
+            own = next((row for row in rows if row.id == trade_id), None)
+            origin = await _origin(session, own) if own is not None else None
         return EntryContext(
-            exists=any(row.id == trade_id for row in rows),
+            origin=origin,
             other_sides=[PositionSide(row.side) for row in rows if row.id != trade_id],
         )
+
+    async def trade_origin(self, trade_id: int) -> TradeOrigin | None:
+        """The trade's row as activities/ownership.py checks it; None: there is none."""
+        async with self._sessionmaker() as session:
+            own = (await session.execute(_origin_columns().where(Trade.id == trade_id))).first()
+            return await _origin(session, own) if own is not None else None
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -375,7 +390,7 @@ class Records:
             return await _owned(session, symbol, side)
 
     async def adopt(
-        self, req: AdoptRequest, fill_side: Side,
+        self, req: AdoptRequest, workflow_id: str, fill_side: Side,
         position: Callable[[], Awaitable[tuple[Position, Decimal] | None]],
         filled_now: Callable[[list[str]], Awaitable[dict[str, Decimal]]],
     ) -> AdoptResult:
@@ -389,8 +404,13 @@ class Records:
         (OrdersInFlight, retried, when it moved in between); one still SENDING, whose fate is
         unknown, makes it wait (OrdersInFlight). `position` reads the side's position and the
         price the adopted quantity is booked at (its average open price, else the mark);
-        `filled_now` the filled quantity of orders by client id."""
+        `filled_now` the filled quantity of orders by client id. Only `workflow_id`'s trade
+        (the calling workflow's) adopts: another run naming its id books nothing."""
         async with self._sessionmaker() as session, session.begin():
+            owner = await session.scalar(select(Trade.workflow_id).where(Trade.id == req.trade_id))
+            if owner != workflow_id:
+                raise NotOwner(f"trade #{req.trade_id} belongs to workflow {owner}, not "
+                               f"{workflow_id}: nothing adopted")
             await session.execute(select(func.pg_advisory_xact_lock(
                 func.hashtext(adoption_lock(req.symbol)))))
             row = await session.scalar(
@@ -520,6 +540,32 @@ class Records:
 
 class OrdersInFlight(Exception):
     """An adoption must wait: an open trade's order on the position is not settled."""
+
+
+class NotOwner(Exception):
+    """The trade row named is not the calling workflow's (activities/ownership.py)."""
+
+
+def _origin_columns():  # a select of what `_origin` reads, the trade's alert joined
+    return (
+        select(Trade.id, Trade.side, Trade.workflow_id, Trade.symbol, Trade.status,
+               Trade.signal_id, Signal.outcome)
+        .outerjoin(Signal, Signal.id == Trade.signal_id)
+    )
+
+
+async def _origin(session: AsyncSession, row: Any) -> TradeOrigin:
+    """The trade's origin from its row; a trade with no alert (an adoption) is looked up in
+    the incidents: one of them must name this trade and its workflow id in an action."""
+    adopted = False
+    if row.signal_id is None:
+        adopted = await session.scalar(
+            select(Incident.id).where(Incident.actions.contains(
+                [{"trade_id": row.id, "workflow_id": row.workflow_id}])).limit(1)
+        ) is not None
+    return TradeOrigin(trade_id=row.id, workflow_id=row.workflow_id, symbol=row.symbol,
+                       side=row.side, status=row.status, signal_id=row.signal_id,
+                       signal_outcome=row.outcome, adopted=adopted)
 
 
 def adoption_lock(symbol: str) -> str:

@@ -20,6 +20,7 @@ from activities.contract import (
     VenueSnapshot,
 )
 from activities.errors import refuse, translated
+from activities.ownership import refusal
 from activities.records import Records
 from activities.venue_reads import VenueReader
 from exchange.client import BitunixClient
@@ -43,18 +44,20 @@ class VenueActivities:
     @activity.defn(name="read_venue")
     async def read_venue(self, q: VenueQuery) -> VenueSnapshot:
         """Four exchange reads (most often shared with recent alerts, or warmed by the webhook)
-        and one database read, side by side: nothing here is written."""
+        and one database read, side by side: nothing here is written. The database read also
+        says whether this run may act for the trade at all (ForeignStart when not)."""
         with translated():
             reads, context = await asyncio.gather(
                 self._reader.read(q.symbol, q.not_before, fresh_account=q.fresh_account),
                 self._records.entry_context(q.trade_id, q.symbol),
             )
-            if not context.exists:
-                raise refuse(
-                    Failure.TRADE_ROW_MISSING,
-                    f"trade row {q.trade_id} does not exist: the webhook records the trade "
-                    "before it starts the workflow",
-                )
+            # Before anything is sent: this run's own trade, from an accepted alert (a start
+            # that did not come from the webhook ends here; activities/ownership.py).
+            refused = refusal(context.origin, trade_id=q.trade_id,
+                              workflow_id=activity.info().workflow_id, symbol=q.symbol,
+                              side=q.side)
+            if refused is not None:
+                raise refuse(Failure.FOREIGN_START, refused)
             if reads.ticker is None:
                 raise refuse(Failure.UNKNOWN_SYMBOL, f"{q.symbol} has no ticker at the exchange")
             return VenueSnapshot(

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ProtectionSnapshot,
         SettleRequest,
         SettleResult,
+        StartCheck,
         SymbolConfigRequest,
         SymbolConfigResult,
         TradeBooks,
@@ -210,6 +211,15 @@ class TradeCalls:
     async def read_books(self, req: BooksRequest) -> TradeBooks:
         return await workflow.execute_activity_method(
             ResumeActivities.read_books, req, **_until_it_works()
+        )
+
+    async def check_trade_start(self, req: StartCheck, *, window: timedelta | None) -> None:
+        """Whether this run may act for its trade (ForeignStart when not). `window`: before an
+        entry, bounded by the alert's age; None: a tracking trade's, retried until it works."""
+        await workflow.execute_activity_method(
+            TradeActivities.check_trade_start, req, start_to_close_timeout=CALL_TIMEOUT,
+            retry_policy=PRE_ENTRY_RETRY if window is not None else KEEP_TRYING,
+            **({"schedule_to_close_timeout": window} if window is not None else {}),
         )
 
     async def read_trade_outcome(self, query: TradeOutcomeQuery) -> TradeOutcome:

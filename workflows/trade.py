@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contract import Failure, StartCheck
     from activities.contract_tracking import ExchangeChanged, TradeOutcomeQuery
     from trading.errors import show
     from trading.types import Leg, TradeStatus
@@ -32,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         ProtectionUpdate,
         TradeMessages,
     )
-    from workflows.policies import ACTIVITY_FAILURES
+    from workflows.policies import ACTIVITY_FAILURES, failure_message, failure_type
     from workflows.resume import NotResumed, resume
     from workflows.run import TradeEnded, TradeRun
     from workflows.state import Protection, ProtectionView, TradeState
@@ -42,6 +43,9 @@ REVERSE_WAIT_S = 60
 # Reverses that began before their predecessor's end was checked replay the earlier code.
 REVERSE_CHECKS = "reverse-checks-predecessor-end"
 SETTLES_ENTRY = "entry-settles-claimed-orders"
+# A run that may not act for its trade (not the row's workflow, not from an accepted alert:
+# a start that did not come from the webhook) ends REFUSED at once, touching nothing.
+REFUSES_FOREIGN = "refuse-foreign-start"
 
 
 @workflow.defn(name=TradeMessages.WORKFLOW)
@@ -55,6 +59,13 @@ class TradeWorkflow:
         run = self._run
         if inp.carry is not None:
             run.publish_identity()
+            # A continued run tracks (and may close) at once, and its input can be copied into
+            # someone else's start: checked first. Runs continued before the check replay
+            # without it.
+            if workflow.patched(REFUSES_FOREIGN):
+                refused = await _check_start(run, window=None)
+                if refused is not None:
+                    return refused
             await run.rules_now(force=False, local=False)
         else:
             run.publish_identity()
@@ -82,6 +93,10 @@ class TradeWorkflow:
             await adopt(run)
         except TradeEnded as exc:
             return await finish(run, exc.status, exc.message)
+        except ACTIVITY_FAILURES as err:
+            if not _foreign(err):
+                raise
+            return _refused(run, failure_message(err))
         return None
 
     async def _resume(self, run: TradeRun) -> TradeResult | None:
@@ -100,6 +115,10 @@ class TradeWorkflow:
             run.warn(exc.message)
             return await finish(run, exc.status,
                                 exc.message if exc.status is TradeStatus.FAILED else None)
+        except ACTIVITY_FAILURES as err:
+            if not _foreign(err):
+                raise
+            return _refused(run, failure_message(err))
         return None
 
     async def _open(self, run: TradeRun) -> TradeResult | None:
@@ -108,12 +127,22 @@ class TradeWorkflow:
         warning, activity_failed = "", False
         try:
             if run.inp.predecessors:
+                # A reverse tells other trades to close before its venue read (where every
+                # other entry's check is): its check comes first.
+                if workflow.patched(REFUSES_FOREIGN):
+                    refused = await _check_start(run, window=run.entry_window())
+                    if refused is not None:
+                        return refused
                 await _close_predecessors(run, run.inp.predecessors)
             size = await prepare(run)
             await enter(run, size)
         except TradeEnded as exc:
             ended, warning = exc, exc.message
         except ACTIVITY_FAILURES as err:
+            if _foreign(err):
+                # Not this run's trade: no settling, no record (the row, if any, is another
+                # workflow's); nothing was sent (the check is in the venue read).
+                return _refused(run, failure_message(err))
             ended, warning = failed_before_fill(err), f"entry stopped: {err.cause or err}"
             activity_failed = True
         if ended is not None:
@@ -186,6 +215,38 @@ class TradeWorkflow:
     @workflow.query(name=TradeMessages.STATE)
     def state(self) -> TradeState:
         return self._run.state
+
+
+def _foreign(err: BaseException) -> bool:
+    """A refusal of the start itself (activities/ownership.py); behind a patch, as it changes
+    what follows a failure (never seen by a history recorded before the check existed)."""
+    return failure_type(err) == Failure.FOREIGN_START and workflow.patched(REFUSES_FOREIGN)
+
+
+async def _check_start(run: TradeRun, *, window: timedelta | None) -> TradeResult | None:
+    """The explicit check, for the runs that act before their venue read; a TradeResult when
+    this run may not act for its trade."""
+    inp = run.inp
+    try:
+        await run.calls.check_trade_start(
+            StartCheck(trade_id=inp.trade_id, symbol=inp.symbol, side=inp.side), window=window)
+    except ACTIVITY_FAILURES as err:
+        if not _foreign(err):
+            raise
+        return _refused(run, failure_message(err))
+    return None
+
+
+def _refused(run: TradeRun, message: str) -> TradeResult:
+    """A run that may not act for its trade ends REFUSED with nothing sent, and writes no row:
+    there is none, or it is another workflow's (its own stays as it is)."""
+    workflow.logger.warning("refused: %s", message)
+    run.state.error = message
+    run.set(TradeStatus.REFUSED, "done")
+    s = run.state
+    return TradeResult(trade_id=run.inp.trade_id, status=TradeStatus.REFUSED,
+                       filled_qty=s.filled_qty, closed_qty=s.closed_qty,
+                       realized_pnl=s.realized_pnl, fees=s.fees, error=message)
 
 
 async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -> TradeResult:

@@ -20,14 +20,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
-from db.models import Trade
+from db.models import Signal, Trade
 from exchange.client import BitunixClient
 from settings import Settings
 from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
 from tests.support.waiting import NotYet
 from tests.support.waiting import eventually as until  # every 0.1 s for up to 60 s (WAIT_S)
-from trading.types import EntryType, Intent, PositionSide, TradeStatus
+from trading.types import EntryType, Intent, PositionSide, SignalOutcome, TradeStatus
 from workflows import search_attributes as sa
 from workflows.contract import StrategySnapshot, TradeInput
 from workflows.state import TradeState
@@ -81,13 +81,19 @@ class Harness:
         start: dict[str, Any] | None = None,
         **fields: Any,
     ) -> WorkflowHandle:
-        """Record the trade row (as the webhook does) and start TradeWorkflow."""
+        """Record the alert's ACCEPTED signal and the trade row (as the webhook does) and start
+        TradeWorkflow (which checks them before anything is sent: activities/ownership.py)."""
         strat = strat or strategy()
         wid = workflow_id or f"trade-{strat.name}-{uuid.uuid4().hex[:12]}"
         side = PositionSide.LONG if intent in (Intent.OPEN_LONG, Intent.REVERSE_TO_LONG) else PositionSide.SHORT
         async with self.sessionmaker() as session, session.begin():
-            row = Trade(workflow_id=wid, symbol=symbol, side=side.value, intent=intent.value,
-                        entry_type=entry_type.value, status=TradeStatus.PENDING.value)
+            alert = Signal(strategy_name=strat.name, outcome=SignalOutcome.ACCEPTED.value,
+                           symbol=symbol, intent=intent.value, workflow_id=wid)
+            session.add(alert)
+            await session.flush()
+            row = Trade(workflow_id=wid, signal_id=alert.id, symbol=symbol, side=side.value,
+                        intent=intent.value, entry_type=entry_type.value,
+                        status=TradeStatus.PENDING.value)
             session.add(row)
             await session.flush()
             trade_id = row.id

@@ -167,7 +167,10 @@ async def test_a_predecessor_that_ended_without_closing_refuses_the_reverse(
     await h.until_state(old, protected, "the long is open")
     new = await h.trade(intent=Intent.REVERSE_TO_SHORT, sizing=Sizing(size=QTY),
                         close_first_workflow_id=old.id)
-    await h.until_state(new, lambda s: s.phase.startswith("closing "), "waiting for the long")
+    # The wait itself, not the moment the reverse tells the long to close (a phase that lasts
+    # only until that signal is delivered: a poll could miss it).
+    await h.until_state(new, lambda s: s.phase == f"waiting for {old.id} to close first",
+                        "waiting for the long")
     await new.signal(TradeWorkflow.predecessor_closed,
                      PredecessorClosed(workflow_id="trade-someone-else", status=TradeStatus.CLOSED))
     await new.signal(TradeWorkflow.predecessor_closed,
