@@ -106,15 +106,27 @@ def source_address(
     peer: str | None, forwarded_for: str | None, trusted: Iterable[str]
 ) -> str | None:
     """The sender's address: the peer, or, when the peer is a trusted proxy, the nearest
-    untrusted address in X-Forwarded-For (never a value a client could simply write)."""
+    untrusted address in X-Forwarded-For (never a value a client could simply write). Always a
+    valid IP, written one way, or None (unknown: no allow-list admits it): a hop that is not an
+    address ends the walk, since what lies before it was written by whoever sent it."""
     networks = _networks(trusted)
     if peer is None or not forwarded_for or not _within(peer, networks):
-        return peer
+        return _canonical_ip(peer)
     hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _within(hop, networks):
-            return hop
-    return hops[0] if hops else peer
+        ip = _canonical_ip(hop)
+        if ip is None or not _within(ip, networks):
+            return ip
+    return _canonical_ip(hops[0]) if hops else _canonical_ip(peer)
+
+
+def _canonical_ip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
 
 
 def ip_allowed(address: str | None, allowed: Iterable[str], tradingview: bool) -> bool:

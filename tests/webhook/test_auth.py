@@ -78,6 +78,19 @@ def test_source_address_trusts_forwarded_for_only_from_trusted_proxies() -> None
     assert source_address("10.1.2.3", None, proxies) == "10.1.2.3"
 
 
+def test_only_a_valid_ip_is_ever_a_source_address() -> None:
+    """Found by the security review (D4): a trusted proxy passing a client-written
+    X-Forwarded-For on stored `not-an-ip` and `<script>…` as the source and echoed it."""
+    proxies = ["10.0.0.0/8"]
+    for junk in ("not-an-ip", "<script>alert(1)</script>", "1.2.3.4:80", "1.2.3.4 5.6.7.8"):
+        assert source_address("10.1.2.3", junk, proxies) is None
+        assert source_address("10.1.2.3", f"{junk}, 10.9.9.9", proxies) is None
+        assert not ip_allowed(source_address("10.1.2.3", junk, proxies), ["0.0.0.0/0"], False)
+    # what is stored is the address written one way
+    assert source_address("10.1.2.3", " 2001:DB8::1 ", proxies) == "2001:db8::1"
+    assert source_address("2001:DB8::2", None, proxies) == "2001:db8::2"
+
+
 def test_ip_allow_list_and_tradingview_preset() -> None:
     assert ip_allowed("203.0.113.9", [], False)
     assert all(ip_allowed(ip, [], True) for ip in TRADINGVIEW_IPS)
