@@ -46,6 +46,9 @@ class Failure(StrEnum):
     FOREIGN_START = "ForeignStart"
     ORDER_ROW_MISSING = "OrderRowMissing"
     PROTECTION_REFUSED = "ProtectionRefused"
+    # The TP/SL names a position the exchange does not have (yet): nothing was created; the
+    # trade reads its position again at its next check (never the strategy's refusal policy).
+    POSITION_NOT_FOUND = "PositionNotFound"
     NOT_FOUND_YET = "NotFoundYet"  # retryable: the order is not visible at the exchange yet
     CANCEL_NOT_CONFIRMED = "CancelNotConfirmed"  # retryable
     ORDERS_IN_FLIGHT = "OrdersInFlight"  # retryable: an adoption waits for the rows to settle

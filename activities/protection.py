@@ -39,11 +39,11 @@ from activities.contract import (
     ProtectionSnapshot,
 )
 from activities.contract_tracking import Done
-from activities.errors import protection_refused, translated, try_again
+from activities.errors import protection_refused, refuse, translated, try_again
 from activities.orders import VISIBILITY_WINDOW
 from activities.records import Records
 from exchange.client import BitunixClient
-from exchange.errors import NotFoundYet, OutcomeUnknown, Rejected
+from exchange.errors import NotFoundYet, OutcomeUnknown, PositionNotFound, Rejected
 from exchange.models import TpslOrder
 from trading.types import Leg, OrderStatus, OrderType, PositionSide
 
@@ -104,6 +104,15 @@ class ProtectionActivities:
                     if adopted is None:
                         raise  # retryable: the next attempt lists and adopts before re-sending
                     return adopted
+                except PositionNotFound as exc:
+                    # Found by the fault runs (seed 5113): the position id came from a read
+                    # that still listed a position closed just before this trade's entry
+                    # filled. Not a refusal of the TP/SL: flattening on it would close a
+                    # position for nothing. The trade reads its position again.
+                    await self._save(req, None, OrderStatus.REJECTED, error=str(exc))
+                    raise refuse(Failure.POSITION_NOT_FOUND,
+                                 f"the exchange has no open position {req.position_id}: {exc}; "
+                                 "the TP/SL is placed on the position the next check reads") from exc
                 except Rejected as exc:
                     await self._save(req, None, OrderStatus.REJECTED, error=str(exc))
                     raise protection_refused(exc) from exc

@@ -101,6 +101,11 @@ class PermissionDenied(Rejected):
     pass
 
 
+class PositionNotFound(Rejected):
+    """30004: the position id a request names is not an open position (it closed, or the
+    caller's read of it lagged: a position closed just before is still listed a moment)."""
+
+
 class AuthFailed(Rejected):
     pass
 
@@ -136,6 +141,7 @@ RETRYABLE: dict[type[ExchangeError], bool] = {
     InsufficientFunds: False,
     UnknownSymbol: False,
     PermissionDenied: False,
+    PositionNotFound: False,
     AuthFailed: False,
     NotFoundYet: True,
     RateLimited: True,
@@ -182,6 +188,7 @@ _BY_CODE: dict[int, type[ExchangeError]] = {
     20013: PermissionDenied,
     20014: PermissionDenied,
     30040: PermissionDenied,
+    30004: PositionNotFound,
 }
 
 

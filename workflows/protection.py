@@ -179,7 +179,7 @@ def _unsettled(run: TradeRun, req: ProtectionRequest, kind: str) -> None:
     claims handed to it were settled before it sent. Otherwise its outcome is unknown: its
     TP/SL may exist, recorded by no row, so it is kept as a claim."""
     led = run.ledger
-    if kind == Failure.PROTECTION_REFUSED:
+    if kind in (Failure.PROTECTION_REFUSED, Failure.POSITION_NOT_FOUND):
         _settled(run, req)
     elif workflow.patched(KEEPS_CLAIMS) and all(c.client_id != req.client_id
                                                 for c in led.unsettled):

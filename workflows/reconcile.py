@@ -56,6 +56,10 @@ TPSL_UNKNOWN_BOUND_S = 20
 # Estimates refined by the trade: calls a history recorded before them replays without.
 REFINES_ESTIMATES = "tpsl-estimates-refined"
 UNKNOWN_PHASE = "TP/SL in neither of the exchange's lists yet"
+# A trade whose position id came from a read that still listed a position closed just before
+# its entry filled (found by the fault runs, seed 5113) follows the position its quantity is
+# in: a new check, which a history recorded before it replays without.
+FOLLOWS_ITS_POSITION = "reconcile-follows-its-position"
 
 
 async def follow(run: TradeRun, *, max_age_ms: int = 0) -> RefreshResult:
@@ -113,6 +117,16 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
     if prot is None or out.protection_pending:
         _known(run)
     gone = pos is None or pos.position_id != led.position_id
+    if gone and pos is not None and holds_what_is_owned(led.open_qty, pos.qty, out.owned_qty) \
+            and workflow.patched(FOLLOWS_ITS_POSITION):
+        # Another position of our symbol and side, holding at least what every open trade
+        # on it owns: our quantity is there. The id we had came from a read that lagged (a
+        # position closed just before our entry filled was still listed), so nothing of ours
+        # closed: follow this one. (A real close leaves a new position short of what we own.)
+        workflow.logger.warning("following position %s: position %s, read before, is not "
+                                "where the trade's quantity is", pos.position_id, led.position_id)
+        led.position_id = pos.position_id
+        gone = False
     if (gone or pos.qty < led.open_qty) and unsettled(run, out) and workflow.patched(READS_AGAIN):
         # Less at the exchange than owned while a close of ours is working, or an entry just
         # filled: the position may already show a fill the order sync before it did not (our
@@ -170,6 +184,12 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
         led.shortfall_since_ms = None
         led.last_seen_ms = out.now_ms
     return out
+
+
+def holds_what_is_owned(own: Decimal, held: Decimal, owned_by_all: Decimal | None) -> bool:
+    """Whether a position holding `held` holds what the open trades own on it (`owned_by_all`,
+    this trade's `own` among it; the trade's own when the total is not known)."""
+    return held >= max(own, owned_by_all if owned_by_all is not None else own)
 
 
 async def shortfall_settled(run: TradeRun, out: RefreshResult, short: Decimal) -> bool:

@@ -15,6 +15,7 @@ from exchange.errors import (
     NotFoundYet,
     OutcomeUnknown,
     PermissionDenied,
+    PositionNotFound,
     RateLimited,
     Rejected,
     RuleRejected,
@@ -84,6 +85,7 @@ def test_retry_table_follows_design_note_section_5() -> None:
         InsufficientFunds,
         UnknownSymbol,
         PermissionDenied,
+        PositionNotFound,
         AuthFailed,
         BadResponse,
     }

@@ -231,3 +231,38 @@ async def test_a_shortfall_no_closing_fill_explains_is_a_close_only_after_its_bo
     done = await h.result(a)
     assert done.status is TradeStatus.CANCELLED and done.closed_qty == QTY
     assert await h.position_qty() == 0
+
+
+async def test_a_trade_that_first_sees_the_position_a_trade_before_it_closed_keeps_its_own(
+    temporal_client: Client, lag_paper: PaperExchange, wf_db, task_queue: str
+) -> None:
+    """Found by the randomized fault runs (seed 5113, a positions lag): A opened and closed;
+    B's entry filled into a new position while every position read still showed A's closed
+    one. B took A's position id, and once the reads caught up, the position "it was in" was
+    gone: B recorded its quantity as closed outside and ended CLOSED, while the exchange held
+    it, owned, tracked and protected by no trade. B must follow the position its quantity is
+    in; whatever it does, it never ends while the exchange holds what it owns."""
+    async with running_harness(temporal_client, lag_paper, wf_db, task_queue) as h:
+        await h.paper.admin.set_price(BTC, "95000")
+        a = await h.trade(sizing=Sizing(size=QTY))
+        await h.until_state(a, lambda s: s.status is TradeStatus.TRACKING, "A tracks")
+        await h.paper.admin.faults(position_lag_ms=LAG_MS)
+        await a.signal(TradeWorkflow.close, CloseRequest())
+        assert (await h.result(a)).status is TradeStatus.CLOSED
+        assert await shown(h) == QTY, "the reads still show A's closed position"
+
+        b = await h.trade(sizing=Sizing(size=SMALL), sl=Decimal("90000"))
+        await h.until_state(b, lambda s: s.filled_qty == SMALL, "B filled")
+        await until_shown(h, SMALL)  # the lag has passed: the reads show B's own position
+        await checks_since(h, time.time_ns(), 4)
+        st = await h.state(b)
+        held = await h.position_qty()
+        assert held == SMALL, held
+        assert not st.status.is_final, f"B ended {st.status} while the exchange holds {held}"
+        assert st.closed_qty == 0, st
+        await h.until_state(b, lambda s: s.protection.order_id is not None, "B is protected")
+        await h.paper.admin.clear_faults()
+
+        await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+        assert (await h.result(b)).status is TradeStatus.CANCELLED
+        assert await h.position_qty() == 0  # nothing left that no trade owns
