@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from settings import Settings
+from webhook.apidoc import HEALTH, OPTIONAL_ADMIN_TOKEN, answers
 from webhook.deps import AppState, app_state, has_admin_token
 from webhook.incidents import open_incidents
 
@@ -151,7 +152,18 @@ async def _probe_components(state: AppState, app: Any) -> dict[str, Result]:
     return dict(zip(checks, answers, strict=True))
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    openapi_extra=OPTIONAL_ADMIN_TOKEN,
+    responses={
+        200: {"model": HEALTH, "description": "up (anonymous), or each component (admin token)"},
+        503: {
+            "model": HEALTH,
+            "description": "down: a component failed (or, with strict=true, incidents are open)",
+        },
+    }
+    | answers(413, 422),
+)
 async def healthz(
     request: Request, strict: bool = False, state: AppState = Depends(app_state)
 ) -> JSONResponse:

@@ -18,6 +18,7 @@ from db.models import Incident
 from trading.types import IncidentAction, IncidentStatus
 from webhook import adoption, resume
 from webhook.adoption import AdoptionRefused
+from webhook.apidoc import IncidentAnswered, IncidentPage, IncidentRow, answers
 from webhook.deps import AppState
 from webhook.temporal import TemporalUnavailable, ui_url
 from webhook.trades import MAX_PAGE, Cursor, Name, RowId, require_admin, row_dict
@@ -55,7 +56,11 @@ def _count_open() -> Select[tuple[int]]:
         Incident.status == IncidentStatus.OPEN.value)
 
 
-@router.get("")
+@router.get(
+    "",
+    responses={200: {"model": IncidentPage, "description": "newest first; `open`: how many"}}
+    | answers(401, 413, 422),
+)
 async def list_incidents(
     state: AppState = Depends(require_admin),
     status: Literal["open", "resolved", "dismissed", "all"] = "open",
@@ -97,7 +102,10 @@ class AdoptRequest(BaseModel):
     stop_pct: Annotated[Decimal, Field(gt=0, lt=100)] | None = None
 
 
-@router.get("/{incident_id}")
+@router.get(
+    "/{incident_id}",
+    responses={200: {"model": IncidentRow}} | answers(401, 404, 413, 422),
+)
 async def show_incident(incident_id: RowId, state: AppState = Depends(require_admin)) -> JSONResponse:
     async with state.sessionmaker() as session:
         row = await session.get(Incident, incident_id)
@@ -106,7 +114,11 @@ async def show_incident(incident_id: RowId, state: AppState = Depends(require_ad
     return JSONResponse(row_dict(row))
 
 
-@router.post("/{incident_id}/dismiss")
+@router.post(
+    "/{incident_id}/dismiss",
+    responses={200: {"model": IncidentRow, "description": "dismissed"}}
+    | answers(400, 401, 404, 409, 413, 422, e409="the incident is not open"),
+)
 async def dismiss_incident(
     incident_id: RowId, request: DismissRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
@@ -129,7 +141,17 @@ async def dismiss_incident(
     return JSONResponse(row_dict(row))
 
 
-@router.post("/{incident_id}/adopt")
+@router.post(
+    "/{incident_id}/adopt",
+    status_code=202,
+    responses={202: {"model": IncidentAnswered, "description": "the trade that answers it"}}
+    | answers(
+        400, 401, 404, 409, 413, 422, 503,
+        e404="no such incident or strategy",
+        e409="the incident is not open unowned quantity, is already being answered, or its pair is unknown",
+        e503="Temporal is unavailable: recorded, started once it is back",
+    ),
+)
 async def adopt_incident(
     incident_id: RowId, request: AdoptRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
@@ -139,7 +161,17 @@ async def adopt_incident(
     return await _answer(state, incident_id, request, close=False)
 
 
-@router.post("/{incident_id}/flatten")
+@router.post(
+    "/{incident_id}/flatten",
+    status_code=202,
+    responses={202: {"model": IncidentAnswered, "description": "the trade that answers it"}}
+    | answers(
+        400, 401, 404, 409, 413, 422, 503,
+        e404="no such incident",
+        e409="the incident is not open unowned quantity, is already being answered, or its pair is unknown",
+        e503="Temporal is unavailable: recorded, started once it is back",
+    ),
+)
 async def flatten_incident(
     incident_id: RowId, request: AdoptRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:
@@ -187,7 +219,17 @@ class ResumeRequest(BaseModel):
     )
 
 
-@router.post("/{incident_id}/resume")
+@router.post(
+    "/{incident_id}/resume",
+    status_code=202,
+    responses={202: {"model": IncidentAnswered, "description": "the trade that answers it"}}
+    | answers(
+        400, 401, 404, 409, 413, 422, 503,
+        e404="no such incident",
+        e409="the incident is not an open untracked trade, or its trade cannot be resumed",
+        e503="Temporal is unavailable: recorded, not started",
+    ),
+)
 async def resume_incident(
     incident_id: RowId, request: ResumeRequest, state: AppState = Depends(require_admin)
 ) -> JSONResponse:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from webhook.apidoc import AlertAnswer
 from webhook.auth import source_address
 from webhook.deps import AppState, app_state
 from webhook.intake import Answer, Intake
@@ -35,15 +37,43 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with each `{"$ref": "#/$defs/X"}` replaced by X itself and `$defs` dropped.
+    pydantic's refs point into the model's own `$defs`, which an OpenAPI document cannot
+    resolve where the schema is embedded (review D15: schemathesis skipped the route). The
+    alert's defs are flat enums, never recursive."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(schema)  # type: ignore[no-any-return]
+
+
 _DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": Alert.model_json_schema()},
-            "text/plain": {"schema": {"type": "string", "description": "the same JSON, as text"}},
+            "application/json": {"schema": inline_defs(Alert.model_json_schema())},
+            "text/plain": {
+                "schema": {
+                    "type": "string",
+                    "minLength": 2,  # "{}", the shortest JSON object
+                    "contentMediaType": "application/json",
+                    "description": "the same JSON, as text (TradingView's alert message)",
+                }
+            },
         },
     }
 }
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
 
 
 @router.post(
@@ -51,21 +81,38 @@ _DOC = {
     openapi_extra=_DOC,
     summary="Receive a TradingView alert",
     responses={
-        202: {"description": "accepted: the trade's workflow is started (or the close sent)"},
-        200: {"description": "duplicate delivery, or nothing to close"},
-        400: {"description": "not JSON"},
-        401: {"description": "unknown strategy or wrong secret"},
-        403: {"description": "strategy disabled or source address not allowed"},
-        413: {"description": f"body larger than {MAX_BODY_BYTES} bytes"},
+        202: {
+            "model": AlertAnswer,
+            "description": "accepted: the trade's workflow is started (or the close sent)",
+        },
+        200: {"model": AlertAnswer, "description": "duplicate delivery, or nothing to close"},
+        400: {"model": AlertAnswer, "description": "not JSON, or not a JSON object"},
+        401: {"model": AlertAnswer, "description": "unknown strategy or wrong secret"},
+        403: {
+            "model": AlertAnswer,
+            "description": "strategy disabled or source address not allowed",
+        },
+        409: {
+            "model": AlertAnswer,
+            "description": "an exit whose trades cannot be closed now (not delivered)",
+        },
+        413: {"model": AlertAnswer, "description": f"body larger than {MAX_BODY_BYTES} bytes"},
         422: {
+            "model": AlertAnswer,
             "description": "unknown, missing or contradictory fields; a number out of range; "
-            "nested too deep; stale; unknown symbol"
+            "nested too deep; stale; unknown symbol",
         },
         429: {
+            "model": AlertAnswer,
             "description": "the strategy's rate limit, or too many deliveries without a valid "
-            "secret from this address (Retry-After)"
+            "secret from this address",
+            "headers": _RETRY_AFTER,
         },
-        503: {"description": "Temporal or the database unavailable; the alert is recorded"},
+        503: {
+            "model": AlertAnswer,
+            "description": "Temporal or the database unavailable; the alert is recorded "
+            "(NOT_STARTED) when the database is there",
+        },
     },
 )
 async def tradingview(request: Request, state: AppState = Depends(app_state)) -> JSONResponse:

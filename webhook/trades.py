@@ -7,12 +7,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, select
 
 from db.models import Fill, Order, Strategy, Trade
 from trading.types import TradeStatus
+from webhook.apidoc import ADMIN_TOKEN, CancelSent, TradeDetail, TradePage, answers
 from webhook.deps import AppState, app_state, has_admin_token
 from webhook.frontdoor import ADMIN_REQUIRED
 from webhook.temporal import (
@@ -40,7 +41,11 @@ Cursor = Annotated[
 Name = Annotated[str | None, Query(max_length=MAX_NAME, pattern=NO_NUL)]
 
 
-def require_admin(request: Request, state: AppState = Depends(app_state)) -> AppState:
+def require_admin(
+    request: Request,
+    state: AppState = Depends(app_state),
+    _documented: object = Security(ADMIN_TOKEN),  # names the scheme in the OpenAPI document
+) -> AppState:
     if not has_admin_token(request, state.settings):
         raise HTTPException(401, ADMIN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
     return state
@@ -66,7 +71,11 @@ def trade_view(state: AppState, trade: Trade, strategy_name: str | None) -> dict
     }
 
 
-@router.get("")
+@router.get(
+    "",
+    responses={200: {"model": TradePage, "description": "newest first"}}
+    | answers(401, 413, 422),
+)
 async def list_trades(
     state: AppState = Depends(require_admin),
     status: TradeStatus | None = None,
@@ -110,7 +119,10 @@ async def _load(state: AppState, trade_id: int) -> tuple[Trade, str | None]:
     return row[0], row[1]
 
 
-@router.get("/{trade_id}")
+@router.get(
+    "/{trade_id}",
+    responses={200: {"model": TradeDetail}} | answers(401, 404, 413, 422),
+)
 async def show_trade(trade_id: RowId, state: AppState = Depends(require_admin)) -> JSONResponse:
     trade, name = await _load(state, trade_id)
     async with state.sessionmaker() as session:
@@ -158,7 +170,16 @@ async def _live_state(state: AppState, workflow_id: str) -> tuple[Any, str | Non
     return result.model_dump(mode="json"), None
 
 
-@router.post("/{trade_id}/cancel", status_code=202)
+@router.post(
+    "/{trade_id}/cancel",
+    status_code=202,
+    responses={202: {"model": CancelSent, "description": "the cancel signal is sent"}}
+    | answers(
+        400, 401, 404, 409, 413, 422, 503,
+        e409="the trade has ended, or its workflow is not running",
+        e503="Temporal is unavailable: the cancel was not sent",
+    ),
+)
 async def cancel_trade(
     trade_id: RowId,
     request: CancelRequest | None = None,
