@@ -24,11 +24,13 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,13 +43,15 @@ from bench.alerts import (
     BenchFailure,
     BenchStrategy,
     add_strategy,
+    close_body,
     open_body,
 )
 from bench.limits import BenchLimits
+from bench.memory import stack_processes
 from bench.report import Outcome, Row, ms
-from bench.signal_to_order import SIZE, SYMBOL, close_batch
+from bench.signal_to_order import SIZE, SYMBOL
 from bench.stack import REPO, Stack
-from bench.stackdb import TradeWatch, database_url
+from bench.stackdb import TradeWatch, database_url, trade_statuses
 from bench.stats import summary
 from db.session import make_engine
 
@@ -60,6 +64,11 @@ VALID_INTERVAL_S = 0.2  # at most 5 valid alerts/s: each trade costs ~150 ms of 
 WARMUP = 10
 LEAD_S = 1.0  # the flood runs this long before the valid alerts start, and after they end
 SETTLE_TIMEOUT_S = 10.0
+# After each phase its trades are closed and the next phase waits until they are: closing
+# ~100 trades takes longer than 30 s on a busy 2-core machine, and a phase must not measure
+# the previous one's exits.
+CLOSE_WAIT_S = 300.0
+TERMINAL = ("CLOSED", "CANCELLED", "FAILED", "REFUSED")
 FLOOD_CONNECTIONS = 200  # below the webhook's 256 (TRADEWIRE_HTTP_LIMIT_CONCURRENCY)
 FLOOD_TIMEOUT_S = 10.0
 SEND_SLACK_S = 5.0  # the flood's schedule may slip this much before the rest is not sent
@@ -225,6 +234,7 @@ async def flood(url: str, strategy: str, *, rate: int, duration_s: float,  # flo
         "scheduled": len(offsets), "sent": len(answers), "sent_over_s": round(span, 2),
         "answered_per_s": answered_rate(answered, duration_s),
         "connections_opened": client.opened,
+        "client_cpu_s": round(time.process_time(), 2),
         "statuses": dict(sorted(statuses.items())),
         "answer_ms": summary(t for _, t, _ in answers),
     }
@@ -301,6 +311,7 @@ class Phase:
     label: str
     acks: list[Ack] = field(default_factory=list)
     flood: dict[str, Any] | None = None
+    webhook_cpu: float | None = None  # float-ok: the webhook's CPU, a share of one core
 
     @property
     def accepted_ms(self) -> list[float]:
@@ -310,6 +321,7 @@ class Phase:
         out: dict[str, Any] = {
             "ack_ms": summary(self.accepted_ms),
             "valid_statuses": dict(Counter(str(a.status) for a in self.acks)),
+            "webhook_cpu_share_of_a_core": self.webhook_cpu,
         }
         if self.flood is not None:
             out["flood"] = self.flood | {"by_class": by_class(self.flood["statuses"])}
@@ -353,8 +365,49 @@ class ValidSender:
         return acks
 
     async def close_all(self) -> None:
-        await close_batch(self.stack, self.poster, self.strategy,
-                          f"flood-valid-{self.run}-x{self.sent}", self.opened)
+        """One exit alert closes every open trade of the strategy; wait until all ended."""
+        ack = await self.poster.post(close_body(self.strategy, SYMBOL,
+                                                f"flood-valid-{self.run}-x{self.sent}"))
+        self.sent += 1
+        if ack.status != 202:
+            raise BenchFailure(f"exit alert: the webhook answered {ack.status} {ack.body}")
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while True:
+            statuses = await trade_statuses(self.stack, [self.strategy.name])
+            if sum(statuses.get(s, 0) for s in TERMINAL) >= self.opened:
+                return
+            if time.monotonic() > deadline:
+                raise BenchFailure(f"{self.strategy.name}: trades not ended {CLOSE_WAIT_S:.0f} s "
+                                   f"after the exit alert: {statuses}")
+            await asyncio.sleep(0.2)
+
+
+def cpu_seconds(pid: int | None) -> float | None:  # float-ok: seconds
+    """User + system CPU time of a process so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After the command: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """The webhook's CPU over a phase, as a share of one core."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.pid = stack_processes(stack).get("webhook")
+
+    def start(self) -> None:
+        self.t0, self.cpu0 = time.monotonic(), cpu_seconds(self.pid)
+
+    def share(self) -> float | None:  # float-ok: a share of a core
+        cpu1 = cpu_seconds(self.pid)
+        if cpu1 is None or self.cpu0 is None:
+            return None
+        return round((cpu1 - self.cpu0) / (time.monotonic() - self.t0), 2)
 
 
 async def flood_rows(stack: Stack, source: str = FLOOD_SOURCE) -> int:
@@ -376,18 +429,24 @@ async def phases(stack: Stack, limits: BenchLimits, *, duration_s: float,  # flo
         add_strategy, stack, f"bench-flood-{uuid.uuid4().hex[:6]}",
         rate_limit_per_min=limits.webhook_rate_limit_per_min, size=SIZE)
     sender = ValidSender(stack, strategy)
+    meter = CpuMeter(stack)
     idle, flooded = Phase("no flood"), Phase(f"{rate}/s anonymous flood")
     try:
         for ack in await sender.series(WARMUP * VALID_INTERVAL_S):
             if ack.status != 202:
                 raise BenchFailure(f"warm-up alert: the webhook answered {ack.status} {ack.body}")
+        await sender.close_all()
+        meter.start()
         idle.acks = await sender.series(duration_s)
+        idle.webhook_cpu = meter.share()
         await sender.close_all()
         child = await FloodChild.start(stack, strategy.name, rate=rate,
                                        duration_s=duration_s + 2 * LEAD_S)
         try:
             await asyncio.sleep(LEAD_S)
+            meter.start()
             flooded.acks = await sender.series(duration_s)
+            flooded.webhook_cpu = meter.share()
             flooded.flood = await child.result()
         finally:
             await child.stop()
@@ -429,6 +488,8 @@ def outcome(idle: Phase, flooded: Phase, rows_written: int, *, recorded_per_min:
             Row("valid ack p50 / p99 / max, under the flood", _lat(flooded)),
             Row("p99 under the flood ÷ no flood", f"{r}×" if r is not None else "–"),
             Row("valid alerts not answered 202", str(not_ok), "0", "met" if not not_ok else "MISSED"),
+            Row("webhook CPU, share of a core: no flood / under the flood",
+                f"{idle.webhook_cpu} / {flooded.webhook_cpu}"),
             Row("flood answered 429 / 401 or 422 / other",
                 f"{classes['429']} / {classes['401/422']} / {classes['other']}"),
             Row("flood sent / answered per s (asked for)",
@@ -468,6 +529,8 @@ def with_limit_off(main: Outcome, idle: Phase, flooded: Phase, rows_written: int
         Row("limit OFF: valid ack p50 / p99 / max, no flood", _lat(idle)),
         Row("limit OFF: valid ack p50 / p99 / max, under the flood", _lat(flooded)),
         Row("limit OFF: p99 under the flood ÷ no flood", f"{r}×" if r is not None else "–"),
+        Row("limit OFF: webhook CPU, share of a core: no flood / under the flood",
+            f"{idle.webhook_cpu} / {flooded.webhook_cpu}"),
         Row("limit OFF: valid alerts not answered 202",
             str(sum(1 for a in idle.acks + flooded.acks if a.status != 202))),
         Row("limit OFF: flood answered 429 / 401 or 422 / other; answered per s; rows written",

@@ -67,7 +67,7 @@ class Series:
         }
 
 
-async def close_batch(stack: Stack, poster: AlertPoster, strategy: BenchStrategy,
+async def _close_batch(stack: Stack, poster: AlertPoster, strategy: BenchStrategy,
                        alert_id: str, opened: int) -> float:  # float-ok: seconds
     """One exit alert closes every open trade of the strategy; wait until all have ended."""
     t0 = time.monotonic()
@@ -102,7 +102,7 @@ async def run_series(stack: Stack, strategy: BenchStrategy, n: int) -> Series:
                 series.stopped_early = True
                 if i % BATCH:  # trades of an unfinished batch are still open
                     series.batch_close_s.append(
-                        await close_batch(stack, poster, strategy, f"{run}-x{i}", i))
+                        await _close_batch(stack, poster, strategy, f"{run}-x{i}", i))
                 break
             ack = await poster.post(open_body(strategy, SYMBOL, f"{run}-o{i}"))
             accepted(ack, f"open alert {i}")
@@ -116,7 +116,7 @@ async def run_series(stack: Stack, strategy: BenchStrategy, n: int) -> Series:
                             status, SETTLE_TIMEOUT_S)
             if (i + 1) % BATCH == 0 or i + 1 == total:
                 series.batch_close_s.append(
-                    await close_batch(stack, poster, strategy, f"{run}-x{i}", i + 1))
+                    await _close_batch(stack, poster, strategy, f"{run}-x{i}", i + 1))
     finally:
         await poster.aclose()
         await admin.aclose()
