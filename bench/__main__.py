@@ -4,6 +4,7 @@ bench/results/<date>.md and .json.
     python -m bench                          everything (a few minutes)
     python -m bench --quick                  small samples, for a smoke run
     python -m bench --only precision_fuzz    one measurement (repeat --only for more)
+    python -m bench --only flood             valid-alert acks under a 300 req/s anonymous flood
     python -m bench --use-running http://127.0.0.1:8000 [--exchange-url URL]
                                              measure a stack someone started (no restarts:
                                              the fast-path-off run is skipped)
@@ -27,7 +28,17 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ack, burst, floor, memory, precision_fuzz, profile, report, signal_to_order
+from bench import (
+    ack,
+    burst,
+    flood,
+    floor,
+    memory,
+    precision_fuzz,
+    profile,
+    report,
+    signal_to_order,
+)
 from bench.alerts import BenchFailure, add_strategy
 from bench.limits import BenchLimits
 from bench.machine import machine, versions
@@ -35,9 +46,10 @@ from bench.report import Outcome
 from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running_stack
 from devstack.components import defines_function, module_exists
 
-STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "memory", "burst")
+STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst")
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
-ORDER = ("floor", "signal_to_order", "ack", "burst", "memory", "precision_fuzz", "profile")
+ORDER = ("floor", "signal_to_order", "ack", "flood", "burst", "memory", "precision_fuzz",
+         "profile")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -140,6 +152,39 @@ class Bench:
             except (BenchFailure, StackError) as exc:
                 say(f"fast path off: FAILED: {exc}")
                 fast.notes.append(f"fast path off: failed: {exc}")
+        flooded = self.outcomes.get("flood")
+        if flooded is not None and not flooded.skipped:
+            await self.flood_limit_off(flooded)
+
+    async def flood_limit_off(self, main: Outcome) -> None:
+        """The flood series again on a stack whose per-address limit is out of reach."""
+        say("starting a third stack (anonymous limit off) …")
+        try:
+            async with full_stack(self.limits, self.work / "nolimit", fast_path=True,
+                                  extra_env=flood.LIMIT_OFF_ENV) as stack:
+                idle, flooded, rows = await flood.phases(stack, self.limits,
+                                                         duration_s=self.flood_duration())
+            flood.with_limit_off(main, idle, flooded, rows)
+            for row in main.rows:
+                if row.metric.startswith("limit OFF"):
+                    say(f"  {row.metric}: {row.value}")
+        except (BenchFailure, StackError) as exc:
+            say(f"anonymous limit off: FAILED: {exc}")
+            main.notes.append(f"limit OFF: failed: {exc}")
+
+    def flood_duration(self) -> int:
+        return self.n(flood.DURATION_S, flood.QUICK_DURATION_S)
+
+    async def flood(self, stack: Stack) -> Outcome:
+        from settings import Settings
+
+        duration = self.flood_duration()
+        idle, flooded, rows = await flood.phases(stack, self.limits, duration_s=duration)
+        # Our stacks run with the default; a running one with what its environment says.
+        recorded = (Settings().anonymous_recorded_per_min if stack.up is None
+                    else Settings.model_fields["anonymous_recorded_per_min"].default)
+        return flood.outcome(idle, flooded, rows, recorded_per_min=recorded,
+                             duration_s=duration)
 
     async def fuzz(self) -> Outcome:
         n = self.args.fuzz_n or self.n(precision_fuzz.DEFAULT_N, precision_fuzz.QUICK_N)
@@ -201,6 +246,9 @@ class Bench:
                 self.outcomes["ack"] = ack.outcome(self.fast_series)
             if "signal_to_order" not in self.wanted:
                 self.outcomes.pop("signal_to_order")
+        if "flood" in self.wanted:
+            self.outcomes["flood"] = await guarded(
+                "4c. Anonymous flood", "flood", lambda: self.flood(stack))
         if "memory" in self.wanted:
             trades = self.n(memory.OPEN_TRADES, memory.QUICK_OPEN_TRADES)
             window = memory.QUICK_RATE_WINDOW_S if self.quick else memory.RATE_WINDOW_S
@@ -222,6 +270,8 @@ class Bench:
         used["TRADEWIRE_PAPER_TICK_INTERVAL_S"] = "86400 (random walk off: prices move "\
             "only through the admin API)"
         used["TRADEWIRE_FAST_PATH"] = "true (measurements 1, 2, 4, 5); false (3)"
+        used["TRADEWIRE_ANONYMOUS_*"] = ("defaults (measurement 4c); burst and per-minute "
+                                         "raised to 100000000 on 4c's limit-off stack")
         used["quick"] = self.quick
         return used
 

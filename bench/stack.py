@@ -205,9 +205,11 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def full_stack(
-    limits: BenchLimits, work_dir: Path, *, fast_path: bool = True
+    limits: BenchLimits, work_dir: Path, *, fast_path: bool = True,
+    extra_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
-    """`tradewire up` on free ports in `work_dir/state`, with the limits raised."""
+    """`tradewire up` on free ports in `work_dir/state`, with the limits raised (and any
+    `extra_env` settings on top)."""
     webhook, temporal, temporal_ui, exchange = free_ports(4)
     state_dir = work_dir / "state"
     extra = {
@@ -217,6 +219,7 @@ async def full_stack(
         "TRADEWIRE_EXCHANGE_PORT": str(exchange),
         "TRADEWIRE_FAST_PATH": "true" if fast_path else "false",
         "TRADEWIRE_PAPER_TICK_INTERVAL_S": "86400",
+        **(extra_env or {}),
     }
     env = base_env(limits, state_dir, extra)
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
