@@ -15,7 +15,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from trading.types import IncidentPolicy
+from trading.risk import RiskLimits
+from trading.types import IncidentPolicy, TradingState
 
 BITUNIX_BASE_URL = "https://fapi.bitunix.com"
 ADMIN_TOKEN_FILE = "admin-token"
@@ -125,6 +126,29 @@ class Settings(BaseSettings):
         default=Decimal("5"), gt=0, lt=100,
         description="How far from the mark price, in percent, the stop of adopted quantity is placed.",
     )
+    # --- risk (docs/design.md#risk; a strategy's own limits apply as well: the tighter wins) --
+    risk_max_order_usdt: Decimal | None = Field(
+        default=None, gt=0, description="Account limit: one order's notional, USDT.")
+    risk_max_position_usdt: Decimal | None = Field(
+        default=None, gt=0, description="Account limit: the open trades' notional on one symbol, USDT.")
+    risk_max_open_trades: int | None = Field(
+        default=None, gt=0, description="Account limit: trades entering or open at once.")
+    risk_max_leverage: int | None = Field(
+        default=None, gt=0, description="Account limit: leverage (the pair's own maximum always applies).")
+    risk_max_exposure_usdt: Decimal | None = Field(
+        default=None, gt=0, description="Account limit: the open trades' notional over all symbols, USDT.")
+    risk_min_free_margin_usdt: Decimal | None = Field(
+        default=None, ge=0, description="Account limit: available margin that must be left after an order, USDT.")
+    risk_daily_loss_usdt: Decimal | None = Field(
+        default=None, gt=0, description="Account daily loss (realized with fees + unrealized at mark) that latches the state, USDT.")
+    risk_daily_loss_pct: Decimal | None = Field(
+        default=None, gt=0, lt=100, description="Account daily loss that latches the state, in percent of the equity at the day's start.")
+    risk_latch_state: TradingState = Field(
+        default=TradingState.HALTED,
+        description="The state a daily loss breach latches: HALTED or REDUCE_ONLY.")
+    risk_day_timezone: str = Field(
+        default="UTC", description="The time zone whose midnight starts a trading day (IANA name).")
+
     order_visibility_s: Decimal = Field(
         default=Decimal("30"), gt=0,
         description="An order the exchange has not shown this long after it was sent was never placed.",
@@ -176,6 +200,25 @@ class Settings(BaseSettings):
         default=Decimal("5"), ge=0,
         description="How long /healthz reuses its last probe; one probe runs at a time however often it is called.",
     )
+
+    @property
+    def risk_limits(self) -> RiskLimits:
+        """The account's limits (TRADEWIRE_RISK_*)."""
+        return RiskLimits(**{n: getattr(self, f"risk_{n}") for n in RiskLimits.names()})
+
+    @model_validator(mode="after")
+    def _latch_state_restricts(self) -> Settings:
+        if self.risk_latch_state is TradingState.ACTIVE:
+            raise ValueError("TRADEWIRE_RISK_LATCH_STATE must be HALTED or REDUCE_ONLY")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(self.risk_day_timezone)
+        except Exception as exc:  # noqa: BLE001 - any failure means the name is unusable
+            raise ValueError(
+                f"TRADEWIRE_RISK_DAY_TIMEZONE {self.risk_day_timezone!r} is not a known time zone"
+            ) from exc
+        return self
 
     @model_validator(mode="after")
     def _live_needs_keys(self) -> Settings:
@@ -292,3 +335,4 @@ def write_private(path: Path, text: str) -> None:
         fh.write(text)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+

@@ -84,6 +84,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
     orders = OrderActivities(
         deps.exchange, deps.sessionmaker,
         visibility_window=timedelta(seconds=float(settings.order_visibility_s)),  # float-ok: time
+        account_limits=settings.risk_limits,
     )
     venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker,

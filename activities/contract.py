@@ -62,6 +62,7 @@ class Failure(StrEnum):
     INVALID_SIZING = "InvalidSizing"
     INVALID_ORDER_REQUEST = "InvalidOrderRequest"
     OPPOSITE_TRADE_OPEN = "OppositeTradeOpen"
+    RISK_REFUSED = "RiskRefused"  # a risk rail (trading/risk.py): nothing was sent
     PAIR_RULES_INVALID = "PairRulesInvalid"
 
 
@@ -153,6 +154,11 @@ class OrderRequest(Model):
     send_deadline: datetime | None = None
     slippage_anchor: Decimal | None = None
     max_slippage_bps: Decimal | None = None
+    # Entries only, for the risk limits of the trade's first claim (activities/risk.py): the
+    # whole entry's quantity, the leverage it uses and the available margin last read.
+    target_qty: Decimal | None = None
+    leverage: int | None = None
+    available_margin: Decimal | None = None
 
 
 class OrderRef(Model):

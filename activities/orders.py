@@ -39,6 +39,7 @@ from activities.records import Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import DuplicateClientId, NotFoundYet, OutcomeUnknown, Rejected
 from exchange.models import Fill, Order
+from trading.risk import RiskLimits
 from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 log = logging.getLogger("activities.orders")
@@ -60,8 +61,10 @@ class OrderActivities:
         confirm_tries: int = 12,
         visibility_window: timedelta = VISIBILITY_WINDOW,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        account_limits: RiskLimits | None = None,
     ) -> None:
         self._client = client
+        self._account_limits = account_limits or RiskLimits()
         self._records = self.records = Records(sessionmaker)
         self._lookup_tries = lookup_tries
         self._lookup_pause_s = lookup_pause_s
@@ -79,7 +82,7 @@ class OrderActivities:
     @activity.defn(name="place_order")
     async def place_order(self, req: OrderRequest) -> OrderSnapshot:
         with translated():
-            claim = await self._records.claim_order(req)
+            claim = await self._records.claim_order(req, self._account_limits)
             resend = not claim.created or activity.info().attempt > 1
             if resend:
                 # Past the deadline one look only: nothing will be sent, and the trade's

@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
 from activities.ownership import TradeOrigin
+from activities.risk import gate_opening
 from db.models import Fill as FillRow
 from db.models import Incident, Signal, Trade
 from db.models import Order as OrderRow
 from db.models import Position as PositionRow
 from exchange.models import Fill, Position
 from trading.orders import check_one_way_entry
+from trading.risk import ProposedEntry, RiskLimits
 from trading.types import (
     Leg,
     OrderStatus,
@@ -154,13 +156,15 @@ class Records:
 
     # --- orders ---------------------------------------------------------------------------
 
-    async def claim_order(self, req: OrderRequest) -> Claim:
+    async def claim_order(self, req: OrderRequest,
+                          account_limits: RiskLimits | None = None) -> Claim:
         """Commit the SENDING row before the first send; find it again on any re-send.
 
         An entry's first claim also marks its trade ENTERING, and in one-way mode refuses it
         (OppositeTradeOpen, nothing claimed, nothing sent) when an opposite trade on the symbol
         is entering or open. A per-symbol lock makes that check and the mark one step, so of two
-        opposite entries claimed at once the second sees the first."""
+        opposite entries claimed at once the second sees the first. A new entry claim passes
+        the risk gate first (activities/risk.py; RiskRefused rolls the claim back)."""
         async with self._sessionmaker() as session, session.begin():
             if req.leg.opens:
                 # Never between an adoption's measure of nobody's quantity and its booking.
@@ -186,6 +190,9 @@ class Records:
             )
             if inserted is not None:
                 if req.leg is Leg.ENTRY:
+                    await gate_opening(session, trade_id=req.trade_id, symbol=req.symbol,
+                                       entry=_proposed(req),
+                                       account_limits=account_limits or RiskLimits())
                     await _mark_entering(session, req)
                 return Claim(inserted, True, None, OrderStatus.SENDING)
             row = await session.scalar(
@@ -647,6 +654,16 @@ def snapshot_from_order(
 
 # Trades that hold or are about to hold quantity on their symbol (an entry claimed an order).
 ENTERING_OR_OPEN = (TradeStatus.ENTERING.value, TradeStatus.TRACKING.value, TradeStatus.CLOSING.value)
+
+
+def _proposed(req: OrderRequest) -> ProposedEntry | None:
+    """The entry a claim admits, for the risk limits; None when its price is not known."""
+    price = req.price or req.slippage_anchor
+    if price is None:
+        return None
+    return ProposedEntry(symbol=req.symbol, notional=(req.target_qty or req.qty) * price,
+                         order_notional=req.qty * price, leverage=req.leverage,
+                         available_margin=req.available_margin)
 
 
 async def _mark_entering(session: AsyncSession, req: OrderRequest) -> None:

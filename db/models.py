@@ -7,12 +7,13 @@ the code cannot drift apart silently.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -41,6 +42,7 @@ from trading.types import (
     SignalOutcome,
     StopType,
     TradeStatus,
+    TradingState,
 )
 
 
@@ -133,6 +135,16 @@ class Strategy(Base):
         ARRAY(String(64)), server_default=text("'{}'")
     )
     allow_tradingview_ips: Mapped[bool] = mapped_column(server_default=text("false"))
+    # Risk limits (trading/risk.py RiskLimits; NULL: none of that kind for this strategy; the
+    # account's TRADEWIRE_RISK_* settings apply as well, the tighter wins).
+    max_order_usdt: Mapped[MaybeMoney]
+    max_position_usdt: Mapped[MaybeMoney]
+    max_open_trades: Mapped[int | None]
+    max_leverage: Mapped[int | None]
+    max_exposure_usdt: Mapped[MaybeMoney]
+    min_free_margin_usdt: Mapped[MaybeMoney]
+    daily_loss_usdt: Mapped[MaybeMoney]
+    daily_loss_pct: Mapped[MaybeMoney]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
@@ -204,6 +216,9 @@ class Trade(Base):
     sl_price: Mapped[MaybeMoney]
     # The exchange position its quantity is in (a resumed run tracks that one, no other).
     position_id: Mapped[str | None] = mapped_column(String(64))
+    # The notional its entry committed when it first claimed an order (target × price): what
+    # it counts for in the risk limits until it holds a position (docs/design.md#risk).
+    committed_usdt: Mapped[MaybeMoney]
     warning: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -341,3 +356,51 @@ class Incident(Base):
     status: Mapped[str] = mapped_column(String(12), server_default=text("'open'"), index=True)
     resolution: Mapped[str | None] = mapped_column(Text)
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+
+
+class RiskState(Base):
+    """The trading state of the account (scope `account`) or of one strategy
+    (`strategy:<name>`); a scope without a row is ACTIVE (docs/design.md#risk)."""
+
+    __tablename__ = "risk_state"
+    __table_args__ = (CheckConstraint(enum_check("state", TradingState), name="state"),)
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    state: Mapped[str] = mapped_column(String(12))
+    # Set by the daily loss latch: stays until an operator resumes it.
+    latched: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The halt asked for every position to be closed (and the incident policy to flatten).
+    flatten: Mapped[bool] = mapped_column(server_default=text("false"))
+    reason: Mapped[str] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[CreatedAt]
+
+
+class RiskEvent(Base):
+    """Every change of a trading state: who, when, why (the audit trail)."""
+
+    __tablename__ = "risk_event"
+    __table_args__ = (
+        CheckConstraint(enum_check("state_before", TradingState), name="state_before"),
+        CheckConstraint(enum_check("state_after", TradingState), name="state_after"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[CreatedAt]
+    scope: Mapped[str] = mapped_column(String(80), index=True)
+    state_before: Mapped[str] = mapped_column(String(12))
+    state_after: Mapped[str] = mapped_column(String(12))
+    flatten: Mapped[bool] = mapped_column(server_default=text("false"))
+    latched: Mapped[bool] = mapped_column(server_default=text("false"))
+    actor: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class RiskDay(Base):
+    """The account's equity at the start of a trading day (the base of `daily_loss_pct`)."""
+
+    __tablename__ = "risk_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    equity: Mapped[Money]
+    read_at: Mapped[CreatedAt]

@@ -226,6 +226,8 @@ class IncidentKind(StrEnum):
     MISSING_QUANTITY = "missing_quantity"  # the open trades own more than the exchange holds
     ORPHAN_ORDER = "orphan_order"  # a working order with a Tradewire client id and no live trade
     UNTRACKED_TRADE = "untracked_trade"  # an open trade whose workflow no longer runs
+    # A daily loss limit was breached: the account or a strategy was latched (trading/risk.py).
+    DAILY_LOSS = "daily_loss"
 
 
 class IncidentStatus(StrEnum):
@@ -244,6 +246,7 @@ class IncidentAction(StrEnum):
     FLATTEN = "flatten"  # unowned quantity taken into a trade that closes it at once
     CANCEL = "cancel"  # an orphan order of ours (its trade ended) cancelled
     RESUME = "resume"  # an untracked trade given a new run of its workflow
+    LATCH = "latch"  # a daily loss breach latched a trading state (docs/design.md#risk)
     NOTE = "note"  # what became of an answer (an attempt that ended unbooked; a policy giving up)
 
 
@@ -255,3 +258,30 @@ class IncidentPolicy(StrEnum):
     PROTECT = "protect"  # adopt it into a trade with a protective stop; wait for an exit
     FLATTEN = "flatten"  # adopt it into a trade that closes it reduce-only at once
     REPORT = "report"  # record the incident only
+
+
+class TradingState(StrEnum):
+    """What the account, or one strategy, may send (docs/design.md#risk). The stricter of the
+    account's and the strategy's state applies to a trade."""
+
+    ACTIVE = "ACTIVE"  # everything allowed
+    REDUCE_ONLY = "REDUCE_ONLY"  # closes, exits, TP/SL and flattening only: nothing opens
+    HALTED = "HALTED"  # nothing new is sent; working entries cancelled; TP/SL stay
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+    @property
+    def opens(self) -> bool:
+        """Whether an opening order (an entry) may be sent."""
+        return self is TradingState.ACTIVE
+
+    @property
+    def exits(self) -> bool:
+        """Whether an exit alert may send its close (a flatten ordered by the operator always
+        may)."""
+        return self is not TradingState.HALTED
+
+
+_STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCE_ONLY: 1, TradingState.HALTED: 2}

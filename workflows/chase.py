@@ -97,4 +97,5 @@ def _limit(run: TradeRun, plan: ChasePlan, fields, qty: Decimal, price: Decimal)
         position_id=fields.position_id, order_type=OrderType.LIMIT, effect=Effect.POST_ONLY,
         qty=qty, price=price,
         send_deadline=run.alert_deadline if plan.opening else None,
+        **(run.risk_fields() if plan.opening else {}),
     )

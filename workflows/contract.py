@@ -72,6 +72,9 @@ class StrategySnapshot(Frozen):
     tracking_interval_s: int = 300  # the trade's own re-check; the account watcher is faster
     stop_type: StopType = StopType.MARK_PRICE
     rules_max_age_s: int = 3600
+    # The strategy's risk limit on leverage, checked before the leverage is set (its other
+    # limits, and the account's, are checked when the entry is claimed: activities/risk.py).
+    max_leverage: int | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from trading.ids import sequence_of
     from trading.orders import check_one_way_entry
     from trading.precision import conform_order
+    from trading.risk import RiskLimits, check_leverage, strategy_scope
+    from trading.rules import PairRules
     from trading.sizing import EntrySize, SizingInstruction, entry_quantity
     from trading.types import ChaseFallback, EntryType, Leg, OrderType, Side, TradeStatus
     from workflows.chase import run_chase
@@ -39,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.reconcile import follow
     from workflows.run import TradeEnded, TradeRun
+
+CHECKS_LEVERAGE = "risk-checks-leverage"
 
 
 async def prepare(run: TradeRun) -> EntrySize:
@@ -62,12 +66,14 @@ async def prepare(run: TradeRun) -> EntrySize:
         ),
     )
     run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
+    run.venue.available = venue.available
     run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
     _guard(lambda: check_one_way_entry(venue.position_mode, symbol=run.inp.symbol,
                                         entry=run.inp.side,
                                         open_trade_sides=venue.other_trade_sides))
     run.state.leverage = venue.leverage
     wanted = run.inp.leverage or run.strategy.leverage
+    _check_leverage(run, rules, wanted if wanted is not None else venue.leverage)
     mode = run.strategy.margin_mode
     if (wanted is not None and wanted != venue.leverage) or (
         mode is not None and mode != venue.margin_mode
@@ -92,6 +98,19 @@ async def prepare(run: TradeRun) -> EntrySize:
     ))
     run.state.target_qty = size.total
     return size
+
+
+def _check_leverage(run: TradeRun, rules: PairRules, leverage: int) -> None:
+    """Before the leverage is set: within the pair's maximum and the strategy's max_leverage
+    (docs/design.md#risk). A trade refused here was refused later (by the exchange, or never)
+    in the code before this check, hence the patch, asked only when it refuses."""
+    limits = RiskLimits(max_leverage=run.strategy.max_leverage)
+    try:
+        check_leverage(limits, strategy_scope(run.strategy.name), leverage, rules.max_leverage,
+                       run.inp.symbol)
+    except TradingError as exc:
+        if workflow.patched(CHECKS_LEVERAGE):
+            raise TradeEnded(TradeStatus.REFUSED, exc.message) from exc
 
 
 def _sizing_price(run: TradeRun, venue: VenueSnapshot) -> Decimal:
@@ -155,6 +174,7 @@ async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
             qty=conformed.qty, price=conformed.price, send_deadline=run.alert_deadline,
             slippage_anchor=run.inp.reference_price or run.venue.mark,
             max_slippage_bps=run.strategy.max_slippage_bps,
+            **run.risk_fields(),
         )
         try:
             snap = await run.place(req, local=not run.memory.placed_any, entry=True)

@@ -34,6 +34,9 @@ class CancelRequest(Frozen):
     filled. Without it, a trade with fills keeps its TP/SL and stays TRACKING."""
 
     flatten: bool = False
+    # Why, when it is not the operator's own cancel (a trading state: docs/design.md#risk):
+    # shown in the trade's warnings.
+    reason: str | None = None
 
 
 class CloseRequest(Frozen):

@@ -53,6 +53,7 @@ REFUSING = frozenset(
         Failure.INVALID_SIZING,
         Failure.INVALID_ORDER_REQUEST,
         Failure.OPPOSITE_TRADE_OPEN,
+        Failure.RISK_REFUSED,
         Failure.ALERT_TOO_OLD,
         Failure.SLIPPAGE_EXCEEDED,
         Failure.PAIR_RULES_INVALID,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 
@@ -205,6 +206,11 @@ class TradeRun:
         assert self.venue.mode is not None
         change = PositionChange(self.inp.side, opening=opening)
         return order_fields(change, self.venue.mode, position_id=self.ledger.position_id)
+
+    def risk_fields(self) -> dict[str, Any]:
+        """What an entry's claim measures the risk limits with (activities/risk.py)."""
+        return {"target_qty": self.state.target_qty, "leverage": self.state.leverage,
+                "available_margin": self.venue.available}
 
     def apply(self, snap: OrderSnapshot) -> None:
         self.ledger.apply(snap)

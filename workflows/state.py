@@ -117,6 +117,7 @@ class Venue(Mutable):
     mode: PositionMode | None = None
     mark: Decimal | None = None
     position_qty: Decimal | None = None  # the trade's side of the position; None: flat or unread
+    available: Decimal | None = None  # the account's available margin at the entry's read
 
 
 class TradeMemory(Mutable):

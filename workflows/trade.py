@@ -172,7 +172,9 @@ class TradeWorkflow:
         if self._run.state.status.is_final:
             return
         flatten = req.flatten or (inbox.cancel is not None and inbox.cancel.flatten)
-        inbox.cancel = CancelRequest(flatten=flatten)
+        if req.reason and (inbox.cancel is None or inbox.cancel.reason != req.reason):
+            self._run.warn(req.reason)
+        inbox.cancel = CancelRequest(flatten=flatten, reason=req.reason)
 
     @workflow.signal(name=TradeMessages.CLOSE)
     def close(self, req: CloseRequest) -> None:
