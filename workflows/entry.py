@@ -187,6 +187,12 @@ async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
             raise
         finally:
             run.memory.placed_any = True
+        if snap.adopted and snap.qty != conformed.qty and run.state.target_qty is not None:
+            # An order this trade sent before (a run of this task that died after sending it)
+            # under this client id: its size is the trade's first decision, which stands.
+            run.state.target_qty += snap.qty - conformed.qty
+            run.warn(f"the entry sent earlier under this order id was for {format(snap.qty, 'f')}"
+                     f" (sized again now: {format(conformed.qty, 'f')}); that order stands")
         return snap
     raise AssertionError("unreachable")
 

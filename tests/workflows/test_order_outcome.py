@@ -150,3 +150,29 @@ async def test_a_fill_whose_position_was_gone_before_the_trade_looked_ends_close
     result = await h.result(b, timeout_s=120)
     assert (result.status, result.filled_qty, result.closed_qty) == (TradeStatus.CLOSED, QTY, QTY)
     assert await h.position_qty() == 0
+
+
+async def test_an_adopted_first_entry_of_another_size_becomes_the_target(h: Harness) -> None:
+    """Found by the randomized fault runs (seed 6054): the process that ran the trade's first
+    task sent its entry and died; the task ran again at a later price and sized the entry
+    smaller. The order already sent under the same client id is adopted (never a second
+    one), and the trade's target becomes what that order asked for: before, the trade
+    recorded a target below what it filled."""
+    await h.paper.admin.set_price(BTC, "95000")
+    wid = f"trade-test-{uuid.uuid4().hex[:12]}"
+    handle = await h.trade(workflow_id=wid, sizing=Sizing(size=QTY), sl=SL,
+                           start={"start_delay": timedelta(seconds=3)})
+    trade = await h.trade_row(handle)
+    first_decision = QTY * 2
+    dead_process = OrderActivities(h.exchange, h.sessionmaker)
+    sent = await ActivityEnvironment().run(dead_process.place_order, OrderRequest(
+        trade_id=trade.id, client_id=client_order_id(wid, LEG_ENTRY, 1), leg=Leg.ENTRY,
+        symbol=BTC, side=Side.BUY, fill_side=Side.BUY, order_type=OrderType.MARKET,
+        qty=first_decision,
+    ))
+    assert sent.status is OrderStatus.FILLED
+    st = await h.until_state(handle, protected_or_ended, "tracked with its SL", timeout_s=90)
+    assert st.status is TradeStatus.TRACKING, (st.status, st.error, st.warnings)
+    assert st.filled_qty == first_decision and await h.position_qty() == first_decision
+    assert st.target_qty == first_decision, (st.target_qty, st.warnings)
+    assert len(await api_orders(h)) == 1
