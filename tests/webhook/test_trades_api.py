@@ -99,7 +99,7 @@ async def test_cancel_signals_the_workflow_and_refuses_ended_trades(webhook: Web
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     ]
-    assert signals == [("cancel", {"flatten": True})]
+    assert signals == [("cancel", {"flatten": True, "reason": None})]
     assert (
         await webhook.http.post(f"/trades/{opened['trade_id']}/cancel", headers=AUTH)
     ).status_code == 202

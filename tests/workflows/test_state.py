@@ -43,7 +43,7 @@ def _memory() -> TradeMemory:
         protection=Protection(tp=Decimal("70000.5"), sl=Decimal("60000"), override=True,
                               disabled=True),
         venue=Venue(mode=PositionMode.HEDGE, mark=Decimal("65000.1"),
-                    position_qty=Decimal("0.002")),
+                    position_qty=Decimal("0.002"), available=Decimal("1234.5")),
         state=TradeState(trade_id=7, symbol="BTCUSDT", side=PositionSide.LONG,
                          status=TradeStatus.TRACKING, phase="tracking",
                          warnings=["a warning"]),
