@@ -80,6 +80,17 @@ class Deps:
     venue_reader: VenueReader | None = None
 
 
+def watcher_activities(deps: Deps, settings: Settings) -> WatcherActivities:
+    """The account watcher's activities as the settings configure them (its incident policy,
+    the account's daily loss limits and the state their breach latches)."""
+    return WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
+                             settle_s=settings.incident_settle_s,
+                             policy=settings.incident_policy,
+                             account_limits=settings.risk_limits,
+                             latch_state=settings.risk_latch_state,
+                             day_timezone=settings.risk_day_timezone)
+
+
 def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]:
     orders = OrderActivities(
         deps.exchange, deps.sessionmaker,
@@ -92,9 +103,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)
     trades = TradeActivities(deps.sessionmaker)
     pairs = PairActivities(deps.exchange, deps.sessionmaker)
-    watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
-                                settle_s=settings.incident_settle_s,
-                                policy=settings.incident_policy)
+    watcher = watcher_activities(deps, settings)
     fast_chase = FastChaseActivities(deps.exchange, orders)
     adoption = AdoptionActivities(deps.exchange, deps.sessionmaker)
     resume = ResumeActivities(deps.exchange, deps.sessionmaker)
@@ -189,9 +198,7 @@ async def startup_round(deps: Deps, settings: Settings, *, tries: int = STARTUP_
     trades own (a mismatch that lasts becomes an incident; the policy answers it); orphan orders
     of ours are cancelled under `protect`/`flatten`. Retried `tries` times; False: it could not
     run (logged), and the account watcher does the same as soon as it runs."""
-    watcher = WatcherActivities(deps.exchange, deps.sessionmaker, deps.temporal,
-                                settle_s=settings.incident_settle_s,
-                                policy=settings.incident_policy)
+    watcher = watcher_activities(deps, settings)
     for attempt in range(1, tries + 1):
         try:
             await asyncio.wait_for(watcher.round(None, FillWindow()), STARTUP_ROUND_S)

@@ -210,3 +210,14 @@ class ExchangeChanged(Model):
     WORKFLOW: ClassVar[str] = "TradeWorkflow"
 
     reason: str = ""
+
+
+class CancelStop(Model):
+    """What the account watcher sends a trade a trading state must stop (signal `cancel`,
+    docs/design.md#risk): the same fields as workflows.messages.CancelRequest, which activities
+    cannot import (tests/activities/test_daily_loss.py holds the two together)."""
+
+    SIGNAL: ClassVar[str] = "cancel"  # TradeMessages.CANCEL
+
+    flatten: bool = False
+    reason: str | None = None

@@ -41,6 +41,9 @@ WATCHER = "watcher"  # the `by` of what the watcher does to an incident
 BALANCED = "balanced again"
 REPORTED = "reported"
 QUANTITY_KINDS = (IncidentKind.UNOWNED_QUANTITY, IncidentKind.MISSING_QUANTITY)
+# The kinds this audit raises and resolves; a `daily_loss` incident is the latch's
+# (activities/daily_loss.py), resolved when its scope is no longer latched.
+AUDIT_KINDS = (*QUANTITY_KINDS, IncidentKind.ORPHAN_ORDER, IncidentKind.UNTRACKED_TRADE)
 
 
 def _text(qty: Decimal) -> str:
@@ -202,7 +205,9 @@ class IncidentBook:
         async with self._sessionmaker() as session, session.begin():
             current = {
                 row.fingerprint: row for row in (await session.scalars(
-                    select(Incident).where(Incident.cleared_at.is_(None)).with_for_update()
+                    select(Incident).where(Incident.cleared_at.is_(None),
+                                           Incident.kind.in_([k.value for k in AUDIT_KINDS]))
+                    .with_for_update()
                 )).all()
             }
             new = {fp: s for fp, s in settled.items() if fp not in current}

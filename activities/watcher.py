@@ -7,8 +7,10 @@ concerns: the owner of an order that changed or filled; every trade on a positio
 in a way its trades' own fills do not explain (TP/SL fired, liquidation, manual close, gone).
 The first round signals every open trade (changes may have happened while nobody watched).
 Every round also checks, from the same reads, that the exchange holds what the open trades own
-(activities/incidents.py; docs/design.md#the-ownership-invariant). It runs as one long
-heartbeating activity; when its worker dies, Temporal starts it again elsewhere.
+(activities/incidents.py; docs/design.md#the-ownership-invariant), checks today's PnL against
+the daily loss limits (activities/daily_loss.py) and sends `cancel` to every trade a trading
+state must stop (docs/design.md#risk). It runs as one long heartbeating activity; when its
+worker dies, Temporal starts it again elsewhere.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contract_tracking import Done, ExchangeChanged, WatcherInput
+from activities.contract_tracking import CancelStop, Done, ExchangeChanged, WatcherInput
+from activities.daily_loss import DailyLossLatch, marks_of
 from activities.incidents import OwnershipAudit, WorkingOrder
 from activities.records import FillOwner, OpenTrade, Records
+from activities.risk import RiskBook
 from activities.tracking import CLOCK_MARGIN_MS
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from exchange.models import Fill
-from trading.types import IncidentAction, IncidentPolicy, PositionSide, TradeStatus
+from trading.risk import RiskLimits
+from trading.types import IncidentAction, IncidentPolicy, PositionSide, TradeStatus, TradingState
 
 log = logging.getLogger("activities.watcher")
 PAGE = 100
@@ -52,6 +57,7 @@ class AccountView:
     orders: dict[str, tuple[str, Decimal]]  # order id → (status, filled qty)
     positions: dict[Key, tuple[str, Decimal]]  # → (position id, qty)
     ours: tuple[WorkingOrder, ...] = ()  # working orders with a Tradewire client id
+    marks: dict[Key, Decimal] = field(default_factory=dict)  # the mark each position implies
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,9 @@ class WatcherActivities:
         settle_s: Decimal = DEFAULT_SETTLE_S,
         policy: IncidentPolicy = IncidentPolicy.REPORT,
         liveness_s: float = LIVENESS_S,  # float-ok: seconds
+        account_limits: RiskLimits = RiskLimits(),  # noqa: B008 - frozen, no state
+        latch_state: TradingState = TradingState.HALTED,
+        day_timezone: str = "UTC",
     ) -> None:
         self._client = client
         self._policy = policy
@@ -211,6 +220,12 @@ class WatcherActivities:
         # Open trades a signal found no running workflow for (untracked: see round()).
         self._not_running: set[str] = set()
         self._liveness_at = time.monotonic()
+        self.latch = DailyLossLatch(sessionmaker, client, account_limits=account_limits,
+                                    latch_state=latch_state, timezone=day_timezone)
+        self._risk = RiskBook(sessionmaker)
+        # workflow id → the stop last delivered to it (flatten, reason): sent again only when
+        # the stop changes, or after a restart of the watcher (its first round).
+        self._stops_sent: dict[str, tuple[bool, str]] = {}
 
     @property
     def not_running(self) -> set[str]:
@@ -229,10 +244,13 @@ class WatcherActivities:
             if len(page) < PAGE:
                 break
             skip += PAGE
+        held = [p for p in positions if p.qty > 0]
         return AccountView(
             orders=orders,
-            positions={(p.symbol, p.side): (p.position_id, p.qty) for p in positions if p.qty > 0},
+            positions={(p.symbol, p.side): (p.position_id, p.qty) for p in held},
             ours=tuple(ours.values()),
+            marks=marks_of({(p.symbol, p.side): (p.qty, p.avg_open_price, p.unrealized_pnl)
+                            for p in held}),
         )
 
     async def _fills(self, since_ms: int) -> tuple[list[Fill], bool]:
@@ -256,28 +274,38 @@ class WatcherActivities:
         ]
 
     async def _signal(self, workflow_ids: Iterable[str], reason: str) -> set[str]:
-        """Signal each trade, SIGNALS_AT_ONCE at a time, heartbeating as it goes: a first round
-        over hundreds of trades must not outlast the heartbeat timeout, or the watcher would be
-        restarted and start over with a first round (seen under load: a storm of checks).
-        Returns the workflow ids Temporal has no running workflow for."""
+        """Signal `exchange_changed` to each trade; returns the workflow ids Temporal has no
+        running workflow for."""
+        not_running, _ = await self._send(
+            {wid: (ExchangeChanged.SIGNAL, ExchangeChanged(reason=reason))
+             for wid in workflow_ids})
+        return not_running
+
+    async def _send(self, messages: dict[str, tuple[str, object]]) -> tuple[set[str], set[str]]:
+        """Signal each trade its (name, payload), SIGNALS_AT_ONCE at a time, heartbeating as
+        it goes: a first round over hundreds of trades must not outlast the heartbeat timeout,
+        or the watcher would be restarted and start over with a first round (seen under load:
+        a storm of checks). Returns the workflow ids Temporal has no running workflow for, and
+        those the signal reached."""
         gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
         not_running: set[str] = set()
+        reached: set[str] = set()
 
         async def one(wid: str) -> None:
+            name, payload = messages[wid]
             async with gate:
                 try:
-                    await self._temporal.get_workflow_handle(wid).signal(
-                        ExchangeChanged.SIGNAL, ExchangeChanged(reason=reason)
-                    )
+                    await self._temporal.get_workflow_handle(wid).signal(name, payload)
+                    reached.add(wid)
                 except RPCError as exc:  # finished meanwhile, or never started
                     if exc.status is RPCStatusCode.NOT_FOUND:
                         not_running.add(wid)
-                    log.debug("could not signal %s: %s", wid, exc)
+                    log.debug("could not signal %s to %s: %s", name, wid, exc)
                 if activity.in_activity():
                     activity.heartbeat()
 
-        await asyncio.gather(*(one(wid) for wid in sorted(workflow_ids)))
-        return not_running
+        await asyncio.gather(*(one(wid) for wid in sorted(messages)))
+        return not_running, reached
 
     async def round(self, before: AccountView | None, window: FillWindow) -> AccountView:
         """One round: read, compare with `before`, signal; returns what it read."""
@@ -319,7 +347,39 @@ class WatcherActivities:
         untracked = [t for t in open_trades if t.workflow_id in self._not_running]
         self._not_running &= {t.workflow_id for t in open_trades}
         await self._check_ownership(now, untracked)
+        await self._check_risk(now, first=before is None)
         return now
+
+    async def _check_risk(self, view: AccountView, *, first: bool) -> None:
+        """The daily loss latch on this round's reads, then the trading states' stops. A
+        failure is logged and the round goes on, as the audit's."""
+        try:
+            await self.latch.check(view.marks)
+        except Exception:  # noqa: BLE001 - the latch must never stop the watcher's signals
+            log.exception("account watcher: the daily loss check failed this round")
+        try:
+            await self._deliver_stops(first=first)
+        except Exception:  # noqa: BLE001 - nor must the stops' delivery
+            log.exception("account watcher: delivering the trading states' stops failed")
+
+    async def _deliver_stops(self, *, first: bool) -> None:
+        """The backstop of the kill switch and the latch (docs/design.md#risk): `cancel` to
+        every trade a non-ACTIVE state must stop (RiskBook.to_stop), so a state change reaches
+        each running trade within one round even when the signals sent with it were lost.
+        A stop already delivered to a trade is not sent again while it stays the same; the
+        first round (a restarted watcher) sends every one again."""
+        if first:
+            self._stops_sent.clear()
+        stops = {s.workflow_id: (s.flatten, s.reason) for s in await self._risk.to_stop()}
+        self._stops_sent = {w: s for w, s in self._stops_sent.items() if stops.get(w) == s}
+        todo = {w: s for w, s in stops.items() if self._stops_sent.get(w) != s}
+        if not todo:
+            return
+        log.warning("account watcher: a trading state stops %d trade(s): %s", len(todo),
+                    "; ".join(sorted({reason for _, reason in todo.values()})))
+        _, reached = await self._send(
+            {w: (CancelStop.SIGNAL, CancelStop(flatten=f, reason=r)) for w, (f, r) in todo.items()})
+        self._stops_sent.update({w: todo[w] for w in reached})
 
     async def _not_listed(self, open_trades: Sequence[OpenTrade]) -> set[str]:
         """Open trades past PENDING that Temporal's visibility does not list as running (it

@@ -100,13 +100,16 @@ class CheckDetail(BaseModel):
 
 
 class HealthReport(BaseModel):
-    """The admin's answer: each component, the open incidents and each check's detail."""
+    """The admin's answer: each component, the open incidents, the trading states and each
+    check's detail."""
 
     status: Literal["ok", "degraded", "fail"]
     database: Literal["ok", "fail"]
     temporal: Literal["ok", "fail"]
     exchange: Literal["ok", "fail"]
     incidents: int | None
+    # scope → trading state (the account's always; null: the database could not say)
+    risk: dict[str, str] | None = None
     details: dict[str, CheckDetail]
     checked_s_ago: float  # float-ok: seconds, for display
 

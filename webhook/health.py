@@ -1,5 +1,7 @@
 """GET /healthz: anonymous callers get up or down (`{"status": "up"}`, 200 or 503); with the
-admin token, ok/fail per component, the count of open incidents and each check's detail. Its cost is bounded however often it is called (HealthChecks).
+admin token, ok/fail per component, the count of open incidents, the trading states
+(docs/design.md#risk: the account's and every strategy's with a row; a latch shows in the
+detail) and each check's detail. Its cost is bounded however often it is called (HealthChecks).
 
 Open incidents (docs/design.md#the-ownership-invariant) make the admin's status "degraded" but
 keep the answer 200 ("up"): `tradewire up` starts the worker, whose watcher is what resolves them, only once
@@ -11,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from activities.risk import RiskBook
 from settings import Settings
+from trading.risk import scope_label
 from webhook.apidoc import HEALTH, OPTIONAL_ADMIN_TOKEN, answers
 from webhook.deps import AppState, app_state, has_admin_token
 from webhook.incidents import open_incidents
@@ -79,6 +83,16 @@ async def _count_incidents(state: AppState) -> tuple[int, str]:
     return count, f"{count} open" + (f" (oldest first): {named}" if count else "")
 
 
+async def _risk_states(state: AppState) -> tuple[dict[str, str], str]:
+    """scope → state, and what each non-ACTIVE one is and why (a latch says so)."""
+    states = await RiskBook(state.sessionmaker).states()
+    said = [f"{scope_label(s.scope)} {s.state.value}"
+            + (" (latched)" if s.latched else "") + (" with flatten" if s.flatten else "")
+            + f" by {s.changed_by}: {s.reason}"
+            for s in states.values() if s.state.strictness > 0]
+    return {s.scope: s.state.value for s in states.values()}, "; ".join(said) or "all ACTIVE"
+
+
 async def _run(check: Any, *args: Any) -> tuple[bool, Any, float]:
     started = time.perf_counter()
     try:
@@ -132,6 +146,8 @@ class HealthChecks:
 
     components: SingleFlight
     incidents: SingleFlight
+    # The trading states, like the incidents, are never reused (a halt must show at once).
+    risk: SingleFlight = field(default_factory=lambda: SingleFlight(0.0))
 
 
 def health_checks(app: Any, settings: Settings) -> HealthChecks:
@@ -168,9 +184,10 @@ async def healthz(
     request: Request, strict: bool = False, state: AppState = Depends(app_state)
 ) -> JSONResponse:
     checks = health_checks(request.app, state.settings)
-    probed, counted_now = await asyncio.gather(
+    probed, counted_now, risk_now = await asyncio.gather(
         checks.components.get(lambda: _probe_components(state, request.app)),
         checks.incidents.get(lambda: _run(_count_incidents, state)),
+        checks.risk.get(lambda: _run(_risk_states, state)),
     )
     results: dict[str, Result] = probed.value
     all_ok = all(ok for ok, _, _ in results.values())
@@ -188,11 +205,14 @@ async def healthz(
     # The admin's view: each component, the open incidents, each check's detail and time.
     body: dict[str, Any] = {name: "ok" if ok else "fail" for name, (ok, _, _) in results.items()}
     body["incidents"] = incidents
+    risk_ok, risk_detail, risk_ms = risk_now.value
+    body["risk"] = risk_detail[0] if risk_ok else None
     body["status"] = status
     details = {name: {"detail": detail, "ms": ms} for name, (_, detail, ms) in results.items()}
     details["incidents"] = {
         "detail": counted_detail[1] if counted_ok else counted_detail, "ms": counted_ms
     }
+    details["risk"] = {"detail": risk_detail[1] if risk_ok else risk_detail, "ms": risk_ms}
     body["details"] = details
     body["checked_s_ago"] = round(time.monotonic() - probed.at, 1)
     return JSONResponse(body, status_code=code)

@@ -50,8 +50,10 @@ async def test_healthz_ok_when_database_temporal_and_exchange_answer(
     assert (public.status_code, public.json()) == (200, {"status": "up"})
     assert private.status_code == 200
     assert {k: v for k, v in private.json().items() if k not in ("details", "checked_s_ago")} == {
-        "database": "ok", "temporal": "ok", "exchange": "ok", "incidents": 0, "status": "ok"
+        "database": "ok", "temporal": "ok", "exchange": "ok", "incidents": 0, "status": "ok",
+        "risk": {"account": "ACTIVE"},
     }
+    assert private.json()["details"]["risk"]["detail"] == "all ACTIVE"
     assert private.json()["details"]["exchange"]["detail"].startswith("paper http://127.0.0.1:")
     assert "BTCUSDT mark " in private.json()["details"]["exchange"]["detail"]
 
@@ -72,6 +74,7 @@ async def test_healthz_names_what_is_down_and_hides_details(
         "temporal": "fail",
         "exchange": "ok",
         "incidents": 0,
+        "risk": {"account": "ACTIVE"},
         "status": "fail",
     }
     details = private.json()["details"]
@@ -89,6 +92,7 @@ async def test_healthz_reports_database_down(settings: Settings) -> None:
     assert r.json()["database"] == "fail"
     assert r.json()["temporal"] == "ok"
     assert r.json()["incidents"] is None  # not counted: unknown, not zero
+    assert r.json()["risk"] is None  # the states are unknown too, not ACTIVE
 
 
 async def test_healthz_reports_exchange_down(settings: Settings, db_url: str) -> None:
@@ -102,6 +106,7 @@ async def test_healthz_reports_exchange_down(settings: Settings, db_url: str) ->
         "temporal": "ok",
         "exchange": "fail",
         "incidents": 0,
+        "risk": {"account": "ACTIVE"},
         "status": "fail",
     }
     assert private.json()["details"]["exchange"]["detail"]
