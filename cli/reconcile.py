@@ -58,7 +58,10 @@ async def reconcile(settings: Settings) -> list[dict[str, Any]]:
         sessions = make_sessionmaker(engine)
         temporal = await connect(settings.temporal_target, settings.temporal_namespace)
         async with exchange_client(settings) as client:
-            watcher = WatcherActivities(client, sessions, temporal, settle_s=Decimal(0))
+            watcher = WatcherActivities(client, sessions, temporal, settle_s=Decimal(0),
+                                        account_limits=settings.risk_limits,
+                                        latch_state=settings.risk_latch_state,
+                                        day_timezone=settings.risk_day_timezone)
             await watcher.round(None, FillWindow())
         async with sessions() as session:
             found = await session.scalars(
