@@ -18,7 +18,7 @@ from db.models import Signal, TradingPair
 from tests.support.paper import PaperExchange
 from tests.workflows.conftest import running_harness
 from tests.workflows.harness import Harness, strategy
-from trading.types import TradeStatus
+from trading.types import EntryType, TradeStatus
 from webhook import strategies
 from workflows.contract import Sizing, StrategySnapshot
 
@@ -140,3 +140,58 @@ async def test_an_account_limit_refuses_the_same_way(limited_harness: Harness) -
         "risk: max_exposure_usdt of the account is 900: the exposure would be 950.00 USDT")
     assert not await h.orders(result.trade_id)
     assert len(await h.place_requests()) == 1  # the first trade's entry only
+
+
+async def test_a_sub_second_chase_entry_is_refused_the_same_way(harness: Harness) -> None:
+    """A chase under a second runs inside one activity (activities/fast_chase.py): its first
+    claim is refused like any other, and the trade ends REFUSED with the reason, not as a
+    chase that filled nothing."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    strategy_id, strat = await strategy_with(h, max_order_usdt=Decimal(500))
+    strat = strat.model_copy(update={"chase_interval_s": Decimal("0.5")})
+    handle = await h.trade(sizing=Sizing(size=QTY), strat=strat, strategy_id=strategy_id,
+                           entry_type=EntryType.CHASE)
+    await assert_refused_unsent(
+        h, handle, f"risk: max_order_usdt of the strategy {strat.name!r} is 500: "
+                   "this order is 950.00 USDT")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def margin_harness(
+    temporal_client: Client, wf_paper: PaperExchange, wf_db, task_queue: str
+) -> AsyncIterator[Harness]:
+    """A worker whose account allows leverage up to 10 and must keep 1000 USDT free."""
+    async with running_harness(temporal_client, wf_paper, wf_db, task_queue,
+                               risk_max_leverage=10,
+                               risk_min_free_margin_usdt=Decimal(1000)) as h:
+        yield h
+
+
+async def test_a_sub_second_chase_entry_is_measured_with_its_leverage_and_margin(
+    margin_harness: Harness,
+) -> None:
+    """The account's max_leverage and min_free_margin_usdt need the leverage the trade uses
+    and the margin last read: a sub-second chase's claim carries them as any entry's does."""
+    h = margin_harness
+    await h.paper.admin.set_price(BTC, "95000")
+    available = (await h.exchange.account()).available
+    for kind in (EntryType.MARKET, EntryType.CHASE):
+        # Leverage 20 is above the account's max_leverage of 10.
+        strategy_id, strat = await strategy_with(h, leverage=20)
+        strat = strat.model_copy(update={"chase_interval_s": Decimal("0.5")})
+        handle = await h.trade(sizing=Sizing(size=QTY), strat=strat, strategy_id=strategy_id,
+                               entry_type=kind)
+        await assert_refused_unsent(
+            h, handle, "risk: max_leverage of the account is 10: this trade uses 20")
+        await strategies.update(h.sessionmaker, strat.name, {"leverage": 10})
+        strat = strat.model_copy(update={"leverage": 10})
+        # At leverage 10, an entry whose initial margin leaves less than 1000 USDT free.
+        size = ((available - Decimal(1000)) * 10 / Decimal(95000) + QTY).quantize(QTY)
+        handle = await h.trade(sizing=Sizing(size=size), strat=strat, strategy_id=strategy_id,
+                               entry_type=kind)
+        result = await h.result(handle)
+        assert result.status is TradeStatus.REFUSED, (kind, result)
+        assert (result.error or "").startswith(
+            "risk: min_free_margin_usdt of the account is 1000: "), (kind, result.error)
+        assert not await h.orders(result.trade_id)
