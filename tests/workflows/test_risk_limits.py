@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from temporalio.client import Client
@@ -142,19 +143,25 @@ async def test_an_account_limit_refuses_the_same_way(limited_harness: Harness) -
     assert len(await h.place_requests()) == 1  # the first trade's entry only
 
 
-async def test_a_sub_second_chase_entry_is_refused_the_same_way(harness: Harness) -> None:
-    """A chase under a second runs inside one activity (activities/fast_chase.py): its first
-    claim is refused like any other, and the trade ends REFUSED with the reason, not as a
-    chase that filled nothing."""
+@pytest.mark.parametrize("entry_type,interval", [
+    (EntryType.LIMIT, Decimal(1)), (EntryType.CHASE, Decimal(1)), (EntryType.CHASE, Decimal("0.5")),
+], ids=["limit", "chase", "sub-second-chase"])
+async def test_every_entry_type_is_refused_the_same_way(
+    harness: Harness, entry_type: EntryType, interval: Decimal
+) -> None:
+    """A limit entry, a chase, and a chase under a second (run inside one activity:
+    activities/fast_chase.py): the first claim is refused and the trade ends REFUSED with the
+    reason, not as a chase that filled nothing."""
     h = harness
     await h.paper.admin.set_price(BTC, "95000")
     strategy_id, strat = await strategy_with(h, max_order_usdt=Decimal(500))
-    strat = strat.model_copy(update={"chase_interval_s": Decimal("0.5")})
+    strat = strat.model_copy(update={"chase_interval_s": interval})
     handle = await h.trade(sizing=Sizing(size=QTY), strat=strat, strategy_id=strategy_id,
-                           entry_type=EntryType.CHASE)
-    await assert_refused_unsent(
-        h, handle, f"risk: max_order_usdt of the strategy {strat.name!r} is 500: "
-                   "this order is 950.00 USDT")
+                           entry_type=entry_type, reference_price=Decimal("94990"))
+    result = await h.result(handle)
+    assert (result.error or "").startswith(
+        f"risk: max_order_usdt of the strategy {strat.name!r} is 500: this order is 9"), result
+    await assert_refused_unsent(h, handle, result.error or "")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
