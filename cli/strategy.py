@@ -44,7 +44,6 @@ def _limit_type(name: str) -> Callable[[str], Any]:
         except StrategyError as exc:
             # argparse names the option itself: "argument --max-order-usdt: -5: input ...".
             raise argparse.ArgumentTypeError(str(exc).removeprefix(option(name) + " ")) from None
-    parse.__name__ = name  # argparse names the type in its "invalid … value" message
     return parse
 
 
