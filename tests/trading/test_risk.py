@@ -22,6 +22,7 @@ from trading.risk import (
     ScopeBook,
     check_entry,
     check_leverage,
+    check_max_leverage,
     check_open_trades,
     daily_loss_breach,
     implied_mark,
@@ -200,6 +201,11 @@ def test_leverage_is_refused_above_the_scope_limit_or_the_pair_maximum(
     limits = RiskLimits(max_leverage=maximum)
     over_pair = leverage > pair_max
     over_limit = maximum is not None and leverage > maximum
+    if not over_limit:  # the scope's limit alone (the account's, before the leverage is set)
+        check_max_leverage(limits, scope, leverage)
+    else:
+        with pytest.raises(RiskRefused, match="max_leverage of the"):
+            check_max_leverage(limits, scope, leverage)
     if not (over_pair or over_limit):
         check_leverage(limits, scope, leverage, pair_max, "BTCUSDT")
         return

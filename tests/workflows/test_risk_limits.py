@@ -175,30 +175,50 @@ async def margin_harness(
         yield h
 
 
-async def test_a_sub_second_chase_entry_is_measured_with_its_leverage_and_margin(
+async def test_the_accounts_max_leverage_is_refused_before_it_is_set(
     margin_harness: Harness,
 ) -> None:
-    """The account's max_leverage and min_free_margin_usdt need the leverage the trade uses
-    and the margin last read: a sub-second chase's claim carries them as any entry's does."""
+    """TRADEWIRE_RISK_MAX_LEVERAGE: a strategy asking more is refused before the symbol's
+    leverage is changed; a symbol already set higher (by hand) is refused at the claim, since
+    the trade would use it."""
+    h = margin_harness
+    await h.paper.admin.set_price(BTC, "95000")
+    await h.exchange.change_leverage(BTC, 5)
+    strategy_id, strat = await strategy_with(h, leverage=20)
+    handle = await h.trade(sizing=Sizing(size=QTY), strat=strat, strategy_id=strategy_id)
+    await assert_refused_unsent(
+        h, handle, "risk: max_leverage of the account is 10: this trade would use 20")
+    assert (await h.exchange.leverage_margin_mode(BTC)).leverage == 5
+
+    await h.exchange.change_leverage(BTC, 20)
+    # No leverage asked: the trade uses the symbol's (read afresh: a % sizing reads the account
+    # and the leverage after its alert; the worker may reuse an older read of a change it did
+    # not make itself for a few seconds).
+    handle = await h.trade(sizing=Sizing(size_pct=Decimal(1)))
+    await assert_refused_unsent(
+        h, handle, "risk: max_leverage of the account is 10: this trade uses 20")
+
+
+async def test_every_entry_type_is_measured_with_its_leverage_and_margin(
+    margin_harness: Harness,
+) -> None:
+    """min_free_margin_usdt needs the leverage the trade uses and the margin last read: a
+    sub-second chase's claim (inside its activity) carries them as any entry's does."""
     h = margin_harness
     await h.paper.admin.set_price(BTC, "95000")
     available = (await h.exchange.account()).available
-    for kind in (EntryType.MARKET, EntryType.CHASE):
-        # Leverage 20 is above the account's max_leverage of 10.
-        strategy_id, strat = await strategy_with(h, leverage=20)
-        strat = strat.model_copy(update={"chase_interval_s": Decimal("0.5")})
-        handle = await h.trade(sizing=Sizing(size=QTY), strat=strat, strategy_id=strategy_id,
-                               entry_type=kind)
-        await assert_refused_unsent(
-            h, handle, "risk: max_leverage of the account is 10: this trade uses 20")
-        await strategies.update(h.sessionmaker, strat.name, {"leverage": 10})
-        strat = strat.model_copy(update={"leverage": 10})
-        # At leverage 10, an entry whose initial margin leaves less than 1000 USDT free.
-        size = ((available - Decimal(1000)) * 10 / Decimal(95000) + QTY).quantize(QTY)
-        handle = await h.trade(sizing=Sizing(size=size), strat=strat, strategy_id=strategy_id,
-                               entry_type=kind)
+    # At leverage 10, an entry whose initial margin leaves less than 1000 USDT free.
+    size = ((available - Decimal(1000)) * 10 / Decimal(95000) + QTY).quantize(QTY)
+    strategy_id, strat = await strategy_with(h, leverage=10)
+    for kind, interval in ((EntryType.MARKET, Decimal(1)), (EntryType.CHASE, Decimal(1)),
+                           (EntryType.CHASE, Decimal("0.5"))):
+        handle = await h.trade(
+            sizing=Sizing(size=size), entry_type=kind, strategy_id=strategy_id,
+            strat=strat.model_copy(update={"chase_interval_s": interval}))
         result = await h.result(handle)
         assert result.status is TradeStatus.REFUSED, (kind, result)
         assert (result.error or "").startswith(
             "risk: min_free_margin_usdt of the account is 1000: "), (kind, result.error)
+        assert "initial margin)" in (result.error or "")
         assert not await h.orders(result.trade_id)
+    assert not await h.place_requests()
