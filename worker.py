@@ -97,7 +97,8 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         visibility_window=timedelta(seconds=float(settings.order_visibility_s)),  # float-ok: time
         account_limits=settings.risk_limits,
     )
-    venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader)
+    venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader,
+                            account_limits=settings.risk_limits)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker,
                                       visibility_window=orders.visibility_window)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)

@@ -175,6 +175,9 @@ class FastChaseRequest(Model):
     price_tick: Decimal
     min_qty: Decimal
     send_deadline: datetime | None = None
+    # An entry's, for the risk limits of its first claim (activities/risk.py), as OrderRequest.
+    leverage: int | None = None
+    available_margin: Decimal | None = None
 
 
 class FastChaseResult(Model):

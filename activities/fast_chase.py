@@ -127,6 +127,10 @@ class FastChaseActivities:
             fill_side=req.fill_side, trade_side=req.trade_side, reduce_only=req.reduce_only,
             position_id=req.position_id, order_type=OrderType.LIMIT, effect=Effect.POST_ONLY,
             qty=qty, price=price, send_deadline=req.send_deadline,
+            # The risk gate measures an entry's first claim by its whole target, leverage and
+            # the margin last read, as a chase order sent by the workflow.
+            **({"target_qty": req.target_qty, "leverage": req.leverage,
+                "available_margin": req.available_margin} if req.opening else {}),
         )
 
     async def _collect(self, trade_id: int, symbol: str, client_ids: list[str]) -> list[OrderSnapshot]:

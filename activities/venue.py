@@ -25,6 +25,7 @@ from activities.records import Records
 from activities.venue_reads import VenueReader
 from exchange.client import BitunixClient
 from exchange.errors import Rejected
+from trading.risk import ACCOUNT, RiskLimits, check_max_leverage
 
 log = logging.getLogger("activities.venue")
 SETTINGS_LOCKED = 20006  # "can't change leverage or margin mode with open orders"
@@ -36,8 +37,10 @@ class VenueActivities:
         client: BitunixClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         reader: VenueReader | None = None,
+        account_limits: RiskLimits | None = None,
     ) -> None:
         self._client = client
+        self._account_limits = account_limits or RiskLimits()
         self._records = Records(sessionmaker)
         self._reader = reader or VenueReader(client)
 
@@ -78,6 +81,12 @@ class VenueActivities:
         with translated():
             current = await self._client.leverage_margin_mode(req.symbol)
             wants_leverage = req.leverage is not None and req.leverage != current.leverage
+            if wants_leverage:
+                # The account's max_leverage (TRADEWIRE_RISK_MAX_LEVERAGE) before the symbol's
+                # leverage is changed; the workflow checked the strategy's and the pair's. A
+                # leverage kept as it is meets the same limit when the entry is claimed.
+                assert req.leverage is not None
+                check_max_leverage(self._account_limits, ACCOUNT, req.leverage)
             wants_mode = req.margin_mode is not None and req.margin_mode != current.margin_mode
             if not (wants_leverage or wants_mode):
                 return SymbolConfigResult(leverage=current.leverage, margin_mode=current.margin_mode)

@@ -17,10 +17,51 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cli import load_settings
 from cli.args import positive_decimal, positive_int
 from settings import Settings
+from trading.risk import option
 from trading.types import ChaseFallback, EntryType, MarginMode, OnProtectionRefused, StopType
 from webhook import strategies
 from webhook.auth import SERVER_KEY_FILE, WeakSecret, server_key
 from webhook.strategies import StrategyError
+
+# What each risk limit bounds, for --help (the names are RiskLimits' fields).
+_LIMIT_HELP = {
+    "max_order_usdt": "one entry order's notional, USDT",
+    "max_position_usdt": "the notional of this strategy's trades on one symbol, USDT",
+    "max_open_trades": "this strategy's trades entering or open at once",
+    "max_leverage": "the leverage a trade uses (the pair's own maximum always applies)",
+    "max_exposure_usdt": "the notional of this strategy's trades on all symbols, USDT",
+    "min_free_margin_usdt": "the available margin an entry must leave, USDT",
+    "daily_loss_usdt": "the day's loss (realized with fees + unrealized) that latches the "
+                       "strategy's state, USDT",
+    "daily_loss_pct": "the same, in %% of the account's equity at the day's start",
+}
+
+
+def _limit_type(name: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return strategies.limit_value(name, text)
+        except StrategyError as exc:
+            # argparse names the option itself: "argument --max-order-usdt: -5: input ...".
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(option(name) + " ")) from None
+    return parse
+
+
+def _add_limits(p: argparse.ArgumentParser, *, removable: bool) -> None:
+    """The risk limits (docs/design.md#risk): `--max-order-usdt 500`; on `set`, also
+    `--no-max-order-usdt` to remove one, as `--no-allow-split` turns a flag off."""
+    group = p.add_argument_group(
+        "risk limits", "checked when a trade's entry is first claimed, beside the account's "
+        "TRADEWIRE_RISK_* settings: the tighter wins")
+    for name in strategies.LIMITS:
+        metavar = "N" if name in ("max_open_trades", "max_leverage") else (
+            "PCT" if name.endswith("_pct") else "USDT")
+        one = group.add_mutually_exclusive_group() if removable else group
+        one.add_argument(option(name), dest=name, type=_limit_type(name), metavar=metavar,
+                         help=_LIMIT_HELP.get(name))
+        if removable:
+            one.add_argument("--no-" + option(name).removeprefix("--"), dest="clear_limits",
+                             action="append_const", const=name, help=argparse.SUPPRESS)
 
 
 def _add_parameters(p: argparse.ArgumentParser) -> None:
@@ -129,10 +170,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("name")
     _secret_options(add, "instead of a generated one")
     _add_parameters(add)
+    _add_limits(add, removable=False)
     add.set_defaults(func=cmd_add)
-    change = sub.add_parser("set", help="change a strategy's defaults and limits")
+    change = sub.add_parser(
+        "set", aliases=["update"], help="change a strategy's defaults and limits",
+        epilog="--no-max-order-usdt (and so on for every risk limit) removes that limit")
     change.add_argument("name")
     _add_parameters(change)
+    _add_limits(change, removable=True)
     change.set_defaults(func=cmd_set)
     sub.add_parser("list", help="list strategies").set_defaults(func=cmd_list)
     show = sub.add_parser("show", help="show one strategy (never its secret)")
@@ -226,12 +271,13 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     settings = load_settings()
     params = _parameters(args)
-    if not params:
+    clear = args.clear_limits or []
+    if not params and not clear:
         print("tradewire strategy set: nothing to change (see --help)", file=sys.stderr)
         return 2
 
     async def action(sm: async_sessionmaker[AsyncSession]) -> int:
-        strategy = await strategies.update(sm, args.name, params)
+        strategy = await strategies.update(sm, args.name, params, clear)
         _print_strategy(strategy)
         return 0
 
@@ -251,19 +297,24 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
             ips = "tradingview" if s.allow_tradingview_ips else ""
             ips = ",".join([*s.allowed_ips, *([ips] if ips else [])]) or "any"
+            limits = " ".join(f"{n}={_shown(getattr(s, n))}" for n in strategies.LIMITS
+                              if getattr(s, n) is not None)
             print(
                 f"{s.name:<20} {'enabled ' if s.enabled else 'DISABLED'} {sizing:<18} {s.entry_type:<7}"
-                f" {s.rate_limit_per_min}/min  from {ips}"
+                f" {s.rate_limit_per_min}/min  from {ips}  limits: {limits or 'none'}"
             )
         return 0
 
     return _run(load_settings(), action)
 
 
+def _shown(value: Any) -> Any:
+    return format(value, "f") if isinstance(value, Decimal) else value
+
+
 def _print_strategy(strategy: Any) -> None:
     for key, value in strategies.describe(strategy).items():
-        shown = format(value, "f") if isinstance(value, Decimal) else value
-        print(f"{key:<24} {shown}")
+        print(f"{key:<24} {_shown(value)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -113,6 +113,11 @@ def check_leverage(limits: RiskLimits, scope: str, leverage: int, pair_max: int,
             scope=scope, limit="max_leverage",
             message=f"leverage {leverage} is above {symbol}'s maximum of {pair_max}",
         )
+    check_max_leverage(limits, scope, leverage)
+
+
+def check_max_leverage(limits: RiskLimits, scope: str, leverage: int) -> None:
+    """Before the leverage is set: within the scope's `max_leverage`."""
     if limits.max_leverage is not None and leverage > limits.max_leverage:
         raise RiskRefused(
             scope=scope, limit="max_leverage",

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import Strategy
+from settings import Settings
+from trading.risk import RiskLimits, option
 from webhook.auth import check_secret, generate_secret, hash_secret, parse_network
 from webhook.schemas import STRATEGY_NAME_PATTERN
 from workflows.contract import SIZINGS, StrategySnapshot
@@ -23,9 +26,13 @@ from workflows.contract import SIZINGS, StrategySnapshot
 # What a trade keeps of them is declared once, by StrategySnapshot; the rest is the webhook's.
 _NOT_SET_BY_OPERATORS = ("id", "name", "sizing", "rules_max_age_s")
 TRADE_PARAMETERS = tuple(n for n in StrategySnapshot.model_fields if n not in _NOT_SET_BY_OPERATORS)
+# The risk limits (docs/design.md#risk), named by RiskLimits; a trade's snapshot carries only
+# max_leverage (checked before the leverage is set), the claim reads the others from the row.
+LIMITS = RiskLimits.names()
 PARAMETERS = (
     *SIZINGS,
     *TRADE_PARAMETERS,
+    *(n for n in LIMITS if n not in TRADE_PARAMETERS),
     "rate_limit_per_min",
     "allowed_ips",
     "allow_tradingview_ips",
@@ -45,11 +52,34 @@ def check_name(name: str) -> str:
     return name
 
 
+def _limit_adapter(name: str) -> TypeAdapter[Any]:
+    # A strategy's limit takes the values its account setting (TRADEWIRE_RISK_<NAME>) takes:
+    # the bounds are declared once, on the setting.
+    field = Settings.model_fields[f"risk_{name}"]
+    return TypeAdapter(Annotated[(field.annotation, *field.metadata)])
+
+
+_LIMIT_ADAPTERS = {name: _limit_adapter(name) for name in LIMITS}
+
+
+def limit_value(name: str, value: Any) -> Any:
+    """A risk limit's value as stored (Decimal or int; None: no limit), or a StrategyError
+    saying what it must be."""
+    try:
+        return _LIMIT_ADAPTERS[name].validate_python(value)
+    except ValidationError as exc:
+        why = "; ".join(e["msg"] for e in exc.errors()).lower()
+        raise StrategyError(f"{option(name)} {value}: {why}") from None
+
+
 def _normalise(params: dict[str, Any]) -> dict[str, Any]:
     unknown = set(params) - set(PARAMETERS)
     if unknown:
         raise StrategyError(f"unknown strategy parameters: {', '.join(sorted(unknown))}")
     out = dict(params)
+    for name in LIMITS:
+        if out.get(name) is not None:
+            out[name] = limit_value(name, out[name])
     given = [n for n in SIZINGS if out.get(n) is not None]
     if len(given) > 1:
         raise StrategyError(f"give one default sizing, not {' and '.join(given)}")
@@ -120,10 +150,19 @@ async def add(
 
 
 async def update(
-    sessionmaker: async_sessionmaker[AsyncSession], name: str, params: dict[str, Any]
+    sessionmaker: async_sessionmaker[AsyncSession], name: str, params: dict[str, Any],
+    clear: tuple[str, ...] | list[str] = (),
 ) -> Strategy:
-    """Change parameters; running trades keep the snapshot they started with."""
+    """Change parameters, and remove the risk limits named in `clear`. Running trades keep the
+    snapshot they started with; the other limits apply to every entry claimed from now on."""
+    unknown = set(clear) - set(LIMITS)
+    if unknown:
+        raise StrategyError(f"only risk limits can be removed, not {', '.join(sorted(unknown))}")
+    both = set(clear) & {k for k, v in params.items() if v is not None}
+    if both:
+        raise StrategyError(f"{', '.join(sorted(both))}: set or removed, not both")
     values = {k: v for k, v in _normalise(params).items() if v is not None or k in SIZINGS}
+    values |= dict.fromkeys(clear)
     async with sessionmaker.begin() as session:
         strategy = await _get(session, name)
         for column, value in values.items():

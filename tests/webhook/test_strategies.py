@@ -70,6 +70,34 @@ async def test_add_validates_names_sizing_and_addresses(
         await strategies.update(sessionmaker, "sized", {"rate_limit_per_min": 0})
 
 
+async def test_limits_are_validated_stored_and_removed(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    key = b"k" * 32
+    with pytest.raises(StrategyError, match=r"--daily-loss-pct 100: input should be less than 100"):
+        await strategies.add(sessionmaker, key, "lim-bad", params={"daily_loss_pct": "100"})
+    with pytest.raises(StrategyError, match="no strategy named 'lim-bad'"):
+        await strategies.get(sessionmaker, "lim-bad")  # nothing stored
+    strategy, _ = await strategies.add(sessionmaker, key, "lim", params={
+        "max_order_usdt": "250.5", "max_open_trades": 2, "max_leverage": 4})
+    assert (strategy.max_order_usdt, strategy.max_open_trades, strategy.max_leverage) == (
+        Decimal("250.5"), 2, 4)
+    with pytest.raises(StrategyError, match="--max-open-trades 0: input should be greater"):
+        await strategies.update(sessionmaker, "lim", {"max_open_trades": 0})
+    with pytest.raises(StrategyError, match="only risk limits can be removed, not leverage"):
+        await strategies.update(sessionmaker, "lim", {}, clear=["leverage"])
+    with pytest.raises(StrategyError, match="max_leverage: set or removed, not both"):
+        await strategies.update(sessionmaker, "lim", {"max_leverage": 3}, clear=["max_leverage"])
+    changed = await strategies.update(sessionmaker, "lim", {"max_leverage": 3},
+                                      clear=["max_order_usdt"])
+    assert (changed.max_order_usdt, changed.max_open_trades, changed.max_leverage) == (None, 2, 3)
+    described = strategies.describe(changed)
+    assert {n: described[n] for n in strategies.LIMITS} == {
+        "max_order_usdt": None, "max_position_usdt": None, "max_open_trades": 2,
+        "max_leverage": 3, "max_exposure_usdt": None, "min_free_margin_usdt": None,
+        "daily_loss_usdt": None, "daily_loss_pct": None}
+
+
 async def test_the_migration_enforces_a_positive_rate_limit(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:

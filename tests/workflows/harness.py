@@ -79,6 +79,7 @@ class Harness:
         strat: StrategySnapshot | None = None,
         workflow_id: str | None = None,
         start: dict[str, Any] | None = None,
+        strategy_id: int | None = None,
         **fields: Any,
     ) -> WorkflowHandle:
         """Record the alert's ACCEPTED signal and the trade row (as the webhook does) and start
@@ -87,13 +88,14 @@ class Harness:
         wid = workflow_id or f"trade-{strat.name}-{uuid.uuid4().hex[:12]}"
         side = PositionSide.LONG if intent in (Intent.OPEN_LONG, Intent.REVERSE_TO_LONG) else PositionSide.SHORT
         async with self.sessionmaker() as session, session.begin():
-            alert = Signal(strategy_name=strat.name, outcome=SignalOutcome.ACCEPTED.value,
-                           symbol=symbol, intent=intent.value, workflow_id=wid)
+            alert = Signal(strategy_id=strategy_id, strategy_name=strat.name,
+                           outcome=SignalOutcome.ACCEPTED.value, symbol=symbol,
+                           intent=intent.value, workflow_id=wid)
             session.add(alert)
             await session.flush()
-            row = Trade(workflow_id=wid, signal_id=alert.id, symbol=symbol, side=side.value,
-                        intent=intent.value, entry_type=entry_type.value,
-                        status=TradeStatus.PENDING.value)
+            row = Trade(workflow_id=wid, signal_id=alert.id, strategy_id=strategy_id,
+                        symbol=symbol, side=side.value, intent=intent.value,
+                        entry_type=entry_type.value, status=TradeStatus.PENDING.value)
             session.add(row)
             await session.flush()
             trade_id = row.id
