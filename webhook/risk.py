@@ -7,6 +7,7 @@ stops again every round, so a trade this call could not reach is reached within 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +33,9 @@ log = logging.getLogger("webhook")
 router = APIRouter(prefix="/risk", tags=["risk"])
 API = "api"  # the actor of a change that names none
 EVENTS_SHOWN = 20
+# Signals in flight at once: a halt reaches many trades within a few round trips, without
+# flooding Temporal.
+SIGNALS_AT_ONCE = 16
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80,
@@ -169,15 +173,22 @@ async def deliver(state: AppState, stops: list[Stop]) -> dict[str, Any]:
     workflow (ended meanwhile, or not started yet: its claim refuses the entry), and why the
     rest could not be reached (Temporal unavailable: the watcher delivers them next round)."""
     client = await state.temporal.try_connect()
-    signalled, not_running, undelivered = 0, 0, []
-    for stop in stops:
-        try:
-            await signal(client, state.settings, stop.workflow_id, TradeMessages.CANCEL,
-                         CancelRequest(flatten=stop.flatten, reason=stop.reason))
-            signalled += 1
-        except WorkflowGone:
-            not_running += 1
-        except TemporalUnavailable as exc:
-            undelivered.append(stop.workflow_id)
-            log.warning("risk: cancel for %s not delivered: %s", stop.workflow_id, exc)
-    return {"signalled": signalled, "not_running": not_running, "undelivered": undelivered}
+    gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
+
+    async def one(stop: Stop) -> str:
+        async with gate:
+            try:
+                await signal(client, state.settings, stop.workflow_id, TradeMessages.CANCEL,
+                             CancelRequest(flatten=stop.flatten, reason=stop.reason))
+            except WorkflowGone:
+                return "not_running"
+            except TemporalUnavailable as exc:
+                log.warning("risk: cancel for %s not delivered: %s", stop.workflow_id, exc)
+                return "undelivered"
+            return "signalled"
+
+    outcomes = await asyncio.gather(*(one(stop) for stop in stops))
+    return {"signalled": outcomes.count("signalled"),
+            "not_running": outcomes.count("not_running"),
+            "undelivered": [s.workflow_id for s, o in zip(stops, outcomes, strict=True)
+                            if o == "undelivered"]}
