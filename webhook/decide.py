@@ -108,7 +108,8 @@ async def decide(
         holder = None  # an exit Temporal did not take holds nothing: claim the key afresh
     # After the duplicate check: a redelivery of an alert already accepted sends nothing new,
     # so it is answered as the duplicate it is, whatever the trading state is now.
-    note = await _risk_gate(session, d, strategy, account_limits or RiskLimits())
+    note = await _risk_gate(session, d, strategy, account_limits or RiskLimits(),
+                            recorded=holder is not None)
     if d.intent in CLOSES:
         return await routing.close(session, d, strategy, alert, note=note)
     return await routing.open_(session, d, strategy, alert, holder, exits)
@@ -120,16 +121,19 @@ _LEAVES = {Intent.REVERSE_TO_LONG: PositionSide.SHORT, Intent.REVERSE_TO_SHORT: 
 
 
 async def _risk_gate(
-    session: AsyncSession, d: Delivery, strategy: Strategy, account_limits: RiskLimits
+    session: AsyncSession, d: Delivery, strategy: Strategy, account_limits: RiskLimits,
+    *, recorded: bool,
 ) -> str | None:
     """What the trading states and `max_open_trades` allow (docs/design.md#risk): refuses
     (422) what they forbid. A reverse under REDUCE_ONLY keeps only its close half: `d.intent`
     becomes that exit, and the returned note says so (the answer and the signal row carry it).
+    `recorded`: the alert's trade row exists already (accepted, Temporal never took its
+    start): it is not counted again, nor cut to an exit (its row is a reverse's).
     The claim of every opening order checks the states again (activities/risk.py), so a
     state changed after this read still stops the entry."""
     assert d.intent is not None and d.symbol is not None
     eff = await effective_state(session, strategy.name)
-    if d.intent in REVERSES and eff.state is TradingState.REDUCE_ONLY:
+    if d.intent in REVERSES and eff.state is TradingState.REDUCE_ONLY and not recorded:
         note = (f"risk: the {scope_label(eff.scope)} is REDUCE_ONLY: only this reverse's close half "
                 f"is carried out ({d.intent.value} became {_CLOSE_HALF[d.intent].value}); "
                 "nothing new is opened")
@@ -140,7 +144,7 @@ async def _risk_gate(
     refusal = state_refusal(eff.state, eff.scope, opens=opens)
     if refusal is not None:
         raise Refused(422, refusal.message)
-    if d.intent not in CLOSES:
+    if d.intent not in CLOSES and not recorded:
         try:
             await _check_open_trades(session, d, strategy, account_limits)
         except RiskRefused as exc:

@@ -291,3 +291,22 @@ async def test_a_halt_outlives_the_process_that_set_it(
         assert recorded is not None and "HALTED" in recorded
         assert await session.scalar(text("SELECT state FROM risk_state WHERE scope = 'account'")) \
             == "HALTED"
+
+
+async def test_a_redelivery_that_starts_an_accepted_alert_is_not_counted_again(
+    api: Webhook,
+) -> None:
+    """An alert accepted while Temporal did not take its start (NOT_STARTED) already has its
+    trade row: its redelivery starts that trade, it is not one more under max_open_trades."""
+    strat = await api.add_strategy()
+    await set_limits(api, strat, max_open_trades=1)
+    body = open_alert(strat)
+    first = await api.post(body)
+    assert first.status_code == 202, first.text
+    async with api.sessionmaker.begin() as session:
+        await session.execute(text("UPDATE signal SET outcome = 'NOT_STARTED' WHERE id = :id"),
+                              {"id": first.json()["signal_id"]})
+    again = await api.post(body)
+    assert again.status_code == 202, again.text
+    assert again.json()["trade_id"] == first.json()["trade_id"]
+    assert len(await api.trades_of(strat)) == 1
