@@ -5,6 +5,7 @@
     tradewire alert send …                                         cli/alert.py
     tradewire trades ls | show | cancel                            cli/trades.py
     tradewire incidents [ls] | show | dismiss                      cli/incidents.py
+    tradewire risk [show] | halt | reduce-only | resume            cli/risk.py
     tradewire reconcile                                            cli/reconcile.py
 
 `build_parser` imports a command group's module only when it adds that group: a process started
@@ -64,12 +65,13 @@ def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     processes.register(sub)
     if operator_commands:
-        from cli import alert, incidents, reconcile, strategy, trades
+        from cli import alert, incidents, reconcile, risk, strategy, trades
 
         strategy.register(sub)
         alert.register(sub)
         trades.register(sub)
         incidents.register(sub)
+        risk.register(sub)
         reconcile.register(sub)
     return parser
 

@@ -13,8 +13,8 @@ from cli import processes
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The modules of the operator commands (`strategy`, `alert`, `trades`, `incidents`).
-OPERATOR_COMMANDS = ["cli.strategy", "cli.alert", "cli.trades", "cli.incidents"]
+# The modules of the operator commands (`strategy`, `alert`, `trades`, `incidents`, `risk`).
+OPERATOR_COMMANDS = ["cli.strategy", "cli.alert", "cli.trades", "cli.incidents", "cli.risk"]
 
 WEB_START = """
 import json, sys
@@ -28,7 +28,7 @@ from webhook.app import create_app
 create_app(Settings(_env_file=None))
 httpx.AsyncClient()  # what the exchange client builds
 names = ["httpx._main", "click", "pygments", "pydantic.v1", "cli.strategy", "cli.alert", "cli.trades",
-         "cli.incidents"]
+         "cli.incidents", "cli.risk"]
 print(json.dumps({
     "loaded": [n for n in names if sys.modules.get(n) is not None],
     "trade_routes": sorted(r.path for r in trades.router.routes),
@@ -69,7 +69,8 @@ def test_process_commands_parse_without_the_operator_commands() -> None:
 def test_full_parser_still_has_every_command() -> None:
     parser = cli.build_parser()
     for argv in (["web"], ["worker"], ["strategy", "list"], ["trades", "ls"], ["pairs", "sync"],
-                 ["incidents"], ["incidents", "dismiss", "1", "--note", "known"]):
+                 ["incidents"], ["incidents", "dismiss", "1", "--note", "known"], ["risk"],
+                 ["risk", "halt", "--flatten", "--strategy", "s"]):
         assert parser.parse_args(argv).func is not None
     lean = cli.build_parser(operator_commands=False)
     assert lean.parse_args(["worker"]).func is processes.cmd_worker

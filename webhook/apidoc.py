@@ -211,3 +211,80 @@ def answers(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
             doc["description"] = described[f"e{code}"]
         out[code] = doc
     return out
+
+
+# --- risk ---------------------------------------------------------------------------------------
+
+
+class ScopeStateRow(BaseModel):
+    """One scope's trading state and who set it, when and why (none: never changed)."""
+
+    scope: str
+    label: str
+    state: Literal["ACTIVE", "REDUCE_ONLY", "HALTED"]
+    latched: bool
+    flatten: bool
+    reason: str | None
+    changed_by: str | None
+    changed_at: str | None
+
+
+class EffectiveState(BaseModel):
+    state: Literal["ACTIVE", "REDUCE_ONLY", "HALTED"]
+    scope: str
+
+
+class StrategyRisk(BaseModel):
+    """A strategy's own state, the one its trades obey (the stricter of its and the
+    account's), its limits (null: none) and today's net realized PnL."""
+
+    name: str
+    enabled: bool
+    state: Literal["ACTIVE", "REDUCE_ONLY", "HALTED"]
+    effective: EffectiveState
+    limits: dict[str, Any]
+    today_pnl: str
+
+
+class RiskDayPnl(BaseModel):
+    """Today's realized PnL of every fill since the day started: gross, fees, net."""
+
+    day: str
+    timezone: str
+    since: str
+    realized_pnl: str
+    fees: str
+    net_pnl: str
+
+
+class SymbolExposure(BaseModel):
+    """What the open trades own on one symbol and side, at their average entry price."""
+
+    symbol: str
+    side: str
+    qty: str
+    notional_usdt: str
+    trades: int
+
+
+class RiskView(BaseModel):
+    account: ScopeStateRow
+    scopes: list[ScopeStateRow]
+    strategies: list[StrategyRisk]
+    limits: dict[str, Any]
+    today: RiskDayPnl
+    exposure: list[SymbolExposure]
+    events: list[dict[str, Any]]
+
+
+class RiskChanged(BaseModel):
+    """The scope's state after and before the change, the change's record, and what the
+    change reached: trades signalled `cancel`, trades with no running workflow, and trades
+    Temporal could not be asked to stop now (the account watcher asks again every round)."""
+
+    state: ScopeStateRow
+    before: ScopeStateRow
+    event: dict[str, Any] | None
+    signalled: int
+    not_running: int
+    undelivered: list[str]

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from settings import Settings
-from webhook import fast_path, health, incidents, routes, trades
+from webhook import fast_path, health, incidents, risk, routes, trades
 from webhook.auth import parse_network, server_key
 from webhook.deps import AppState, TemporalHandle
 from webhook.frontdoor import FrontDoor
@@ -86,6 +86,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(trades.router)
     app.include_router(incidents.router)
+    app.include_router(risk.router)
     # Outermost: the admin token and the body cap come before any route reads a body.
     app.add_middleware(FrontDoor, settings=settings)
     return app

@@ -1,6 +1,6 @@
 """What every request meets before a route reads its body (ASGI middleware).
 
-- Admin routes (/trades, /incidents) check the admin token first: without it the answer is 401
+- Admin routes (/trades, /incidents, /risk) check the admin token first: without it the answer is 401
   and the body is never read, so an anonymous caller can make the process neither read nor
   parse anything (FastAPI parses a route's body before its dependencies run, so the routes'
   own `require_admin` alone came too late).
@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from settings import Settings
 from webhook.deps import has_admin_token
 
-ADMIN_PREFIXES = ("/trades", "/incidents")
+ADMIN_PREFIXES = ("/trades", "/incidents", "/risk")
 OWN_CAP_PATHS = frozenset({"/webhook/tradingview"})
 ADMIN_REQUIRED = (
     "admin token required: send `Authorization: Bearer <token>` (TRADEWIRE_ADMIN_TOKEN, "

@@ -103,7 +103,8 @@ class Intake:
             async with self.state.sessionmaker.begin() as session:
                 try:
                     plan = await decide(
-                        session, d, raw, self.key, self.limiter, self.state.warm_venue
+                        session, d, raw, self.key, self.limiter, self.state.warm_venue,
+                        account_limits=self.state.settings.risk_limits,
                     )
                 except Refused as refused:
                     if refused.anonymous:
@@ -270,6 +271,7 @@ class Intake:
             {
                 "outcome": SignalOutcome.ACCEPTED.value,
                 "signal_id": plan.signal_id,
+                **({"reason": plan.note} if plan.note else {}),
                 "closing": [
                     {
                         "trade_id": t.id,

@@ -45,6 +45,7 @@ class ClosePlan:
     signal_id: int
     targets: list[OpenTradeRow]
     request: CloseRequest
+    note: str | None = None  # said in the answer's `reason` (a reverse cut to its close half)
 
 
 @dataclass

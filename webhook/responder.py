@@ -10,6 +10,10 @@ incidents the account watcher raised:
 Under `protect` and `flatten` an open `untracked_trade` incident is answered too: the trade gets
 a new run of its workflow (webhook/resume.py), which rebuilds its books from its rows.
 
+While the account is HALTED with flatten (`tradewire risk halt --flatten`), `flatten` applies
+whatever is configured: the halt asked for the account to be flat, and quantity no trade owns
+is closed like the trades' own (docs/design.md#risk).
+
 An attempt whose start Temporal did not take is started again (same workflow id); one that
 ended without adopting anything (the gap was gone, or other trades' orders stayed in flight) is
 tried again, at most MAX_ATTEMPTS times, while the incident stays open. It runs in the webhook
@@ -26,6 +30,7 @@ from sqlalchemy import select, update
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from activities.risk import effective_state
 from db.models import Incident, Trade
 from trading.types import (
     IncidentAction,
@@ -33,6 +38,7 @@ from trading.types import (
     IncidentPolicy,
     IncidentStatus,
     TradeStatus,
+    TradingState,
 )
 from webhook import adoption, resume
 from webhook.adoption import MAX_ATTEMPTS, AdoptionRefused, Attempt
@@ -62,7 +68,7 @@ class Responder:
     async def sweep(self) -> list[Attempt]:
         """Answer every open unowned-quantity incident as the policy says; returns the attempts
         started (or started again) by this sweep."""
-        policy = self._state.settings.incident_policy
+        policy, why = await self.policy()
         async with self._state.sessionmaker() as session:
             rows = list((await session.scalars(
                 select(Incident).where(Incident.status == IncidentStatus.OPEN.value,
@@ -70,7 +76,7 @@ class Responder:
                 .order_by(Incident.id)
             )).all())
         if policy is not IncidentPolicy.REPORT:
-            await self._resume([r for r in rows if r.kind == IncidentKind.UNTRACKED_TRADE])
+            await self._resume([r for r in rows if r.kind == IncidentKind.UNTRACKED_TRADE], why)
         rows = [r for r in rows if r.kind == IncidentKind.UNOWNED_QUANTITY]
         async with self._state.sessionmaker() as session:
             last = {row.id: adoption.last_attempt(row) for row in rows}
@@ -96,12 +102,23 @@ class Responder:
                 continue
             if policy is IncidentPolicy.REPORT:
                 continue  # an operator's attempt ended; the policy does not try again
-            started = await self._begin(row.id, close=policy is IncidentPolicy.FLATTEN)
+            started = await self._begin(row.id, close=policy is IncidentPolicy.FLATTEN, why=why)
             if started is not None:
                 out.append(started)
         return out
 
-    async def _resume(self, rows: list[Incident]) -> None:
+    async def policy(self) -> tuple[IncidentPolicy, str]:
+        """The policy that applies now, and how the incident's note says it: the configured
+        one, or `flatten` while the account is HALTED with flatten. (Quantity no trade owns
+        belongs to no strategy, so only the account's state can say so.)"""
+        configured = self._state.settings.incident_policy
+        async with self._state.sessionmaker() as session:
+            account = await effective_state(session, None)
+        if account.state is TradingState.HALTED and account.flatten:
+            return IncidentPolicy.FLATTEN, "policy flatten (the account is HALTED with flatten)"
+        return configured, f"policy {configured}"
+
+    async def _resume(self, rows: list[Incident], why: str) -> None:
         """Untracked trades get a new run of their workflow (webhook/resume.py), again when
         the incident outlasts a resume by SETTLES_WITHIN, at most MAX_ATTEMPTS times."""
         now = datetime.now(UTC)
@@ -114,20 +131,18 @@ class Responder:
                                          "to an operator")
                 continue
             try:
-                await resume.resume(self._state, row.id, by=POLICY,
-                                    note=f"policy {self._state.settings.incident_policy}")
+                await resume.resume(self._state, row.id, by=POLICY, note=why)
             except AdoptionRefused as exc:
                 log.info("incident #%d: %s", row.id, exc.message)
             except TemporalUnavailable as exc:
                 log.warning("incident #%d: not resumed yet (%s); trying again", row.id, exc)
 
-    async def _begin(self, incident_id: int, *, close: bool) -> Attempt | None:
+    async def _begin(self, incident_id: int, *, close: bool, why: str) -> Attempt | None:
         state = self._state
         try:
             async with state.sessionmaker() as session, session.begin():
                 attempt = await adoption.begin(session, incident_id, by=POLICY, close=close,
-                                               stop_pct=state.settings.adopt_stop_pct,
-                                               note=f"policy {state.settings.incident_policy}")
+                                               stop_pct=state.settings.adopt_stop_pct, note=why)
         except AdoptionRefused as exc:  # answered meanwhile (an operator, another webhook)
             log.info("incident #%d: %s", incident_id, exc.message)
             return None

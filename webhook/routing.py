@@ -46,7 +46,11 @@ def _not_newer(
     return [t for t in trades if t not in newer], newer
 
 
-async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert) -> Plan:
+async def close(
+    session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert, note: str | None = None
+) -> Plan:
+    """`note`: why this exit is what remains of the alert (a reverse under REDUCE_ONLY keeps
+    its close half only: decide.py); kept in the signal's reason and the answer's."""
     side = side_of(d.intent)
     targets, newer = _not_newer(
         await queries.open_trades(session, strategy.id, d.symbol, side), alert.time
@@ -61,7 +65,7 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
             )
         reason = (
             f"nothing to close: no open {side.value.lower()} trade of {strategy.name} on {d.symbol}"
-        )
+        ) + (f"; {note}" if note else "")
         signal_id = await queries.insert_signal(session, d, SignalOutcome.NOTHING_TO_CLOSE, reason)
         return Settled(
             200,
@@ -77,11 +81,14 @@ async def close(session: AsyncSession, d: Delivery, strategy: Strategy, alert: A
             session, d, strategy, await _holder_after_conflict(session, d, strategy)
         )
     reason = "closing trade " + ", ".join(f"#{t.id}" for t in targets)
+    if note:
+        reason += f"; {note}"
     await queries.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
     return ClosePlan(
         signal_id,
         targets,
         CloseRequest(reason=f"exit alert (signal #{signal_id})", signal_id=signal_id),
+        note,
     )
 
 

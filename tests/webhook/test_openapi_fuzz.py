@@ -42,7 +42,7 @@ from sqlalchemy import delete, inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from db.models import Incident, Trade
+from db.models import Incident, RiskState, Trade
 from settings import Settings
 from tests.support.paper import PaperExchange
 from webhook import strategies
@@ -210,6 +210,15 @@ async def known(
     `strict=true` an open incident is a 503 by design, and the database is shared with
     /healthz's own tests)."""
     live = target.known["trade_id"]
+    if "/risk" in label:
+        # A generated halt is a real one: every scope is ACTIVE again after the operation, or
+        # the alerts fuzzed after it would all be refused (and /healthz's tests find a halt).
+        try:
+            yield {}
+        finally:
+            async with sessionmaker.begin() as session:
+                await session.execute(delete(RiskState))
+        return
     if label == "GET /trades/{trade_id}":
         yield {"trade_id": [gone_trade]}
         return

@@ -1,0 +1,185 @@
+"""`tradewire risk [halt|reduce-only|resume]`: the trading states, limits, today's PnL and
+exposure, and the kill switch (docs/design.md#risk), through the running webhook's admin API.
+A change is recorded as `cli:<user>`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+import httpx
+
+from cli import load_settings
+from cli.remote import TIMEOUT_S, base_url, is_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "risk", help="trading states, limits, today's PnL, exposure; halt, reduce-only, resume")
+    p.add_argument("--url", help="webhook base URL (default http://HOST:WEBHOOK_PORT)")
+    p.add_argument("--json", action="store_true", help="the API's answer as JSON")
+    p.set_defaults(func=cmd_risk_show)
+    sub = p.add_subparsers(dest="risk_command")
+    show = sub.add_parser("show", help="states, limits, today's PnL, exposure, recent changes")
+    show.add_argument("--json", action="store_true", help="the API's answer as JSON")
+    show.set_defaults(func=cmd_risk_show)
+    halt = sub.add_parser(
+        "halt", help="nothing new is sent; working entries cancelled; TP/SL stay")
+    _change_options(halt)
+    halt.add_argument("--flatten", action="store_true",
+                      help="also close every position (each trade's own close; quantity no "
+                           "trade owns is flattened)")
+    halt.set_defaults(func=cmd_risk_halt)
+    reduce = sub.add_parser("reduce-only", help="exits, TP/SL and closes only; nothing opens")
+    _change_options(reduce)
+    reduce.set_defaults(func=cmd_risk_reduce_only)
+    resume = sub.add_parser("resume", help="ACTIVE again (lifts a daily-loss latch too)")
+    _change_options(resume)
+    resume.set_defaults(func=cmd_risk_resume)
+
+
+def _change_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", help="one strategy (default: the whole account)")
+    p.add_argument("--reason", help="why (recorded with the change)")
+    p.add_argument("--json", action="store_true", help="the API's answer as JSON")
+
+
+def _fail(message: str) -> int:
+    print(f"tradewire risk: {message}", file=sys.stderr)
+    return 1
+
+
+def _admin(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> httpx.Response | int:
+    """The admin API's answer, or the exit code after saying what went wrong."""
+    settings = load_settings()
+    token = settings.resolve_admin_token()
+    if not token:
+        return _fail("no admin token: set TRADEWIRE_ADMIN_TOKEN, or run `tradewire up` "
+                     f"(it writes {settings.admin_token_file})")
+    url = base_url(args, settings) + path
+    try:
+        response = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=TIMEOUT_S, **kwargs)
+    except httpx.HTTPError as exc:
+        return _fail(f"{url}: {type(exc).__name__}: {exc}")
+    if not response.is_success:
+        detail = response.json().get("detail", response.text) if is_json(response) else response.text
+        return _fail(f"{response.status_code}: {detail}")
+    return response
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "operator"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
+    cells = [tuple("-" if v is None else str(v) for v in row) for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in cells]
+
+
+def _who(s: dict[str, Any]) -> str:
+    if not s["changed_by"]:
+        return "-"
+    return f"{s['changed_by']} at {s['changed_at'][:19]}: {s['reason']}"
+
+
+def _state(s: dict[str, Any]) -> str:
+    extra = [w for w, on in (("flatten", s["flatten"]), ("latched", s["latched"])) if on]
+    return s["state"] + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _limits(limits: dict[str, Any]) -> str:
+    set_ = [f"{k}={v}" for k, v in limits.items() if v is not None]
+    return ", ".join(set_) or "none"
+
+
+def render(body: dict[str, Any]) -> str:
+    """`GET /risk` for a reader: states, limits, today's PnL, exposure, recent changes."""
+    lines = [f"account: {_state(body['account'])}  ({_who(body['account'])})",
+             f"account limits: {_limits(body['limits'])}"]
+    today = body["today"]
+    lines.append(f"today ({today['day']}, {today['timezone']}): realized PnL "
+                 f"{today['realized_pnl']} - fees {today['fees']} = {today['net_pnl']} USDT")
+    if body["strategies"]:
+        lines += ["", "strategies:"]
+        by_scope = {s["scope"]: s for s in body["scopes"]}
+        lines += ["  " + line for line in _table(
+            ("NAME", "STATE", "EFFECTIVE", "TODAY PNL", "LIMITS", "CHANGED"),
+            [(s["name"] + ("" if s["enabled"] else " (disabled)"), s["state"],
+              s["effective"]["state"]
+              + (" (account)" if s["effective"]["scope"] == "account"
+                 and s["effective"]["state"] != "ACTIVE" else ""),
+              s["today_pnl"], _limits(s["limits"]),
+              _who(by_scope[f"strategy:{s['name']}"]) if f"strategy:{s['name']}" in by_scope
+              else "-")
+             for s in body["strategies"]])]
+    lines += ["", "exposure (open trades, at their entry price):"]
+    if body["exposure"]:
+        lines += ["  " + line for line in _table(
+            ("SYMBOL", "SIDE", "QTY", "NOTIONAL USDT", "TRADES"),
+            [(e["symbol"], e["side"], e["qty"], e["notional_usdt"], e["trades"])
+             for e in body["exposure"]])]
+    else:
+        lines.append("  none")
+    if body["events"]:
+        lines += ["", "recent changes:"]
+        lines += ["  " + line for line in _table(
+            ("AT", "SCOPE", "CHANGE", "BY", "REASON"),
+            [(e["at"][:19], e["scope"],
+              f"{e['state_before']} -> {e['state_after']}"
+              + (" flatten" if e["flatten"] else "") + (" latched" if e["latched"] else ""),
+              e["actor"], e["reason"]) for e in body["events"]])]
+    return "\n".join(lines)
+
+
+def cmd_risk_show(args: argparse.Namespace) -> int:
+    response = _admin(args, "GET", "/risk")
+    if isinstance(response, int):
+        return response
+    body = response.json()
+    print(json.dumps(body, indent=2) if args.json else render(body))
+    return 0
+
+
+def _change(args: argparse.Namespace, verb: str, body: dict[str, Any]) -> int:
+    body |= {"by": f"cli:{_user()}"}
+    if args.strategy:
+        body["strategy"] = args.strategy
+    if args.reason:
+        body["reason"] = args.reason
+    response = _admin(args, "POST", f"/risk/{verb}", json=body)
+    if isinstance(response, int):
+        return response
+    out = response.json()
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    after, before = out["state"], out["before"]
+    print(f"{after['label']}: {before['state']} -> {_state(after)} "
+          f"(by {after['changed_by']}: {after['reason']})")
+    print(f"  trades signalled: {out['signalled']}"
+          + (f", not running: {out['not_running']}" if out["not_running"] else ""))
+    if out["undelivered"]:
+        print(f"  not reached now (Temporal unavailable; the account watcher retries every "
+              f"round): {', '.join(out['undelivered'])}")
+    return 0
+
+
+def cmd_risk_halt(args: argparse.Namespace) -> int:
+    return _change(args, "halt", {"flatten": args.flatten})
+
+
+def cmd_risk_reduce_only(args: argparse.Namespace) -> int:
+    return _change(args, "reduce-only", {})
+
+
+def cmd_risk_resume(args: argparse.Namespace) -> int:
+    return _change(args, "resume", {})

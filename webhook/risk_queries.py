@@ -1,0 +1,115 @@
+"""The webhook's risk reads (docs/design.md#risk): what `GET /risk` shows (states, limits,
+today's PnL, exposure) and what intake counts for `max_open_trades`. The states themselves are
+read and changed through activities/risk.py, the one writer of `risk_state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, not_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Fill, Order, Strategy, Trade
+from trading.types import PositionSide, TradeStatus
+
+# The trades `max_open_trades` counts at intake: recorded but not started yet included, so two
+# alerts in a row cannot both fit under a limit only one fits under.
+COUNTED = tuple(s.value for s in (TradeStatus.PENDING, TradeStatus.ENTERING,
+                                  TradeStatus.TRACKING, TradeStatus.CLOSING))
+# Trades that hold quantity (what exposure is made of).
+HOLDING = tuple(s.value for s in (TradeStatus.ENTERING, TradeStatus.TRACKING,
+                                  TradeStatus.CLOSING))
+OPEN_LOCK = "tradewire:risk-open:"  # + "account" or "strategy:<id>"
+
+
+def day_start(now: datetime, timezone: str) -> tuple[date, datetime]:
+    """The trading day `now` is in, and the moment it started (TRADEWIRE_RISK_DAY_TIMEZONE)."""
+    zone = ZoneInfo(timezone)
+    day = now.astimezone(zone).date()
+    return day, datetime.combine(day, time(0), tzinfo=zone)
+
+
+@dataclass(frozen=True)
+class DayPnl:
+    """Realized PnL of the fills since the day started: gross, the fees paid, and net."""
+
+    realized: Decimal
+    fees: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.realized - self.fees
+
+
+async def pnl_since(session: AsyncSession, since: datetime) -> dict[str | None, DayPnl]:
+    """Per strategy name (None: trades of no strategy, e.g. adopted quantity). A fill's
+    `realized_pnl` is gross and its `fee` a positive cost (paper/ledger.py, as BitUnix reports
+    them), so the net is their difference."""
+    rows = (await session.execute(
+        select(Strategy.name, func.coalesce(func.sum(Fill.realized_pnl), 0),
+               func.coalesce(func.sum(Fill.fee), 0))
+        .select_from(Fill)
+        .join(Order, Order.id == Fill.order_id)
+        .join(Trade, Trade.id == Order.trade_id)
+        .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
+        .where(Fill.filled_at >= since)
+        .group_by(Strategy.name)
+    )).all()
+    return {name: DayPnl(Decimal(realized), Decimal(fees)) for name, realized, fees in rows}
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What the open trades own on one symbol and side, valued at their average entry."""
+
+    symbol: str
+    side: str
+    qty: Decimal
+    notional_usdt: Decimal
+    trades: int
+
+
+async def exposure(session: AsyncSession) -> list[Exposure]:
+    owned = Trade.filled_qty - Trade.closed_qty
+    rows = (await session.execute(
+        select(Trade.symbol, Trade.side, func.sum(owned),
+               func.sum(owned * func.coalesce(Trade.avg_entry_price, 0)), func.count(Trade.id))
+        .where(Trade.status.in_(HOLDING), owned > 0)
+        .group_by(Trade.symbol, Trade.side)
+        .order_by(Trade.symbol, Trade.side)
+    )).all()
+    return [Exposure(symbol, side, Decimal(qty), Decimal(notional), int(n))
+            for symbol, side, qty, notional, n in rows]
+
+
+async def strategies(session: AsyncSession) -> list[Strategy]:
+    return list((await session.scalars(select(Strategy).order_by(Strategy.name))).all())
+
+
+async def strategy_named(session: AsyncSession, name: str) -> Strategy | None:
+    return await session.scalar(select(Strategy).where(Strategy.name == name))
+
+
+async def lock_open_count(session: AsyncSession, scope_key: str) -> None:
+    """Serialise, until commit, the intakes that count one scope's open trades (taken only
+    while the scope has a `max_open_trades`): alerts of other symbols no longer pass one
+    another between the count and the trade row they insert."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(OPEN_LOCK + scope_key))))
+
+
+async def count_open_trades(session: AsyncSession, *, strategy_id: int | None,
+                            replaced: tuple[int, str, PositionSide] | None = None) -> int:
+    """The trades of a strategy (None: of every strategy and none) PENDING to CLOSING.
+    `replaced` (strategy id, symbol, side): the trades a reverse closes before it enters,
+    which it replaces rather than adds to."""
+    q = select(func.count(Trade.id)).where(Trade.status.in_(COUNTED))
+    if strategy_id is not None:
+        q = q.where(Trade.strategy_id == strategy_id)
+    if replaced is not None:
+        sid, symbol, side = replaced
+        q = q.where(not_(and_(Trade.strategy_id == sid, Trade.symbol == symbol,
+                              Trade.side == side.value)))
+    return int(await session.scalar(q) or 0)
