@@ -101,6 +101,12 @@ class OrderActivities:
                 self._check_deadline(req)
                 if resend:
                     await self._check_slippage(req)
+                if not claim.created and req.leg is Leg.ENTRY:
+                    # Claimed by an attempt that died before sending: the state may have
+                    # changed since that claim's gate (docs/design.md#risk).
+                    why = await self._records.opening_refusal(req.trade_id)
+                    if why is not None:
+                        raise refuse(Failure.RISK_REFUSED, why)
             except ApplicationError as refusal:
                 await self._not_sent(req, refusal.message)
                 raise

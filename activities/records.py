@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
 from activities.ownership import TradeOrigin
-from activities.risk import gate_opening
+from activities.risk import gate_opening, opening_refused
 from db.models import Fill as FillRow
 from db.models import Incident, Signal, Trade
 from db.models import Order as OrderRow
@@ -200,6 +200,12 @@ class Records:
             )
             assert row is not None
             return Claim(row.id, False, row.exchange_order_id, OrderStatus(row.status))
+
+    async def opening_refusal(self, trade_id: int) -> str | None:
+        """Why the trading states refuse an opening order of the trade now; None: allowed."""
+        async with self._sessionmaker() as session, session.begin():
+            refusal = await opening_refused(session, trade_id)
+        return refusal.message if refusal is not None else None
 
     async def save_order(
         self, trade_id: int, symbol: str, snap: OrderSnapshot, *, reduce_only: bool = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -24,6 +25,7 @@ from trading.risk import (
     ACCOUNT,
     ProposedEntry,
     RiskLimits,
+    RiskRefused,
     ScopeBook,
     check_entry,
     scope_label,
@@ -143,21 +145,23 @@ async def gate_opening(session: AsyncSession, *, trade_id: int, symbol: str,
     strategy or of the account does not let it open; on the trade's first claim (`entry`
     given), when it breaks a limit. Records the notional the trade commits."""
     await _lock(session, STATE_LOCK, shared=True)
-    trade = (await session.execute(
-        select(Trade.status, Trade.strategy_id, Strategy)
-        .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
-        .where(Trade.id == trade_id)
-    )).first()
+    trade = await _trade_of(session, trade_id)
     if trade is None:
         return  # the claim's own checks say what is wrong with a trade without a row
     status, strategy_id, strategy = trade
-    eff = await effective_state(session, strategy.name if strategy is not None else None)
-    refusal = state_refusal(eff.state, eff.scope, opens=True)
+    refusal = await _opening_refusal(session, strategy)
     if refusal is not None:
         raise refusal
-    if entry is None or status != TradeStatus.PENDING.value:
+    if status != TradeStatus.PENDING.value:
         return  # a later order of an entry already admitted (a re-price, the next part)
     own = strategy_limits(strategy)
+    if entry is None:
+        # Fail closed: an entry that cannot be valued is never let past a limit unmeasured.
+        if own.any or account_limits.any:
+            raise RiskRefused(scope=ACCOUNT, limit="price",
+                              message="the entry's price is unknown, so it cannot be measured "
+                                      "against the risk limits; nothing was sent")
+        return
     if own.any or account_limits.any:
         await _lock(session, BOOK_LOCK)
     if own.any and strategy is not None:
@@ -170,6 +174,32 @@ async def gate_opening(session: AsyncSession, *, trade_id: int, symbol: str,
     await session.execute(
         Trade.__table__.update().where(Trade.id == trade_id).values(committed_usdt=entry.notional)
     )
+
+
+async def _trade_of(session: AsyncSession, trade_id: int) -> Any:
+    """(status, strategy id, strategy row or None) of a trade; None: no such row."""
+    return (await session.execute(
+        select(Trade.status, Trade.strategy_id, Strategy)
+        .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
+        .where(Trade.id == trade_id)
+    )).first()
+
+
+async def _opening_refusal(session: AsyncSession, strategy: Strategy | None) -> RiskRefused | None:
+    eff = await effective_state(session, strategy.name if strategy is not None else None)
+    return state_refusal(eff.state, eff.scope, opens=True)
+
+
+async def opening_refused(session: AsyncSession, trade_id: int) -> RiskRefused | None:
+    """Whether an opening order of the trade may be sent now, by the states only: for an entry
+    claimed before a state change and sent only after it (a re-send whose first attempt died
+    between its claim and its send). Under the same shared lock as a claim, so a halt in
+    progress is waited for."""
+    await _lock(session, STATE_LOCK, shared=True)
+    trade = await _trade_of(session, trade_id)
+    if trade is None:
+        return None
+    return await _opening_refusal(session, trade[2])
 
 
 class RiskBook:

@@ -276,3 +276,30 @@ async def test_a_claim_never_sent_is_rejected_only_after_the_visibility_window(
     # Settled as never placed: a late re-run of its placement sends nothing either.
     again = await ActivityEnvironment().run(patient.place_order, req)
     assert again.status is OrderStatus.REJECTED and not await api_orders(paper)
+
+
+async def test_an_entry_claimed_before_a_halt_is_not_sent_after_it(
+    acts, paper, sessionmaker, trade_id
+) -> None:
+    """The attempt that claimed the entry died before sending it; the account is halted
+    before the retry. The retry sends nothing: the claim passed the risk gate before the halt,
+    the send would come after it (docs/design.md#risk)."""
+    from activities.risk import RiskBook
+    from trading.risk import ACCOUNT
+    from trading.types import TradingState
+
+    req = request(trade_id)
+    await Records(sessionmaker).claim_order(req)  # the process died before the send
+    await RiskBook(sessionmaker).set_state(ACCOUNT, TradingState.HALTED, actor="test",
+                                           reason="halt between claim and send")
+    try:
+        with pytest.raises(ApplicationError) as refused:
+            await ActivityEnvironment().run(acts.place_order, req)
+        assert refused.value.type == "RiskRefused" and refused.value.non_retryable
+        assert "the account is HALTED" in refused.value.message
+        assert not await api_orders(paper)
+        settled = await row(sessionmaker, req.client_id)
+        assert settled.status == "REJECTED" and "risk" in (settled.error or "")
+    finally:
+        await RiskBook(sessionmaker).set_state(ACCOUNT, TradingState.ACTIVE, actor="test",
+                                               reason="resume")
