@@ -112,6 +112,8 @@ class SymbolConfigRequest(Model):
     symbol: str
     leverage: int | None = None
     margin_mode: MarginMode | None = None
+    # The trade it is for: nothing is changed for a trade the trading states refuse to open.
+    trade_id: int | None = None
 
 
 class SymbolConfigResult(Model):

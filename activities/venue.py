@@ -81,15 +81,20 @@ class VenueActivities:
         with translated():
             current = await self._client.leverage_margin_mode(req.symbol)
             wants_leverage = req.leverage is not None and req.leverage != current.leverage
-            if wants_leverage:
+            if wants_leverage and req.leverage is not None:
                 # The account's max_leverage (TRADEWIRE_RISK_MAX_LEVERAGE) before the symbol's
                 # leverage is changed; the workflow checked the strategy's and the pair's. A
                 # leverage kept as it is meets the same limit when the entry is claimed.
-                assert req.leverage is not None
                 check_max_leverage(self._account_limits, ACCOUNT, req.leverage)
             wants_mode = req.margin_mode is not None and req.margin_mode != current.margin_mode
             if not (wants_leverage or wants_mode):
                 return SymbolConfigResult(leverage=current.leverage, margin_mode=current.margin_mode)
+            if req.trade_id is not None:
+                # A trade the states stop (halted or reduce-only since its alert) changes
+                # nothing at the exchange: its entry would be refused at the claim anyway.
+                why = await self._records.opening_refusal(req.trade_id)
+                if why is not None:
+                    raise refuse(Failure.RISK_REFUSED, why)
             positions, orders = await asyncio.gather(
                 self._client.pending_positions(req.symbol),
                 self._client.pending_orders(req.symbol, limit=1),

@@ -81,7 +81,7 @@ async def prepare(run: TradeRun) -> EntrySize:
         run.set(phase="setting leverage")
         cfg = await run.calls.configure_symbol(
             SymbolConfigRequest(symbol=run.inp.symbol, leverage=wanted,
-                                margin_mode=run.strategy.margin_mode),
+                                margin_mode=run.strategy.margin_mode, trade_id=run.inp.trade_id),
             window=run.entry_window(),
         )
         run.state.leverage = cfg.leverage
@@ -190,6 +190,8 @@ async def place_entry(run: TradeRun, qty: Decimal, order_type: OrderType,
         if snap.adopted and snap.qty != conformed.qty and run.state.target_qty is not None:
             # An order this trade sent before (a run of this task that died after sending it)
             # under this client id: its size is the trade's first decision, which stands.
+            # Only what the trade shows and records changes (no command depends on the
+            # target), so no patch is needed.
             run.state.target_qty += snap.qty - conformed.qty
             run.warn(f"the entry sent earlier under this order id was for {format(snap.qty, 'f')}"
                      f" (sized again now: {format(conformed.qty, 'f')}); that order stands")

@@ -222,3 +222,29 @@ async def test_every_entry_type_is_measured_with_its_leverage_and_margin(
         assert "initial margin)" in (result.error or "")
         assert not await h.orders(result.trade_id)
     assert not await h.place_requests()
+
+
+async def test_a_trade_halted_before_its_entry_changes_no_leverage(harness: Harness) -> None:
+    """A trade whose alert was accepted before a halt (or restarted by the outbox after it)
+    reaches its leverage step under HALTED: it changes nothing at the exchange, not even the
+    symbol's leverage, and ends REFUSED naming the state."""
+    from activities.risk import RiskBook
+    from trading.risk import ACCOUNT
+    from trading.types import TradingState
+
+    h = harness
+    strategy_id, strat = await strategy_with(h, leverage=7)
+    before = await h.exchange.leverage_margin_mode(BTC)
+    assert before.leverage != 7
+    book = RiskBook(h.sessionmaker)
+    await book.set_state(ACCOUNT, TradingState.HALTED, actor="test", reason="halt first")
+    try:
+        handle = await h.trade(sizing=Sizing(size=QTY), strat=strat, strategy_id=strategy_id)
+        result = await h.result(handle)
+        assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
+        assert "the account is HALTED" in (result.error or "")
+        assert not await h.place_requests(path="account/change_leverage")
+        assert not await h.place_requests()
+        assert (await h.exchange.leverage_margin_mode(BTC)).leverage == before.leverage
+    finally:
+        await book.set_state(ACCOUNT, TradingState.ACTIVE, actor="test", reason="resume")
