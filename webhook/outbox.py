@@ -119,6 +119,10 @@ class Outbox:
                 why = ("never started: an exit alert for it was recorded before Temporal took "
                        "its start; nothing was sent")
                 exited = True
+            elif (refusal := await routing.opening_refusal(session, strategy)) is not None:
+                # Halted or reduce-only since it was accepted: it is not started now (its
+                # claim would refuse the entry; this says why on its own record at once).
+                why = f"never started: {refusal}; nothing was sent"
             runs = await self._runs(holder.workflow_id) if why is not None else False
             if runs is None:
                 return 0  # Temporal cannot say whether it runs: never end it blind; next sweep

@@ -106,6 +106,29 @@ async def test_an_alert_whose_exit_was_recorded_meanwhile_is_never_started(webho
     assert not await _exists(webhook, workflow_id)
 
 
+async def test_an_alert_not_started_before_a_halt_is_never_started_after_it(
+    webhook: Webhook,
+) -> None:
+    """Accepted, answered 503, then the strategy was halted: the outbox does not start it
+    (its entry would be refused at the claim anyway) but ends it REFUSED, its record saying
+    why (docs/design.md#risk)."""
+    from activities.risk import RiskBook
+    from trading.risk import strategy_scope
+    from trading.types import TradingState
+
+    answer, strat = await _not_started(webhook)
+    await RiskBook(webhook.sessionmaker).set_state(
+        strategy_scope(strat.name), TradingState.HALTED, actor="test", reason="stop this one")
+    workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
+    assert await _outbox(webhook).sweep() >= 1
+    (trade,) = await webhook.trades_of(strat)
+    assert trade.status == TradeStatus.REFUSED.value, trade.error
+    assert "never started" in (trade.error or "") and "HALTED" in (trade.error or "")
+    row = await webhook.signal(answer["signal_id"])
+    assert row.outcome == SignalOutcome.NOT_STARTED and "HALTED" in (row.reason or "")
+    assert not await _exists(webhook, workflow_id)
+
+
 async def test_a_trade_whose_start_landed_after_all_is_not_ended(webhook: Webhook) -> None:
     """A start whose answer was lost and whose look-up could not confirm it is recorded
     NOT_STARTED although its workflow runs: the outbox must not end that trade."""
