@@ -77,6 +77,7 @@ class Stop:
 class Change:
     before: ScopeState
     after: ScopeState
+    event_id: int  # the `risk_event` row that records it
 
 
 def _row_state(row: RiskState | None, scope: str) -> ScopeState:
@@ -234,12 +235,13 @@ class RiskBook:
                 insert(RiskState).values(scope=scope, **values)
                 .on_conflict_do_update(index_elements=[RiskState.scope], set_=values)
             )
-            session.add(RiskEvent(scope=scope, state_before=before.state.value,
-                                  state_after=state.value, flatten=flatten, latched=latched,
-                                  actor=actor, reason=reason))
+            event = RiskEvent(scope=scope, state_before=before.state.value,
+                              state_after=state.value, flatten=flatten, latched=latched,
+                              actor=actor, reason=reason)
+            session.add(event)
             await session.flush()
             after = _row_state(await session.get(RiskState, scope, populate_existing=True), scope)
-        return Change(before=before, after=after)
+        return Change(before=before, after=after, event_id=event.id)
 
     async def to_stop(self) -> list[Stop]:
         """The trades a state change must reach (the kill switch delivers these at once, the

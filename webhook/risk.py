@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
-from sqlalchemy import select
 
 from activities.risk import RiskBook, ScopeState, Stop, strategy_limits
 from db.models import RiskEvent
@@ -155,8 +154,7 @@ async def _change(state: AppState, request: ChangeRequest, to: TradingState, *,
     reason = request.reason or "no reason given"
     change = await book.set_state(scope, to, actor=request.by, reason=reason, flatten=flatten)
     async with state.sessionmaker() as session:
-        event = await session.scalar(select(RiskEvent).where(RiskEvent.scope == scope)
-                                     .order_by(RiskEvent.id.desc()).limit(1))
+        event = await session.get(RiskEvent, change.event_id)
     log.warning("risk: %s %s -> %s%s by %s: %s", scope_label(scope), change.before.state.value,
                 to.value, " with flatten" if flatten else "", request.by, reason)
     delivered = await deliver(state, await book.to_stop())
