@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from db.models import Strategy
 from trading.types import Intent, SignalOutcome
-from webhook import queries, routing
+from webhook import queries, risk_gate, routing
 from webhook.intake import Intake
 from webhook.temporal import ANSWER_BUDGET_S, exists
 from workflows.messages import CloseRequest
@@ -119,7 +119,7 @@ class Outbox:
                 why = ("never started: an exit alert for it was recorded before Temporal took "
                        "its start; nothing was sent")
                 exited = True
-            elif (refusal := await routing.opening_refusal(session, strategy)) is not None:
+            elif (refusal := await risk_gate.opening_refusal(session, strategy)) is not None:
                 # Halted or reduce-only since it was accepted: it is not started now (its
                 # claim would refuse the entry; this says why on its own record at once).
                 why = f"never started: {refusal}; nothing was sent"

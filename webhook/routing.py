@@ -8,11 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.risk import effective_state
 from db.models import Strategy
-from trading.risk import state_refusal
 from trading.types import Intent, PositionSide, SignalOutcome
-from webhook import queries
+from webhook import queries, risk_gate
 from webhook.intent import REVERSES
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.queries import Delivery, KeyHolder, LatestExits, OpenTradeRow
@@ -258,17 +256,10 @@ async def duplicate(
     )
     restart = None
     if (holder.trade_id is not None and holder.trade_status == "PENDING"
-            and await opening_refusal(session, strategy) is None):
+            and await risk_gate.opening_refusal(session, strategy) is None):
         # Maybe never started (a crash between commit and start): starting again is harmless,
         # the reject-duplicate policy turns it into "already started". Not while the states
         # refuse opening: the outbox then ends it with the reason.
         restart = await plan_start(session, strategy, holder, eager=False)
     return DuplicatePlan(signal_id, holder, restart)
 
-
-async def opening_refusal(session: AsyncSession, strategy: Strategy) -> str | None:
-    """Why the trading states refuse a new position for `strategy` now; None: allowed
-    (docs/design.md#risk)."""
-    eff = await effective_state(session, strategy.name)
-    refusal = state_refusal(eff.state, eff.scope, opens=True)
-    return refusal.message if refusal is not None else None
