@@ -302,8 +302,9 @@ class DailyLossLatch:
                                                    reason=reason, latched=True)
                 states[scope] = change.after
                 latched.append(Latched(scope, self.latch_state, reason, None))
-        await self._keep_figures(today, limits)
         incidents = await self._keep_incidents(states)
+        # After the incidents: a figure for GET /risk matters less than a latch's incident.
+        await self._keep_figures(today, limits)
         out = [Latched(x.scope, x.state, x.reason, incidents.get(x.scope)) for x in latched]
         for x in out:
             log.error("daily loss: the %s is latched %s: %s (incident #%s; `tradewire risk "
