@@ -15,6 +15,11 @@ Today's PnL of a scope, from what is already known (no request to the exchange o
 The base of a percentage limit is the account's equity at the day's start (`risk_day`): read
 once a day, at the first check of the day that needs it, as available + frozen + margin +
 unrealized PnL (the wallet balance with what the open positions would realize now).
+
+What the latch keeps in PostgreSQL, so every latch object (the watcher's, a restarted one's,
+the worker's startup round's) judges alike: the loss an operator's change acknowledged
+(`risk_state.acknowledged_loss`) and each checked scope's figure (`risk_pnl`, shown by
+`GET /risk`). A check with nothing configured and nothing latched only reads.
 """
 
 from __future__ import annotations
@@ -26,13 +31,23 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.records import OPEN_TRADE_STATUSES
 from activities.risk import RiskBook, ScopeState
-from db.models import Fill, Incident, Order, RiskDay, RiskEvent, Strategy, Trade
+from db.models import (
+    Fill,
+    Incident,
+    Order,
+    RiskDay,
+    RiskEvent,
+    RiskPnl,
+    RiskState,
+    Strategy,
+    Trade,
+)
 from exchange.client import BitunixClient
 from exchange.models import Account
 from trading.risk import (
@@ -60,6 +75,8 @@ ZERO = Decimal(0)
 Key = tuple[str, PositionSide]
 OPENING = tuple(leg.value for leg in Leg if leg.opens)
 CLOSING = tuple(leg.value for leg in Leg if leg.closes)
+# `risk_pnl` keeps figures to this precision: an average entry is a quotient of many digits.
+STORED = Decimal("0.00000001")
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,19 @@ class DayPnl:
 
     def __add__(self, other: DayPnl) -> DayPnl:
         return DayPnl(self.realized + other.realized, self.unrealized + other.unrealized)
+
+
+@dataclass(frozen=True)
+class Realized:
+    """The realized PnL of a set of fills: gross (the exchange's `realized_pnl`), the fees
+    paid (a positive cost), and the net the latch counts."""
+
+    gross: Decimal = ZERO
+    fees: Decimal = ZERO
+
+    @property
+    def net(self) -> Decimal:
+        return self.gross - self.fees
 
 
 @dataclass(frozen=True)
@@ -121,22 +151,30 @@ def marks_of(positions: Mapping[Key, tuple[Decimal, Decimal | None, Decimal]]) -
     return out
 
 
-async def today_pnl(session: AsyncSession, day: date, start: datetime,
-                    marks: Mapping[Key, Decimal]) -> Today:
-    """Today's PnL per strategy (see the module's docstring). An open trade on a position the
-    read did not show (or without a known entry price) counts no unrealized PnL."""
-    per: dict[str | None, DayPnl] = {}
-    realized = await session.execute(
-        select(Strategy.name, func.coalesce(func.sum(Fill.realized_pnl - Fill.fee), 0))
+async def realized_since(session: AsyncSession, since: datetime) -> dict[str | None, Realized]:
+    """The realized PnL of the fills at or after `since`, per strategy name (None: trades of
+    no strategy, e.g. adopted quantity). A fill's `realized_pnl` is gross and its `fee` a
+    positive cost (paper/ledger.py, as BitUnix reports them)."""
+    rows = await session.execute(
+        select(Strategy.name, func.coalesce(func.sum(Fill.realized_pnl), 0),
+               func.coalesce(func.sum(Fill.fee), 0))
         .select_from(Fill)
         .join(Order, Order.id == Fill.order_id)
         .join(Trade, Trade.id == Order.trade_id)
         .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
-        .where(Fill.filled_at >= start)
+        .where(Fill.filled_at >= since)
         .group_by(Strategy.name)
     )
-    for name, value in realized.all():
-        per[name] = per.get(name, DayPnl()) + DayPnl(realized=Decimal(value))
+    return {name: Realized(Decimal(gross), Decimal(fees)) for name, gross, fees in rows.all()}
+
+
+async def today_pnl(session: AsyncSession, day: date, start: datetime,
+                    marks: Mapping[Key, Decimal]) -> Today:
+    """Today's PnL per strategy (see the module's docstring). An open trade on a position the
+    read did not show (or without a known entry price) counts no unrealized PnL."""
+    per: dict[str | None, DayPnl] = {
+        name: DayPnl(realized=r.net) for name, r in (await realized_since(session, start)).items()
+    }
     opening = Order.leg.in_(OPENING)
     priced = and_(opening, Order.avg_price.is_not(None))
     rows = await session.execute(
@@ -190,8 +228,8 @@ class DailyLossLatch:
     operator changes the scope's state. Such a change acknowledges the loss as it is then:
     the same day, the scope latches again only once its loss grows beyond that level (a resume
     is not undone by the loss it was made in spite of, and a loss that keeps growing is
-    stopped again). The level is kept by this object; a watcher restarted after the resume
-    takes the loss at its first check as the level. The next day starts afresh."""
+    stopped again). The level is kept with the scope's `risk_state` row, so a restarted
+    watcher and the worker's startup round hold it too. The next day starts afresh."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], client: BitunixClient,
                  *, account_limits: RiskLimits = RiskLimits(),  # noqa: B008 - frozen, no state
@@ -206,9 +244,6 @@ class DailyLossLatch:
         self.latch_state = latch_state
         self.timezone = timezone
         self._clock = clock
-        # scope → (when the operator changed the latched state, the loss then): the level a
-        # loss must grow beyond to latch the scope again today.
-        self._acknowledged: dict[str, tuple[datetime | None, Decimal]] = {}
 
     async def limits(self) -> dict[str, RiskLimits]:
         """Every scope with a daily loss limit."""
@@ -250,6 +285,7 @@ class DailyLossLatch:
         limits = await self.limits()
         states = await self.book.states()
         latched: list[Latched] = []
+        today = None
         if limits:
             today = await self.today(marks)
             equity = None
@@ -258,16 +294,17 @@ class DailyLossLatch:
             latches = await self._latched_today(today.start)
             for scope, lim in sorted(limits.items()):
                 state = states.get(scope, ScopeState(scope=scope, state=TradingState.ACTIVE))
-                reason = self._breach(scope, lim, today.of(scope).pnl, equity, state,
-                                      latches.get(scope))
+                reason = await self._breach(scope, lim, today.of(scope).pnl, equity, state,
+                                            latches.get(scope))
                 if reason is None or state.state.strictness >= self.latch_state.strictness:
                     continue
                 change = await self.book.set_state(scope, self.latch_state, actor=LATCH_ACTOR,
                                                    reason=reason, latched=True)
                 states[scope] = change.after
-                self._acknowledged.pop(scope, None)
                 latched.append(Latched(scope, self.latch_state, reason, None))
         incidents = await self._keep_incidents(states)
+        # After the incidents: a figure for GET /risk matters less than a latch's incident.
+        await self._keep_figures(today, limits)
         out = [Latched(x.scope, x.state, x.reason, incidents.get(x.scope)) for x in latched]
         for x in out:
             log.error("daily loss: the %s is latched %s: %s (incident #%s; `tradewire risk "
@@ -276,25 +313,77 @@ class DailyLossLatch:
                       else f" --strategy {x.scope.removeprefix('strategy:')}")
         return out
 
-    def _breach(self, scope: str, limits: RiskLimits, pnl: Decimal, equity: Decimal | None,
-                state: ScopeState, latched_at: datetime | None) -> str | None:
+    async def _breach(self, scope: str, limits: RiskLimits, pnl: Decimal,
+                      equity: Decimal | None, state: ScopeState,
+                      latched_at: datetime | None) -> str | None:
         """Why `scope` must latch now; None: it need not."""
         breach = daily_loss_breach(limits, scope, pnl, equity)
         if state.latched or latched_at is None or state.changed_at is None \
                 or state.changed_at <= latched_at:
             return breach
         # An operator changed the state after today's latch: that acknowledged the loss then.
-        loss = max(-pnl, ZERO)
-        seen = self._acknowledged.get(scope)
-        if seen is None or seen[0] != state.changed_at:
-            seen = self._acknowledged[scope] = (state.changed_at, loss)
-            log.warning("daily loss: the %s was set %s by %s after today's latch; it latches "
-                        "again if today's loss grows beyond %s", scope_label(scope),
-                        state.state.value, state.changed_by, _money(loss))
-        if breach is None or loss <= seen[1]:
+        level = await self._acknowledged(state, max(-pnl, ZERO))
+        if breach is None or -pnl <= level:
             return None
-        return (f"{breach}; a loss beyond the {_money(seen[1])} acknowledged when "
+        return (f"{breach}; a loss beyond the {_money(level)} acknowledged when "
                 f"{state.changed_by} set it {state.state.value}")
+
+    async def _acknowledged(self, state: ScopeState, loss: Decimal) -> Decimal:
+        """The loss the operator's change `state` acknowledged: recorded with the scope's row
+        by the first check that sees the change (`loss`, today's loss now), read back by every
+        later one, whichever process makes it (a level belongs to one change: its
+        `changed_at`)."""
+        async with self._sessionmaker() as session:
+            known = (await session.execute(
+                select(RiskState.acknowledged_loss, RiskState.acknowledged_at)
+                .where(RiskState.scope == state.scope))).one_or_none()
+        if known is not None and known[1] == state.changed_at and known[0] is not None:
+            return known[0]
+        async with self._sessionmaker() as session, session.begin():
+            # Only for that change, and only if nobody recorded it meanwhile: the first wins.
+            taken = await session.scalar(
+                update(RiskState)
+                .where(RiskState.scope == state.scope, RiskState.changed_at == state.changed_at,
+                       RiskState.acknowledged_at.is_distinct_from(state.changed_at))
+                .values(acknowledged_loss=loss, acknowledged_at=state.changed_at)
+                .returning(RiskState.acknowledged_loss))
+            if taken is None:
+                known = (await session.execute(
+                    select(RiskState.acknowledged_loss, RiskState.acknowledged_at)
+                    .where(RiskState.scope == state.scope))).one_or_none()
+        if taken is not None:
+            log.warning("daily loss: the %s was set %s by %s after today's latch; it latches "
+                        "again if today's loss grows beyond %s", scope_label(state.scope),
+                        state.state.value, state.changed_by, _money(taken))
+            return taken
+        if known is not None and known[1] == state.changed_at and known[0] is not None:
+            return known[0]
+        return loss  # the state changed again meanwhile: the next round sees the new change
+
+    async def _keep_figures(self, today: Today | None, limits: Mapping[str, RiskLimits]) -> None:
+        """`risk_pnl`: the figure each scope with a daily limit was judged by this round
+        (today's, when there are limits), written only where it changed; the rows of scopes
+        no longer checked are removed."""
+        want = {} if today is None else {
+            scope: (today.day, today.of(scope).realized.quantize(STORED),
+                    today.of(scope).unrealized.quantize(STORED))
+            for scope in limits}
+        async with self._sessionmaker() as session:
+            have = {r.scope: (r.day, r.realized, r.unrealized)
+                    for r in (await session.scalars(select(RiskPnl))).all()}
+        changed = {s: v for s, v in want.items() if have.get(s) != v}
+        gone = set(have) - set(want)
+        if not changed and not gone:
+            return
+        async with self._sessionmaker() as session, session.begin():
+            if gone:
+                await session.execute(delete(RiskPnl).where(RiskPnl.scope.in_(gone)))
+            for scope, (day, realized, unrealized) in sorted(changed.items()):
+                values = {"day": day, "realized": realized, "unrealized": unrealized,
+                          "at": func.now()}
+                await session.execute(
+                    insert(RiskPnl).values(scope=scope, **values)
+                    .on_conflict_do_update(index_elements=[RiskPnl.scope], set_=values))
 
     async def _latched_today(self, start: datetime) -> dict[str, datetime]:
         """scope → when the latch last latched it today."""
@@ -313,6 +402,14 @@ class DailyLossLatch:
         scope → the current incident's id."""
         now = datetime.now(UTC)
         latched = {s: st for s, st in states.items() if st.latched}
+        prefix = f"{IncidentKind.DAILY_LOSS.value}:"
+        async with self._sessionmaker() as session:  # a read first: most rounds change nothing
+            open_now = {fp.removeprefix(prefix): row_id for fp, row_id in (await session.execute(
+                select(Incident.fingerprint, Incident.id)
+                .where(Incident.kind == IncidentKind.DAILY_LOSS.value,
+                       Incident.cleared_at.is_(None)))).all()}
+        if open_now.keys() == latched.keys():
+            return open_now
         out: dict[str, int] = {}
         async with self._sessionmaker() as session, session.begin():
             current = {

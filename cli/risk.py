@@ -8,6 +8,7 @@ import argparse
 import getpass
 import json
 import sys
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -101,6 +102,29 @@ def _limits(limits: dict[str, Any]) -> str:
     return ", ".join(set_) or "none"
 
 
+def _money(value: str) -> str:
+    return format(Decimal(value).quantize(Decimal("0.01")), "f")
+
+
+def _today(pnl: dict[str, Any], limits: dict[str, Any]) -> str:
+    """A scope's PnL today beside its daily loss limits, e.g. `-52.31 USDT (realized -40.00,
+    unrealized -12.31) of daily_loss_usdt 50`."""
+    if pnl["source"] == "latch":
+        text = (f"{_money(pnl['pnl'])} USDT (realized {_money(pnl['realized'])}, "
+                f"unrealized {_money(pnl['unrealized'])})")
+    else:
+        text = (f"{_money(pnl['pnl'])} USDT realized only (the latch keeps no figure of it "
+                "today: no daily loss limit, or no watcher round yet)")
+    bounds = []
+    if limits.get("daily_loss_usdt") is not None:
+        bounds.append(f"daily_loss_usdt {limits['daily_loss_usdt']}")
+    if limits.get("daily_loss_pct") is not None:
+        bounds.append(f"daily_loss_pct {limits['daily_loss_pct']} %")
+        if pnl["loss_limit_usdt"] is not None:  # the day's starting equity is known
+            bounds[-1] += f" (latches at a loss of {pnl['loss_limit_usdt']} USDT)"
+    return text + (f" of {', '.join(bounds)}" if bounds else "; no daily loss limit")
+
+
 def render(body: dict[str, Any]) -> str:
     """`GET /risk` for a reader: states, limits, today's PnL, exposure, recent changes."""
     lines = [f"account: {_state(body['account'])}  ({_who(body['account'])})",
@@ -108,6 +132,8 @@ def render(body: dict[str, Any]) -> str:
     today = body["today"]
     lines.append(f"today ({today['day']}, {today['timezone']}): realized PnL "
                  f"{today['realized_pnl']} - fees {today['fees']} = {today['net_pnl']} USDT")
+    if "account" in today:  # a webhook older than the latch's figures has none
+        lines.append(f"account today: {_today(today['account'], body['limits'])}")
     if body["strategies"]:
         lines += ["", "strategies:"]
         by_scope = {s["scope"]: s for s in body["scopes"]}
@@ -117,10 +143,17 @@ def render(body: dict[str, Any]) -> str:
               s["effective"]["state"]
               + (" (account)" if s["effective"]["scope"] == "account"
                  and s["effective"]["state"] != "ACTIVE" else ""),
-              s["today_pnl"], _limits(s["limits"]),
+              s["today_pnl"] + (" (realized)" if s.get("today", {}).get("source") == "realized"
+                                else ""), _limits(s["limits"]),
               _who(by_scope[f"strategy:{s['name']}"]) if f"strategy:{s['name']}" in by_scope
               else "-")
              for s in body["strategies"]])]
+    daily = [s for s in body["strategies"] if "today" in s
+             and (s["today"]["source"] == "latch" or s["limits"].get("daily_loss_usdt")
+                  is not None or s["limits"].get("daily_loss_pct") is not None)]
+    if daily:
+        lines += ["", "daily loss (today's PnL with unrealized at mark, as the latch judges it):"]
+        lines += [f"  strategy {s['name']!r}: {_today(s['today'], s['limits'])}" for s in daily]
     lines += ["", "exposure (open trades, at their entry price):"]
     if body["exposure"]:
         lines += ["  " + line for line in _table(

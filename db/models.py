@@ -374,6 +374,11 @@ class RiskState(Base):
     reason: Mapped[str] = mapped_column(Text)
     changed_by: Mapped[str] = mapped_column(String(80))
     changed_at: Mapped[CreatedAt]
+    # The loss an operator's change of a latched scope acknowledged (the daily loss latch
+    # latches the scope again today only beyond it), and the `changed_at` of that change: a
+    # level belongs to one change, so a later change takes a new one.
+    acknowledged_loss: Mapped[MaybeMoney]
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RiskEvent(Base):
@@ -404,3 +409,16 @@ class RiskDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     equity: Mapped[Money]
     read_at: Mapped[CreatedAt]
+
+
+class RiskPnl(Base):
+    """A scope's PnL today as the daily loss latch last computed it (realized with fees,
+    unrealized at mark), written when it changes; `at`: when it last changed."""
+
+    __tablename__ = "risk_pnl"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    realized: Mapped[Money]
+    unrealized: Mapped[Money]
+    at: Mapped[CreatedAt]

@@ -234,9 +234,25 @@ class EffectiveState(BaseModel):
     scope: str
 
 
+class ScopePnl(BaseModel):
+    """A scope's PnL today. `source` "latch": the daily loss latch's figure (realized with
+    fees plus unrealized at mark; `at`: when it last changed), kept for the scopes with a
+    daily loss limit; "realized": the fills' realized PnL with fees only (`unrealized` and
+    `at` null), where the latch keeps none. `loss_limit_usdt`: the loss that latches the
+    scope (the tighter of `daily_loss_usdt` and `daily_loss_pct` of the day's starting
+    equity), null without a limit."""
+
+    source: Literal["latch", "realized"]
+    pnl: str
+    realized: str
+    unrealized: str | None
+    at: str | None
+    loss_limit_usdt: str | None
+
+
 class StrategyRisk(BaseModel):
     """A strategy's own state, the one its trades obey (the stricter of its and the
-    account's), its limits (null: none) and today's net realized PnL."""
+    account's), its limits (null: none) and today's PnL (`today_pnl`: `today.pnl`)."""
 
     name: str
     enabled: bool
@@ -244,10 +260,12 @@ class StrategyRisk(BaseModel):
     effective: EffectiveState
     limits: dict[str, Any]
     today_pnl: str
+    today: ScopePnl
 
 
 class RiskDayPnl(BaseModel):
-    """Today's realized PnL of every fill since the day started: gross, fees, net."""
+    """Today's realized PnL of every fill since the day started (gross, fees, net), the
+    day's starting equity once the latch has read it, and the account's PnL today."""
 
     day: str
     timezone: str
@@ -255,6 +273,8 @@ class RiskDayPnl(BaseModel):
     realized_pnl: str
     fees: str
     net_pnl: str
+    start_equity: str | None
+    account: ScopePnl
 
 
 class SymbolExposure(BaseModel):

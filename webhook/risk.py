@@ -17,9 +17,10 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from activities.daily_loss import Realized, realized_since, trading_day
 from activities.risk import RiskBook, ScopeState, Stop, strategy_limits
-from db.models import RiskEvent
-from trading.risk import ACCOUNT, scope_label, strategy_scope, stricter
+from db.models import RiskEvent, RiskPnl
+from trading.risk import ACCOUNT, HUNDRED, RiskLimits, scope_label, strategy_scope, stricter
 from trading.types import TradingState
 from webhook import risk_queries
 from webhook.apidoc import RiskChanged, RiskView, answers
@@ -72,17 +73,41 @@ def limits_dict(limits: Any) -> dict[str, Any]:
     return {name: jsonable(value) for name, value in limits.as_dict().items()}
 
 
+CENT = Decimal("0.01")
+
+
+def scope_pnl(figure: RiskPnl | None, realized: Decimal, limits: RiskLimits,
+              equity: Decimal | None) -> dict[str, Any]:
+    """A scope's PnL today: the daily loss latch's figure (`source` "latch": realized with
+    fees plus unrealized at mark, as of `at`, when it last changed) where it keeps one, else
+    the realized PnL only (`source` "realized"). `loss_limit_usdt`: the loss that latches the
+    scope, the tighter of its daily limits (a percentage once the day's equity is read)."""
+    bounds = [limits.daily_loss_usdt] if limits.daily_loss_usdt is not None else []
+    if limits.daily_loss_pct is not None and equity is not None:
+        bounds.append((equity * limits.daily_loss_pct / HUNDRED).quantize(CENT))
+    bound = jsonable(min(bounds)) if bounds else None
+    if figure is None:
+        return {"source": "realized", "pnl": jsonable(realized), "realized": jsonable(realized),
+                "unrealized": None, "at": None, "loss_limit_usdt": bound}
+    return {"source": "latch", "pnl": jsonable(figure.realized + figure.unrealized),
+            "realized": jsonable(figure.realized), "unrealized": jsonable(figure.unrealized),
+            "at": jsonable(figure.at), "loss_limit_usdt": bound}
+
+
 @router.get("", responses={200: {"model": RiskView}} | answers(401, 413, 422))
 async def show_risk(state: AppState = Depends(require_admin)) -> JSONResponse:
     """Every scope's state (with who, when, why), each strategy's effective state and limits,
-    the account's limits, today's PnL and exposure per symbol, and the newest changes."""
+    the account's limits, today's PnL (the latch's figure where it keeps one) and exposure per
+    symbol, and the newest changes."""
     book = RiskBook(state.sessionmaker)
     states = await book.states()
     account = states[ACCOUNT]
-    day, since = risk_queries.day_start(datetime.now(UTC), state.settings.risk_day_timezone)
+    day, since = trading_day(datetime.now(UTC), state.settings.risk_day_timezone)
     async with state.sessionmaker() as session:
         rows = await risk_queries.strategies(session)
-        pnl = await risk_queries.pnl_since(session, since)
+        pnl = await realized_since(session, since)
+        figures = await risk_queries.latch_figures(session, day)
+        equity = await risk_queries.start_equity(session, day)
         held = await risk_queries.exposure(session)
     events = await book.events(EVENTS_SHOWN)
     strategies = []
@@ -93,22 +118,27 @@ async def show_risk(state: AppState = Depends(require_admin)) -> JSONResponse:
         effective = account if stricter(account.state, own_state) is account.state else own
         assert effective is not None
         day_pnl = pnl.get(row.name)
+        limits = strategy_limits(row)
+        today = scope_pnl(figures.get(strategy_scope(row.name)),
+                          day_pnl.net if day_pnl is not None else Decimal(0), limits, equity)
         strategies.append({
             "name": row.name, "enabled": row.enabled, "state": own_state.value,
             "effective": {"state": effective.state.value, "scope": effective.scope},
-            "limits": limits_dict(strategy_limits(row)),
-            "today_pnl": jsonable(day_pnl.net) if day_pnl is not None else "0",
+            "limits": limits_dict(limits), "today_pnl": today["pnl"], "today": today,
         })
-    total = risk_queries.DayPnl(sum((p.realized for p in pnl.values()), Decimal(0)),
-                                sum((p.fees for p in pnl.values()), Decimal(0)))
+    total = Realized(sum((p.gross for p in pnl.values()), Decimal(0)),
+                     sum((p.fees for p in pnl.values()), Decimal(0)))
     return JSONResponse({
         "account": scope_dict(account),
         "scopes": [scope_dict(s) for s in states.values()],
         "strategies": strategies,
         "limits": limits_dict(state.settings.risk_limits),
         "today": {"day": day.isoformat(), "timezone": state.settings.risk_day_timezone,
-                  "since": since.isoformat(), "realized_pnl": jsonable(total.realized),
-                  "fees": jsonable(total.fees), "net_pnl": jsonable(total.net)},
+                  "since": since.isoformat(), "realized_pnl": jsonable(total.gross),
+                  "fees": jsonable(total.fees), "net_pnl": jsonable(total.net),
+                  "start_equity": jsonable(equity),
+                  "account": scope_pnl(figures.get(ACCOUNT), total.net,
+                                       state.settings.risk_limits, equity)},
         "exposure": [{"symbol": e.symbol, "side": e.side, "qty": jsonable(e.qty),
                       "notional_usdt": jsonable(e.notional_usdt), "trades": e.trades}
                      for e in held],

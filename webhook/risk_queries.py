@@ -1,18 +1,18 @@
 """The webhook's risk reads (docs/design.md#risk): what `GET /risk` shows (states, limits,
 today's PnL, exposure) and what intake counts for `max_open_trades`. The states themselves are
-read and changed through activities/risk.py, the one writer of `risk_state`."""
+read and changed through activities/risk.py, the one writer of `risk_state`; the trading day
+and its realized PnL are the daily loss latch's (activities/daily_loss.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Fill, Order, Strategy, Trade
+from db.models import RiskDay, RiskPnl, Strategy, Trade
 from trading.types import PositionSide, TradeStatus
 
 # The trades `max_open_trades` counts at intake: recorded but not started yet included, so two
@@ -25,40 +25,16 @@ HOLDING = tuple(s.value for s in (TradeStatus.ENTERING, TradeStatus.TRACKING,
 OPEN_LOCK = "tradewire:risk-open:"  # + "account" or "strategy:<id>"
 
 
-def day_start(now: datetime, timezone: str) -> tuple[date, datetime]:
-    """The trading day `now` is in, and the moment it started (TRADEWIRE_RISK_DAY_TIMEZONE)."""
-    zone = ZoneInfo(timezone)
-    day = now.astimezone(zone).date()
-    return day, datetime.combine(day, time(0), tzinfo=zone)
+async def latch_figures(session: AsyncSession, day: date) -> dict[str, RiskPnl]:
+    """scope → today's PnL as the daily loss latch last computed it (`risk_pnl` of `day`)."""
+    rows = await session.scalars(select(RiskPnl).where(RiskPnl.day == day))
+    return {row.scope: row for row in rows.all()}
 
 
-@dataclass(frozen=True)
-class DayPnl:
-    """Realized PnL of the fills since the day started: gross, the fees paid, and net."""
-
-    realized: Decimal
-    fees: Decimal
-
-    @property
-    def net(self) -> Decimal:
-        return self.realized - self.fees
-
-
-async def pnl_since(session: AsyncSession, since: datetime) -> dict[str | None, DayPnl]:
-    """Per strategy name (None: trades of no strategy, e.g. adopted quantity). A fill's
-    `realized_pnl` is gross and its `fee` a positive cost (paper/ledger.py, as BitUnix reports
-    them), so the net is their difference."""
-    rows = (await session.execute(
-        select(Strategy.name, func.coalesce(func.sum(Fill.realized_pnl), 0),
-               func.coalesce(func.sum(Fill.fee), 0))
-        .select_from(Fill)
-        .join(Order, Order.id == Fill.order_id)
-        .join(Trade, Trade.id == Order.trade_id)
-        .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
-        .where(Fill.filled_at >= since)
-        .group_by(Strategy.name)
-    )).all()
-    return {name: DayPnl(Decimal(realized), Decimal(fees)) for name, realized, fees in rows}
+async def start_equity(session: AsyncSession, day: date) -> Decimal | None:
+    """The equity `daily_loss_pct` measures `day` against, once the latch has read it."""
+    row = await session.get(RiskDay, day)
+    return row.equity if row is not None else None
 
 
 @dataclass(frozen=True)

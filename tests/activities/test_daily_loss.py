@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from activities.contract_tracking import CancelStop
 from activities.daily_loss import (
@@ -23,7 +25,17 @@ from activities.daily_loss import (
 )
 from activities.records import Records
 from activities.risk import RiskBook
-from db.models import Fill, Incident, Order, RiskDay, RiskEvent, Strategy, Trade
+from db.models import (
+    Fill,
+    Incident,
+    Order,
+    RiskDay,
+    RiskEvent,
+    RiskPnl,
+    RiskState,
+    Strategy,
+    Trade,
+)
 from exchange.client import BitunixClient
 from tests.support.paper import PaperExchange
 from trading.risk import ACCOUNT, RiskLimits, strategy_scope
@@ -39,8 +51,8 @@ TAKER = Decimal("0.0006")  # the paper exchange's taker rate (Settings.paper_fee
 async def db(sessionmaker):
     async with sessionmaker() as session, session.begin():
         await session.execute(text(
-            'TRUNCATE trade, "order", fill, incident, risk_state, risk_event, risk_day, strategy '
-            "RESTART IDENTITY CASCADE"))
+            'TRUNCATE trade, "order", fill, incident, risk_state, risk_event, risk_day, risk_pnl, '
+            "strategy RESTART IDENTITY CASCADE"))
     return sessionmaker
 
 
@@ -303,3 +315,123 @@ def test_the_watchers_stop_is_a_cancel_request() -> None:
         wire = stop.model_dump(mode="json")
         assert CancelRequest.model_validate(wire).model_dump(mode="json") == wire
     assert CancelStop().model_dump() == CancelRequest().model_dump()
+
+
+@contextmanager
+def statements(db) -> Iterator[list[str]]:
+    """Every SQL statement sent through `db`'s engine while the block runs."""
+    seen: list[str] = []
+    engine = db.kw["bind"].sync_engine
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG001
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def writes(seen: list[str]) -> list[str]:
+    return [s for s in seen if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")
+            or "FOR UPDATE" in s.upper()]
+
+
+async def test_the_acknowledged_level_outlives_the_latch_that_saw_it(
+    db, paper: PaperExchange, paper_client: BitunixClient
+) -> None:
+    """The loss an operator's resume acknowledged is kept with the scope's state: a watcher
+    restarted after the resume, and the worker's startup round (another latch object), hold
+    the same level instead of taking the loss at their own first check as a new one."""
+    sid = await add_strategy(db, "s", daily_loss_usdt=Decimal(10))
+    await add_trade(db, sid, entries=(("e", Decimal(1), Decimal(100)),))
+    scope = strategy_scope("s")
+    first = DailyLossLatch(db, paper_client)
+    [_] = await first.check({LONG: Decimal(90)})  # −10: latched
+    resumed = await RiskBook(db).set_state(scope, TradingState.ACTIVE, actor="alice",
+                                           reason="seen it")
+    assert await first.check({LONG: Decimal(80)}) == []  # −20 acknowledged by the resume
+    async with db() as session:
+        row = await session.get(RiskState, scope)
+        assert (row.acknowledged_loss, row.acknowledged_at) == (Decimal(20),
+                                                                resumed.after.changed_at)
+
+    restarted = DailyLossLatch(db, paper_client)  # a new watcher, or the worker's startup
+    [again] = await restarted.check({LONG: Decimal(75)})  # −25: beyond the 20 acknowledged
+    assert again.reason.endswith("a loss beyond the 20.00 USDT acknowledged when alice set it "
+                                 "ACTIVE")
+    assert (await states(db))[scope] == ("HALTED", True, LATCH_ACTOR)
+
+    # A new change takes a new level: the one a later resume acknowledges is its own.
+    await RiskBook(db).set_state(scope, TradingState.ACTIVE, actor="bob", reason="again")
+    assert await DailyLossLatch(db, paper_client).check({LONG: Decimal(75)}) == []  # −25 held
+    assert await first.check({LONG: Decimal(75)}) == []
+    [third] = await first.check({LONG: Decimal("74.99")})
+    assert third.reason.endswith("a loss beyond the 25.00 USDT acknowledged when bob set it "
+                                 "ACTIVE")
+
+
+async def test_the_latch_keeps_each_checked_scopes_pnl_today_written_when_it_changes(
+    db, paper: PaperExchange, paper_client: BitunixClient
+) -> None:
+    """`risk_pnl` holds the figure the latch judged each scope with a daily limit by (realized
+    with fees, unrealized at mark), for GET /risk; a round that finds it unchanged writes
+    nothing, and a scope whose limit is gone loses its row."""
+    sid = await add_strategy(db, "s", daily_loss_usdt=Decimal(50))
+    await add_strategy(db, "free")
+    rows = await add_trade(db, sid, entries=(("e", Decimal(1), Decimal(100)),),
+                           closes=(("x", Decimal("0.5"), Decimal(90)),))
+    async with db() as session, session.begin():
+        session.add(Fill(order_id=rows["x"], exchange_trade_id="f-x", qty=Decimal("0.5"),
+                         price=90, fee=Decimal("0.5"), realized_pnl=-5,
+                         filled_at=datetime.now(UTC)))
+    latch = DailyLossLatch(db, paper_client,
+                           account_limits=RiskLimits(daily_loss_usdt=Decimal(100)))
+    assert await latch.check({LONG: Decimal(80)}) == []
+
+    async def figures() -> dict[str, tuple[str, Decimal, Decimal, datetime]]:
+        async with db() as session:
+            return {r.scope: (str(r.day), r.realized, r.unrealized, r.at)
+                    for r in (await session.scalars(select(RiskPnl))).all()}
+
+    got = await figures()
+    today = str(trading_day(datetime.now(UTC), "UTC")[0])
+    assert set(got) == {ACCOUNT, strategy_scope("s")}  # the scopes the latch checks
+    assert got[strategy_scope("s")][:3] == (today, Decimal("-5.5"), Decimal(-10))  # 0.5 × −20
+    assert got[ACCOUNT][:3] == got[strategy_scope("s")][:3]
+
+    with statements(db) as seen:
+        assert await latch.check({LONG: Decimal(80)}) == []
+    assert seen and writes(seen) == []  # unchanged: read only
+    assert await figures() == got
+
+    await latch.check({LONG: Decimal(70)})
+    moved = await figures()
+    assert moved[ACCOUNT][2] == Decimal(-15) and moved[ACCOUNT][3] > got[ACCOUNT][3]
+
+    async with db() as session, session.begin():
+        await session.execute(Strategy.__table__.update().values(daily_loss_usdt=None))
+    await latch.check({LONG: Decimal(70)})
+    assert set(await figures()) == {ACCOUNT}
+
+
+async def test_a_latch_with_nothing_configured_writes_nothing(
+    db, paper: PaperExchange, paper_client: BitunixClient
+) -> None:
+    """No daily limit anywhere and nothing latched: the round's check only reads (no write
+    transaction, no row lock), however many rounds run."""
+    await add_strategy(db, "s")
+    await add_trade(db, None, entries=(("e", Decimal(1), Decimal(100)),))
+    latch = DailyLossLatch(db, paper_client)
+    with statements(db) as seen:
+        for _ in range(3):
+            assert await latch.check({LONG: Decimal(50)}) == []
+    assert seen and writes(seen) == []
+    # Latched and its incident raised, later rounds only read too.
+    limited = DailyLossLatch(db, paper_client,
+                             account_limits=RiskLimits(daily_loss_usdt=Decimal(1)))
+    [_] = await limited.check({LONG: Decimal(50)})
+    with statements(db) as seen:
+        assert await limited.check({LONG: Decimal(50)}) == []
+    assert seen and writes(seen) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -103,3 +104,27 @@ def test_a_halt_from_the_cli_outlives_the_webhook(env: Live,
     [(outcome, reason)] = env.sql("SELECT outcome, reason FROM signal WHERE id = %s",
                                   r.json()["signal_id"])
     assert outcome == "REFUSED" and reason == r.json()["reason"]
+
+
+def test_risk_shows_how_close_each_scope_is_to_its_daily_loss_limit(
+        env: Live, capsys: pytest.CaptureFixture[str]) -> None:
+    """The latch's figure (realized and unrealized at mark) next to the scope's daily loss
+    limit; a scope the latch keeps no figure for shows its realized PnL only and says so."""
+    strat = env.add_strategy()
+    env.sql("UPDATE strategy SET daily_loss_usdt = 50 WHERE id = %s RETURNING id", strat.id)
+    env.sql("DELETE FROM risk_pnl RETURNING scope")
+    env.sql("INSERT INTO risk_pnl (scope, day, realized, unrealized) VALUES (%s, %s, -40, "
+            "-12.31) RETURNING scope", f"strategy:{strat.name}", datetime.now(UTC).date())
+    try:
+        code, out, err = run(capsys, "risk")
+    finally:
+        env.sql("DELETE FROM risk_pnl RETURNING scope")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert (f"  strategy {strat.name!r}: -52.31 USDT (realized -40.00, unrealized -12.31) "
+            "of daily_loss_usdt 50") in lines
+    [account] = [ln for ln in lines if ln.startswith("account today: ")]
+    assert account.endswith("USDT realized only (the latch keeps no figure of it today: "
+                            "no daily loss limit, or no watcher round yet); no daily loss limit")
+    [line] = [ln for ln in lines if ln.strip().startswith(strat.name)]
+    assert "-52.31" in line

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,9 @@ import httpx
 import pytest_asyncio
 from sqlalchemy import delete, func, select, text, update
 
-from db.models import RiskState, Signal, Strategy, Trade
+from db.models import RiskDay, RiskPnl, RiskState, Signal, Strategy, Trade
+from webhook import risk_queries
+from webhook.apidoc import RiskView
 from webhook.app import create_app
 from webhook.risk_queries import COUNTED
 
@@ -310,3 +313,43 @@ async def test_a_redelivery_that_starts_an_accepted_alert_is_not_counted_again(
     assert again.status_code == 202, again.text
     assert again.json()["trade_id"] == first.json()["trade_id"]
     assert len(await api.trades_of(strat)) == 1
+
+
+async def test_each_scope_shows_the_latchs_pnl_at_mark_beside_its_daily_limits(api: Webhook) -> None:
+    """Where the daily loss latch keeps today's figure of a scope (realized with fees and
+    unrealized at mark), GET /risk shows it with the scope's daily loss limits and the loss
+    that would latch it; elsewhere the realized figure only, saying so."""
+    strat = await api.add_strategy()
+    other = await api.add_strategy()
+    await set_limits(api, strat, daily_loss_usdt=Decimal(50), daily_loss_pct=Decimal(2))
+    today = datetime.now(UTC).date()
+    async with api.sessionmaker.begin() as session:
+        await session.execute(delete(RiskPnl))
+        await session.execute(delete(RiskDay).where(RiskDay.day == today))
+        session.add(RiskDay(day=today, equity=Decimal(2000)))
+        session.add(RiskPnl(scope=f"strategy:{strat.name}", day=today,
+                            realized=Decimal("-40.00"), unrealized=Decimal("-12.31")))
+        session.add(RiskPnl(scope="account", day=today - timedelta(days=1),
+                            realized=Decimal(-1), unrealized=Decimal(-1)))  # yesterday's
+    try:
+        view = await show(api)
+    finally:
+        async with api.sessionmaker.begin() as session:
+            await session.execute(delete(RiskPnl))
+            await session.execute(delete(RiskDay).where(RiskDay.day == today))
+    RiskView.model_validate(view)  # the answer the OpenAPI document describes
+    [mine] = [s for s in view["strategies"] if s["name"] == strat.name]
+    at = mine["today"].pop("at")
+    assert at is not None and at.startswith(str(today))
+    assert mine["today"] == {"source": "latch", "pnl": "-52.31", "realized": "-40.00",
+                             "unrealized": "-12.31", "loss_limit_usdt": "40.00"}  # 2 % of 2000
+    assert mine["today_pnl"] == "-52.31"
+    [free] = [s for s in view["strategies"] if s["name"] == other.name]
+    assert free["today"] == {"source": "realized", "pnl": "0", "realized": "0",
+                             "unrealized": None, "at": None, "loss_limit_usdt": None}
+    account = view["today"]["account"]
+    assert account["source"] == "realized" and account["unrealized"] is None
+    assert account["pnl"] == view["today"]["net_pnl"]  # yesterday's figure is not today's
+    assert view["today"]["start_equity"] == "2000"
+    # One definition of the day and of its realized PnL: the latch's (activities/daily_loss).
+    assert not hasattr(risk_queries, "day_start") and not hasattr(risk_queries, "pnl_since")
