@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     risk_latch_state: TradingState = Field(
         default=TradingState.HALTED,
         description="The state a daily loss breach latches: HALTED or REDUCE_ONLY.")
+    risk_latch_flatten: bool = Field(
+        default=False,
+        description="A daily loss breach also closes every position of its scope (with HALTED only).")
     risk_day_timezone: str = Field(
         default="UTC", description="The time zone whose midnight starts a trading day (IANA name).")
 
@@ -210,6 +213,8 @@ class Settings(BaseSettings):
     def _latch_state_restricts(self) -> Settings:
         if self.risk_latch_state is TradingState.ACTIVE:
             raise ValueError("TRADEWIRE_RISK_LATCH_STATE must be HALTED or REDUCE_ONLY")
+        if self.risk_latch_flatten and self.risk_latch_state is not TradingState.HALTED:
+            raise ValueError("TRADEWIRE_RISK_LATCH_FLATTEN needs TRADEWIRE_RISK_LATCH_STATE=HALTED")
         try:
             from zoneinfo import ZoneInfo
 
@@ -335,4 +340,3 @@ def write_private(path: Path, text: str) -> None:
         fh.write(text)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-

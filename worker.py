@@ -88,7 +88,8 @@ def watcher_activities(deps: Deps, settings: Settings) -> WatcherActivities:
                              policy=settings.incident_policy,
                              account_limits=settings.risk_limits,
                              latch_state=settings.risk_latch_state,
-                             day_timezone=settings.risk_day_timezone)
+                             day_timezone=settings.risk_day_timezone,
+                             latch_flatten=settings.risk_latch_flatten)
 
 
 def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]:

@@ -234,9 +234,15 @@ class DailyLossLatch:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], client: BitunixClient,
                  *, account_limits: RiskLimits = RiskLimits(),  # noqa: B008 - frozen, no state
                  latch_state: TradingState = TradingState.HALTED, timezone: str = "UTC",
+                 flatten: bool = False,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         if latch_state is TradingState.ACTIVE:
             raise ValueError("the daily loss latch sets HALTED or REDUCE_ONLY, not ACTIVE")
+        if flatten and latch_state is not TradingState.HALTED:
+            raise ValueError("a latch flattens only when it sets HALTED")
+        # TRADEWIRE_RISK_LATCH_FLATTEN: the breach also closes every position of the scope,
+        # as `tradewire risk halt --flatten` does.
+        self.flatten = flatten
         self._sessionmaker = sessionmaker
         self._client = client
         self.book = RiskBook(sessionmaker)
@@ -299,7 +305,8 @@ class DailyLossLatch:
                 if reason is None or state.state.strictness >= self.latch_state.strictness:
                     continue
                 change = await self.book.set_state(scope, self.latch_state, actor=LATCH_ACTOR,
-                                                   reason=reason, latched=True)
+                                                   reason=reason, latched=True,
+                                                   flatten=self.flatten)
                 states[scope] = change.after
                 latched.append(Latched(scope, self.latch_state, reason, None))
         incidents = await self._keep_incidents(states)

@@ -208,6 +208,7 @@ class WatcherActivities:
         account_limits: RiskLimits = RiskLimits(),  # noqa: B008 - frozen, no state
         latch_state: TradingState = TradingState.HALTED,
         day_timezone: str = "UTC",
+        latch_flatten: bool = False,
     ) -> None:
         self._client = client
         self._policy = policy
@@ -221,7 +222,8 @@ class WatcherActivities:
         self._not_running: set[str] = set()
         self._liveness_at = time.monotonic()
         self.latch = DailyLossLatch(sessionmaker, client, account_limits=account_limits,
-                                    latch_state=latch_state, timezone=day_timezone)
+                                    latch_state=latch_state, timezone=day_timezone,
+                                    flatten=latch_flatten)
         self._risk = RiskBook(sessionmaker)
         # workflow id → the stop last delivered to it (flatten, reason): sent again only when
         # the stop changes, or after a restart of the watcher (its first round).

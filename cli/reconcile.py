@@ -61,7 +61,8 @@ async def reconcile(settings: Settings) -> list[dict[str, Any]]:
             watcher = WatcherActivities(client, sessions, temporal, settle_s=Decimal(0),
                                         account_limits=settings.risk_limits,
                                         latch_state=settings.risk_latch_state,
-                                        day_timezone=settings.risk_day_timezone)
+                                        day_timezone=settings.risk_day_timezone,
+                                        latch_flatten=settings.risk_latch_flatten)
             await watcher.round(None, FillWindow())
         async with sessions() as session:
             found = await session.scalars(

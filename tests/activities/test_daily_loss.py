@@ -435,3 +435,24 @@ async def test_a_latch_with_nothing_configured_writes_nothing(
     with statements(db) as seen:
         assert await limited.check({LONG: Decimal(50)}) == []
     assert seen and writes(seen) == []
+
+
+async def test_a_latch_may_also_flatten_every_position_of_its_scope(
+    db, paper_client: BitunixClient
+) -> None:
+    """TRADEWIRE_RISK_LATCH_FLATTEN: the breach halts the scope with flatten, so every open
+    trade of it is told to close what it owns (the kill switch's `halt --flatten`)."""
+    sid = await add_strategy(db, "f", daily_loss_usdt=Decimal(10))
+    await add_trade(db, sid, entries=(("fe", Decimal(1), Decimal(100)),))
+    latch = DailyLossLatch(db, paper_client, flatten=True)
+    [done] = await latch.check({LONG: Decimal(90)})
+    assert (done.scope, done.state) == (strategy_scope("f"), TradingState.HALTED)
+    assert (await RiskBook(db).states())[strategy_scope("f")].flatten is True
+    [stop] = await RiskBook(db).to_stop()
+    assert stop.flatten and "with flatten" in stop.reason
+
+
+def test_a_latch_flattens_only_when_it_halts() -> None:
+    with pytest.raises(ValueError, match="HALTED"):
+        DailyLossLatch(None, None, latch_state=TradingState.REDUCE_ONLY,  # type: ignore[arg-type]
+                       flatten=True)
