@@ -11,7 +11,15 @@ from typing import ClassVar
 from pydantic import Field
 
 from activities.contract import Model, OrderRef, OrderSnapshot, PositionView
-from trading.types import Leg, PositionMode, PositionSide, Side, TradeSide, TradeStatus
+from trading.types import (
+    Leg,
+    PositionMode,
+    PositionSide,
+    Side,
+    TradeSide,
+    TradeStatus,
+    TradingState,
+)
 
 # --- tracking -----------------------------------------------------------------------------
 
@@ -224,3 +232,16 @@ class CancelStop(Model):
 
     flatten: bool = False
     reason: str | None = None
+
+
+class StateNotice(Model):
+    """What the account watcher tells every live trade of the trading state that applies to it
+    (signal `trading_state`, docs/design.md#risk): the same fields as
+    workflows.messages.TradingStateNotice (tests/workflows/test_risk_notice.py holds the two
+    together)."""
+
+    SIGNAL: ClassVar[str] = "trading_state"  # TradeMessages.TRADING_STATE
+
+    state: TradingState = TradingState.ACTIVE
+    scope: str = "account"
+    reason: str = ""

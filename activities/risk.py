@@ -74,6 +74,18 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """The state that applies to one live trade (shown in its details: signal `trading_state`):
+    the stricter of the account's and its strategy's, the scope it comes from (the account's
+    when both are as strict) and who set it, why ("alice: end of day"; empty for ACTIVE)."""
+
+    workflow_id: str
+    state: TradingState
+    scope: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Change:
     before: ScopeState
     after: ScopeState
@@ -275,6 +287,33 @@ class RiskBook:
                                 reason=f"risk: {scope_label(why.scope)} {why.state.value}"
                                        f"{' with flatten' if flatten else ''} "
                                        f"({why.changed_by}: {why.reason})"))
+        return out
+
+    async def notices(self) -> list[Notice]:
+        """The state that applies to every live trade (PENDING to CLOSING), ACTIVE ones
+        included (the account watcher tells each trade when its state changes, a resume
+        too), from one read of the states and one of the trades."""
+        async with self._sessionmaker() as session:
+            rows = {r.scope: _row_state(r, r.scope) for r in
+                    (await session.scalars(select(RiskState))).all()}
+            trades = (await session.execute(
+                select(Trade.workflow_id, Strategy.name)
+                .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
+                .where(Trade.status.in_((TradeStatus.PENDING.value, *LIVE)))
+                .order_by(Trade.id)
+            )).all()
+        account = rows.get(ACCOUNT, ScopeState(scope=ACCOUNT, state=TradingState.ACTIVE))
+        out: list[Notice] = []
+        for workflow_id, name in trades:
+            why = account
+            own = rows.get(strategy_scope(name)) if name else None
+            # As effective_state: the strategy's only when strictly stricter.
+            if own is not None and stricter(account.state, own.state) is not account.state:
+                why = own
+            active = why.state is TradingState.ACTIVE
+            out.append(Notice(workflow_id=workflow_id, state=why.state,
+                              scope=ACCOUNT if active else why.scope,
+                              reason="" if active else f"{why.changed_by}: {why.reason}"))
         return out
 
     async def events(self, limit: int = 20) -> list[RiskEvent]:

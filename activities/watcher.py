@@ -8,8 +8,9 @@ in a way its trades' own fills do not explain (TP/SL fired, liquidation, manual 
 The first round signals every open trade (changes may have happened while nobody watched).
 Every round also checks, from the same reads, that the exchange holds what the open trades own
 (activities/incidents.py; docs/design.md#the-ownership-invariant), checks today's PnL against
-the daily loss limits (activities/daily_loss.py) and sends `cancel` to every trade a trading
-state must stop (docs/design.md#risk). It runs as one long heartbeating activity; when its
+the daily loss limits (activities/daily_loss.py), sends `cancel` to every trade a trading
+state must stop and `trading_state` to every trade whose applicable state changed
+(docs/design.md#risk). It runs as one long heartbeating activity; when its
 worker dies, Temporal starts it again elsewhere.
 """
 
@@ -27,7 +28,13 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.contract_tracking import CancelStop, Done, ExchangeChanged, WatcherInput
+from activities.contract_tracking import (
+    CancelStop,
+    Done,
+    ExchangeChanged,
+    StateNotice,
+    WatcherInput,
+)
 from activities.daily_loss import DailyLossLatch, marks_of
 from activities.incidents import OwnershipAudit, WorkingOrder
 from activities.records import FillOwner, OpenTrade, Records
@@ -228,6 +235,9 @@ class WatcherActivities:
         # workflow id → the stop last delivered to it (flatten, reason): sent again only when
         # the stop changes, or after a restart of the watcher (its first round).
         self._stops_sent: dict[str, tuple[bool, str]] = {}
+        # workflow id → the trading state last shown to it (`trading_state`): sent again only
+        # when it changes, after a restart (the first round) or once its workflow was gone.
+        self._notices_sent: dict[str, StateNotice] = {}
 
     @property
     def not_running(self) -> set[str]:
@@ -363,6 +373,10 @@ class WatcherActivities:
             await self._deliver_stops(first=first)
         except Exception:  # noqa: BLE001 - nor must the stops' delivery
             log.exception("account watcher: delivering the trading states' stops failed")
+        try:
+            await self._deliver_notices(first=first)
+        except Exception:  # noqa: BLE001 - nor must what the trades show of the states
+            log.exception("account watcher: telling the trades their trading states failed")
 
     async def _deliver_stops(self, *, first: bool) -> None:
         """The backstop of the kill switch and the latch (docs/design.md#risk): `cancel` to
@@ -382,6 +396,25 @@ class WatcherActivities:
         _, reached = await self._send(
             {w: (CancelStop.SIGNAL, CancelStop(flatten=f, reason=r)) for w, (f, r) in todo.items()})
         self._stops_sent.update({w: todo[w] for w in reached})
+
+    async def _deliver_notices(self, *, first: bool) -> None:
+        """Signal `trading_state` to each live trade whose applicable state (RiskBook.notices)
+        is not the one it was last told, so its details show the state that affects it and
+        lose it on a resume (docs/design.md#risk). The first round tells every live trade (a
+        resume may have happened while no watcher ran); a trade found without a workflow is
+        told again once it runs (a resumed run starts from ACTIVE)."""
+        if first:
+            self._notices_sent.clear()
+        notices = {n.workflow_id: StateNotice(state=n.state, scope=n.scope, reason=n.reason)
+                   for n in await self._risk.notices()}
+        self._notices_sent = {w: n for w, n in self._notices_sent.items()
+                              if notices.get(w) == n and w not in self._not_running}
+        todo = {w: n for w, n in notices.items() if self._notices_sent.get(w) != n}
+        if not todo:
+            return
+        log.info("account watcher: telling %d trade(s) their trading state", len(todo))
+        _, reached = await self._send({w: (StateNotice.SIGNAL, n) for w, n in todo.items()})
+        self._notices_sent.update({w: todo[w] for w in reached})
 
     async def _not_listed(self, open_trades: Sequence[OpenTrade]) -> set[str]:
         """Open trades past PENDING that Temporal's visibility does not list as running (it

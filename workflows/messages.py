@@ -1,7 +1,8 @@
 """The messages a trade workflow takes, and their names: the workflow's handlers
 (workflows/trade.py) and its clients (the webhook, the CLI through the API) use these, so a
 name is declared once. The account watcher's `ExchangeChanged` is the activities' own
-(activities/contract_tracking.py): activities never import workflows."""
+(activities/contract_tracking.py): activities never import workflows; its `CancelStop` and
+`StateNotice` mirror `CancelRequest` and `TradingStateNotice` here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from activities.contract_tracking import ExchangeChanged
-from trading.types import TradeStatus
+from trading.types import TradeStatus, TradingState
 
 
 class Frozen(BaseModel):
@@ -27,6 +28,7 @@ class TradeMessages:
     PREDECESSOR_CLOSED = "predecessor_closed"
     SET_PROTECTION = "set_protection"
     STATE = "state"
+    TRADING_STATE = "trading_state"
 
 
 class CancelRequest(Frozen):
@@ -59,3 +61,13 @@ class PredecessorClosed(Frozen):
 
     workflow_id: str
     status: TradeStatus
+
+
+class TradingStateNotice(Frozen):
+    """Signal `trading_state` (the account watcher, docs/design.md#risk): the trading state that
+    applies to this trade now, the stricter of the account's and its strategy's, and the scope
+    it comes from. Shown in the trade's state and details; ACTIVE clears them."""
+
+    state: TradingState = TradingState.ACTIVE
+    scope: str = "account"  # trading.risk.ACCOUNT, or strategy_scope(name)
+    reason: str = ""  # who set it and why ("alice: end of day"); empty for ACTIVE

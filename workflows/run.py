@@ -147,6 +147,11 @@ class TradeRun:
         if self.state.status != self._published_status:
             self._published_status = self.state.status
             workflow.upsert_search_attributes([sa.TRADE_STATUS.value_set(self.state.status.value)])
+        self.show()
+
+    def show(self) -> None:
+        """The Temporal UI's current details from the state as it is: no command (a query of
+        the workflow's metadata reads them), so any handler may call it."""
         workflow.set_current_details(details(self.state, self.strategy.name))
 
     def publish_identity(self) -> None:

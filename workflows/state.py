@@ -7,7 +7,8 @@ Pure pydantic, no I/O. Who writes what:
     ledger      the answers of the activities (workflows/run.py applies them)
     protection  workflows/protection.py and the `set_protection` update
     venue       the entry's reads and each refresh (workflows/entry.py, workflows/run.py)
-    state       what query `state` answers, refreshed from the rest (TradeRun.set)
+    state       what query `state` answers, refreshed from the rest (TradeRun.set); its trading
+                state is the account watcher's `trading_state` signal's (workflows/trade.py)
 The pair's rules are not here: a continued run reads them again, as they may have changed.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trading.types import PositionMode, PositionSide, TradeStatus
+from trading.types import PositionMode, PositionSide, TradeStatus, TradingState
 from workflows.ledger import TradeLedger
 from workflows.messages import CancelRequest, CloseRequest
 
@@ -77,6 +78,12 @@ class TradeState(BaseModel):
     error: str | None = None
     position_mode: PositionMode | None = None
     mark_price: Decimal | None = None
+    # The trading state that applies to the trade (docs/design.md#risk), as the account watcher
+    # last said: the scope it comes from and who set it, why. Shown, never acted on: the claim
+    # of an opening order and intake enforce the state.
+    trading_state: TradingState = TradingState.ACTIVE
+    trading_state_scope: str | None = None
+    trading_state_reason: str | None = None
 
 
 # --- the memory: everything above and below, carried whole ----------------------------------

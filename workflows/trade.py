@@ -6,8 +6,9 @@
     is closed → record the result → complete
 
 Messages: signal `cancel` {"flatten": bool}, signal `close` (exit alert), signal
-`exchange_changed` (the account watcher), signal `predecessor_closed` (a reverse), update
-`set_protection` {"tp", "sl"} (validated before it is accepted), query `state`.
+`exchange_changed` (the account watcher), signal `predecessor_closed` (a reverse), signal
+`trading_state` (the account watcher: the risk state that applies), update `set_protection`
+{"tp", "sl"} (validated before it is accepted), query `state`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import Failure, StartCheck
     from activities.contract_tracking import ExchangeChanged, TradeOutcomeQuery
     from trading.errors import show
-    from trading.types import Leg, TradeStatus
+    from trading.types import Leg, TradeStatus, TradingState
     from workflows import protection
     from workflows.adoption import adopt
     from workflows.contract import TradeInput, TradeResult
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PredecessorClosed,
         ProtectionUpdate,
         TradeMessages,
+        TradingStateNotice,
     )
     from workflows.policies import ACTIVITY_FAILURES, failure_message, failure_type
     from workflows.resume import NotResumed, resume
@@ -194,6 +196,22 @@ class TradeWorkflow:
         if ev.workflow_id not in run.inp.predecessors:
             return  # not a trade this reverse waits for
         run.inbox.predecessors_ended[ev.workflow_id] = ev.status
+
+    @workflow.signal(name=TradeMessages.TRADING_STATE)
+    def trading_state(self, notice: TradingStateNotice) -> None:
+        # Stored and shown only: it issues no command (the current details are no command), so a
+        # history replays the same with or without these signals and no patch is needed. What
+        # the state forbids is enforced elsewhere (intake, the claim of an opening order, the
+        # `cancel` stops the watcher sends).
+        run = self._run
+        s = run.state
+        if s.status.is_final:
+            return
+        active = notice.state is TradingState.ACTIVE
+        s.trading_state = notice.state
+        s.trading_state_scope = None if active else notice.scope
+        s.trading_state_reason = None if active or not notice.reason else notice.reason
+        run.show()
 
     @workflow.update(name=TradeMessages.SET_PROTECTION)
     async def set_protection(self, upd: ProtectionUpdate) -> ProtectionView:

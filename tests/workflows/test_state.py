@@ -11,7 +11,7 @@ from pathlib import Path
 
 from activities.contract import ProtectionClaim, ProtectionLevel
 from activities.contract_tracking import ExternalCloseRequest
-from trading.types import Leg, PositionMode, PositionSide, TradeStatus
+from trading.types import Leg, PositionMode, PositionSide, TradeStatus, TradingState
 from workflows.contract import StrategySnapshot, TradeInput
 from workflows.ledger import TradeLedger
 from workflows.messages import CancelRequest, CloseRequest
@@ -46,7 +46,8 @@ def _memory() -> TradeMemory:
                     position_qty=Decimal("0.002"), available=Decimal("1234.5")),
         state=TradeState(trade_id=7, symbol="BTCUSDT", side=PositionSide.LONG,
                          status=TradeStatus.TRACKING, phase="tracking",
-                         warnings=["a warning"]),
+                         warnings=["a warning"], trading_state=TradingState.HALTED,
+                         trading_state_scope="strategy:s", trading_state_reason="alice: why"),
         placed_any=True,
         final_status=TradeStatus.CANCELLED,
         exit_retry_at=datetime(2026, 12, 6, 12, 0, 30, tzinfo=UTC),
@@ -81,6 +82,8 @@ def test_every_field_of_the_memory_has_a_non_default_value_in_the_round_trip_tes
         for name in type(getattr(memory, part)).model_fields:
             assert getattr(getattr(memory, part), name) != getattr(getattr(defaults, part), name), (
                 f"{part}.{name} keeps its default in _memory()")
+    for name in ("trading_state", "trading_state_scope", "trading_state_reason"):
+        assert getattr(memory.state, name) != getattr(defaults.state, name), f"state.{name}"
     for name in ("placed_any", "final_status", "exit_retry_at", "tpsl_unknown_since", "runs"):
         assert getattr(memory, name) != getattr(defaults, name), name
 
