@@ -229,6 +229,11 @@ class RiskBook:
         out.setdefault(ACCOUNT, ScopeState(scope=ACCOUNT, state=TradingState.ACTIVE))
         return out
 
+    async def ever_changed(self) -> bool:
+        """Whether any scope's state was ever set (a scope without a row was never changed)."""
+        async with self._sessionmaker() as session:
+            return bool(await session.scalar(select(func.count()).select_from(RiskState)))
+
     async def effective(self, strategy_name: str | None) -> Effective:
         async with self._sessionmaker() as session:
             return await effective_state(session, strategy_name)

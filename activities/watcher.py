@@ -403,10 +403,15 @@ class WatcherActivities:
         lose it on a resume (docs/design.md#risk). The first round tells every live trade (a
         resume may have happened while no watcher ran); a trade found without a workflow is
         told again once it runs (a resumed run starts from ACTIVE)."""
-        if first:
-            self._notices_sent.clear()
         notices = {n.workflow_id: StateNotice(state=n.state, scope=n.scope, reason=n.reason)
                    for n in await self._risk.notices()}
+        if first:
+            self._notices_sent.clear()
+            if not await self._risk.ever_changed():
+                # No state was ever set: every trade shows ACTIVE already (what it starts
+                # with), so a watcher that starts sends nothing.
+                self._notices_sent = {w: n for w, n in notices.items()
+                                      if n.state is TradingState.ACTIVE}
         self._notices_sent = {w: n for w, n in self._notices_sent.items()
                               if notices.get(w) == n and w not in self._not_running}
         todo = {w: n for w, n in notices.items() if self._notices_sent.get(w) != n}
