@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from activities.daily_loss import Realized, realized_since, trading_day
-from activities.risk import RiskBook, ScopeState, Stop, strategy_limits
+from activities.risk import Notice, RiskBook, ScopeState, Stop, strategy_limits
 from db.models import RiskEvent, RiskPnl
 from trading.risk import ACCOUNT, HUNDRED, RiskLimits, scope_label, strategy_scope, stricter
 from trading.types import TradingState
@@ -27,7 +27,7 @@ from webhook.apidoc import RiskChanged, RiskView, answers
 from webhook.deps import AppState
 from webhook.temporal import TemporalUnavailable, WorkflowGone, signal
 from webhook.trades import jsonable, require_admin, row_dict
-from workflows.messages import CancelRequest, TradeMessages
+from workflows.messages import CancelRequest, TradeMessages, TradingStateNotice
 
 log = logging.getLogger("webhook")
 router = APIRouter(prefix="/risk", tags=["risk"])
@@ -188,12 +188,31 @@ async def _change(state: AppState, request: ChangeRequest, to: TradingState, *,
     log.warning("risk: %s %s -> %s%s by %s: %s", scope_label(scope), change.before.state.value,
                 to.value, " with flatten" if flatten else "", request.by, reason)
     delivered = await deliver(state, await book.to_stop())
+    await show_states(state, await book.notices())
     return JSONResponse({
         "state": scope_dict(change.after),
         "before": scope_dict(change.before),
         "event": row_dict(event) if event is not None else None,
         **delivered,
     })
+
+
+async def show_states(state: AppState, notices: list[Notice]) -> None:
+    """Tell every live trade the state that now applies to it (signal `trading_state`: its
+    details in the Temporal UI show it at once). Best effort: the account watcher tells each
+    trade again within a round, whatever is lost here."""
+    client = await state.temporal.try_connect()
+    gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
+
+    async def one(n: Notice) -> None:
+        async with gate:
+            try:
+                await signal(client, state.settings, n.workflow_id, TradeMessages.TRADING_STATE,
+                             TradingStateNotice(state=n.state, scope=n.scope, reason=n.reason))
+            except (WorkflowGone, TemporalUnavailable):
+                pass  # ended, not started yet, or Temporal away: the watcher tells it
+
+    await asyncio.gather(*(one(n) for n in notices))
 
 
 async def deliver(state: AppState, stops: list[Stop]) -> dict[str, Any]:

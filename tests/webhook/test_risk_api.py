@@ -6,6 +6,7 @@ their histories). tests/workflows/test_risk_switch.py runs the same switch on re
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -156,10 +157,15 @@ async def test_a_halt_signals_cancel_to_the_entries_it_stops(api: Webhook) -> No
     history = await api.temporal.get_workflow_handle(wid).fetch_history()
     signals = [e.workflow_execution_signaled_event_attributes for e in history.events
                if e.HasField("workflow_execution_signaled_event_attributes")]
-    assert [s.signal_name for s in signals] == ["cancel"]
+    # The stop, then the state the trade shows in its details (without waiting for the
+    # account watcher's round).
+    assert [s.signal_name for s in signals] == ["cancel", "trading_state"]
     payload = signals[0].input.payloads[0].data.decode()
     assert f"risk: strategy '{strat.name}' HALTED" in payload and "stop it" in payload
     assert '"flatten":false' in payload.replace(" ", "")
+    notice = json.loads(signals[1].input.payloads[0].data)
+    assert (notice["state"], notice["scope"]) == ("HALTED", f"strategy:{strat.name}")
+    assert "stop it" in notice["reason"]
 
 
 async def test_reduce_only_refuses_an_open_and_lets_an_exit_through(api: Webhook) -> None:
