@@ -35,7 +35,6 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.records import OPEN_TRADE_STATUSES
 from activities.risk import RiskBook, ScopeState
 from db.models import (
     Fill,
@@ -60,6 +59,7 @@ from trading.risk import (
     unrealized_pnl,
 )
 from trading.types import (
+    OPEN_TRADE_STATUSES,
     IncidentAction,
     IncidentKind,
     IncidentStatus,

@@ -29,11 +29,17 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.records import OPEN_TRADE_STATUSES, OpenTrade, Records
+from activities.records import OpenTrade, Records
 from db.models import Incident
 from exchange.models import Order
 from trading.ids import PREFIX as TRADEWIRE_PREFIX
-from trading.types import IncidentAction, IncidentKind, IncidentStatus, PositionSide
+from trading.types import (
+    OPEN_TRADE_STATUSES,
+    IncidentAction,
+    IncidentKind,
+    IncidentStatus,
+    PositionSide,
+)
 
 log = logging.getLogger("activities.incidents")
 Key = tuple[str, PositionSide]

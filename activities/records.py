@@ -29,6 +29,8 @@ from exchange.models import Fill, Position
 from trading.orders import check_one_way_entry
 from trading.risk import ProposedEntry, RiskLimits
 from trading.types import (
+    HOLDING_STATUSES,
+    OPEN_TRADE_STATUSES,
     Leg,
     OrderStatus,
     OrderType,
@@ -37,8 +39,6 @@ from trading.types import (
     Side,
     TradeStatus,
 )
-
-OPEN_TRADE_STATUSES = ("PENDING", "ENTERING", "TRACKING", "CLOSING")
 
 
 @dataclass(frozen=True, slots=True)
@@ -658,8 +658,6 @@ def snapshot_from_order(
     )
 
 
-# Trades that hold or are about to hold quantity on their symbol (an entry claimed an order).
-ENTERING_OR_OPEN = (TradeStatus.ENTERING.value, TradeStatus.TRACKING.value, TradeStatus.CLOSING.value)
 
 
 def _proposed(req: OrderRequest) -> ProposedEntry | None:
@@ -685,7 +683,7 @@ async def _mark_entering(session: AsyncSession, req: OrderRequest) -> None:
         others = (await session.scalars(
             select(Trade.side).where(
                 Trade.symbol == req.symbol, Trade.id != req.trade_id,
-                Trade.status.in_(ENTERING_OR_OPEN),
+                Trade.status.in_(HOLDING_STATUSES),
             )
         )).all()
         check_one_way_entry(PositionMode.ONE_WAY, symbol=req.symbol, entry=entry,

@@ -33,10 +33,8 @@ from trading.risk import (
     strategy_scope,
     stricter,
 )
-from trading.types import TradeStatus, TradingState
+from trading.types import HOLDING_STATUSES, OPEN_TRADE_STATUSES, TradeStatus, TradingState
 
-# Trades that hold or are about to hold quantity (the same set as records.ENTERING_OR_OPEN).
-LIVE = (TradeStatus.ENTERING.value, TradeStatus.TRACKING.value, TradeStatus.CLOSING.value)
 STATE_LOCK = "tradewire:risk-state"  # shared by claims, exclusive for a state change
 BOOK_LOCK = "tradewire:risk-book"  # a first claim's limits are measured under it
 
@@ -141,7 +139,7 @@ async def scope_book(session: AsyncSession, symbol: str, *, strategy_id: int | N
         func.count(Trade.id),
         func.coalesce(func.sum(case((Trade.symbol == symbol, value), else_=0)), 0),
         func.coalesce(func.sum(value), 0),
-    ).where(Trade.status.in_(LIVE))
+    ).where(Trade.status.in_(HOLDING_STATUSES))
     if strategy_id is not None:
         q = q.where(Trade.strategy_id == strategy_id)
     if exclude_trade is not None:
@@ -274,7 +272,7 @@ class RiskBook:
             trades = (await session.execute(
                 select(Trade.workflow_id, Trade.status, Strategy.name)
                 .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
-                .where(Trade.status.in_((TradeStatus.PENDING.value, *LIVE)))
+                .where(Trade.status.in_(OPEN_TRADE_STATUSES))
                 .order_by(Trade.id)
             )).all()
         account = rows.get(ACCOUNT, ScopeState(scope=ACCOUNT, state=TradingState.ACTIVE))
@@ -304,7 +302,7 @@ class RiskBook:
             trades = (await session.execute(
                 select(Trade.workflow_id, Strategy.name)
                 .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
-                .where(Trade.status.in_((TradeStatus.PENDING.value, *LIVE)))
+                .where(Trade.status.in_(OPEN_TRADE_STATUSES))
                 .order_by(Trade.id)
             )).all()
         account = rows.get(ACCOUNT, ScopeState(scope=ACCOUNT, state=TradingState.ACTIVE))

@@ -21,7 +21,8 @@ def test_the_trade_workflow_registers_exactly_the_declared_message_names() -> No
     defn = _Definition.from_class(TradeWorkflow)
     assert defn is not None and defn.name == TradeMessages.WORKFLOW
     assert set(defn.signals) == {TradeMessages.CANCEL, TradeMessages.CLOSE,
-                                 TradeMessages.EXCHANGE_CHANGED, TradeMessages.PREDECESSOR_CLOSED}
+                                 TradeMessages.EXCHANGE_CHANGED, TradeMessages.PREDECESSOR_CLOSED,
+                                 TradeMessages.TRADING_STATE}
     assert set(defn.updates) == {TradeMessages.SET_PROTECTION}
     assert set(defn.queries) == {TradeMessages.STATE}
 

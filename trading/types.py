@@ -144,6 +144,14 @@ class TradeStatus(StrEnum):
         )
 
 
+# Trades that are open: recorded (PENDING, maybe not started yet) up to closing. The database,
+# the watcher and intake's counts all use these two, so none can disagree on what is open.
+OPEN_TRADE_STATUSES = tuple(s.value for s in (TradeStatus.PENDING, TradeStatus.ENTERING,
+                                              TradeStatus.TRACKING, TradeStatus.CLOSING))
+# ... of which those that hold quantity, or are about to (an entry claimed an order).
+HOLDING_STATUSES = OPEN_TRADE_STATUSES[1:]
+
+
 class Intent(StrEnum):
     """What an alert asks for, from action + market_position + prev_market_position."""
 

@@ -13,15 +13,11 @@ from sqlalchemy import and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import RiskDay, RiskPnl, Strategy, Trade
-from trading.types import PositionSide, TradeStatus
+from trading.types import HOLDING_STATUSES, OPEN_TRADE_STATUSES, PositionSide
 
-# The trades `max_open_trades` counts at intake: recorded but not started yet included, so two
+# `max_open_trades` counts the open trades, recorded but not started yet included, so two
 # alerts in a row cannot both fit under a limit only one fits under.
-COUNTED = tuple(s.value for s in (TradeStatus.PENDING, TradeStatus.ENTERING,
-                                  TradeStatus.TRACKING, TradeStatus.CLOSING))
-# Trades that hold quantity (what exposure is made of).
-HOLDING = tuple(s.value for s in (TradeStatus.ENTERING, TradeStatus.TRACKING,
-                                  TradeStatus.CLOSING))
+COUNTED = OPEN_TRADE_STATUSES
 OPEN_LOCK = "tradewire:risk-open:"  # + "account" or "strategy:<id>"
 
 
@@ -53,7 +49,7 @@ async def exposure(session: AsyncSession) -> list[Exposure]:
     rows = (await session.execute(
         select(Trade.symbol, Trade.side, func.sum(owned),
                func.sum(owned * func.coalesce(Trade.avg_entry_price, 0)), func.count(Trade.id))
-        .where(Trade.status.in_(HOLDING), owned > 0)
+        .where(Trade.status.in_(HOLDING_STATUSES), owned > 0)
         .group_by(Trade.symbol, Trade.side)
         .order_by(Trade.symbol, Trade.side)
     )).all()

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from temporalio.service import RPCError
 
 from activities.incidents import WorkingOrder, orphan_orders, quantity_mismatches
-from activities.records import OPEN_TRADE_STATUSES, Records
+from activities.records import Records
 from activities.watcher import FillWindow, WatcherActivities
 from db.models import Incident, Strategy, Trade
 from db.models import Order as OrderRowModel
@@ -46,7 +46,7 @@ from tests.chaos.scenario import (
 )
 from tests.chaos.stack import ChaosStack
 from trading.ids import PREFIX as TRADEWIRE_PREFIX
-from trading.types import IncidentStatus, PositionMode
+from trading.types import OPEN_TRADE_STATUSES, IncidentStatus, PositionMode
 from workflows.messages import CancelRequest, TradeMessages
 
 QUIET_S = 120.0  # a trade not final or TRACKING this long after the last fault ended is stuck
