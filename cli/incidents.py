@@ -5,15 +5,10 @@ line with the open trades (docs/design.md#the-ownership-invariant) and the opera
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 from typing import Any
 
-import httpx
-
-from cli import load_settings
-from cli.remote import TIMEOUT_S, base_url, is_json
+from cli.remote import admin_request, operator
 
 STATUSES = ("open", "resolved", "dismissed", "all")
 
@@ -71,28 +66,7 @@ def _list_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def _fail(message: str) -> int:
-    print(f"tradewire incidents: {message}", file=sys.stderr)
-    return 1
 
-
-def _admin(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> httpx.Response | int:
-    """The admin API's answer, or the exit code after saying what went wrong."""
-    settings = load_settings()
-    token = settings.resolve_admin_token()
-    if not token:
-        return _fail("no admin token: set TRADEWIRE_ADMIN_TOKEN, or run `tradewire up` "
-                     f"(it writes {settings.admin_token_file})")
-    url = base_url(args, settings) + path
-    try:
-        response = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=TIMEOUT_S, **kwargs)
-    except httpx.HTTPError as exc:
-        return _fail(f"{url}: {type(exc).__name__}: {exc}")
-    if not response.is_success:
-        detail = response.json().get("detail", response.text) if is_json(response) else response.text
-        return _fail(f"{response.status_code}: {detail}")
-    return response
 
 
 def _line(i: dict[str, Any]) -> str:
@@ -107,7 +81,7 @@ def cmd_incidents_ls(args: argparse.Namespace) -> int:
     params = {"status": args.status, "limit": args.limit}
     if args.symbol:
         params["symbol"] = args.symbol
-    response = _admin(args, "GET", "/incidents", params=params)
+    response = admin_request("incidents", args, "GET", "/incidents", params=params)
     if isinstance(response, int):
         return response
     body = response.json()
@@ -124,23 +98,18 @@ def cmd_incidents_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_incidents_show(args: argparse.Namespace) -> int:
-    response = _admin(args, "GET", f"/incidents/{args.incident_id}")
+    response = admin_request("incidents", args, "GET", f"/incidents/{args.incident_id}")
     if isinstance(response, int):
         return response
     print(json.dumps(response.json(), indent=2))
     return 0
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no user name in the environment or the password database
-        return "operator"
 
 
 def cmd_incidents_dismiss(args: argparse.Namespace) -> int:
-    response = _admin(args, "POST", f"/incidents/{args.incident_id}/dismiss",
-                      json={"note": args.note, "by": args.by or _user()})
+    response = admin_request("incidents", args, "POST", f"/incidents/{args.incident_id}/dismiss",
+                      json={"note": args.note, "by": args.by or operator()})
     if isinstance(response, int):
         return response
     body = response.json()
@@ -149,10 +118,10 @@ def cmd_incidents_dismiss(args: argparse.Namespace) -> int:
 
 
 def _answer(args: argparse.Namespace, verb: str, body: dict[str, Any]) -> int:
-    body |= {"by": args.by or _user()}
+    body |= {"by": args.by or operator()}
     if args.note:
         body["note"] = args.note
-    response = _admin(args, "POST", f"/incidents/{args.incident_id}/{verb}", json=body)
+    response = admin_request("incidents", args, "POST", f"/incidents/{args.incident_id}/{verb}", json=body)
     if isinstance(response, int):
         return response
     out = response.json()

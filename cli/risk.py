@@ -5,16 +5,11 @@ A change is recorded as `cli:<user>`."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
-from cli import load_settings
-from cli.remote import TIMEOUT_S, base_url, is_json
+from cli.remote import admin_request, operator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,35 +43,9 @@ def _change_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="the API's answer as JSON")
 
 
-def _fail(message: str) -> int:
-    print(f"tradewire risk: {message}", file=sys.stderr)
-    return 1
 
 
-def _admin(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> httpx.Response | int:
-    """The admin API's answer, or the exit code after saying what went wrong."""
-    settings = load_settings()
-    token = settings.resolve_admin_token()
-    if not token:
-        return _fail("no admin token: set TRADEWIRE_ADMIN_TOKEN, or run `tradewire up` "
-                     f"(it writes {settings.admin_token_file})")
-    url = base_url(args, settings) + path
-    try:
-        response = httpx.request(method, url, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=TIMEOUT_S, **kwargs)
-    except httpx.HTTPError as exc:
-        return _fail(f"{url}: {type(exc).__name__}: {exc}")
-    if not response.is_success:
-        detail = response.json().get("detail", response.text) if is_json(response) else response.text
-        return _fail(f"{response.status_code}: {detail}")
-    return response
 
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no user name in the environment or the password database
-        return "operator"
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
@@ -174,7 +143,7 @@ def render(body: dict[str, Any]) -> str:
 
 
 def cmd_risk_show(args: argparse.Namespace) -> int:
-    response = _admin(args, "GET", "/risk")
+    response = admin_request("risk", args, "GET", "/risk")
     if isinstance(response, int):
         return response
     body = response.json()
@@ -183,12 +152,12 @@ def cmd_risk_show(args: argparse.Namespace) -> int:
 
 
 def _change(args: argparse.Namespace, verb: str, body: dict[str, Any]) -> int:
-    body |= {"by": f"cli:{_user()}"}
+    body |= {"by": f"cli:{operator()}"}
     if args.strategy:
         body["strategy"] = args.strategy
     if args.reason:
         body["reason"] = args.reason
-    response = _admin(args, "POST", f"/risk/{verb}", json=body)
+    response = admin_request("risk", args, "POST", f"/risk/{verb}", json=body)
     if isinstance(response, int):
         return response
     out = response.json()
