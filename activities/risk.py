@@ -258,23 +258,30 @@ class RiskBook:
             after = _row_state(await session.get(RiskState, scope, populate_existing=True), scope)
         return Change(before=before, after=after, event_id=event.id)
 
-    async def to_stop(self) -> list[Stop]:
-        """The trades a state change must reach (the kill switch delivers these at once, the
-        account watcher again every round): under a state that does not let them open, the
-        trades not yet past their entry (PENDING, ENTERING) stop it and cancel their working
-        entry orders; under a halt with flatten, every open trade of the scope closes what it
-        owns. Sending the same stop twice is harmless (the trade's `cancel` merges them)."""
+    async def _open_trades(self, *, only_if_restricted: bool
+                           ) -> tuple[dict[str, ScopeState], list[Any]]:
+        """The scopes' rows and the open trades (workflow id, status, strategy name), read in
+        one session; no trades when `only_if_restricted` and every scope is ACTIVE."""
         async with self._sessionmaker() as session:
             rows = {r.scope: _row_state(r, r.scope) for r in
                     (await session.scalars(select(RiskState))).all()}
-            if not any(r.state is not TradingState.ACTIVE for r in rows.values()):
-                return []
+            if only_if_restricted and all(r.state is TradingState.ACTIVE for r in rows.values()):
+                return rows, []
             trades = (await session.execute(
                 select(Trade.workflow_id, Trade.status, Strategy.name)
                 .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
                 .where(Trade.status.in_(OPEN_TRADE_STATUSES))
                 .order_by(Trade.id)
             )).all()
+        return rows, list(trades)
+
+    async def to_stop(self) -> list[Stop]:
+        """The trades a state change must reach (the kill switch delivers these at once, the
+        account watcher again every round): under a state that does not let them open, the
+        trades not yet past their entry (PENDING, ENTERING) stop it and cancel their working
+        entry orders; under a halt with flatten, every open trade of the scope closes what it
+        owns. Sending the same stop twice is harmless (the trade's `cancel` merges them)."""
+        rows, trades = await self._open_trades(only_if_restricted=True)
         account = rows.get(ACCOUNT, ScopeState(scope=ACCOUNT, state=TradingState.ACTIVE))
         out: list[Stop] = []
         for workflow_id, status, name in trades:
@@ -296,18 +303,10 @@ class RiskBook:
         """The state that applies to every live trade (PENDING to CLOSING), ACTIVE ones
         included (the account watcher tells each trade when its state changes, a resume
         too), from one read of the states and one of the trades."""
-        async with self._sessionmaker() as session:
-            rows = {r.scope: _row_state(r, r.scope) for r in
-                    (await session.scalars(select(RiskState))).all()}
-            trades = (await session.execute(
-                select(Trade.workflow_id, Strategy.name)
-                .outerjoin(Strategy, Strategy.id == Trade.strategy_id)
-                .where(Trade.status.in_(OPEN_TRADE_STATUSES))
-                .order_by(Trade.id)
-            )).all()
+        rows, trades = await self._open_trades(only_if_restricted=False)
         account = rows.get(ACCOUNT, ScopeState(scope=ACCOUNT, state=TradingState.ACTIVE))
         out: list[Notice] = []
-        for workflow_id, name in trades:
+        for workflow_id, _, name in trades:
             why = account
             own = rows.get(strategy_scope(name)) if name else None
             # As effective_state: the strategy's only when strictly stricter.
