@@ -164,8 +164,8 @@ class Settings(BaseSettings):
     )
     docs_enabled: bool = Field(default=False, description="Serve the interactive API docs (/docs).")
     fast_path: bool = Field(
-        default=True,
-        description="Eager start + first placement inside the webhook process (it then holds the exchange keys).",
+        default=False,
+        description="Opt-in: eager start + first placement inside the webhook process, which then holds the exchange keys.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -225,23 +225,18 @@ class Settings(BaseSettings):
             ) from exc
         return self
 
-    @model_validator(mode="after")
-    def _live_needs_keys(self) -> Settings:
-        if self.exchange == "bitunix":
-            missing = [
-                name
-                for name, value in (
-                    ("TRADEWIRE_BITUNIX_API_KEY", self.bitunix_api_key),
-                    ("TRADEWIRE_BITUNIX_API_SECRET", self.bitunix_api_secret),
-                )
-                if value is None or not value.get_secret_value()
-            ]
-            if missing:
-                raise ValueError(
-                    "TRADEWIRE_EXCHANGE=bitunix trades real money and needs API keys: set "
-                    + " and ".join(missing)
-                )
-        return self
+    def missing_exchange_keys(self) -> list[str]:
+        """The live API key settings that are not set (none in paper mode)."""
+        if self.exchange != "bitunix":
+            return []
+        return [
+            name
+            for name, value in (
+                ("TRADEWIRE_BITUNIX_API_KEY", self.bitunix_api_key),
+                ("TRADEWIRE_BITUNIX_API_SECRET", self.bitunix_api_secret),
+            )
+            if value is None or not value.get_secret_value()
+        ]
 
     # --- derived values (one rule each) -------------------------------------------------------
     @cached_property
@@ -269,9 +264,17 @@ class Settings(BaseSettings):
         return BITUNIX_BASE_URL
 
     def exchange_credentials(self) -> tuple[str, SecretStr]:
-        """The API key and secret the client signs with; in paper mode, the simulator's."""
+        """The API key and secret the client signs with; in paper mode, the simulator's.
+        Asked only by a process that signs (the worker; the webhook on the fast path), so a
+        process without keys (the webhook by default) starts without them."""
         if self.exchange == "paper":
             return self.paper_api_key, self.paper_api_secret
+        missing = self.missing_exchange_keys()
+        if missing:
+            raise ValueError(
+                "TRADEWIRE_EXCHANGE=bitunix trades real money and needs API keys: set "
+                + " and ".join(missing)
+            )
         assert self.bitunix_api_key is not None and self.bitunix_api_secret is not None
         return self.bitunix_api_key.get_secret_value(), self.bitunix_api_secret
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from exchange.client import BitunixClient
 
 if TYPE_CHECKING:
@@ -21,7 +23,8 @@ def exchange_client(
     transport: httpx.AsyncBaseTransport | None = None,
     budget: Budget | None = None,
 ) -> BitunixClient:
-    """The client for `settings.exchange`: the paper exchange or BitUnix, same code path."""
+    """The client for `settings.exchange`: the paper exchange or BitUnix, same code path.
+    Needs the exchange keys (raises saying which are missing)."""
     api_key, api_secret = settings.exchange_credentials()
     return BitunixClient(
         settings.exchange_url,
@@ -32,4 +35,17 @@ def exchange_client(
         budget_scale=settings.exchange_budget_scale,
         transport=transport,
         budget=budget,
+    )
+
+
+def public_exchange_client(settings: Settings) -> BitunixClient:
+    """A client for the exchange's public reads only (tickers, depth): it holds no keys, for a
+    process that must not (the webhook off the fast path probes the exchange with it)."""
+    return BitunixClient(
+        settings.exchange_url,
+        "",
+        SecretStr(""),
+        timeout_s=settings.exchange_timeout_s,
+        budget_share=settings.exchange_budget_share,
+        budget_scale=settings.exchange_budget_scale,
     )

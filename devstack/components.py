@@ -62,6 +62,8 @@ class Component:
     # The secrets (environment variables, SECRET_ENVS) this component's own code reads; every
     # other one is withheld from it (a process cannot leak what it never held).
     secrets: frozenset[str] = frozenset()
+    # The exchange keys too, but only while the fast path is on (it places orders from here).
+    keys_on_fast_path: bool = False
     # A third-party program: it gets only BARE_ENV, none of Tradewire's settings.
     bare_env: bool = False
     # Where it listens (its ports are checked free on this address before anything starts).
@@ -86,7 +88,9 @@ class Component:
         if self.bare_env:
             return bare_env(base)
         env = child_env(settings, database_url, base) | self.env(settings)
-        for name in SECRET_ENVS - self.secrets:
+        held = self.secrets | (EXCHANGE_KEY_ENVS if self.keys_on_fast_path and settings.fast_path
+                               else frozenset())
+        for name in SECRET_ENVS - held:
             env.pop(name, None)
         return env
 
@@ -309,8 +313,10 @@ COMPONENTS: tuple[Component, ...] = (
         ports=(("webhook_port", "webhook"),),
         probe=_web_ready,
         budget_part=WEB_BUDGET_PART,
-        # The admin API, the strategies' HMACs and, on the fast path, orders.
-        secrets=SECRET_ENVS,
+        # The admin API and the strategies' HMACs; the exchange keys only on the fast path
+        # (off by default: the internet-facing process then holds no exchange keys).
+        secrets=SECRET_ENVS - EXCHANGE_KEY_ENVS,
+        keys_on_fast_path=True,
     ),
     Component(
         name="worker",

@@ -25,6 +25,8 @@ log = logging.getLogger("webhook")
 async def hosted(state: AppState) -> AsyncIterator[None]:
     """Run the fast-path worker for the lifetime of the app, when enabled and possible."""
     if not state.settings.fast_path:
+        log.info("fast path off: the worker places every order; this process holds no exchange "
+                 "keys (TRADEWIRE_FAST_PATH=true opts in)")
         yield
         return
     client = await state.temporal.try_connect()

@@ -52,9 +52,10 @@ def exchange_probe_client(app: Any, state: AppState) -> Any:  # -> exchange.clie
     6 MiB of resident growth over the first 50 checks, and Docker checks every few seconds."""
     client = getattr(app.state, "health_exchange", None)
     if client is None:
-        from wiring import exchange_client
+        from wiring import public_exchange_client
 
-        client = app.state.health_exchange = exchange_client(state.settings)
+        # A public read needs no keys: this process holds none off the fast path.
+        client = app.state.health_exchange = public_exchange_client(state.settings)
     return client
 
 
