@@ -13,8 +13,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.pairs import PairActivities
-    from pair_catalog import SyncReport
+    # The activity's result type as its module declares it (workflows import no pair_catalog).
+    from activities.pairs import PairActivities, SyncReport
 
 SYNC_TIMEOUT = timedelta(minutes=5)
 # A run that cannot reach the exchange gives up after a few tries: the next scheduled run
