@@ -39,7 +39,7 @@ from activities.adoption import AdoptionActivities
 from activities.contract_tracking import WatcherInput
 from activities.fast_chase import FastChaseActivities
 from activities.orders import OrderActivities
-from activities.pairs import PairActivities
+from activities.pairs import PairActivities, SyncPairsInput
 from activities.protection import ProtectionActivities
 from activities.resume import ResumeActivities
 from activities.tracking import TrackingActivities
@@ -213,6 +213,7 @@ def pairs_schedule(settings: Settings, task_queue: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             PairsSyncWorkflow.run,
+            SyncPairsInput(),
             id=pairs_schedule_id(task_queue),  # the Schedule appends the run's time
             task_queue=task_queue,
             execution_timeout=timedelta(minutes=30),

@@ -74,6 +74,11 @@ class GetRulesInput(BaseModel):
     force: bool = False
 
 
+class SyncPairsInput(BaseModel):
+    """The pair sync's input (the workflow's and its activity's): none yet; a model, so that a
+    field added later is backward compatible (docs/design.md#one-input-model-one-result-model)."""
+
+
 class PairActivities:
     """Activities over the pair table; dependencies passed in
     (docs/design.md#activities-receive-their-dependencies)."""
@@ -131,7 +136,7 @@ class PairActivities:
         return await self.rules_for(inp.symbol, inp.max_age_s, inp.force)
 
     @activity.defn(name="sync_pairs")
-    async def sync_pairs(self) -> SyncReport:
+    async def sync_pairs(self, inp: SyncPairsInput) -> SyncReport:
         """Every pair fetched and stored; the report says what appeared, went or changed (and
         `sync_pairs` logs it). This process's recent rules are dropped: the table is newer."""
         report = await sync_every_pair(self._client, self._sessionmaker, self._now)

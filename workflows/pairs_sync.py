@@ -2,7 +2,7 @@
 Schedule (`worker.ensure_pairs_schedule`), hourly by default (TRADEWIRE_PAIRS_SYNC_INTERVAL_S).
 
 A Schedule rather than a timer in a process: it outlives any worker, runs on whichever worker
-polls the queue, and skips a run while the previous one still works (docs/design.md#pair-sync).
+polls the queue, and skips a run while the previous one still works (docs/design.md#pair-sync-on-a-schedule).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     # The activity's result type as its module declares it (workflows import no pair_catalog).
-    from activities.pairs import PairActivities, SyncReport
+    from activities.pairs import PairActivities, SyncPairsInput, SyncReport
 
 SYNC_TIMEOUT = timedelta(minutes=5)
 # A run that cannot reach the exchange gives up after a few tries: the next scheduled run
@@ -29,9 +29,10 @@ def pairs_schedule_id(task_queue: str) -> str:
 @workflow.defn(name="PairsSyncWorkflow")
 class PairsSyncWorkflow:
     @workflow.run
-    async def run(self) -> SyncReport:
+    async def run(self, inp: SyncPairsInput) -> SyncReport:
         return await workflow.execute_activity_method(
             PairActivities.sync_pairs,
+            inp,
             start_to_close_timeout=SYNC_TIMEOUT,
             retry_policy=SYNC_RETRY,
         )
