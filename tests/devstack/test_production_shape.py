@@ -207,6 +207,7 @@ async def test_compose_shaped_processes_trade_from_an_empty_database(
                                 stdin=secret.encode() + b"\n")
     assert code == 0, out
     assert "strategy 'prod' created" in out, out
+    assert "checked with the server key TRADEWIRE_SECRET_KEY" in out, out  # no key file of its own
 
     # --- the worker, then the webhook, each with half of the account's request budget ----------
     worker = await stack.start("worker", "worker", TRADEWIRE_EXCHANGE_BUDGET_SHARE="0.5")
