@@ -11,6 +11,7 @@ in tests/test_compose.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -27,6 +28,7 @@ import httpx
 import psycopg
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.devstack.support import free_ports
@@ -167,6 +169,10 @@ async def stack(tmp_path: Path, pg_server: PostgresServer,
         for service in built.services:
             await service.proc.wait()
         pg_server.drop_database(database)
+        # The worker's Schedule would outlive the test on the session's Temporal.
+        with contextlib.suppress(RPCError):
+            await temporal_env.client.get_schedule_handle(
+                pairs_schedule_id(env["TRADEWIRE_TASK_QUEUE"])).delete()
 
 
 def alert(secret: str, **fields: Any) -> dict[str, Any]:
