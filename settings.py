@@ -324,6 +324,12 @@ class Settings(BaseSettings):
         description="Apply the unauthenticated limit to TradingView's own addresses too (shared by all its users, so off by default).",
     )
 
+    # --- pair catalog (issue 22: compose trades on first start) -----------------------------
+    pairs_sync_interval_s: int = Field(
+        default=3600, ge=60,
+        description="How often the worker's Temporal Schedule re-syncs every pair's rules from the exchange, seconds.",
+    )
+
 
 def _reach(host: str) -> str:
     """Where to connect to reach a server bound to `host`: a wildcard bind is reached locally,

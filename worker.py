@@ -17,7 +17,18 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
@@ -28,7 +39,7 @@ from activities.adoption import AdoptionActivities
 from activities.contract_tracking import WatcherInput
 from activities.fast_chase import FastChaseActivities
 from activities.orders import OrderActivities
-from activities.pairs import PairActivities
+from activities.pairs import PairActivities, SyncPairsInput
 from activities.protection import ProtectionActivities
 from activities.resume import ResumeActivities
 from activities.tracking import TrackingActivities
@@ -42,6 +53,7 @@ from exchange.errors import ExchangeError
 from settings import Settings
 from wiring import exchange_client
 from workflows.converter import connect
+from workflows.pairs_sync import PairsSyncWorkflow, pairs_schedule_id
 from workflows.trade import TradeWorkflow
 from workflows.watcher import AccountWatcherWorkflow, watcher_workflow_id
 
@@ -111,6 +123,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
     resume = ResumeActivities(deps.exchange, deps.sessionmaker)
     return {
         "get_rules": pairs.get_rules,
+        "sync_pairs": pairs.sync_pairs,
         "read_venue": venue.read_venue,
         "configure_symbol": venue.configure_symbol,
         "read_book": venue.read_book,
@@ -134,6 +147,8 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
     }
 
 
+# Every workflow on the task queue: any worker polling it must know each of them.
+WORKFLOWS = [TradeWorkflow, AccountWatcherWorkflow, PairsSyncWorkflow]
 # What TradeWorkflow runs as local activities (before and for its first placement).
 FAST_PATH_ACTIVITIES = ("get_rules", "read_venue", "configure_symbol", "place_order")
 
@@ -154,8 +169,9 @@ def build_worker(
         return Worker(
             client,
             task_queue=queue,
-            # The watcher shares the task queue: any worker polling it must know its workflow.
-            workflows=[TradeWorkflow, AccountWatcherWorkflow],
+            # The watcher and the pair sync share the task queue: any worker polling it must
+            # know their workflows (their activities run on the main worker).
+            workflows=WORKFLOWS,
             workflow_runner=WORKFLOW_RUNNER,
             activities=[every[name] for name in FAST_PATH_ACTIVITIES],
             no_remote_activities=True,
@@ -169,7 +185,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=queue,
-        workflows=[TradeWorkflow, AccountWatcherWorkflow],
+        workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
         activities=list(every.values()),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
@@ -190,6 +206,53 @@ async def start_watcher(client: Client, settings: Settings, *, task_queue: str |
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     return wid
+
+
+def pairs_schedule(settings: Settings, task_queue: str) -> Schedule:
+    """Every `pairs_sync_interval_s`, one PairsSyncWorkflow; a run still going skips the next."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            PairsSyncWorkflow.run,
+            SyncPairsInput(),
+            id=pairs_schedule_id(task_queue),  # the Schedule appends the run's time
+            task_queue=task_queue,
+            execution_timeout=timedelta(minutes=30),
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.pairs_sync_interval_s))]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_pairs_schedule(
+    client: Client, settings: Settings, *, task_queue: str | None = None
+) -> str:
+    """Create the pair-sync Schedule, or bring an existing one to this process's settings (a
+    changed interval takes effect at the next start); every worker calls it at start, so it
+    must be idempotent. Returns the Schedule's id."""
+    queue = task_queue or settings.task_queue
+    sid = pairs_schedule_id(queue)
+    wanted = pairs_schedule(settings, queue)
+    try:
+        await client.create_schedule(sid, wanted)
+        log.info("pair sync scheduled every %d s (Temporal Schedule %s)",
+                 settings.pairs_sync_interval_s, sid)
+        return sid
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def update(inp: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        current = inp.description.schedule
+        same = ([i.every for i in current.spec.intervals] == [i.every for i in wanted.spec.intervals]
+                and isinstance(current.action, ScheduleActionStartWorkflow)
+                and current.action.task_queue == queue)
+        return None if same else ScheduleUpdate(schedule=wanted)
+
+    await client.get_schedule_handle(sid).update(update)
+    log.info("pair sync runs every %d s (Temporal Schedule %s)",
+             settings.pairs_sync_interval_s, sid)
+    return sid
 
 
 async def startup_round(deps: Deps, settings: Settings, *, tries: int = STARTUP_TRIES) -> bool:
@@ -246,6 +309,7 @@ async def serve(settings: Settings) -> None:
     try:
         async with worker:
             await start_watcher(client, settings)
+            await ensure_pairs_schedule(client, settings)
             log.info("worker polling task queue %r on %s", settings.task_queue,
                      settings.temporal_target)
             await stop.wait()

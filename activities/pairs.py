@@ -1,12 +1,15 @@
-"""The `get_rules` activity: one pair's rules, from the `trading_pair` table (pair_catalog.py).
+"""The `get_rules` activity: one pair's rules, from the `trading_pair` table (pair_catalog.py),
+and `sync_pairs`, the whole table refreshed (the worker's hourly Temporal Schedule runs it).
 
 `get_rules` returns one stored pair, fetching
 it again when it is older than the caller's `max_age_s` or when forced (the trade workflow forces
-one refresh after the exchange rejects an order for a rule, docs/design.md#errors-and-retries).
+one refresh after the exchange rejects an order for a rule, docs/design.md#errors-and-retries);
+a forced refresh logs what changed in that pair's rules, as the full sync does for every pair.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,9 +22,19 @@ from temporalio import activity
 from activities.contract import Failure
 from activities.errors import refuse
 from db.models import TradingPair
-from pair_catalog import RULE_FIELDS, fetch_pairs, row_to_rules, upsert_pairs
+from pair_catalog import (
+    RULE_FIELDS,
+    SyncReport,
+    fetch_pairs,
+    row_to_rules,
+    rule_changes,
+    upsert_pairs,
+)
+from pair_catalog import sync_pairs as sync_every_pair
 from trading.rules import PairRules
 from trading.types import PairStatus
+
+log = logging.getLogger("activities.pairs")
 
 
 class PairRulesModel(BaseModel):
@@ -61,6 +74,11 @@ class GetRulesInput(BaseModel):
     force: bool = False
 
 
+class SyncPairsInput(BaseModel):
+    """The pair sync's input (the workflow's and its activity's): none yet; a model, so that a
+    field added later is backward compatible (docs/design.md#one-input-model-one-result-model)."""
+
+
 class PairActivities:
     """Activities over the pair table; dependencies passed in
     (docs/design.md#activities-receive-their-dependencies)."""
@@ -97,6 +115,7 @@ class PairActivities:
             )
             if row is not None and fresh:
                 return PairRulesModel.from_rules(row_to_rules(row), row.synced_at)
+            stored = row_to_rules(row) if row is not None else None
         fetched = await fetch_pairs(self._client, [symbol])
         match = [(rules, raw) for rules, raw in fetched if rules.symbol == symbol]
         if not match:
@@ -106,8 +125,20 @@ class PairActivities:
         synced_at = self._now()
         async with self._sessionmaker() as session, session.begin():
             await upsert_pairs(session, match, synced_at)
+        changes = rule_changes(stored, match[0][0]) if stored is not None else []
+        if changes:
+            log.info("pair %s re-synced%s: %s", symbol, " (forced)" if force else "",
+                     "; ".join(changes))
         return PairRulesModel.from_rules(match[0][0], synced_at)
 
     @activity.defn(name="get_rules")
     async def get_rules(self, inp: GetRulesInput) -> PairRulesModel:
         return await self.rules_for(inp.symbol, inp.max_age_s, inp.force)
+
+    @activity.defn(name="sync_pairs")
+    async def sync_pairs(self, inp: SyncPairsInput) -> SyncReport:
+        """Every pair fetched and stored; the report says what appeared, went or changed (and
+        `sync_pairs` logs it). This process's recent rules are dropped: the table is newer."""
+        report = await sync_every_pair(self._client, self._sessionmaker, self._now)
+        self._recent.clear()
+        return report

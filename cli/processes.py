@@ -4,7 +4,7 @@
     tradewire web         the webhook app alone (production: external PostgreSQL and Temporal)
     tradewire worker      the Temporal worker alone
     tradewire exchange    the paper exchange alone
-    tradewire migrate     upgrade the database and register Temporal's search attributes
+    tradewire migrate     upgrade the database, register Temporal's search attributes, sync pairs
     tradewire pairs sync  fetch every pair's rules into the database, report what changed
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Callable
 
 import logs
@@ -65,23 +66,86 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     if settings.database_url:
         upgrade(settings.database_url)
-    else:
-        from db.embedded import start_embedded
+        print("database: at the newest schema")
+        _migrate_temporal(settings, args)
+        return 0 if args.skip_pairs else asyncio.run(_migrate_pairs(settings, settings.database_url))
+    from db.embedded import start_embedded
 
-        pg = start_embedded(settings.embedded_pg_dir)
-        try:
-            upgrade(pg.url)
-        finally:
-            pg.stop()
-    print("database: at the newest schema")
+    pg = start_embedded(settings.embedded_pg_dir)
+    try:
+        upgrade(pg.url)
+        print("database: at the newest schema")
+        _migrate_temporal(settings, args)
+        return 0 if args.skip_pairs else asyncio.run(_migrate_pairs(settings, pg.url))
+    finally:
+        pg.stop()
+
+
+def _migrate_temporal(settings: Settings, args: argparse.Namespace) -> None:
     if args.skip_temporal:
-        return 0
+        return
     added = asyncio.run(_register_search_attributes(settings))
     print(
         f"temporal {settings.temporal_target}: search attributes "
         + (f"added {', '.join(added)}" if added else "already registered")
     )
-    return 0
+
+
+# A fresh install's exchange may answer a moment after `migrate` starts (a container's DNS, a
+# proxy): a few tries before deciding it is unreachable.
+PAIRS_SYNC_TRIES = 3
+PAIRS_SYNC_PAUSE_S = 2
+
+
+async def _migrate_pairs(settings: Settings, database_url: str) -> int:
+    """The pair table synced as `migrate`'s last step: without pairs every alert is refused as
+    an unknown symbol. Unreachable exchange: with no pair stored yet this fails (exit 1, what to
+    do), since the install cannot trade; with pairs stored (an upgrade) it warns and succeeds,
+    so an exchange outage does not keep the worker that protects open trades from starting
+    (its hourly pair sync catches up)."""
+    import httpx
+
+    from db.session import make_engine, make_sessionmaker
+    from exchange.errors import ExchangeError
+    from pair_catalog import known_symbols, sync_pairs
+    from wiring import exchange_client
+
+    engine = make_engine(database_url)
+    sessionmaker = make_sessionmaker(engine)
+    problem = ""
+    try:
+        for attempt in range(1, PAIRS_SYNC_TRIES + 1):
+            try:
+                async with exchange_client(settings) as client:
+                    report = await sync_pairs(client, sessionmaker)
+            except (ExchangeError, httpx.HTTPError, OSError, TimeoutError) as exc:
+                problem = str(exc) or type(exc).__name__
+                if attempt < PAIRS_SYNC_TRIES:
+                    await asyncio.sleep(PAIRS_SYNC_PAUSE_S)
+                continue
+            if report.total == 0:
+                problem = "the exchange listed no usable pair"
+                break
+            print("pairs: " + "\n".join(report.lines()))
+            return 0
+        stored = len(await known_symbols(sessionmaker))
+    finally:
+        await engine.dispose()
+    where = f"{settings.exchange} at {settings.exchange_url}"
+    if stored:
+        print(f"pairs: WARNING: could not sync from {where} ({problem}); keeping the {stored} "
+              "pairs stored (the worker re-syncs them hourly; `tradewire pairs sync` does it now)",
+              file=sys.stderr)
+        return 0
+    print(
+        f"tradewire migrate: could not sync the pairs from {where}: {problem}\n"
+        "  No pair is stored, so every alert would be refused as an unknown symbol. Check that "
+        "the exchange answers (TRADEWIRE_EXCHANGE, TRADEWIRE_EXCHANGE_BASE_URL, the network, "
+        "and for BitUnix the API keys and IP whitelist), then run `tradewire migrate` again "
+        "(`--skip-pairs` skips this step; `tradewire pairs sync` does it alone).",
+        file=sys.stderr,
+    )
+    return 1
 
 
 async def _register_search_attributes(settings: Settings) -> list[str]:
@@ -122,7 +186,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "web": (cmd_web, "run the webhook app"),
         "worker": (cmd_worker, "run the Temporal worker (trade workflows, activities, watcher)"),
         "exchange": (cmd_exchange, "run the paper exchange (BitUnix-compatible simulator)"),
-        "migrate": (cmd_migrate, "upgrade the database, register Temporal search attributes"),
+        "migrate": (cmd_migrate,
+                    "upgrade the database, register Temporal search attributes, sync the pairs"),
         "pairs": (cmd_pairs, "pairs sync: fetch every pair's rules from the exchange into the database"),
     }
     for name, (func, help_text) in commands.items():
@@ -130,7 +195,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=func)
         if name == "migrate":
             p.add_argument(
-                "--skip-temporal", action="store_true", help="only upgrade the database"
+                "--skip-temporal", action="store_true",
+                help="leave Temporal's search attributes alone",
+            )
+            p.add_argument(
+                "--skip-pairs", action="store_true",
+                help="do not sync the pairs from the exchange (a fresh install cannot trade then)",
             )
         if name == "pairs":
             p.add_argument("action", choices=["sync"], help="sync: fetch and store, report changes")

@@ -8,7 +8,6 @@ import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -237,12 +236,17 @@ def _run(
         return 1
 
 
-def _secret_lines(name: str, secret: str, state_path: Path) -> None:
+def _secret_lines(name: str, secret: str, settings: Settings) -> None:
     print(f"webhook secret for {name!r} (shown once; only its HMAC is stored):")
     print(f"  {secret}")
+    configured = settings.secret_key is not None and settings.secret_key.get_secret_value()
+    # Name the key this process used: with compose, TRADEWIRE_SECRET_KEY from `.env`, which the
+    # webhook must share (a one-off container's generated key file would be its own).
+    key = ("TRADEWIRE_SECRET_KEY (every process that checks alerts must have the same)"
+           if configured else f"{settings.state_path / SERVER_KEY_FILE}")
     print(
         f'put it in the alert message as "secret". It is checked with the server key '
-        f"({state_path / SERVER_KEY_FILE} or TRADEWIRE_SECRET_KEY): back that up with the database"
+        f"{key}: back that up with the database"
     )
 
 
@@ -262,7 +266,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             sm, server_key(settings), args.name, chosen, _parameters(args)
         )
         print(f"strategy {strategy.name!r} created")
-        _secret_lines(strategy.name, secret, settings.state_path)
+        _secret_lines(strategy.name, secret, settings)
         return 0
 
     return _run(settings, action)
@@ -332,7 +336,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     async def action(sm: async_sessionmaker[AsyncSession]) -> int:
         secret = await strategies.rotate_secret(sm, server_key(settings), args.name, chosen)
         print(f"secret of {args.name!r} replaced: alerts with the old one are refused from now on")
-        _secret_lines(args.name, secret, settings.state_path)
+        _secret_lines(args.name, secret, settings)
         return 0
 
     return _run(settings, action)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import yaml
 
@@ -218,3 +222,125 @@ def test_temporal_is_reachable_only_on_its_internal_network() -> None:
                        "worker", "postgres"}
     assert SERVICES["temporal"]["networks"] == ["temporal"]  # the paper exchange cannot reach it
     assert env_of("temporal-ui")["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
+
+
+# --- first start: one server key, the request budget split, pairs synced (issue 22) ------------
+
+SERVER_KEY = re.compile(r"^\$\{TRADEWIRE_SECRET_KEY:\?[^}]+\}$")
+KEY_HOLDERS = {
+    name for name in OWN if env_of(name).get("TRADEWIRE_BITUNIX_API_KEY", "") != ""
+}
+
+
+def budget_share(service: str) -> Decimal:
+    """The service's TRADEWIRE_EXCHANGE_BUDGET_SHARE: a literal, so the shares can be summed
+    (unset: the setting's default, the whole budget)."""
+    raw = env_of(service).get("TRADEWIRE_EXCHANGE_BUDGET_SHARE")
+    if raw is None:
+        return Settings.model_fields["exchange_budget_share"].default
+    assert "$" not in raw, f"{service}: the budget share must be a literal, not {raw}"
+    return Decimal(raw)
+
+
+@pytest.mark.parametrize("service", ["migrate", "webhook", "worker"])
+def test_the_server_key_is_required_and_the_same_for_every_app(service: str) -> None:
+    """A strategy added by `docker compose run|exec … strategy add` hashes its secret under the
+    key the webhook verifies with; a key generated per container would answer every alert 401."""
+    assert SERVER_KEY.match(env_of(service)["TRADEWIRE_SECRET_KEY"]), env_of(service)
+    assert env_of(service)["TRADEWIRE_SECRET_KEY"] == env_of("webhook")["TRADEWIRE_SECRET_KEY"]
+
+
+def test_the_paper_exchange_holds_no_key() -> None:
+    env = env_of("exchange")
+    for key in ("TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET", "TRADEWIRE_SECRET_KEY"):
+        assert env[key] == "", key
+
+
+def test_the_processes_holding_exchange_keys_stay_within_the_account_budget() -> None:
+    """BitUnix's limits are per account: the long-running processes that hold the keys (and
+    run at once) take shares of it that sum to at most the whole; a one-shot that holds them
+    runs to completion before any of those starts, so it may use it all."""
+    assert KEY_HOLDERS == {"migrate", "webhook", "worker"}
+    for name in KEY_HOLDERS:
+        assert Decimal(0) < budget_share(name) <= Decimal(1), name
+    running = KEY_HOLDERS & LONG_RUNNING
+    assert running == {"webhook", "worker"}
+    assert sum(budget_share(name) for name in running) <= Decimal(1)
+    for job in KEY_HOLDERS & ONE_SHOT:
+        for name in running:
+            assert depends(name)[job]["condition"] == "service_completed_successfully", (job, name)
+
+
+def test_migrate_syncs_the_pairs_once_the_exchange_answers() -> None:
+    """`tradewire migrate` syncs the pairs: with the paper profile it waits for the simulator;
+    it reaches a live exchange over the default network (the temporal one has no route out)."""
+    dep = depends("migrate")["exchange"]
+    assert dep == {"condition": "service_healthy", "required": False}
+    assert "default" in SERVICES["migrate"]["networks"]
+    assert SERVICES["migrate"]["command"] == ["migrate"]  # no --skip-pairs
+
+
+def test_the_pair_sync_interval_is_configurable_with_the_default_of_the_setting() -> None:
+    value = env_of("worker")["TRADEWIRE_PAIRS_SYNC_INTERVAL_S"]
+    default = Settings.model_fields["pairs_sync_interval_s"].default
+    assert value == f"${{TRADEWIRE_PAIRS_SYNC_INTERVAL_S:-{default}}}"
+
+
+# --- the Compose Specification ---------------------------------------------------------------------
+
+SCHEMA = json.loads((ROOT / "tests" / "fixtures" / "compose-spec.json").read_text())
+# What `docker compose` would read from `.env` for the interpolated check: every required one.
+SAMPLE_ENV = {"POSTGRES_PASSWORD": "ab12", "TRADEWIRE_ADMIN_TOKEN": "cd34",
+              "TRADEWIRE_SECRET_KEY": "ef56"}
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's variable substitution, enough for this file: ${X}, ${X:-d}, ${X:?e}, $$."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        name, operator, rest = match.groups()
+        if name in env and (env[name] or operator not in (":-", ":?")):
+            return env[name]
+        if operator in (":-", "-"):
+            return interpolate(rest, env)
+        raise AssertionError(f"{match.group(0)}: compose refuses to start without {name}")
+
+    text = value.replace("$$", "\0")
+    previous = None
+    while previous != text:  # nested defaults: ${A:-http://x:${B:-1}}
+        previous, text = text, INTERPOLATION.sub(one, text)
+    return text.replace("\0", "$")
+
+
+def schema_errors(document: dict[str, Any]) -> list[str]:
+    validator = jsonschema_rs.validator_for(SCHEMA)
+    return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    assert schema_errors(COMPOSE) == []
+    assert schema_errors(interpolate(COMPOSE, SAMPLE_ENV)) == []
+
+
+def test_a_required_secret_missing_stops_compose() -> None:
+    for name in SAMPLE_ENV:
+        env = {k: v for k, v in SAMPLE_ENV.items() if k != name}
+        with pytest.raises(AssertionError, match=name):
+            interpolate(COMPOSE, env)
+
+
+def test_the_schema_check_catches_a_mistake() -> None:
+    """The vendored schema is strict enough to matter: a misspelt key or a condition compose
+    does not know fails it."""
+    broken = copy.deepcopy(COMPOSE)
+    broken["services"]["worker"]["enviroment"] = {}
+    broken["services"]["webhook"]["depends_on"]["migrate"]["condition"] = "service_completed"
+    errors = schema_errors(broken)
+    assert any("enviroment" in e for e in errors), errors
+    assert any("service_completed" in e for e in errors), errors

@@ -111,3 +111,23 @@ async def test_get_rules_keeps_the_rules_it_read_in_memory_within_their_max_age(
     other_process = PairActivities(paper_client, clean_pairs)
     await other_process.rules_for("SUSHIUSDT", max_age_s=60, force=False)
     assert await _pair_requests(paper) == before + 1
+
+
+async def test_a_forced_refresh_after_a_rule_rejection_logs_what_changed(
+    paper, paper_client, clean_pairs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The trade workflow forces one refresh of its pair after a rule rejection: that pair is
+    re-synced at once (no wait for the hourly sync), and the log says which rule moved."""
+    acts = PairActivities(paper_client, clean_pairs)
+    stored = await acts.rules_for("SUSHIUSDT", max_age_s=60, force=False)
+    async with clean_pairs() as session, session.begin():
+        await session.execute(update(TradingPair).where(TradingPair.symbol == "SUSHIUSDT")
+                              .values(min_qty=stored.min_qty * 3))
+    with caplog.at_level("INFO", logger="activities.pairs"):
+        fresh = await acts.rules_for("SUSHIUSDT", max_age_s=60, force=True)
+    assert fresh.min_qty == stored.min_qty
+    assert (f"pair SUSHIUSDT re-synced (forced): min_qty: {stored.min_qty * 3} -> "
+            f"{stored.min_qty}") in caplog.text, caplog.text
+    async with clean_pairs() as session:
+        row = await session.get(TradingPair, "SUSHIUSDT")
+    assert row is not None and row.min_qty == stored.min_qty

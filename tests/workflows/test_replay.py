@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from tests.workflows.harness import HISTORIES
 from workflows.converter import DATA_CONVERTER
+from workflows.pairs_sync import PairsSyncWorkflow
 from workflows.trade import TradeWorkflow
 from workflows.watcher import AccountWatcherWorkflow
 
@@ -28,7 +29,7 @@ async def test_saved_history_replays(path) -> None:
     workflow_id = json.loads(raw)["events"][0]["workflowExecutionStartedEventAttributes"].get(
         "workflowId", path.stem
     )
-    replayer = Replayer(workflows=[TradeWorkflow, AccountWatcherWorkflow],
+    replayer = Replayer(workflows=[TradeWorkflow, AccountWatcherWorkflow, PairsSyncWorkflow],
                         data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(WorkflowHistory.from_json(workflow_id, raw),
                                             raise_on_replay_failure=False)
