@@ -260,11 +260,11 @@ def test_the_processes_holding_exchange_keys_stay_within_the_account_budget() ->
     """BitUnix's limits are per account: the long-running processes that hold the keys (and
     run at once) take shares of it that sum to at most the whole; a one-shot that holds them
     runs to completion before any of those starts, so it may use it all."""
-    assert KEY_HOLDERS == {"migrate", "webhook", "worker"}
+    assert KEY_HOLDERS == {"migrate", "worker"}
     for name in KEY_HOLDERS:
         assert Decimal(0) < budget_share(name) <= Decimal(1), name
     running = KEY_HOLDERS & LONG_RUNNING
-    assert running == {"webhook", "worker"}
+    assert running == {"worker"}
     assert sum(budget_share(name) for name in running) <= Decimal(1)
     for job in KEY_HOLDERS & ONE_SHOT:
         for name in running:
@@ -344,3 +344,12 @@ def test_the_schema_check_catches_a_mistake() -> None:
     errors = schema_errors(broken)
     assert any("enviroment" in e for e in errors), errors
     assert any("service_completed" in e for e in errors), errors
+
+
+def test_the_internet_facing_webhook_holds_no_exchange_keys() -> None:
+    """Off the fast path (the default) the webhook places no order: it gets no keys, and its
+    public health read takes a small share of the budget."""
+    env = env_of("webhook")
+    assert env["TRADEWIRE_FAST_PATH"] == "false"
+    assert env["TRADEWIRE_BITUNIX_API_KEY"] == env["TRADEWIRE_BITUNIX_API_SECRET"] == ""
+    assert budget_share("webhook") < Decimal(1)
