@@ -702,5 +702,5 @@ async def _mark_entering(session: AsyncSession, req: OrderRequest) -> datetime |
         .where(Trade.id == req.trade_id, Trade.status == TradeStatus.PENDING.value)
         .values(status=TradeStatus.ENTERING.value)
         .returning(select(Signal.received_at).where(Signal.id == Trade.signal_id)
-                   .scalar_subquery())
+                   .correlate(Trade).scalar_subquery())
     )
