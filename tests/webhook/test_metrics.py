@@ -17,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import metrics
 from db.models import Incident, RiskState, Trade
+from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from settings import Settings
 from tests.support.paper import PaperExchange
@@ -164,3 +165,22 @@ async def test_metrics_bind_to_loopback_by_default_and_serve_nothing_else(
         await worker.close()
     finally:
         await server.close()
+
+
+async def test_an_observer_that_fails_never_fails_the_request(
+    paper_exchange: PaperExchange, caplog: Any,
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def observer(endpoint: str, code: str, elapsed_s: float) -> None:  # float-ok: seconds
+        seen.append((endpoint, code))
+        raise RuntimeError("a broken metrics sink")
+
+    settings = paper_exchange.settings
+    api_key, api_secret = settings.exchange_credentials()
+    async with BitunixClient(settings.exchange_url, api_key, api_secret,
+                             observer=observer) as client:
+        tickers = await client.tickers(["BTCUSDT"])
+    assert [t.symbol for t in tickers] == ["BTCUSDT"]
+    assert seen == [("market/tickers", "0")]
+    assert "exchange observer failed" in caplog.text
