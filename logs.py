@@ -14,11 +14,18 @@ import contextvars
 import json
 import logging
 import sys
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 CONTEXT_FIELDS = ("trade_id", "signal_id", "workflow_id")
+# Workflow code cannot set this module's context (the sandbox), and Temporal's workflow logger
+# knows the workflow id only: the trade id of a workflow is remembered from its activities'
+# inputs, for the workflow's own lines (the most recent ones; a line before any activity of its
+# workflow ran in this process has no trade id).
+TRADES_REMEMBERED = 4096
+_trade_of_workflow: OrderedDict[str, int] = OrderedDict()
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "tradewire_log_context", default=None
 )
@@ -46,6 +53,14 @@ def context(**ids: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def remember_trade(workflow_id: str, trade_id: int) -> None:
+    """Tie a workflow to its trade for the workflow's own log lines."""
+    _trade_of_workflow[workflow_id] = trade_id
+    _trade_of_workflow.move_to_end(workflow_id)
+    while len(_trade_of_workflow) > TRADES_REMEMBERED:
+        _trade_of_workflow.popitem(last=False)
+
+
 def bind(**ids: Any) -> None:
     """Add ids (trade_id, signal_id, workflow_id) to every record of the current task from now
     on; None values are ignored."""
@@ -67,6 +82,10 @@ class ContextFilter(logging.Filter):
                 found["workflow_id"] = info["workflow_id"]
         for key, value in (_context.get() or {}).items():
             found.setdefault(key, value)
+        if "trade_id" not in found and "workflow_id" in found:
+            trade_id = _trade_of_workflow.get(found["workflow_id"])
+            if trade_id is not None:
+                found["trade_id"] = trade_id
         for key, value in found.items():
             if getattr(record, key, None) is None:
                 setattr(record, key, value)

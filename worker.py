@@ -100,7 +100,10 @@ class _LogContextInbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         trade_ids = (getattr(arg, "trade_id", None) for arg in input.args)
         trade_id = next((t for t in trade_ids if isinstance(t, int)), None)
-        with logs.context(workflow_id=activity.info().workflow_id, trade_id=trade_id):
+        workflow_id = activity.info().workflow_id
+        if workflow_id and trade_id is not None:
+            logs.remember_trade(workflow_id, trade_id)
+        with logs.context(workflow_id=workflow_id, trade_id=trade_id):
             return await self.next.execute_activity(input)
 
 

@@ -99,3 +99,5 @@ async def test_a_workflow_log_line_carries_its_workflow_id(harness: Harness) -> 
           and "refreshing the pair's rules once" in r["message"]]
     assert wf, f"no workflow line about the refresh in {out.getvalue()}"
     assert wf[0]["workflow_id"] == handle.id
+    # Its trade id too, known from the trade's activities that ran before (logs.py).
+    assert wf[0]["trade_id"] == (await h.trade_row(handle)).id
