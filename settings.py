@@ -330,6 +330,20 @@ class Settings(BaseSettings):
         description="How often the worker's Temporal Schedule re-syncs every pair's rules from the exchange, seconds.",
     )
 
+    # metrics and logs (issue 22) ------------------------------------------------------------
+    metrics_port: int = Field(
+        default=0, ge=0, le=65534,
+        description="Port of the webhook's Prometheus `/metrics`; the worker serves on the next port (metrics_port + 1). 0: no metrics served.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address `/metrics` binds to (loopback: only this host's scraper reads it).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line, with trade_id, signal_id and workflow_id where one applies.",
+    )
+
 
 def _reach(host: str) -> str:
     """Where to connect to reach a server bound to `host`: a wildcard bind is reached locally,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+import metrics
 from exchange.client import BitunixClient
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def exchange_client(
         budget_scale=settings.exchange_budget_scale,
         transport=transport,
         budget=budget,
+        observer=metrics.exchange_request,
     )
 
 
@@ -48,4 +50,5 @@ def public_exchange_client(settings: Settings) -> BitunixClient:
         timeout_s=settings.exchange_timeout_s,
         budget_share=settings.exchange_budget_share,
         budget_scale=settings.exchange_budget_scale,
+        observer=metrics.exchange_request,
     )

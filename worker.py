@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio import activity
 from temporalio.client import (
     Client,
     Schedule,
@@ -31,10 +32,17 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import logs
+import metrics
 from activities.adoption import AdoptionActivities
 from activities.contract_tracking import WatcherInput
 from activities.fast_chase import FastChaseActivities
@@ -90,6 +98,25 @@ class Deps:
     temporal: Client
     # Shared with the webhook's intake in the fast path, which warms it (webhook/fast_path.py).
     venue_reader: VenueReader | None = None
+
+
+class ActivityLogContext(Interceptor):
+    """Each activity's log records carry its workflow id, and the trade id of its input when
+    the input names one (`trade_id`): logs.py's JSON lines (docs/design.md#metrics-and-logs)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _LogContextInbound(next)
+
+
+class _LogContextInbound(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        trade_ids = (getattr(arg, "trade_id", None) for arg in input.args)
+        trade_id = next((t for t in trade_ids if isinstance(t, int)), None)
+        workflow_id = activity.info().workflow_id
+        if workflow_id and trade_id is not None:
+            logs.remember_trade(workflow_id, trade_id)
+        with logs.context(workflow_id=workflow_id, trade_id=trade_id):
+            return await self.next.execute_activity(input)
 
 
 def watcher_activities(deps: Deps, settings: Settings) -> WatcherActivities:
@@ -181,6 +208,7 @@ def build_worker(
             max_cached_workflows=FAST_PATH_CACHE,
             # Named apart in the history and the UI: which trades the webhook started eagerly.
             identity=f"{client.identity}-{FAST_PATH_IDENTITY_SUFFIX}",
+            interceptors=[ActivityLogContext()],
         )
     return Worker(
         client,
@@ -191,6 +219,7 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # Heartbeats carry cancellations: a cancelled sub-second chase stops within a second.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+        interceptors=[ActivityLogContext()],
     )
 
 
@@ -300,6 +329,7 @@ async def serve(settings: Settings) -> None:
     exchange = exchange_client(settings)
     deps = Deps(exchange=exchange, sessionmaker=make_sessionmaker(engine), temporal=client)
     worker = build_worker(client, settings, deps)
+    scraped = await metrics.serve(settings, deps.sessionmaker, offset=1, name="worker")
     # No task is taken before the books have been held against the exchange once.
     await startup_round(deps, settings)
     stop = asyncio.Event()
@@ -315,13 +345,15 @@ async def serve(settings: Settings) -> None:
             await stop.wait()
             log.info("stopping: finishing the tasks in hand")
     finally:
+        if scraped is not None:
+            await scraped.close()
         await exchange.aclose()
         await engine.dispose()
 
 
 def main() -> None:
     settings = Settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
 
 

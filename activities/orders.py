@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+import metrics
 from activities.contract import (
     Failure,
     OrderRef,
@@ -110,6 +111,7 @@ class OrderActivities:
             except ApplicationError as refusal:
                 await self._not_sent(req, refusal.message)
                 raise
+            sending_at = self._now()
             try:
                 placed = await self._send(req)
             except DuplicateClientId:
@@ -121,6 +123,8 @@ class OrderActivities:
                 return await self._record(req.trade_id, req, found, adopted=True)
             except Rejected as exc:
                 return await self._rejected(req, exc)
+            if claim.alert_received_at is not None:  # the trade's first entry order is out
+                metrics.first_entry_sent(claim.alert_received_at, sending_at)
             found = await self._lookup(None, placed.order_id)
             if found is None:
                 snap = _unseen(req, placed.order_id)

@@ -17,6 +17,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import metrics
 from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
 from activities.ownership import TradeOrigin
@@ -84,6 +85,8 @@ class Claim:
     created: bool
     exchange_order_id: str | None
     status: OrderStatus
+    # The trade's first entry claim: when its alert was received (the alert→order metric).
+    alert_received_at: datetime | None = None
 
 
 def _ms_to_dt(ms: int | None) -> datetime:
@@ -189,12 +192,13 @@ class Records:
                 .returning(OrderRow.id)
             )
             if inserted is not None:
+                received = None
                 if req.leg is Leg.ENTRY:
                     await gate_opening(session, trade_id=req.trade_id, symbol=req.symbol,
                                        entry=_proposed(req),
                                        account_limits=account_limits or RiskLimits())
-                    await _mark_entering(session, req)
-                return Claim(inserted, True, None, OrderStatus.SENDING)
+                    received = await _mark_entering(session, req)
+                return Claim(inserted, True, None, OrderStatus.SENDING, received)
             row = await session.scalar(
                 select(OrderRow).where(OrderRow.client_order_id == req.client_id)
             )
@@ -233,9 +237,11 @@ class Records:
         if snap.order_id is None:
             changing.pop("exchange_order_id")
         async with self._sessionmaker() as session, session.begin():
-            before = await session.scalar(
-                select(OrderRow.filled_qty).where(OrderRow.client_order_id == snap.client_id)
-            )
+            was = (await session.execute(
+                select(OrderRow.filled_qty, OrderRow.status)
+                .where(OrderRow.client_order_id == snap.client_id)
+            )).first()
+            before = was.filled_qty if was is not None else None
             row_id = await session.scalar(
                 insert(OrderRow)
                 .values(**values)
@@ -243,7 +249,9 @@ class Records:
                 .returning(OrderRow.id)
             )
             assert row_id is not None
-            return row_id, before if before is not None else Decimal(0)
+        if snap.status.is_terminal and (was is None or not OrderStatus(was.status).is_terminal):
+            metrics.order_settled(snap.status, snap.error)
+        return row_id, before if before is not None else Decimal(0)
 
     async def order_row(self, client_id: str) -> OrderRow | None:
         async with self._sessionmaker() as session:
@@ -670,9 +678,10 @@ def _proposed(req: OrderRequest) -> ProposedEntry | None:
                          available_margin=req.available_margin)
 
 
-async def _mark_entering(session: AsyncSession, req: OrderRequest) -> None:
+async def _mark_entering(session: AsyncSession, req: OrderRequest) -> datetime | None:
     """In the claim's transaction: the one-way check against the trades entering or open on
-    the symbol, then this trade marked ENTERING (docs/design.md#position-modes-and-leverage)."""
+    the symbol, then this trade marked ENTERING (docs/design.md#position-modes-and-leverage).
+    Returns when the trade's alert was received if this marked it (its first entry claim)."""
     # A one-way entry sends no tradeSide (trading.orders.order_fields): its fill side is its
     # position side. Hedge entries keep long and short apart and need no check.
     if req.trade_side is None:
@@ -688,8 +697,10 @@ async def _mark_entering(session: AsyncSession, req: OrderRequest) -> None:
         )).all()
         check_one_way_entry(PositionMode.ONE_WAY, symbol=req.symbol, entry=entry,
                             open_trade_sides=others)
-    await session.execute(
+    return await session.scalar(
         update(Trade)
         .where(Trade.id == req.trade_id, Trade.status == TradeStatus.PENDING.value)
         .values(status=TradeStatus.ENTERING.value)
+        .returning(select(Signal.received_at).where(Signal.id == Trade.signal_id)
+                   .correlate(Trade).scalar_subquery())
     )

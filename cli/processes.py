@@ -33,7 +33,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     from webhook.app import create_app
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         **server_options(settings, host=settings.host, port=settings.webhook_port),
@@ -45,7 +45,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from worker import serve
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
     return 0
 
@@ -54,14 +54,14 @@ def cmd_exchange(args: argparse.Namespace) -> int:
     from paper.app import serve
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     serve(settings)
     return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     from db.migrate import upgrade
 
     if settings.database_url:

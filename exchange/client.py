@@ -42,6 +42,9 @@ log = logging.getLogger("exchange.client")
 
 T = TypeVar("T")
 API = "/api/v1/futures/"
+# Told of every request once it is answered: (endpoint, code, seconds). The code is "0" when
+# done, else the BitUnix code, "http_<status>", "transport", "unreadable" or "cancelled".
+Observer = Callable[[str, str, float], None]  # float-ok: seconds
 
 
 def _mask(key: str) -> str:
@@ -62,15 +65,18 @@ class BitunixClient(
         budget_scale: Decimal = Decimal(1),
         transport: httpx.AsyncBaseTransport | None = None,
         budget: Budget | None = None,
+        observer: Observer | None = None,
     ) -> None:
         """`budget`: pass one Budget to every client of the same account in this process;
-        by default each client gets its own, sized by `budget_share` × `budget_scale`."""
+        by default each client gets its own, sized by `budget_share` × `budget_scale`.
+        `observer`: told of every request's answer (the process's metrics)."""
         if not isinstance(api_secret, SecretStr):
             raise TypeError("api_secret must be a pydantic SecretStr")
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._secret = api_secret
         self._budget = budget or Budget(share=budget_share, scale=budget_scale)
+        self._observer = observer
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(float(timeout_s)),  # float-ok: time or rate, not money
@@ -129,6 +135,32 @@ class BitunixClient(
                 ),
             }
         started = time.perf_counter()
+        code = "cancelled"  # anything but an answer or an ExchangeError: the call was cancelled
+        try:
+            response = await self._send(method, path, endpoint, query, body_text, headers)
+            result = self._answer(response, endpoint, mutating, decode)
+            code = "0"
+            return result
+        except ExchangeError as err:
+            code = _code(err)
+            raise
+        finally:
+            self._observe(endpoint, code, time.perf_counter() - started)
+
+    def _observe(self, endpoint: str, code: str, elapsed_s: float) -> None:  # float-ok: seconds
+        if self._observer is None:
+            return
+        try:
+            self._observer(endpoint, code, elapsed_s)
+        except Exception:  # noqa: BLE001 - a metrics failure must never fail a request
+            log.exception("exchange observer failed")
+
+    async def _send(
+        self, method: str, path: str, endpoint: str, query: list[tuple[str, str]],
+        body_text: str, headers: dict[str, str],
+    ) -> httpx.Response:
+        mutating = method == "POST"
+        started = time.perf_counter()
         try:
             response = await self._http.request(
                 method,
@@ -142,6 +174,12 @@ class BitunixClient(
             raise error_for_transport(exc, mutating=mutating).at(endpoint) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("%s %s → HTTP %s in %.1f ms", method, endpoint, response.status_code, elapsed_ms)
+        return response
+
+    def _answer(
+        self, response: httpx.Response, endpoint: str, mutating: bool, decode: Callable[[Any], T],
+    ) -> T:
+        method = "POST" if mutating else "GET"
         try:
             envelope = self._envelope(response, endpoint, mutating)
             if envelope.code != 0:
@@ -175,6 +213,14 @@ class BitunixClient(
             cls = OutcomeUnknown if mutating else Unavailable
             raise cls(None, "HTTP 200 without a BitUnix envelope", http_status=200).at(endpoint)
         raise error_for_http(status, response.reason_phrase, mutating=mutating).at(endpoint)
+
+
+def _code(err: ExchangeError) -> str:
+    if err.code is not None:
+        return "unreadable" if err.code == 0 else str(err.code)
+    if err.http_status is not None and err.http_status != 200:
+        return f"http_{err.http_status}"
+    return "transport" if err.http_status is None else "unreadable"
 
 
 def _brief(exc: Exception) -> str:

@@ -130,8 +130,14 @@ def test_published_ports_are_local_and_follow_the_settings() -> None:
     published = {name: svc["ports"] for name, svc in SERVICES.items() if "ports" in svc}
     assert published == {
         "temporal-ui": ["127.0.0.1:${TRADEWIRE_TEMPORAL_UI_PORT:-8233}:8080"],
-        "webhook": ["127.0.0.1:${TRADEWIRE_WEBHOOK_PORT:-8000}:8000"],
+        "webhook": ["127.0.0.1:${TRADEWIRE_WEBHOOK_PORT:-8000}:8000",
+                    "127.0.0.1:${TRADEWIRE_METRICS_PORT:-9464}:9464"],
+        "worker": ["127.0.0.1:9465:9465"],
     }
+    # /metrics: every address inside the container, the host's loopback outside.
+    for name in ("webhook", "worker"):
+        assert env_of(name)["TRADEWIRE_METRICS_PORT"] == "9464"
+        assert env_of(name)["TRADEWIRE_METRICS_HOST"] == "0.0.0.0"
     assert env_of("webhook")["TRADEWIRE_WEBHOOK_PORT"] == "8000"
     assert env_of("webhook")["TRADEWIRE_HOST"] == "0.0.0.0"
     assert env_of("exchange")["TRADEWIRE_EXCHANGE_PORT"] == "8100"

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import metrics
 from settings import Settings
 from webhook import fast_path, health, incidents, risk, routes, trades
 from webhook.auth import parse_network, server_key
@@ -61,6 +62,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
             temporal=temporal,
         )
         app.state.intake = Intake(app.state.tw, server_key(settings))
+        scraped = await metrics.serve(settings, app.state.tw.sessionmaker, name="webhook")
         # Alerts recorded while Temporal did not take their start: started (or ended) later.
         sweeping = asyncio.create_task(Outbox(app.state.intake).run(), name="outbox")
         # The account's incident policy: unowned quantity adopted (protect) or flattened.
@@ -72,6 +74,8 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
             for task in (sweeping, responding):
                 await stop_task(task)
             await health.close_exchange_probe(app)
+            if scraped is not None:
+                await scraped.close()
             await engine.dispose()
 
     docs = settings.docs_enabled

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import logs
 from trading.types import SignalOutcome, TradeStatus
 from webhook import queries, resume
 from webhook.auth import TRADINGVIEW_IPS
@@ -144,6 +145,9 @@ class Intake:
 
     async def carry_out(self, plan: Plan, deadline: float) -> Answer:  # float-ok: loop time
         """`deadline`: the event loop's time by which the answer must be sent."""
+        logs.bind(signal_id=getattr(plan, "signal_id", None),
+                  trade_id=getattr(plan, "trade_id", None),
+                  workflow_id=getattr(plan, "workflow_id", None))
         if isinstance(plan, Settled):
             return Answer(plan.status, plan.body)
         if isinstance(plan, StartPlan):

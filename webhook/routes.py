@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+import logs
+import metrics
 from webhook.apidoc import AlertAnswer
 from webhook.auth import source_address
 from webhook.deps import AppState, app_state
@@ -116,6 +118,13 @@ _RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "se
     },
 )
 async def tradingview(request: Request, state: AppState = Depends(app_state)) -> JSONResponse:
+    with logs.context():  # the intake binds the alert's ids as it learns them
+        response, outcome = await _tradingview(request, state)
+    metrics.alert_answered(outcome)
+    return response
+
+
+async def _tradingview(request: Request, state: AppState) -> tuple[JSONResponse, str]:
     received_at = received_now()
     intake: Intake = request.app.state.intake
     peer = request.client.host if request.client else None
@@ -124,7 +133,7 @@ async def tradingview(request: Request, state: AppState = Depends(app_state)) ->
     )
     throttled = intake.throttled(ip)
     if throttled is not None:  # before reading the body: a flood costs one lookup each
-        return _respond(throttled, close=True)
+        return _respond(throttled, close=True), _outcome(throttled)
     try:
         raw = await read_limited(request, MAX_BODY_BYTES)
     except BodyTooLarge:
@@ -133,12 +142,16 @@ async def tradingview(request: Request, state: AppState = Depends(app_state)) ->
             413,
             f"body larger than {MAX_BODY_BYTES} bytes: an alert message is a few hundred bytes",
         )
-        return _respond(answer, close=True)
+        return _respond(answer, close=True), _outcome(answer)
     try:
         answer = await intake.handle(raw, ip, received_at)
     except Exception as exc:  # noqa: BLE001 - one line, never a caller-sized traceback
-        return _respond(_failed(exc))
-    return _respond(answer)
+        answer = _failed(exc)
+    return _respond(answer), _outcome(answer)
+
+
+def _outcome(answer: Answer) -> str:
+    return str(answer.body.get("outcome", "NOT_RECORDED"))
 
 
 def _failed(exc: Exception) -> Answer:
