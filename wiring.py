@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from exchange.client import BitunixClient
+from exchange.clock import ClockWatch
 
 if TYPE_CHECKING:
     import httpx
@@ -32,4 +33,5 @@ def exchange_client(
         budget_scale=settings.exchange_budget_scale,
         transport=transport,
         budget=budget,
+        clock=ClockWatch(settings.clock_skew_warn_ms, settings.clock_skew_max_ms),
     )

@@ -99,6 +99,12 @@ class OrderActivities:
                     return settled
             try:
                 self._check_deadline(req)
+                if req.leg is Leg.ENTRY:
+                    # Our clock is too far from the exchange's (exchange/clock.py): a new
+                    # position would be timed and signed by a clock we cannot trust.
+                    skewed = self._client.clock.refusal()
+                    if skewed is not None:
+                        raise refuse(Failure.CLOCK_SKEWED, skewed)
                 if resend:
                     await self._check_slippage(req)
                 if not claim.created and req.leg is Leg.ENTRY:
