@@ -104,6 +104,11 @@ class OrderActivities:
                     # position would be timed and signed by a clock we cannot trust.
                     skewed = self._client.clock.refusal()
                     if skewed is not None:
+                        # The last answer may be old (reads can come from a cache): refuse
+                        # only on a fresh one, so a fixed clock trades again at once.
+                        await self._client.tickers([req.symbol])
+                        skewed = self._client.clock.refusal()
+                    if skewed is not None:
                         raise refuse(Failure.CLOCK_SKEWED, skewed)
                 if resend:
                     await self._check_slippage(req)
