@@ -3,7 +3,8 @@
     tradewire up          the whole paper stack, supervised (what `make run` calls)
     tradewire web         the webhook app alone (production: external PostgreSQL and Temporal)
     tradewire worker      the Temporal worker alone
-    tradewire exchange    the paper exchange alone
+    tradewire exchange    the paper exchange alone (`exchange serve`, the default)
+    tradewire exchange check   read-only checks before a first live order (cli/exchange_check.py)
     tradewire migrate     upgrade the database and register Temporal's search attributes
     tradewire pairs sync  fetch every pair's rules into the database, report what changed
 """
@@ -50,9 +51,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.action == "check":
+        from cli.exchange_check import check
+
+        logs.configure("WARNING")
+        return check(settings)
     from paper.app import serve
 
-    settings = load_settings()
     logs.configure(settings.log_level)
     serve(settings)
     return 0
@@ -131,6 +137,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "migrate":
             p.add_argument(
                 "--skip-temporal", action="store_true", help="only upgrade the database"
+            )
+        if name == "exchange":
+            p.add_argument(
+                "action", nargs="?", choices=["serve", "check"], default="serve",
+                help="serve (default): run the paper exchange; check: read-only checks of the "
+                     "configured exchange before a first live order (exit 0 when all ok)",
             )
         if name == "pairs":
             p.add_argument("action", choices=["sync"], help="sync: fetch and store, report changes")
