@@ -343,6 +343,22 @@ class Settings(BaseSettings):
         default="text",
         description="`json`: one JSON object per log line, with trade_id, signal_id and workflow_id where one applies.",
     )
+    # --- live-exchange facts (issue 22: clock skew; docs/bitunix.md#server-time) ------------
+    clock_skew_warn_ms: int = Field(
+        default=1000, gt=0,
+        description="A clock further than this from BitUnix's (read from its answers' Date header) logs a warning, ms.",
+    )
+    clock_skew_max_ms: int = Field(
+        default=5000, gt=0,
+        description="A clock further than this from BitUnix's refuses new entries until it is fixed (exits still go), ms.",
+    )
+
+    @model_validator(mode="after")
+    def _clock_bounds_ordered(self) -> Settings:
+        if self.clock_skew_warn_ms > self.clock_skew_max_ms:
+            raise ValueError(
+                "TRADEWIRE_CLOCK_SKEW_WARN_MS must not exceed TRADEWIRE_CLOCK_SKEW_MAX_MS")
+        return self
 
 
 def _reach(host: str) -> str:

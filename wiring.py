@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 import metrics
 from exchange.client import BitunixClient
+from exchange.clock import ClockWatch
 
 if TYPE_CHECKING:
     import httpx
@@ -37,6 +38,7 @@ def exchange_client(
         transport=transport,
         budget=budget,
         observer=metrics.exchange_request,
+        clock=ClockWatch(settings.clock_skew_warn_ms, settings.clock_skew_max_ms),
     )
 
 
@@ -51,4 +53,5 @@ def public_exchange_client(settings: Settings) -> BitunixClient:
         budget_share=settings.exchange_budget_share,
         budget_scale=settings.exchange_budget_scale,
         observer=metrics.exchange_request,
+        clock=ClockWatch(settings.clock_skew_warn_ms, settings.clock_skew_max_ms),
     )

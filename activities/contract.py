@@ -52,10 +52,15 @@ class Failure(StrEnum):
     NOT_FOUND_YET = "NotFoundYet"  # retryable: the order is not visible at the exchange yet
     CANCEL_NOT_CONFIRMED = "CancelNotConfirmed"  # retryable
     ORDERS_IN_FLIGHT = "OrdersInFlight"  # retryable: an adoption waits for the rows to settle
+    # The clock is further from the exchange's than TRADEWIRE_CLOCK_SKEW_MAX_MS: no new entry
+    # is sent until it is fixed (activities/clock.py); exits and protection still go.
+    CLOCK_SKEWED = "ClockSkewed"
     PRICE_UNKNOWN = "PriceUnknown"  # retryable: no average open price and no mark yet
     UNKNOWN_SYMBOL = "UnknownSymbol"  # also trading.errors.UnknownSymbol's name
     # exchange.errors classes
     RULE_REJECTED = "RuleRejected"
+    # 20002: the position would pass its leverage's risk-limit tier (lower size or leverage)
+    RISK_LIMIT_EXCEEDED = "RiskLimitExceeded"
     # trading.errors classes
     RULE_VIOLATION = "RuleViolation"
     INVALID_TICKER = "InvalidTicker"

@@ -100,6 +100,17 @@ class OrderActivities:
                     return settled
             try:
                 self._check_deadline(req)
+                if req.leg is Leg.ENTRY:
+                    # Our clock is too far from the exchange's (exchange/clock.py): a new
+                    # position would be timed and signed by a clock we cannot trust.
+                    skewed = self._client.clock.refusal()
+                    if skewed is not None:
+                        # The last answer may be old (reads can come from a cache): refuse
+                        # only on a fresh one, so a fixed clock trades again at once.
+                        await self._client.tickers([req.symbol])
+                        skewed = self._client.clock.refusal()
+                    if skewed is not None:
+                        raise refuse(Failure.CLOCK_SKEWED, skewed)
                 if resend:
                     await self._check_slippage(req)
                 if not claim.created and req.leg is Leg.ENTRY:

@@ -52,6 +52,7 @@ MAX_FILL_PAGES = 10  # more fills than that in one round: signal everyone rather
 SIGNALS_AT_ONCE = 16
 DEFAULT_SETTLE_S = Decimal(10)  # TRADEWIRE_INCIDENT_SETTLE_S
 RUN_FOR_S = 50 * 60  # then the workflow continues as new (its history stays small)
+CLOCK_LOG_S = 3600  # how often the clock's distance from the exchange's is logged
 LIVENESS_S = 30  # how often the open trades are held against Temporal's running workflows
 RUNNING_TRADES = f"WorkflowType = '{ExchangeChanged.WORKFLOW}' AND ExecutionStatus = 'Running'"
 # Each round reads fills from CLOCK_MARGIN_MS before the last one (exchange and worker clocks
@@ -228,6 +229,7 @@ class WatcherActivities:
         # Open trades a signal found no running workflow for (untracked: see round()).
         self._not_running: set[str] = set()
         self._liveness_at = time.monotonic()
+        self._clock_logged_at: float | None = None  # float-ok: time
         self.latch = DailyLossLatch(sessionmaker, client, account_limits=account_limits,
                                     latch_state=latch_state, timezone=day_timezone,
                                     flatten=latch_flatten)
@@ -360,7 +362,17 @@ class WatcherActivities:
         self._not_running &= {t.workflow_id for t in open_trades}
         await self._check_ownership(now, untracked)
         await self._check_risk(now, first=before is None)
+        self._check_clock()
         return now
+
+    def _check_clock(self) -> None:
+        """Log how far our clock is from the exchange's, as this round's answers dated it: at
+        the first round (the worker's start) and hourly after. The refusal of new entries
+        needs no round: every answer updates the client's ClockWatch (exchange/clock.py)."""
+        now = time.monotonic()
+        if self._clock_logged_at is None or now - self._clock_logged_at >= CLOCK_LOG_S:
+            self._clock_logged_at = now
+            self._client.clock.log_check()
 
     async def _check_risk(self, view: AccountView, *, first: bool) -> None:
         """The daily loss latch on this round's reads, then the trading states' stops. A

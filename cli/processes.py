@@ -3,7 +3,8 @@
     tradewire up          the whole paper stack, supervised (what `make run` calls)
     tradewire web         the webhook app alone (production: external PostgreSQL and Temporal)
     tradewire worker      the Temporal worker alone
-    tradewire exchange    the paper exchange alone
+    tradewire exchange    the paper exchange alone (`exchange serve`, the default)
+    tradewire exchange check   read-only checks before a first live order (cli/exchange_check.py)
     tradewire migrate     upgrade the database, register Temporal's search attributes, sync pairs
     tradewire pairs sync  fetch every pair's rules into the database, report what changed
 """
@@ -51,6 +52,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.action == "check":
+        from cli.exchange_check import check
+
+        logs.configure("WARNING")
+        return check(settings)
     from paper.app import serve
 
     settings = load_settings()
@@ -201,6 +208,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument(
                 "--skip-pairs", action="store_true",
                 help="do not sync the pairs from the exchange (a fresh install cannot trade then)",
+            )
+        if name == "exchange":
+            p.add_argument(
+                "action", nargs="?", choices=["serve", "check"], default="serve",
+                help="serve (default): run the paper exchange; check: read-only checks of the "
+                     "configured exchange before a first live order (exit 0 when all ok)",
             )
         if name == "pairs":
             p.add_argument("action", choices=["sync"], help="sync: fetch and store, report changes")

@@ -22,6 +22,7 @@ from pydantic import SecretStr, ValidationError
 
 from exchange import schemas as w
 from exchange.budget import Budget
+from exchange.clock import ClockWatch
 from exchange.endpoints.account import AccountEndpoints
 from exchange.endpoints.market import MarketEndpoints
 from exchange.endpoints.orders import OrderEndpoints
@@ -66,10 +67,12 @@ class BitunixClient(
         transport: httpx.AsyncBaseTransport | None = None,
         budget: Budget | None = None,
         observer: Observer | None = None,
+        clock: ClockWatch | None = None,
     ) -> None:
         """`budget`: pass one Budget to every client of the same account in this process;
         by default each client gets its own, sized by `budget_share` × `budget_scale`.
-        `observer`: told of every request's answer (the process's metrics)."""
+        `observer`: told of every request's answer (the process's metrics).
+        `clock`: what every answer's Date header tells of our clock (exchange/clock.py)."""
         if not isinstance(api_secret, SecretStr):
             raise TypeError("api_secret must be a pydantic SecretStr")
         self.base_url = base_url.rstrip("/")
@@ -77,6 +80,7 @@ class BitunixClient(
         self._secret = api_secret
         self._budget = budget or Budget(share=budget_share, scale=budget_scale)
         self._observer = observer
+        self.clock = clock or ClockWatch()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(float(timeout_s)),  # float-ok: time or rate, not money
@@ -161,6 +165,7 @@ class BitunixClient(
     ) -> httpx.Response:
         mutating = method == "POST"
         started = time.perf_counter()
+        sent_ms = time.time_ns() // 1_000_000
         try:
             response = await self._http.request(
                 method,
@@ -173,6 +178,9 @@ class BitunixClient(
             log.warning("%s %s failed: %s", method, endpoint, type(exc).__name__)
             raise error_for_transport(exc, mutating=mutating).at(endpoint) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
+        # The last Date: a server (a paper exchange under uvicorn) may add one of its own first.
+        dates = response.headers.get_list("date")
+        self.clock.observe(dates[-1] if dates else None, sent_ms, time.time_ns() // 1_000_000)
         log.debug("%s %s → HTTP %s in %.1f ms", method, endpoint, response.status_code, elapsed_ms)
         return response
 

@@ -12,6 +12,7 @@ a signature or a header.
     │   ├── InsufficientFunds  fail fast
     │   ├── UnknownSymbol      fail fast
     │   ├── PermissionDenied   the account may not do this; fail fast
+    │   ├── RiskLimitExceeded  20002: the position would pass its leverage's risk-limit tier
     │   └── AuthFailed         key, signature or IP allow-list wrong; an operator must fix it
     ├── NotFoundYet            20007: may just not be visible yet; look again shortly
     ├── RateLimited            back off, then retry
@@ -110,6 +111,26 @@ class AuthFailed(Rejected):
     pass
 
 
+# 20002 as BitUnix words it; the explanation says what a trader does about it.
+RISK_LIMIT_CODE = 20002
+RISK_LIMIT_ADVICE = (
+    "the position would exceed the largest size BitUnix allows at this leverage (its risk-limit "
+    "tiers, position/get_position_tiers): lower the order size or the leverage"
+)
+
+
+class RiskLimitExceeded(Rejected):
+    """20002: the position after this order would pass the notional its leverage's tier allows
+    (docs/bitunix.md#risk-limit-tiers). Resending cannot help; a smaller size or a lower
+    leverage can."""
+
+    def __init__(self, code: int | None, msg: str, *, http_status: int | None = None,
+                 endpoint: str | None = None) -> None:
+        if RISK_LIMIT_ADVICE not in msg:
+            msg = f"{msg}: {RISK_LIMIT_ADVICE}" if msg else RISK_LIMIT_ADVICE
+        super().__init__(code, msg, http_status=http_status, endpoint=endpoint)
+
+
 class NotFoundYet(ExchangeError):
     pass
 
@@ -143,6 +164,7 @@ RETRYABLE: dict[type[ExchangeError], bool] = {
     PermissionDenied: False,
     PositionNotFound: False,
     AuthFailed: False,
+    RiskLimitExceeded: False,
     NotFoundYet: True,
     RateLimited: True,
     Unavailable: True,
@@ -189,6 +211,7 @@ _BY_CODE: dict[int, type[ExchangeError]] = {
     20014: PermissionDenied,
     30040: PermissionDenied,
     30004: PositionNotFound,
+    RISK_LIMIT_CODE: RiskLimitExceeded,
 }
 
 

@@ -30,6 +30,7 @@ from exchange.models import (
     TpslOrder,
 )
 from trading.rules import PairRules
+from trading.tiers import RiskTier
 from trading.types import (
     Effect,
     MarginMode,
@@ -349,4 +350,14 @@ def tpsl_order(t: w.TpslOrder) -> TpslOrder:
         status=t.status,
         ctime_ms=ms(t.ctime or None, "ctime"),
         trigger_time_ms=ms(t.triggerTime or None, "triggerTime") or None,  # 0/"": not fired
+    )
+
+
+def risk_tier(t: w.PositionTier) -> RiskTier:
+    return RiskTier(
+        level=t.level,
+        start_value=to_decimal(t.startValue, "startValue"),
+        end_value=to_decimal(t.endValue, "endValue"),
+        max_leverage=t.leverage,
+        maintenance_margin_rate=opt_decimal(t.maintenanceMarginRate, "maintenanceMarginRate"),
     )

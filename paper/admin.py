@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from paper import tiers
 from paper.errors import ExchangeError
 from paper.faults import FaultSpecError
 from paper.views import money, order_view, position_view, tpsl_view
@@ -191,6 +192,28 @@ async def liquidate(request: Request) -> Any:
         ids = rt.engine.liquidate(symbol, side)
         rt.dirty = True
     return {"liquidated": ids}
+
+
+@router.post("/position_tiers")
+async def position_tiers(request: Request) -> Any:
+    """Replace one symbol's risk-limit ladder (paper/tiers.py); `tiers: null` restores the
+    default. Openings past the ladder are refused with 20002 from then on."""
+    rt = _rt(request)
+    try:
+        body = await _body(request)
+        symbol = _symbol(rt, body)
+        ladder = None if body.get("tiers") is None else tiers.parse_tiers(body["tiers"])
+    except KeyError as exc:
+        return _bad(str(exc.args[0]), 404)
+    except ValueError as exc:
+        return _bad(str(exc))
+    async with rt.lock:
+        if ladder is None:
+            rt.engine.tiers.pop(symbol, None)
+        else:
+            rt.engine.tiers[symbol] = ladder
+        return {"symbol": symbol,
+                "tiers": tiers.get_position_tiers(rt.engine, {"symbol": symbol})}
 
 
 @router.post("/faults")

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,7 @@ def serve(settings: Settings) -> None:
         create_app(settings),
         **server_options(settings, host=settings.paper_host, port=settings.exchange_port),
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        date_header=False,  # the routes date their answers (fault clock_skew_ms)
     )
 
 
@@ -167,7 +169,13 @@ def envelope(code: int, msg: str, data: Any) -> JSONResponse:
 
 def _route(ep: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def route(request: Request) -> Response:
-        return await _handle(request, ep)
+        response = await _handle(request, ep)
+        # The simulator dates its answers itself (uvicorn's own Date header is off), so a
+        # test can put its clock off the real one (fault clock_skew_ms).
+        skew = request.app.state.rt.engine.faults.clock_skew_ms
+        now_s = (time.time_ns() // 1_000_000 + skew) / 1000  # float-ok: time
+        response.headers["date"] = formatdate(now_s, usegmt=True)
+        return response
 
     route.__name__ = ep.path.rsplit("/", 2)[-2] + "_" + ep.path.rsplit("/", 1)[-1]
     return route
@@ -193,7 +201,8 @@ async def _handle(request: Request, ep: Endpoint) -> Response:
                 code = 503
                 return Response(status_code=503, content=b"reset while in flight")
             auth.verify(request.headers, request.url.query, raw, rt.settings.paper_api_key,
-                        rt.settings.paper_api_secret.get_secret_value(), t_ns // 1_000_000)
+                        rt.settings.paper_api_secret.get_secret_value(),
+                        t_ns // 1_000_000 + rt.engine.faults.clock_skew_ms)
         identity = rt.settings.paper_api_key if ep.private else _peer(request)
         if not rt.limiter.allow(identity, ep.path, ep.private):
             raise ExchangeError(errors.REQUEST_TOO_FREQUENT)

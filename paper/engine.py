@@ -17,6 +17,7 @@ from paper.faults import Faults
 from paper.instruments import Pair, load_pairs, load_start_prices
 from paper.market import Market
 from paper.state import State, SymbolConfig
+from paper.tiers import Tier
 from settings import Settings
 from trading.types import MarginMode, PairStatus, PositionSide
 
@@ -35,6 +36,8 @@ class Engine:
         self.market = Market(self.pairs, prices, settings.paper_seed, frozen)
         self.faults = Faults(settings.paper_seed)
         self.state = self.fresh_state()
+        # Risk-limit ladders set through the admin API (paper/tiers.py); unset: the default.
+        self.tiers: dict[str, list[Tier]] = {}
 
     # --- lookups ---------------------------------------------------------------------------
     def fresh_state(self) -> State:
@@ -107,6 +110,7 @@ class Engine:
         self.state = self.fresh_state()
         self.market.reset()
         self.faults.clear()
+        self.tiers = {}
 
     def set_status(self, symbol: str, status: PairStatus) -> None:
         self.pair(symbol)

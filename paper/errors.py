@@ -14,6 +14,7 @@ TOO_MANY_REQUESTS = 10005
 REQUEST_TOO_FREQUENT = 10006
 SIGNATURE_ERROR = 10007
 MARKET_NOT_EXISTS = 20001
+RISK_LIMIT_EXCEEDED = 20002
 INSUFFICIENT_BALANCE = 20003
 INVALID_LEVERAGE = 20005
 OPEN_ORDERS_OR_POSITION = 20006
@@ -52,6 +53,7 @@ MESSAGES: dict[int, str] = {
     REQUEST_TOO_FREQUENT: "Request too frequently",
     SIGNATURE_ERROR: "Sign signature error",
     MARKET_NOT_EXISTS: "Market not exists",
+    RISK_LIMIT_EXCEEDED: "Positions amount exceeded the max open limit, adjust risk limit",
     INSUFFICIENT_BALANCE: "Insufficient balance",
     INVALID_LEVERAGE: "Invalid leverage",
     OPEN_ORDERS_OR_POSITION: "You can't change leverage or margin mode as there are open orders",

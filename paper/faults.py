@@ -19,7 +19,10 @@ fill made while it is set changes the positions a read shows only after the lag.
 a TP/SL that fired or was cancelled show late in its history list, and the fills of the close
 it made show late in the fills list (an exchange whose lists lag). `faults_after` merges more
 faults right after one request of a given path is answered (under the same lock): an outage
-that begins just after a placement whose answer is lost.
+that begins just after a placement whose answer is lost. `clock_skew_ms` (may be negative)
+puts the simulator's clock that far from the real one: the `Date` header of every BitUnix-path
+answer (BitUnix documents no server-time endpoint; Tradewire reads that header,
+exchange/clock.py) and the clock the signature's timestamp window is checked against.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class Faults:
     tpsl_history_delay_ms: int = 0
     tpsl_fill_delay_ms: int = 0
     faults_after: dict[str, Any] | None = None  # {"path", "faults"}: fires once
+    clock_skew_ms: int = 0
     _rng: random.Random = field(init=False, repr=False)
     # (ms, position id, qty change) of the fills made while `position_lag_ms` was set.
     _position_changes: list[tuple[int, str, Decimal]] = field(
@@ -82,6 +86,11 @@ class Faults:
                      "tpsl_fill_delay_ms"):
             if name in body:
                 updates[name] = _non_negative_int(body[name], name)
+        if "clock_skew_ms" in body:
+            skew = body["clock_skew_ms"]
+            if isinstance(skew, bool) or not isinstance(skew, int):
+                raise FaultSpecError("clock_skew_ms must be an integer (negative: behind)")
+            updates["clock_skew_ms"] = skew
         if "error_rate" in body:
             try:
                 rate = Decimal(str(body["error_rate"]))
@@ -124,6 +133,7 @@ class Faults:
             "tpsl_history_delay_ms": self.tpsl_history_delay_ms,
             "tpsl_fill_delay_ms": self.tpsl_fill_delay_ms,
             "faults_after": self.faults_after,
+            "clock_skew_ms": self.clock_skew_ms,
         }
 
     def before_processing(self) -> str | None:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from paper import errors as E
-from paper import ledger, matching, rules
+from paper import ledger, matching, rules, tiers
 from paper.errors import ExchangeError, param_error
 from paper.state import Order, now_ms
 from paper.wire import (
@@ -99,6 +99,7 @@ def place_order(eng: Engine, p: dict[str, Any]) -> dict[str, Any]:
 
     cfg = eng.config(symbol)
     _check_margin(eng, symbol, fill_side, qty, price, closing, cfg.leverage)
+    tiers.check(eng, symbol, fill_side, qty, price, closing, cfg.leverage)
     now = now_ms()
     order = Order(
         order_id=st.new_id(), client_id=client_id, symbol=symbol, side=side,

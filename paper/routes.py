@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from paper import account, closing, orders, tpsl, views
+from paper import account, closing, orders, tiers, tpsl, views
 from paper.engine import Engine
 from paper.errors import param_error
 from paper.market import BOOK_LEVELS, DEPTH_LIMITS
@@ -85,6 +85,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _ep("GET", "market/trading_pairs", trading_pairs, private=False),
     _ep("GET", "market/tickers", tickers, private=False),
     _ep("GET", "market/depth", depth, private=False),
+    _ep("GET", "position/get_position_tiers", tiers.get_position_tiers, private=False),
     _ep("GET", "account", account.account),
     _ep("GET", "account/get_leverage_margin_mode", account.get_leverage_margin_mode),
     _ep("POST", "account/change_leverage", account.change_leverage, mutates=True),

@@ -47,6 +47,8 @@ MIN_WINDOW = timedelta(seconds=1)
 REFUSING = frozenset(
     {
         Failure.RULE_REJECTED,
+        Failure.RISK_LIMIT_EXCEEDED,
+        Failure.CLOCK_SKEWED,
         Failure.RULE_VIOLATION,
         Failure.UNKNOWN_SYMBOL,
         Failure.INVALID_TICKER,

@@ -6,9 +6,23 @@ from exchange import parse
 from exchange import schemas as w
 from exchange.endpoints.base import Endpoints
 from exchange.models import ClosedPosition, Position
+from trading.tiers import RiskTier
 
 
 class PositionEndpoints(Endpoints):
+    async def position_tiers(self, symbol: str) -> list[RiskTier]:
+        """The symbol's risk-limit ladder, lowest notional first (public, unsigned)."""
+        return await self._request(
+            "GET",
+            "position/get_position_tiers",
+            lambda d: sorted(
+                (parse.risk_tier(w.PositionTier.model_validate(t)) for t in w.as_list(d)),
+                key=lambda t: t.start_value,
+            ),
+            params={"symbol": symbol},
+            signed=False,
+        )
+
     async def pending_positions(
         self, symbol: str | None = None, position_id: str | None = None
     ) -> list[Position]:

@@ -28,7 +28,7 @@ from exchange.schemas.base import (
     loads,
 )
 from exchange.schemas.market import Depth, Level, Ticker, TradingPair
-from exchange.schemas.position import HistoryPosition, PendingPosition
+from exchange.schemas.position import HistoryPosition, PendingPosition, PositionTier
 from exchange.schemas.tpsl import (
     PositionTpslRequest,
     TpslCancelRequest,
@@ -75,6 +75,7 @@ __all__ = [
     "Order",
     "OrderIds",
     "PendingPosition",
+    "PositionTier",
     "PlaceOrderRequest",
     "PositionIdResult",
     "PositionTpslRequest",

@@ -43,3 +43,14 @@ class HistoryPosition(Wire):
     liqPrice: Amount | None = None
     ctime: Stamp | None = None
     mtime: Stamp | None = None
+
+
+class PositionTier(Wire):
+    """One level of `position/get_position_tiers` (docs/bitunix.md#risk-limit-tiers)."""
+
+    symbol: str | None = None
+    level: int
+    startValue: Amount
+    endValue: Amount
+    leverage: int
+    maintenanceMarginRate: Amount | None = None

@@ -18,6 +18,7 @@ from exchange.errors import (
     PositionNotFound,
     RateLimited,
     Rejected,
+    RiskLimitExceeded,
     RuleRejected,
     Unavailable,
     UnknownSymbol,
@@ -66,6 +67,14 @@ def test_error_for_code(code: int, cls: type[ExchangeError]) -> None:
     assert err.code == code and err.msg == "text from the exchange"
 
 
+def test_20002_is_a_risk_limit_refusal_that_says_what_to_do() -> None:
+    err = error_for(20002, "Positions amount exceeded the max open limit, adjust risk limit")
+    assert type(err) is RiskLimitExceeded and err.code == 20002 and not err.retryable
+    assert str(err).endswith("lower the order size or the leverage")
+    again = pickle.loads(pickle.dumps(err.at("trade/place_order")))  # a worker process's copy
+    assert str(again) == str(err) and again.msg.count("lower the order size") == 1
+
+
 def test_network_error_on_a_read_is_unavailable_not_unknown() -> None:
     assert type(error_for(10001, "Network Error", mutating=False)) is Unavailable
     assert type(error_for(10006, "slow down", mutating=False)) is RateLimited
@@ -88,6 +97,7 @@ def test_retry_table_follows_design_note_section_5() -> None:
         PositionNotFound,
         AuthFailed,
         BadResponse,
+        RiskLimitExceeded,
     }
     for cls in retry:
         assert is_retryable(cls(1, "x")) and cls(1, "x").retryable

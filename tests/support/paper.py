@@ -111,8 +111,15 @@ class PaperAdmin:
         """Merge fault modes: latency_ms, error_rate ("0.1"), rate_limit, http_5xx,
         network_error, drop_response={"target": "order"|"tpsl", "count", "mode":
         "http_504"|"hang"}, visibility_delay_ms, cancel_fill_race, post_only_mode,
-        omit_avg_price."""
+        omit_avg_price, clock_skew_ms (the simulator's clock off the real one, ms)."""
         return dict(await self._call("POST", "faults", fields))
+
+    async def position_tiers(self, symbol: str, tiers: list[dict[str, Any]] | None) -> list[Any]:
+        """Replace the symbol's risk-limit ladder ({startValue, endValue, leverage,
+        maintenanceMarginRate?} each); None restores the default (no effective limit).
+        Openings past it are refused with 20002."""
+        answer = await self._call("POST", "position_tiers", {"symbol": symbol, "tiers": tiers})
+        return list(answer["tiers"])
 
     async def clear_faults(self) -> None:
         await self._call("DELETE", "faults")
@@ -161,6 +168,7 @@ async def run_paper_exchange(settings: Settings | None = None,
     app = create_app(cfg, frozen=True)
     server = uvicorn.Server(uvicorn.Config(
         app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1,
+        date_header=False,  # the simulator dates its answers itself (fault clock_skew_ms)
     ))
     thread = threading.Thread(
         target=lambda: asyncio.run(server.serve(sockets=[sock])), name=f"paper-{port}", daemon=True

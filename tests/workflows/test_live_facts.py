@@ -1,0 +1,71 @@
+"""Live-exchange facts a trade meets (issue 22): BitUnix's risk-limit tiers (20002) and a clock
+too far from the exchange's. Both end the trade REFUSED with a reason that says what to do."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+
+from activities import watcher as watcher_module
+from activities.watcher import FillWindow, WatcherActivities
+from tests.workflows.harness import Harness, strategy
+from trading.types import TradeStatus
+from workflows.contract import Sizing
+
+BTC = "BTCUSDT"
+
+
+async def test_a_position_past_its_risk_limit_tier_is_refused_with_what_to_do(
+        harness: Harness) -> None:
+    h = harness
+    await h.paper.admin.set_price(BTC, "50000")
+    await h.paper.admin.position_tiers(BTC, [{"startValue": "0", "endValue": "1000",
+                                              "leverage": 125}])
+    handle = await h.trade(strat=strategy(leverage=10), sizing=Sizing(size=Decimal("0.05")))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
+    assert "20002" in (result.error or "")
+    assert "lower the order size or the leverage" in (result.error or "")
+    assert (await h.trade_row(handle)).error == result.error
+    assert len(await h.place_requests()) == 1  # refused once: no rule refresh, no resend
+
+
+async def test_a_clock_too_far_from_the_exchanges_refuses_new_entries_until_fixed(
+        harness: Harness) -> None:
+    h = harness
+    await h.paper.admin.faults(clock_skew_ms=10_000)
+    handle = await h.trade(sizing=Sizing(size=Decimal("0.01")))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
+    assert "TRADEWIRE_CLOCK_SKEW_MAX_MS" in (result.error or "")
+    assert not await h.place_requests()  # nothing was sent
+    await h.paper.admin.faults(clock_skew_ms=0)  # the clock is fixed: the next answer says so
+    again = await h.trade(sizing=Sizing(size=Decimal("0.01")))
+    st = await h.until_state(again, lambda s: s.filled_qty == Decimal("0.01"), "filled")
+    assert st.status is TradeStatus.TRACKING and st.error is None
+
+
+async def test_the_account_watcher_logs_the_clock_at_its_start_then_hourly(
+        harness: Harness, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    h = harness
+    await h.paper.admin.faults(clock_skew_ms=-10_000)
+    watcher = WatcherActivities(h.exchange, h.sessionmaker, h.client)
+    caplog.set_level(logging.INFO, logger="exchange.clock")
+
+    def clock_lines() -> list[str]:
+        lines = [r.getMessage() for r in caplog.records if r.name == "exchange.clock"]
+        caplog.clear()
+        return lines
+
+    view = await watcher.round(None, FillWindow())
+    first = clock_lines()
+    assert first and all("ahead of BitUnix's clock" in x and "new entries are refused" in x
+                         for x in first)
+    view = await watcher.round(view, FillWindow())
+    assert clock_lines() == []  # within the hour, and no bound crossed: nothing new
+    monkeypatch.setattr(watcher_module, "CLOCK_LOG_S", 0)  # an hour later
+    await watcher.round(view, FillWindow())
+    assert len(clock_lines()) == 1
