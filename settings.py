@@ -321,6 +321,39 @@ class Settings(BaseSettings):
         description="Apply the unauthenticated limit to TradingView's own addresses too (shared by all its users, so off by default).",
     )
 
+    # notifications (issue 22, docs/design.md#notifications) -----------------------------------
+    # The account's receivers; a strategy's own (`tradewire strategy set --telegram-…`) replace
+    # them for its events. Unset: no notification of that kind is sent.
+    notify_webhook_url: str | None = Field(
+        default=None, description="URL that receives every notification as a JSON POST.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs each webhook notification: X-Tradewire-Signature is sha256=HMAC-SHA256 of '<X-Tradewire-Timestamp>.<body>' under it.",
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="The Telegram bot's token (from @BotFather).",
+    )
+    telegram_chat_id: str | None = Field(
+        default=None, description="The Telegram chat the bot writes to.",
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Telegram's Bot API (a test points it at a local receiver).",
+    )
+    notify_queue_max: int = Field(
+        default=1000, ge=1,
+        description="Notifications waiting at most; beyond it the oldest are dropped (logged and counted).",
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts per notification before it is given up (failed).",
+    )
+    notify_timeout_s: Decimal = Field(
+        default=Decimal("10"), gt=0, description="How long one delivery may take before it counts as failed.",
+    )
+    notify_interval_s: Decimal = Field(
+        default=Decimal("2"), gt=0, description="How often the worker's sender looks for notifications to deliver.",
+    )
+
 
 def _reach(host: str) -> str:
     """Where to connect to reach a server bound to `host`: a wildcard bind is reached locally,
