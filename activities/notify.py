@@ -291,6 +291,37 @@ def message(event: str, payload: Mapping[str, Any]) -> str:
 # --- delivery --------------------------------------------------------------------------------
 
 
+TOKEN_PLACEHOLDER = "TOKEN"
+_TOKEN_EXTENSION = "tradewire_bot_token"
+
+
+class _TokenTransport(httpx.AsyncBaseTransport):
+    """Puts the bot token into the URL below httpx's client, which logs every request's URL
+    (at INFO, whatever level our logging sets): that line shows `bot<TOKEN>`, never the token."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        token = request.extensions.get(_TOKEN_EXTENSION)
+        if token is not None:
+            request = httpx.Request(
+                request.method, str(request.url).replace(f"/bot{TOKEN_PLACEHOLDER}/",
+                                                         f"/bot{token}/", 1),
+                headers=request.headers, stream=request.stream,
+                extensions={k: v for k, v in request.extensions.items()
+                            if k != _TOKEN_EXTENSION})
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def http_client(timeout_s: float) -> httpx.AsyncClient:  # float-ok: seconds
+    """The client notifications are sent with (see _TokenTransport)."""
+    return httpx.AsyncClient(timeout=timeout_s, transport=_TokenTransport())
+
+
 @dataclass(frozen=True)
 class Delivery:
     ok: bool
@@ -319,9 +350,10 @@ async def deliver(client: httpx.AsyncClient, receiver: WebhookReceiver | Telegra
             answer = await client.post(receiver.url, content=body, headers=headers)
         else:
             answer = await client.post(
-                f"{receiver.api_url}/bot{receiver.token.get_secret_value()}/sendMessage",
+                f"{receiver.api_url}/bot{TOKEN_PLACEHOLDER}/sendMessage",
                 json={"chat_id": receiver.chat_id, "text": text,
-                      "disable_web_page_preview": True})
+                      "disable_web_page_preview": True},
+                extensions={_TOKEN_EXTENSION: receiver.token.get_secret_value()})
     except httpx.HTTPError as exc:
         # The exception's text may hold the URL (Telegram's holds the token): its type only.
         return Delivery(False, type(exc).__name__)
@@ -355,7 +387,7 @@ class Sender:
 
     async def run(self, interval_s: float) -> None:  # float-ok: seconds
         """Sweep every `interval_s` for the process's lifetime; a failed sweep is logged."""
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        async with http_client(self.timeout_s) as client:
             while True:
                 try:
                     await self.sweep(client)
@@ -379,7 +411,7 @@ class Sender:
         for row in rows:
             lanes.setdefault(NotifyReceiver(row.receiver), []).append(row)
         own = client is None
-        client = client or httpx.AsyncClient(timeout=self.timeout_s)
+        client = client or http_client(self.timeout_s)
         try:
             await asyncio.gather(*(self._lane(client, kind, lane, strategies)
                                    for kind, lane in lanes.items()))
@@ -521,7 +553,7 @@ async def send_test(receivers: Receivers, *, timeout_s: float = 10.0,  # float-o
                        + (f" (strategy {strategy!r})" if strategy else ""),
                "strategy": strategy, "at": datetime.now(UTC).isoformat()}
     out: list[tuple[str, Delivery]] = []
-    async with httpx.AsyncClient(timeout=timeout_s) as client:
+    async with http_client(timeout_s) as client:
         for kind in NotifyReceiver:
             receiver = receivers.get(kind)
             if receiver is None:
