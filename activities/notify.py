@@ -231,6 +231,22 @@ async def trade_before(session: AsyncSession, trade_id: int, workflow_id: str
                        workflow_id=row.workflow_id, symbol=row.symbol, side=row.side)
 
 
+async def trade_ended(session: AsyncSession, trade_id: int, status: TradeStatus,
+                      reason: str) -> None:
+    """The event of a trade the webhook ended without its workflow (never started, or an
+    adoption attempt whose workflow closed first), in the transaction that ended it."""
+    row = (await session.execute(
+        select(Trade.workflow_id, Trade.symbol, Trade.side, Trade.strategy_id, Strategy.name)
+        .outerjoin(Strategy, Strategy.id == Trade.strategy_id).where(Trade.id == trade_id)
+    )).first()
+    if row is None:
+        return
+    await enqueue(session, _FINAL_EVENTS[status], {
+        "trade_id": trade_id, "workflow_id": row.workflow_id, "strategy": row.name,
+        "symbol": row.symbol, "side": row.side, "status": status.value, "reason": reason,
+    }, strategy_id=row.strategy_id)
+
+
 async def strategy_id_of_scope(session: AsyncSession, scope: str) -> int | None:
     if scope == ACCOUNT:
         return None

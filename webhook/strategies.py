@@ -166,8 +166,7 @@ async def update(
     snapshot they started with; the other limits apply to every entry claimed from now on."""
     unknown = set(clear) - set(LIMITS) - set(RECEIVERS)
     if unknown:
-        raise StrategyError(f"only risk limits and receivers can be removed, not "
-                            f"{', '.join(sorted(unknown))}")
+        raise StrategyError(f"only risk limits can be removed, not {', '.join(sorted(unknown))}")
     both = set(clear) & {k for k, v in params.items() if v is not None}
     if both:
         raise StrategyError(f"{', '.join(sorted(both))}: set or removed, not both")
