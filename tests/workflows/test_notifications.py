@@ -19,13 +19,13 @@ from pydantic import SecretStr
 from sqlalchemy import select, text
 
 from activities.incidents import IncidentBook, Mismatch
-from activities.notify import Receivers, Sender
+from activities.notify import Receivers, Sender, enqueue
 from activities.risk import RiskBook
 from db.models import Notification, Strategy
 from tests.support.receiver import Receiver, free_port, receiver
 from tests.workflows.harness import Harness, strategy, until
 from trading.risk import strategy_scope
-from trading.types import IncidentKind, PositionSide, TradeStatus, TradingState
+from trading.types import IncidentKind, NotifyEvent, PositionSide, TradeStatus, TradingState
 from workflows.contract import Sizing
 from workflows.messages import CloseRequest
 from workflows.trade import TradeWorkflow
@@ -224,3 +224,47 @@ async def _attempted(h: Harness, kind: str) -> bool:
 async def _all_sent(h: Harness, event: str) -> bool:
     found = await rows(h, event=event)
     return bool(found) and all(r.status == "sent" for r in found)
+
+
+async def test_the_daily_summary_is_written_once_after_the_day_boundary(harness: Harness) -> None:
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    with receiver() as rec:
+        async with sending(h, account(rec.url)) as sender:
+            handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"))
+            await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING, "tracking")
+            await handle.signal(TradeWorkflow.close, CloseRequest(reason="exit alert"))
+            result = await h.result(handle)
+            tomorrow = datetime.now(UTC) + timedelta(days=1)
+            # The running sender wrote none: today has not ended.
+            assert not await rows(h, event="daily_summary")
+            assert await sender.summarise(tomorrow)
+            # Another worker (or a restart) at the same boundary writes no second one.
+            assert await Sender(h.sessionmaker, sender.account).summarise(tomorrow)
+            await until(lambda: _true(hooks(rec, "/hook", "daily_summary")), "delivered")
+    (summary,) = hooks(rec, "/hook", "daily_summary")
+    assert summary["day"] == datetime.now(UTC).date().isoformat()
+    assert summary["closed"] == 1 and summary["open"] == 0
+    assert Decimal(summary["realized_pnl"]) == result.realized_pnl
+    assert len(await rows(h, event="daily_summary")) == 2  # one per kind of receiver
+
+
+async def test_the_queue_over_its_bound_drops_the_oldest_and_says_so(
+        wf_db, caplog: pytest.LogCaptureFixture) -> None:
+    _, sessionmaker = wf_db
+    caplog.set_level(logging.WARNING, logger="activities.notify")
+    async with sessionmaker() as session, session.begin():
+        await session.execute(text("TRUNCATE notification"))
+        for n in range(4):  # 8 rows: one per kind of receiver each
+            await enqueue(session, NotifyEvent.TEST, {"text": f"number {n}"})
+    sender = Sender(sessionmaker, Receivers(), queue_max=5)
+    assert await sender.bound() == 3
+    async with sessionmaker() as session:
+        got = (await session.execute(select(Notification.status, Notification.payload)
+                                     .order_by(Notification.id))).all()
+    assert [s for s, _ in got] == ["dropped"] * 3 + ["pending"] * 5
+    assert [p["text"] for _, p in got[:3]] == ["number 0", "number 0", "number 1"]
+    assert sender.counts.dropped == 3
+    assert any("over the bound of 5: dropped the 3 oldest" in r.getMessage()
+               for r in caplog.records)
+    assert await sender.bound() == 0
