@@ -308,6 +308,7 @@ def message(event: str, payload: Mapping[str, Any]) -> str:
 
 
 TOKEN_PLACEHOLDER = "TOKEN"
+TELEGRAM_MAX_TEXT = 4096  # Telegram refuses a longer message (sendMessage's `text`)
 _TOKEN_EXTENSION = "tradewire_bot_token"
 
 
@@ -367,7 +368,7 @@ async def deliver(client: httpx.AsyncClient, receiver: WebhookReceiver | Telegra
         else:
             answer = await client.post(
                 f"{receiver.api_url}/bot{TOKEN_PLACEHOLDER}/sendMessage",
-                json={"chat_id": receiver.chat_id, "text": text,
+                json={"chat_id": receiver.chat_id, "text": text[:TELEGRAM_MAX_TEXT],
                       "disable_web_page_preview": True},
                 extensions={_TOKEN_EXTENSION: receiver.token.get_secret_value()})
     except httpx.HTTPError as exc:

@@ -26,6 +26,7 @@ from tests.support.receiver import Receiver, free_port, receiver
 from tests.workflows.harness import Harness, strategy, until
 from trading.risk import strategy_scope
 from trading.types import IncidentKind, NotifyEvent, PositionSide, TradeStatus, TradingState
+from webhook.routing import snapshot as strategy_snapshot
 from workflows.contract import Sizing
 from workflows.messages import CloseRequest
 from workflows.trade import TradeWorkflow
@@ -268,3 +269,16 @@ async def test_the_queue_over_its_bound_drops_the_oldest_and_says_so(
     assert any("over the bound of 5: dropped the 3 oldest" in r.getMessage()
                for r in caplog.records)
     assert await sender.bound() == 0
+
+
+async def test_a_strategy_s_receiver_secrets_never_reach_a_trade_s_input(harness: Harness) -> None:
+    """The webhook builds a trade's strategy snapshot from the row (webhook/routing.py): the
+    receivers' columns are not part of it, so nothing of them enters a workflow's history."""
+    own = await new_strategy(harness, notify_webhook_url="http://127.0.0.1:9/x",
+                             notify_webhook_secret=HOOK_SECRET, telegram_bot_token=TOKEN,
+                             telegram_chat_id=CHAT)
+    async with harness.sessionmaker() as session:
+        row = await session.get(Strategy, own.id)
+        snapshot = strategy_snapshot(row).model_dump_json()
+    assert own.name in snapshot
+    assert HOOK_SECRET not in snapshot and TOKEN not in snapshot
