@@ -57,6 +57,9 @@ KEEP = timedelta(days=14)
 LEASE_MARGIN_S = 30
 
 
+TELEGRAM_API = "https://api.telegram.org"
+
+
 # --- receivers -------------------------------------------------------------------------------
 
 
@@ -73,7 +76,7 @@ class WebhookReceiver:
 class TelegramReceiver:
     token: SecretStr
     chat_id: str
-    api_url: str = "https://api.telegram.org"
+    api_url: str = TELEGRAM_API
 
     def __repr__(self) -> str:
         return f"TelegramReceiver(chat {self.chat_id})"
@@ -85,7 +88,7 @@ class Receivers:
 
     webhook: WebhookReceiver | None = None
     telegram: TelegramReceiver | None = None
-    telegram_api_url: str = "https://api.telegram.org"
+    telegram_api_url: str = TELEGRAM_API
     # Kept apart so a strategy that names only its chat uses the account's bot.
     telegram_token: SecretStr | None = None
     telegram_chat_id: str | None = None
@@ -93,10 +96,11 @@ class Receivers:
     @classmethod
     def of(cls, *, webhook_url: str | None, webhook_secret: SecretStr | str | None,
            telegram_token: SecretStr | str | None, telegram_chat_id: str | None,
-           telegram_api_url: str = "https://api.telegram.org") -> Receivers:
+           telegram_api_url: str = TELEGRAM_API) -> Receivers:
         secret = _secret(webhook_secret)
         token = _secret(telegram_token)
-        api = telegram_api_url.rstrip("/")
+        # Empty (compose passes `${VAR:-}`) means Telegram's own.
+        api = telegram_api_url.rstrip("/") or TELEGRAM_API
         return cls(
             webhook=WebhookReceiver(webhook_url, secret) if webhook_url else None,
             telegram=(TelegramReceiver(token, telegram_chat_id, api)
