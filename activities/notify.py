@@ -53,6 +53,7 @@ BATCH = 50
 BACKOFF_S = (2, 5, 15, 30, 60, 120, 300)
 # Sent, skipped, failed and dropped rows are kept this long (what was sent, for an operator).
 KEEP = timedelta(days=14)
+PRUNE_EVERY_S = 3600
 # A claimed row is not taken again by another sender for the delivery's timeout plus this.
 LEASE_MARGIN_S = 30
 
@@ -405,6 +406,7 @@ class Sender:
     day_timezone: str = "UTC"
     counts: Counts = field(default_factory=Counts)
     _summarised: date | None = None
+    _pruned_at: float = float("-inf")  # float-ok: monotonic seconds
 
     async def run(self, interval_s: float) -> None:  # float-ok: seconds
         """Sweep every `interval_s` for the process's lifetime; a failed sweep is logged."""
@@ -522,9 +524,11 @@ class Sender:
                             last_error=f"the queue held more than {self.queue_max}")
                     .returning(Notification.id, Notification.event)
                 )).all())
-            await session.execute(delete(Notification).where(
-                Notification.status != NotifyStatus.PENDING.value,
-                Notification.created_at < func.now() - KEEP))
+            if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+                self._pruned_at = time.monotonic()
+                await session.execute(delete(Notification).where(
+                    Notification.status != NotifyStatus.PENDING.value,
+                    Notification.created_at < func.now() - KEEP))
         if dropped:
             self.counts.dropped += len(dropped)
             log.warning("notifications: %d waiting, over the bound of %d: dropped the %d oldest "
