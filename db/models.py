@@ -451,8 +451,9 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     created_at: Mapped[CreatedAt]
     event: Mapped[str] = mapped_column(String(32))
-    # Whose receivers: the strategy's where it set one of this kind, else the account's.
-    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategy.id"))
+    # Whose receivers: the strategy's where it set one of this kind, else the account's (also
+    # once the strategy is deleted: its notifications still go out).
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategy.id", ondelete="SET NULL"))
     receiver: Mapped[str] = mapped_column(String(12))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))

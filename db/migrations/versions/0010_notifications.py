@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.Column("dedupe_key", sa.String(length=120), nullable=True),
         sa.CheckConstraint(f"receiver IN ({RECEIVERS})", name=op.f("ck_notification_receiver")),
         sa.CheckConstraint(f"status IN ({STATUSES})", name=op.f("ck_notification_status")),
-        sa.ForeignKeyConstraint(["strategy_id"], ["strategy.id"],
+        sa.ForeignKeyConstraint(["strategy_id"], ["strategy.id"], ondelete="SET NULL",
                                 name=op.f("fk_notification_strategy_id_strategy")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification")),
     )
