@@ -291,6 +291,10 @@ def message(event: str, payload: Mapping[str, Any]) -> str:
                     f"{_d(p.get('realized_pnl'))} USDT (fees {_d(p.get('fees'))})")
         case NotifyEvent.TRADE_REFUSED | NotifyEvent.TRADE_FAILED | NotifyEvent.TRADE_CANCELLED:
             return f"Tradewire: {trade} {p.get('status', '').lower()}: {_d(p.get('reason'))}"
+        case NotifyEvent.ALERT_REFUSED:
+            return (f"Tradewire: alert of {p.get('strategy')} refused (signal "
+                    f"#{p.get('signal_id')}{', ' + p['symbol'] if p.get('symbol') else ''}): "
+                    f"{_d(p.get('reason'))}")
         case NotifyEvent.INCIDENT_RAISED:
             return (f"Tradewire: incident #{p.get('incident_id')} {p.get('kind')} "
                     f"{p.get('symbol')}: {p.get('detail')}")

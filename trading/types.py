@@ -316,6 +316,7 @@ class NotifyEvent(StrEnum):
     TRADE_REFUSED = "trade_refused"
     TRADE_FAILED = "trade_failed"
     TRADE_CANCELLED = "trade_cancelled"
+    ALERT_REFUSED = "alert_refused"  # an authenticated alert refused at the door: no trade
     INCIDENT_RAISED = "incident_raised"
     INCIDENT_RESOLVED = "incident_resolved"
     RISK_STATE_CHANGED = "risk_state_changed"
