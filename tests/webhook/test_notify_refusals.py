@@ -1,5 +1,6 @@
-"""An alert the webhook refuses, and a trade its outbox ends REFUSED ("never started": Temporal never took it) is
-notified like one its workflow refused (docs/design.md#notifications)."""
+"""The webhook's own refusals are notified (docs/design.md#notifications): an authenticated
+alert it refuses, and a trade its outbox ends REFUSED ("never started": Temporal never took
+it), like one its workflow refused."""
 
 from __future__ import annotations
 
