@@ -128,12 +128,6 @@ class Receivers:
     def get(self, kind: NotifyReceiver) -> WebhookReceiver | TelegramReceiver | None:
         return self.webhook if kind is NotifyReceiver.WEBHOOK else self.telegram
 
-    @property
-    def secrets(self) -> list[str]:
-        """Every secret value these hold (to strike from any text before it is logged)."""
-        values = [self.webhook.secret if self.webhook else None, self.telegram_token]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
-
 
 def _secret(value: SecretStr | str | None) -> SecretStr | None:
     if value is None or isinstance(value, SecretStr):
@@ -380,7 +374,7 @@ async def deliver(client: httpx.AsyncClient, receiver: WebhookReceiver | Telegra
                 json={"chat_id": receiver.chat_id, "text": text[:TELEGRAM_MAX_TEXT],
                       "disable_web_page_preview": True},
                 extensions={_TOKEN_EXTENSION: receiver.token.get_secret_value()})
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         # The exception's text may hold the URL (Telegram's holds the token): its type only.
         return Delivery(False, type(exc).__name__)
     return Delivery(answer.is_success, f"HTTP {answer.status_code}")
