@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         description="How long /healthz reuses its last probe; one probe runs at a time however often it is called.",
     )
 
+    @model_validator(mode="after")
+    def _clock_bounds_ordered(self) -> Settings:
+        if self.clock_skew_warn_ms > self.clock_skew_max_ms:
+            raise ValueError(
+                "TRADEWIRE_CLOCK_SKEW_WARN_MS must not exceed TRADEWIRE_CLOCK_SKEW_MAX_MS")
+        return self
+
     @property
     def risk_limits(self) -> RiskLimits:
         """The account's limits (TRADEWIRE_RISK_*)."""
@@ -353,12 +360,39 @@ class Settings(BaseSettings):
         description="A clock further than this from BitUnix's refuses new entries until it is fixed (exits still go), ms.",
     )
 
-    @model_validator(mode="after")
-    def _clock_bounds_ordered(self) -> Settings:
-        if self.clock_skew_warn_ms > self.clock_skew_max_ms:
-            raise ValueError(
-                "TRADEWIRE_CLOCK_SKEW_WARN_MS must not exceed TRADEWIRE_CLOCK_SKEW_MAX_MS")
-        return self
+
+    # notifications (issue 22, docs/design.md#notifications) -----------------------------------
+    # The account's receivers; a strategy's own (`tradewire strategy set --telegram-…`) replace
+    # them for its events. Unset: no notification of that kind is sent.
+    notify_webhook_url: str | None = Field(
+        default=None, description="URL that receives every notification as a JSON POST.",
+    )
+    notify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs each webhook notification: X-Tradewire-Signature is sha256=HMAC-SHA256 of '<X-Tradewire-Timestamp>.<body>' under it.",
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None, description="The Telegram bot's token (from @BotFather).",
+    )
+    telegram_chat_id: str | None = Field(
+        default=None, description="The Telegram chat the bot writes to.",
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org", description="Telegram's Bot API (a test points it at a local receiver).",
+    )
+    notify_queue_max: int = Field(
+        default=1000, ge=1,
+        description="Notifications waiting at most; beyond it the oldest are dropped (logged and counted).",
+    )
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts per notification before it is given up (failed).",
+    )
+    notify_timeout_s: Decimal = Field(
+        default=Decimal("10"), gt=0, description="How long one delivery may take before it counts as failed.",
+    )
+    notify_interval_s: Decimal = Field(
+        default=Decimal("2"), gt=0, description="How often the worker's sender looks for notifications to deliver.",
+    )
 
 
 def _reach(host: str) -> str:

@@ -14,7 +14,9 @@ from exchange.clock import ClockWatch
 
 if TYPE_CHECKING:
     import httpx
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from activities.notify import Receivers, Sender
     from exchange.budget import Budget
     from settings import Settings
 
@@ -55,3 +57,26 @@ def public_exchange_client(settings: Settings) -> BitunixClient:
         observer=metrics.exchange_request,
         clock=ClockWatch(settings.clock_skew_warn_ms, settings.clock_skew_max_ms),
     )
+
+
+def notify_receivers(settings: Settings) -> Receivers:
+    """The account's notification receivers (TRADEWIRE_NOTIFY_*, TRADEWIRE_TELEGRAM_*)."""
+    from activities.notify import Receivers
+
+    return Receivers.of(
+        webhook_url=settings.notify_webhook_url,
+        webhook_secret=settings.notify_webhook_secret,
+        telegram_token=settings.telegram_bot_token,
+        telegram_chat_id=settings.telegram_chat_id,
+        telegram_api_url=settings.telegram_api_url,
+    )
+
+
+def notify_sender(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> Sender:
+    """The worker's sender of the notification outbox (docs/design.md#notifications)."""
+    from activities.notify import Sender
+
+    return Sender(sessionmaker, notify_receivers(settings), queue_max=settings.notify_queue_max,
+                  max_attempts=settings.notify_max_attempts,
+                  timeout_s=float(settings.notify_timeout_s),  # float-ok: seconds
+                  day_timezone=settings.risk_day_timezone)

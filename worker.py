@@ -59,7 +59,7 @@ from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from settings import Settings
-from wiring import exchange_client
+from wiring import exchange_client, notify_sender
 from workflows.converter import connect
 from workflows.pairs_sync import PairsSyncWorkflow, pairs_schedule_id
 from workflows.trade import TradeWorkflow
@@ -336,6 +336,10 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # Notifications go out beside the worker, never on a trade's path: a slow or dead receiver
+    # delays only other notifications (docs/design.md#notifications).
+    sender = asyncio.create_task(notify_sender(settings, deps.sessionmaker).run(
+        float(settings.notify_interval_s)))  # float-ok: seconds
     try:
         async with worker:
             await start_watcher(client, settings)
@@ -345,6 +349,7 @@ async def serve(settings: Settings) -> None:
             await stop.wait()
             log.info("stopping: finishing the tasks in hand")
     finally:
+        sender.cancel()
         if scraped is not None:
             await scraped.close()
         await exchange.aclose()

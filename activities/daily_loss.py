@@ -35,6 +35,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities import notify
 from activities.risk import RiskBook, ScopeState
 from db.models import (
     Fill,
@@ -64,6 +65,7 @@ from trading.types import (
     IncidentKind,
     IncidentStatus,
     Leg,
+    NotifyEvent,
     PositionSide,
     TradingState,
 )
@@ -438,6 +440,7 @@ class DailyLossLatch:
                     row.status, row.resolution = IncidentStatus.RESOLVED.value, why
                 row.actions = [*row.actions, _action(IncidentAction.RESOLVE, why, now)]
                 log.warning("incident #%d daily_loss: cleared, %s", row.id, why)
+                await notify.incident_events(session, (), [row])
             for scope, st in latched.items():
                 fp = f"{IncidentKind.DAILY_LOSS.value}:{scope}"
                 if fp in current:
@@ -458,6 +461,11 @@ class DailyLossLatch:
                 )
                 if row_id is not None:
                     out[scope] = row_id
+                    await notify.enqueue(session, NotifyEvent.INCIDENT_RAISED, {
+                        "incident_id": row_id, "kind": IncidentKind.DAILY_LOSS.value,
+                        "symbol": INCIDENT_SYMBOL, "detail": detail,
+                        "status": IncidentStatus.OPEN.value,
+                    }, strategy_id=await notify.strategy_id_of_scope(session, scope))
         return out
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities import notify
 from activities.records import OpenTrade, Records
 from db.models import Incident
 from exchange.models import Order
@@ -253,6 +254,7 @@ class IncidentBook:
                 )
                 if row is not None:  # None: another watcher raised it first
                     raised.append(row)
+            await notify.incident_events(session, raised, cleared)
         return Outcome(raised, cleared)
 
     async def open_orphans(self) -> list[Incident]:

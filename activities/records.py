@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import metrics
+from activities import notify
 from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
 from activities.ownership import TradeOrigin
@@ -114,12 +115,20 @@ class Records:
         if rec.status.is_final:
             values["closed_at"] = func.coalesce(Trade.closed_at, func.now())
         async with self._sessionmaker() as session, session.begin():
-            result = await session.execute(
+            # Read (and lock) the row first: its first fill and its first final status are
+            # notified, in this transaction (docs/design.md#notifications).
+            before = await notify.trade_before(session, rec.trade_id, workflow_id)
+            if before is None:
+                return False
+            await session.execute(
                 update(Trade)
                 .where(Trade.id == rec.trade_id, Trade.workflow_id == workflow_id)
                 .values(**values)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            for event, payload in notify.trade_events(
+                    before, status=rec.status, values=rec.model_dump(), trade_id=rec.trade_id):
+                await notify.enqueue(session, event, payload, strategy_id=before.strategy_id)
+            return True
 
     async def trade_outcome(self, workflow_id: str) -> TradeOutcome:
         async with self._sessionmaker() as session:

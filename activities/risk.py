@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities import notify
 from db.models import RiskEvent, RiskState, Strategy, Trade
 from trading.risk import (
     ACCOUNT,
@@ -33,7 +34,13 @@ from trading.risk import (
     strategy_scope,
     stricter,
 )
-from trading.types import HOLDING_STATUSES, OPEN_TRADE_STATUSES, TradeStatus, TradingState
+from trading.types import (
+    HOLDING_STATUSES,
+    OPEN_TRADE_STATUSES,
+    NotifyEvent,
+    TradeStatus,
+    TradingState,
+)
 
 STATE_LOCK = "tradewire:risk-state"  # shared by claims, exclusive for a state change
 BOOK_LOCK = "tradewire:risk-book"  # a first claim's limits are measured under it
@@ -256,6 +263,12 @@ class RiskBook:
             session.add(event)
             await session.flush()
             after = _row_state(await session.get(RiskState, scope, populate_existing=True), scope)
+            if (before.state, before.flatten) != (after.state, after.flatten):
+                await notify.enqueue(
+                    session, NotifyEvent.RISK_STATE_CHANGED,
+                    notify.risk_payload(scope=scope, before=before, after=after, actor=actor,
+                                        reason=reason),
+                    strategy_id=await notify.strategy_id_of_scope(session, scope))
         return Change(before=before, after=after, event_id=event.id)
 
     async def _open_trades(self, *, only_if_restricted: bool

@@ -7,6 +7,7 @@
     tradewire incidents [ls] | show | dismiss                      cli/incidents.py
     tradewire risk [show] | halt | reduce-only | resume            cli/risk.py
     tradewire reconcile                                            cli/reconcile.py
+    tradewire notify test [--strategy NAME]                        cli/notify.py
 
 `build_parser` imports a command group's module only when it adds that group: a process started
 as `tradewire web|worker|…` never loads the operator commands (tests/test_cli_lean.py).
@@ -65,7 +66,7 @@ def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     processes.register(sub)
     if operator_commands:
-        from cli import alert, incidents, reconcile, risk, strategy, trades
+        from cli import alert, incidents, notify, reconcile, risk, strategy, trades
 
         strategy.register(sub)
         alert.register(sub)
@@ -73,6 +74,7 @@ def build_parser(*, operator_commands: bool = True) -> argparse.ArgumentParser:
         incidents.register(sub)
         risk.register(sub)
         reconcile.register(sub)
+        notify.register(sub)
     return parser
 
 

@@ -63,6 +63,28 @@ def _add_limits(p: argparse.ArgumentParser, *, removable: bool) -> None:
                              action="append_const", const=name, help=argparse.SUPPRESS)
 
 
+def _add_receivers(p: argparse.ArgumentParser, *, removable: bool) -> None:
+    """The strategy's own notification receivers (docs/design.md#notifications); each kind
+    replaces the account's TRADEWIRE_NOTIFY_* / TRADEWIRE_TELEGRAM_* one for its events."""
+    group = p.add_argument_group(
+        "notifications", "this strategy's receivers, instead of the account's; the secrets are "
+        "stored to be sent, never shown (given here they are visible in the process list while "
+        "the command runs)")
+    group.add_argument("--notify-webhook-url", metavar="URL",
+                       help="POST this strategy's notifications here (JSON)")
+    group.add_argument("--notify-webhook-secret", metavar="SECRET",
+                       help="sign them: X-Tradewire-Signature, HMAC-SHA256 under SECRET")
+    group.add_argument("--telegram-bot-token", metavar="TOKEN", help="the bot that writes")
+    group.add_argument("--telegram-chat-id", metavar="CHAT", help="the chat it writes to")
+    if removable:
+        group.add_argument("--no-notify-webhook", dest="clear_receivers", action="append_const",
+                           const=("notify_webhook_url", "notify_webhook_secret"),
+                           help="back to the account's webhook")
+        group.add_argument("--no-telegram", dest="clear_receivers", action="append_const",
+                           const=("telegram_bot_token", "telegram_chat_id"),
+                           help="back to the account's Telegram bot and chat")
+
+
 def _add_parameters(p: argparse.ArgumentParser) -> None:
     """The strategy's defaults and limits (`add` and `set`)."""
     sizing = p.add_mutually_exclusive_group()
@@ -155,7 +177,7 @@ def chosen_secret(args: argparse.Namespace, stdin: Any = None,
 def _parameters(args: argparse.Namespace) -> dict[str, Any]:
     return {
         name: getattr(args, name)
-        for name in strategies.PARAMETERS
+        for name in (*strategies.PARAMETERS, *strategies.RECEIVERS)
         if getattr(args, name, None) is not None
     }
 
@@ -170,6 +192,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _secret_options(add, "instead of a generated one")
     _add_parameters(add)
     _add_limits(add, removable=False)
+    _add_receivers(add, removable=False)
     add.set_defaults(func=cmd_add)
     change = sub.add_parser(
         "set", aliases=["update"], help="change a strategy's defaults and limits",
@@ -177,6 +200,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     change.add_argument("name")
     _add_parameters(change)
     _add_limits(change, removable=True)
+    _add_receivers(change, removable=True)
     change.set_defaults(func=cmd_set)
     sub.add_parser("list", help="list strategies").set_defaults(func=cmd_list)
     show = sub.add_parser("show", help="show one strategy (never its secret)")
@@ -275,7 +299,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     settings = load_settings()
     params = _parameters(args)
-    clear = args.clear_limits or []
+    clear = [*(args.clear_limits or []),
+             *(name for names in args.clear_receivers or [] for name in names)]
     if not params and not clear:
         print("tradewire strategy set: nothing to change (see --help)", file=sys.stderr)
         return 2

@@ -32,6 +32,8 @@ from trading.types import (
     IncidentStatus,
     Intent,
     MarginMode,
+    NotifyReceiver,
+    NotifyStatus,
     OnProtectionRefused,
     OrderStatus,
     OrderType,
@@ -145,6 +147,13 @@ class Strategy(Base):
     min_free_margin_usdt: Mapped[MaybeMoney]
     daily_loss_usdt: Mapped[MaybeMoney]
     daily_loss_pct: Mapped[MaybeMoney]
+    # Receivers of this strategy's notifications (docs/design.md#notifications); each kind set
+    # here replaces the account's TRADEWIRE_NOTIFY_* / TRADEWIRE_TELEGRAM_* one. The secrets are
+    # kept as they are, since they must be sent; never shown, logged nor put in a workflow.
+    notify_webhook_url: Mapped[str | None] = mapped_column(Text)
+    notify_webhook_secret: Mapped[str | None] = mapped_column(Text)
+    telegram_bot_token: Mapped[str | None] = mapped_column(Text)
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
@@ -422,3 +431,34 @@ class RiskPnl(Base):
     realized: Mapped[Money]
     unrealized: Mapped[Money]
     at: Mapped[CreatedAt]
+
+
+class Notification(Base):
+    """One message to one kind of receiver, waiting or delivered: the durable outbox of
+    notifications (docs/design.md#notifications). Written with the event it reports; the
+    worker's sender delivers it with retries. The payload never holds a receiver's secret."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        CheckConstraint(enum_check("receiver", NotifyReceiver), name="receiver"),
+        CheckConstraint(enum_check("status", NotifyStatus), name="status"),
+        Index("ix_notification_due", "next_at", postgresql_where=text("status = 'pending'")),
+        # One daily summary per day and receiver, however many workers look at the boundary.
+        Index("uq_notification_key", "dedupe_key", unique=True,
+              postgresql_where=text("dedupe_key IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[CreatedAt]
+    event: Mapped[str] = mapped_column(String(32))
+    # Whose receivers: the strategy's where it set one of this kind, else the account's (also
+    # once the strategy is deleted: its notifications still go out).
+    strategy_id: Mapped[int | None] = mapped_column(ForeignKey("strategy.id", ondelete="SET NULL"))
+    receiver: Mapped[str] = mapped_column(String(12))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(12), server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_at: Mapped[CreatedAt]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dedupe_key: Mapped[str | None] = mapped_column(String(120))

@@ -293,3 +293,32 @@ class TradingState(StrEnum):
 
 
 _STRICTNESS = {TradingState.ACTIVE: 0, TradingState.REDUCE_ONLY: 1, TradingState.HALTED: 2}
+
+
+class NotifyReceiver(StrEnum):
+    """A kind of notification receiver (docs/design.md#notifications)."""
+
+    WEBHOOK = "webhook"
+    TELEGRAM = "telegram"
+
+
+class NotifyStatus(StrEnum):
+    PENDING = "pending"  # waiting for its first or next attempt
+    SENT = "sent"  # the receiver answered 2xx
+    SKIPPED = "skipped"  # no receiver of its kind is configured for it
+    FAILED = "failed"  # every attempt failed
+    DROPPED = "dropped"  # the queue was over its bound: the oldest waiting are dropped
+
+
+class NotifyEvent(StrEnum):
+    TRADE_OPENED = "trade_opened"
+    TRADE_CLOSED = "trade_closed"
+    TRADE_REFUSED = "trade_refused"
+    TRADE_FAILED = "trade_failed"
+    TRADE_CANCELLED = "trade_cancelled"
+    ALERT_REFUSED = "alert_refused"  # an authenticated alert refused at the door: no trade
+    INCIDENT_RAISED = "incident_raised"
+    INCIDENT_RESOLVED = "incident_resolved"
+    RISK_STATE_CHANGED = "risk_state_changed"
+    DAILY_SUMMARY = "daily_summary"
+    TEST = "test"

@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import logs
-from trading.types import SignalOutcome, TradeStatus
+from activities import notify
+from trading.types import NotifyEvent, SignalOutcome, TradeStatus
 from webhook import queries, resume
 from webhook.auth import TRADINGVIEW_IPS
 from webhook.decide import decide
@@ -34,6 +35,8 @@ from webhook.temporal import (
     wait_started,
 )
 from workflows.messages import CloseRequest, TradeMessages
+
+RATE_LIMITED = 429  # a strategy over its alerts per minute (webhook/decide.py)
 
 log = logging.getLogger("webhook")
 
@@ -114,6 +117,13 @@ class Intake:
                         session, d, SignalOutcome.REFUSED, refused.stored
                     )
                     log.info("alert refused (signal #%s): %s", signal_id, refused.stored)
+                    if d.strategy_id is not None and refused.status != RATE_LIMITED:
+                        # Authenticated, so the operator's own alert (a flood of them is
+                        # rate-limited first, and those refusals are not notified).
+                        await notify.enqueue(session, NotifyEvent.ALERT_REFUSED, {
+                            "signal_id": signal_id, "strategy": d.strategy_name,
+                            "symbol": d.symbol, "reason": refused.stored,
+                        }, strategy_id=d.strategy_id)
                     return Answer(
                         refused.status, _refusal(refused.public, signal_id), refused.headers
                     )

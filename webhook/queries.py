@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities import notify
 from db.models import Install, Signal, Strategy, Trade, TradingPair
 from trading.types import Intent, PairStatus, PositionSide, SignalOutcome, TradeStatus
 
@@ -456,11 +457,14 @@ async def unstarted_holder(session: AsyncSession, signal_id: int) -> KeyHolder |
 async def end_unstarted(session: AsyncSession, holder: KeyHolder, why: str) -> None:
     """The trade never started and never will: REFUSED, with why (the signal keeps NOT_STARTED)."""
     assert holder.trade_id is not None
-    await session.execute(
+    ended = await session.execute(
         update(Trade)
         .where(Trade.id == holder.trade_id, Trade.status == TradeStatus.PENDING.value)
         .values(status=TradeStatus.REFUSED.value, error=why)
+        .returning(Trade.id)
     )
+    if ended.first() is not None:
+        await notify.trade_ended(session, holder.trade_id, TradeStatus.REFUSED, why)
     await set_signal(session, holder.signal_id, reason=why)
 
 
@@ -506,6 +510,7 @@ async def end_stranded(session: AsyncSession, item: Stranded, why: str) -> bool:
     )
     if ended.first() is None:
         return False
+    await notify.trade_ended(session, item.trade_id, TradeStatus.REFUSED, why)
     await set_signal(session, item.signal_id, outcome=SignalOutcome.NOT_STARTED.value, reason=why)
     return True
 

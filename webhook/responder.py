@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from activities import notify
 from activities.risk import effective_state
 from db.models import Incident, Trade
 from trading.types import (
@@ -181,10 +182,12 @@ class Responder:
             return False
         why = (f"its workflow ended ({desc.status.name}) before it adopted anything")
         async with self._state.sessionmaker() as session, session.begin():
-            await session.execute(
+            ended = await session.execute(
                 update(Trade).where(Trade.id == attempt.trade_id,
                                     Trade.status == TradeStatus.PENDING.value)
-                .values(status=TradeStatus.CANCELLED.value, error=why))
+                .values(status=TradeStatus.CANCELLED.value, error=why).returning(Trade.id))
+            if ended.first() is not None:
+                await notify.trade_ended(session, attempt.trade_id, TradeStatus.CANCELLED, why)
         await self._note(attempt.incident_id,
                          f"attempt {attempt.number} (trade #{attempt.trade_id}): {why}")
         log.warning("incident #%d: attempt %d (trade #%d): %s", attempt.incident_id,

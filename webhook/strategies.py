@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.notify import shown_url
 from db.models import Strategy
 from settings import Settings
 from trading.risk import RiskLimits, option
@@ -37,6 +38,11 @@ PARAMETERS = (
     "allowed_ips",
     "allow_tradingview_ips",
 )
+# The strategy's own notification receivers (docs/design.md#notifications): they replace the
+# account's for its events. Set and removed like parameters, never shown (but whether set).
+RECEIVERS = ("notify_webhook_url", "notify_webhook_secret", "telegram_bot_token",
+             "telegram_chat_id")
+RECEIVER_SECRETS = ("notify_webhook_secret", "telegram_bot_token")
 
 
 class StrategyError(Exception):
@@ -73,7 +79,7 @@ def limit_value(name: str, value: Any) -> Any:
 
 
 def _normalise(params: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(params) - set(PARAMETERS)
+    unknown = set(params) - set(PARAMETERS) - set(RECEIVERS)
     if unknown:
         raise StrategyError(f"unknown strategy parameters: {', '.join(sorted(unknown))}")
     out = dict(params)
@@ -88,6 +94,9 @@ def _normalise(params: dict[str, Any]) -> dict[str, Any]:
     else:
         for n in SIZINGS:
             out.pop(n, None)
+    url = out.get("notify_webhook_url")
+    if url is not None and not re.match(r"https?://[^/\s]+", url):
+        raise StrategyError("--notify-webhook-url: give an http:// or https:// URL")
     if out.get("allowed_ips") is not None:
         try:
             out["allowed_ips"] = [str(parse_network(e)) for e in out["allowed_ips"]]
@@ -155,7 +164,7 @@ async def update(
 ) -> Strategy:
     """Change parameters, and remove the risk limits named in `clear`. Running trades keep the
     snapshot they started with; the other limits apply to every entry claimed from now on."""
-    unknown = set(clear) - set(LIMITS)
+    unknown = set(clear) - set(LIMITS) - set(RECEIVERS)
     if unknown:
         raise StrategyError(f"only risk limits can be removed, not {', '.join(sorted(unknown))}")
     both = set(clear) & {k for k, v in params.items() if v is not None}
@@ -207,6 +216,14 @@ def describe(strategy: Strategy) -> dict[str, Any]:
     """Everything an operator may want to see; the secret only as whether one is set."""
     out: dict[str, Any] = {"name": strategy.name, "enabled": strategy.enabled}
     out |= {p: getattr(strategy, p) for p in PARAMETERS}
+    url = strategy.notify_webhook_url
+    out["notify_webhook"] = (
+        f"{shown_url(url)} ({'signed' if strategy.notify_webhook_secret else 'unsigned'})"
+        if url else "the account's")
+    out["telegram"] = (
+        f"bot {'set' if strategy.telegram_bot_token else 'of the account'}, chat "
+        f"{strategy.telegram_chat_id or 'of the account'}"
+        if strategy.telegram_bot_token or strategy.telegram_chat_id else "the account's")
     out["secret"] = (
         f"set (HMAC stored; last set {strategy.secret_rotated_at.isoformat()})"
         if strategy.secret_hash and strategy.secret_rotated_at
