@@ -43,13 +43,22 @@ class SyncReport(BaseModel):
         return out
 
 
+class EmptyPairList(RuntimeError):
+    """The exchange listed no pair at all: an empty or cut answer, never applied (it would mark
+    every stored pair STOP and refuse every entry until the next sync). Nothing was changed."""
+
+
 async def fetch_pairs(
     client: Any, symbols: list[str] | None = None
 ) -> list[tuple[PairRules, dict[str, Any]]]:
     """Every usable pair with the row BitUnix sent (kept verbatim in `trading_pair.raw`). A row
     whose rules cannot be trusted is left out and logged: one odd listing must not stop the rest."""
+    return _usable(await client.trading_pairs_raw(symbols))
+
+
+def _usable(wires: list[Any]) -> list[tuple[PairRules, dict[str, Any]]]:
     out = []
-    for wire in await client.trading_pairs_raw(symbols):
+    for wire in wires:
         try:
             out.append((parse.pair_rules(wire), wire.model_dump(mode="json", by_alias=True)))
         except (PairRulesInvalid, ValueError) as exc:
@@ -101,8 +110,14 @@ async def sync_pairs(
     sessionmaker: async_sessionmaker[AsyncSession],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncReport:
-    """Fetch every pair, upsert them, and report what is new, gone or different."""
-    fetched = await fetch_pairs(client)
+    """Fetch every pair, upsert them, and report what is new, gone or different. A pair is gone
+    only when the exchange no longer lists it (one it lists with rules we cannot read keeps its
+    stored rules); an empty listing changes nothing and raises EmptyPairList."""
+    listed = await client.trading_pairs_raw(None)
+    if not listed:
+        raise EmptyPairList("the exchange listed no pair: nothing was changed (an empty or cut "
+                            "answer is never taken as every pair gone)")
+    fetched = _usable(listed)
     synced_at = now()
     async with sessionmaker() as session, session.begin():
         stored = {
@@ -111,7 +126,9 @@ async def sync_pairs(
         }
         await upsert_pairs(session, fetched, synced_at)
         seen = {rules.symbol for rules, _ in fetched}
-        gone = sorted(s for s in stored if s not in seen and stored[s].status != PairStatus.STOP)
+        still_listed = {wire.symbol for wire in listed}
+        gone = sorted(s for s in stored
+                      if s not in still_listed and stored[s].status != PairStatus.STOP)
         for symbol in gone:
             # Keep the row (trades reference it) but let nothing open on a pair the exchange
             # no longer lists.

@@ -52,6 +52,11 @@ async def run_checks(settings: Settings) -> list[Line]:
     from wiring import exchange_client
 
     lines: list[Line] = []
+    missing = settings.missing_exchange_keys()
+    if missing:
+        return [Line("keys and signature", False, f"set {' and '.join(missing)} (this process "
+                     "has no exchange keys: run the check where the worker's settings are)"),
+                *await _offline_lines(settings)]
     async with exchange_client(settings) as client:
         try:
             await client.tickers()

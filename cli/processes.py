@@ -114,8 +114,8 @@ async def _migrate_pairs(settings: Settings, database_url: str) -> int:
 
     from db.session import make_engine, make_sessionmaker
     from exchange.errors import ExchangeError
-    from pair_catalog import known_symbols, sync_pairs
-    from wiring import exchange_client
+    from pair_catalog import EmptyPairList, known_symbols, sync_pairs
+    from wiring import public_exchange_client
 
     engine = make_engine(database_url)
     sessionmaker = make_sessionmaker(engine)
@@ -123,9 +123,10 @@ async def _migrate_pairs(settings: Settings, database_url: str) -> int:
     try:
         for attempt in range(1, PAIRS_SYNC_TRIES + 1):
             try:
-                async with exchange_client(settings) as client:
+                # The pair list is public: `migrate` needs no exchange keys.
+                async with public_exchange_client(settings) as client:
                     report = await sync_pairs(client, sessionmaker)
-            except (ExchangeError, httpx.HTTPError, OSError, TimeoutError) as exc:
+            except (ExchangeError, EmptyPairList, httpx.HTTPError, OSError, TimeoutError) as exc:
                 problem = str(exc) or type(exc).__name__
                 if attempt < PAIRS_SYNC_TRIES:
                     await asyncio.sleep(PAIRS_SYNC_PAUSE_S)
@@ -174,13 +175,13 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 async def _sync_pairs(settings: Settings):  # -> pair_catalog.SyncReport
     from db.session import make_engine, make_sessionmaker
     from pair_catalog import sync_pairs
-    from wiring import exchange_client
+    from wiring import public_exchange_client
 
     if not settings.database_url:
         raise SystemExit("tradewire pairs sync: set TRADEWIRE_DATABASE_URL (or run `tradewire up`)")
     engine = make_engine(settings.database_url)
     try:
-        async with exchange_client(settings) as client:
+        async with public_exchange_client(settings) as client:  # a public read: no keys
             return await sync_pairs(client, make_sessionmaker(engine))
     finally:
         await engine.dispose()

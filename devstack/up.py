@@ -174,12 +174,12 @@ class Stack:
         from db.session import make_engine, make_sessionmaker
         from devstack.demo import ensure_demo_strategy
         from pair_catalog import sync_pairs
-        from wiring import exchange_client
+        from wiring import public_exchange_client
 
         engine = make_engine(self.database_url, pool_size=1)
         try:
             sessions = make_sessionmaker(engine)
-            async with exchange_client(self.settings) as client:
+            async with public_exchange_client(self.settings) as client:  # a public read
                 report = await sync_pairs(client, sessions)
             changes = len(report.appeared) + len(report.disappeared) + len(report.changed)
             self.console.say(f"ready: pairs {report.total} synced ({changes} changes)")

@@ -266,7 +266,7 @@ def test_the_processes_holding_exchange_keys_stay_within_the_account_budget() ->
     """BitUnix's limits are per account: the long-running processes that hold the keys (and
     run at once) take shares of it that sum to at most the whole; a one-shot that holds them
     runs to completion before any of those starts, so it may use it all."""
-    assert KEY_HOLDERS == {"migrate", "worker"}
+    assert KEY_HOLDERS == {"worker"}  # migrate's pair sync is a public read
     for name in KEY_HOLDERS:
         assert Decimal(0) < budget_share(name) <= Decimal(1), name
     running = KEY_HOLDERS & LONG_RUNNING
@@ -359,3 +359,17 @@ def test_the_internet_facing_webhook_holds_no_exchange_keys() -> None:
     assert env["TRADEWIRE_FAST_PATH"] == "false"
     assert env["TRADEWIRE_BITUNIX_API_KEY"] == env["TRADEWIRE_BITUNIX_API_SECRET"] == ""
     assert budget_share("webhook") < Decimal(1)
+
+
+def test_every_setting_of_dot_env_reaches_the_apps() -> None:
+    """Compose reads `.env` only to fill in `${…}`: without `env_file` a TRADEWIRE_RISK_* limit
+    (or any setting not listed in the compose file) would silently not apply."""
+    for name in OWN:
+        files = SERVICES[name].get("env_file")
+        assert files == [{"path": ".env", "required": False}], (name, files)
+
+
+def test_receiver_secrets_stay_with_the_worker() -> None:
+    for name in OWN - {"worker"}:
+        for key in ("TRADEWIRE_NOTIFY_WEBHOOK_SECRET", "TRADEWIRE_TELEGRAM_BOT_TOKEN"):
+            assert env_of(name)[key] == "", (name, key)

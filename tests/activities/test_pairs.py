@@ -131,3 +131,41 @@ async def test_a_forced_refresh_after_a_rule_rejection_logs_what_changed(
     async with clean_pairs() as session:
         row = await session.get(TradingPair, "SUSHIUSDT")
     assert row is not None and row.min_qty == stored.min_qty
+
+
+class _Listing:
+    """An exchange whose pair listing is given: the paper exchange always lists every pair, and
+    these cases are about an answer it cannot give (empty, or a row we cannot read)."""
+
+    def __init__(self, wires: list) -> None:
+        self.wires = wires
+
+    async def trading_pairs_raw(self, symbols=None) -> list:
+        return self.wires
+
+
+async def test_an_empty_or_unreadable_listing_never_stops_the_stored_pairs(
+    paper, paper_client, clean_pairs
+) -> None:
+    """The hourly sync must not take an empty (or cut) answer for every pair gone, nor a listed
+    pair whose row we cannot read for a delisting: either would refuse every entry for an hour."""
+    from sqlalchemy import select
+
+    from pair_catalog import EmptyPairList
+
+    async def statuses() -> dict[str, str]:
+        async with clean_pairs() as session:
+            return {r.symbol: r.status for r in (await session.scalars(select(TradingPair))).all()}
+
+    await sync_pairs(paper_client, clean_pairs)
+    before = await statuses()
+    with pytest.raises(EmptyPairList):
+        await sync_pairs(_Listing([]), clean_pairs)
+    assert await statuses() == before
+    listed = await paper_client.trading_pairs_raw(None)
+    btc = next(w for w in listed if w.symbol == "BTCUSDT")
+    odd = btc.model_copy(update={"basePrecision": -1, "quotePrecision": -1})
+    report = await sync_pairs(_Listing([odd, *[w for w in listed if w.symbol != "BTCUSDT"]]),
+                              clean_pairs)
+    assert "BTCUSDT" not in report.disappeared and report.disappeared == []
+    assert await statuses() == before  # BTCUSDT keeps its stored rules and status

@@ -95,3 +95,14 @@ def test_no_database_configured_is_a_line_too(paper_exchange: PaperExchange,
                                               tmp_path: Path) -> None:
     code, out = check(paper_exchange, "", tmp_path)
     assert code == 1 and "TRADEWIRE_DATABASE_URL" in line(out, "pairs")
+
+
+def test_live_settings_without_keys_are_a_fix_line_not_a_traceback(
+    paper_exchange: PaperExchange, db_url: str, synced_pairs: list[str], tmp_path: Path
+) -> None:
+    code, out = check(paper_exchange, db_url, tmp_path, TRADEWIRE_EXCHANGE="bitunix",
+                      TRADEWIRE_BITUNIX_API_KEY="", TRADEWIRE_BITUNIX_API_SECRET="")
+    assert code == 1, out
+    keys = line(out, "keys and signature")
+    assert keys.startswith("FIX") and "TRADEWIRE_BITUNIX_API_KEY" in keys
+    assert line(out, "pairs").startswith("ok ")
