@@ -95,14 +95,21 @@ def alert_answered(outcome: str) -> None:
 
 
 def first_entry_sent(received_at: datetime, sent_at: datetime) -> None:
-    ALERT_TO_ORDER.observe(max((sent_at - received_at).total_seconds(), 0))
+    """Called on the order path, after the send: counting must never fail an order."""
+    try:
+        ALERT_TO_ORDER.observe(max((sent_at - received_at).total_seconds(), 0))
+    except Exception:  # noqa: BLE001 - a metrics failure must never fail an order
+        log.exception("metrics: alert-to-order not counted")
 
 
 def order_settled(status: OrderStatus, error: str | None) -> None:
-    """An order row just became final."""
-    result = "refused" if status is OrderStatus.REJECTED and (error or "").startswith(
-        "not sent") else status.value.lower()
-    ORDERS.labels(result=result).inc()
+    """An order row just became final (called on the order path: never raises)."""
+    try:
+        result = "refused" if status is OrderStatus.REJECTED and (error or "").startswith(
+            "not sent") else status.value.lower()
+        ORDERS.labels(result=result).inc()
+    except Exception:  # noqa: BLE001 - a metrics failure must never fail an order
+        log.exception("metrics: a settled order not counted")
 
 
 def exchange_request(endpoint: str, code: str, elapsed_s: float) -> None:  # float-ok: seconds

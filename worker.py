@@ -343,7 +343,14 @@ async def serve(settings: Settings) -> None:
     try:
         async with worker:
             await start_watcher(client, settings)
-            await ensure_pairs_schedule(client, settings)
+            try:
+                await ensure_pairs_schedule(client, settings)
+            except RPCError as exc:
+                # Never worth stopping the worker that protects open trades: the pairs stay as
+                # stored, and an entry refreshes its own pair's rules when they are stale or
+                # rejected. The next start tries again.
+                log.error("the pair-sync schedule could not be created or updated (%s); pairs "
+                          "are not re-synced on a schedule until the worker starts again", exc)
             log.info("worker polling task queue %r on %s", settings.task_queue,
                      settings.temporal_target)
             await stop.wait()

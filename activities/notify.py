@@ -473,7 +473,9 @@ class Sender:
 
     async def _claim(self) -> list[Notification]:
         """Take the due rows: each counts an attempt and is leased, so another sender leaves it."""
-        lease = timedelta(seconds=self.timeout_s + LEASE_MARGIN_S)
+        # A lane sends its rows one after another: the lease covers a whole batch of timeouts,
+        # or another sender could take a row still being sent and send it twice.
+        lease = timedelta(seconds=self.timeout_s * BATCH + LEASE_MARGIN_S)
         async with self.sessionmaker() as session, session.begin():
             due = (select(Notification.id)
                    .where(Notification.status == NotifyStatus.PENDING.value,

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import logs
 from db.models import Strategy
 from trading.types import Intent, SignalOutcome
 from webhook import queries, risk_gate, routing
@@ -64,10 +65,14 @@ class Outbox:
             waiting = await queries.unstarted(session, self._now() - self._grace, BATCH)
             stranded = await queries.stranded(session, self._now(), STRANDED_MARGIN_S, BATCH)
         taken = 0
+        # Each alert's log lines carry its own ids (logs.bind in carry_out), none of the last.
         for item in waiting:
-            taken += await self._take(item)
+            with logs.context(signal_id=item.signal_id):
+                taken += await self._take(item)
         for lost in stranded:
-            taken += await self._end_stranded(lost)
+            with logs.context(signal_id=lost.signal_id, trade_id=lost.trade_id,
+                              workflow_id=lost.workflow_id):
+                taken += await self._end_stranded(lost)
         return taken
 
     async def _end_stranded(self, item: queries.Stranded) -> int:
