@@ -74,7 +74,7 @@ def web_command(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> tuple[An
     from cli import processes
 
     monkeypatch.setattr(processes, "load_settings", lambda: settings)
-    monkeypatch.setattr(processes.logs, "configure", lambda level: None)  # pytest's logging stays
+    monkeypatch.setattr(processes.logs, "configure", lambda level, fmt="text": None)  # pytest's logging stays
     return captured_run(monkeypatch, lambda: processes.cmd_web(None))  # type: ignore[arg-type]
 
 
