@@ -9,6 +9,7 @@ placement, no remote activity tasks, few slots and a small cache.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -357,6 +358,8 @@ async def serve(settings: Settings) -> None:
             log.info("stopping: finishing the tasks in hand")
     finally:
         sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender  # it holds database connections: done before the engine goes
         if scraped is not None:
             await scraped.close()
         await exchange.aclose()

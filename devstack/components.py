@@ -147,7 +147,10 @@ ADMIN_TOKEN_ENV = "TRADEWIRE_ADMIN_TOKEN"
 SERVER_KEY_ENV = "TRADEWIRE_SECRET_KEY"
 EXCHANGE_KEY_ENVS = frozenset({"TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET"})
 DATABASE_URL_ENV = "TRADEWIRE_DATABASE_URL"  # an external database's URL carries its password
-SECRET_ENVS = EXCHANGE_KEY_ENVS | {ADMIN_TOKEN_ENV, SERVER_KEY_ENV, DATABASE_URL_ENV}
+# The notification receivers' secrets: the worker sends notifications, nobody else.
+RECEIVER_SECRET_ENVS = frozenset({"TRADEWIRE_TELEGRAM_BOT_TOKEN", "TRADEWIRE_NOTIFY_WEBHOOK_SECRET"})
+SECRET_ENVS = (EXCHANGE_KEY_ENVS | RECEIVER_SECRET_ENVS
+               | {ADMIN_TOKEN_ENV, SERVER_KEY_ENV, DATABASE_URL_ENV})
 # What a third-party program (the Temporal dev server) needs from the environment: a locale,
 # a home and temporary files; nothing of Tradewire's.
 BARE_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
@@ -315,7 +318,7 @@ COMPONENTS: tuple[Component, ...] = (
         budget_part=WEB_BUDGET_PART,
         # The admin API and the strategies' HMACs; the exchange keys only on the fast path
         # (off by default: the internet-facing process then holds no exchange keys).
-        secrets=SECRET_ENVS - EXCHANGE_KEY_ENVS,
+        secrets=SECRET_ENVS - EXCHANGE_KEY_ENVS - RECEIVER_SECRET_ENVS,
         keys_on_fast_path=True,
     ),
     Component(
@@ -326,7 +329,7 @@ COMPONENTS: tuple[Component, ...] = (
         ports=(),
         probe=_worker_ready,
         budget_part=1 - WEB_BUDGET_PART,
-        secrets=EXCHANGE_KEY_ENVS | {DATABASE_URL_ENV},
+        secrets=EXCHANGE_KEY_ENVS | RECEIVER_SECRET_ENVS | {DATABASE_URL_ENV},
     ),
 )
 

@@ -148,6 +148,8 @@ SECRETS = {
     "TRADEWIRE_SECRET_KEY": "server-key-value",
     "TRADEWIRE_BITUNIX_API_KEY": "exchange-key",
     "TRADEWIRE_BITUNIX_API_SECRET": "exchange-secret",
+    "TRADEWIRE_TELEGRAM_BOT_TOKEN": "bot-token",
+    "TRADEWIRE_NOTIFY_WEBHOOK_SECRET": "receiver-secret",
 }
 URL = "postgresql+psycopg://tw:pw@db/tradewire"
 
@@ -189,17 +191,21 @@ def test_each_child_holds_only_the_secrets_it_uses(tmp_path: Path) -> None:
     assert not set(SECRETS) & set(envs["exchange"])
     assert "TRADEWIRE_DATABASE_URL" not in envs["exchange"]
     assert envs["exchange"]["TRADEWIRE_LOG_LEVEL"] == "INFO"
-    # The worker trades: the exchange keys and the database, not the admin token.
+    # The worker trades and notifies: the exchange keys, the receivers' secrets and the
+    # database, not the admin token.
     assert {k for k in SECRETS if k in envs["worker"]} == {
-        "TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET"}
+        "TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET",
+        "TRADEWIRE_TELEGRAM_BOT_TOKEN", "TRADEWIRE_NOTIFY_WEBHOOK_SECRET"}
     assert envs["worker"]["TRADEWIRE_DATABASE_URL"] == URL
     # The webhook: the admin API and the strategies' HMACs; no exchange keys (the fast path
     # is off by default)...
     assert {k for k in SECRETS if k in envs["web"]} == {
         "TRADEWIRE_ADMIN_TOKEN", "TRADEWIRE_SECRET_KEY"}
-    # ... unless the fast path places orders from it.
+    # ... unless the fast path places orders from it (still no receiver secret).
     fast = Settings(_env_file=None, state_dir=tmp_path, fast_path=True)
-    assert all(component("web").child_env(fast, URL, base)[k] == v for k, v in SECRETS.items())
+    assert {k for k in SECRETS if k in component("web").child_env(fast, URL, base)} == {
+        "TRADEWIRE_ADMIN_TOKEN", "TRADEWIRE_SECRET_KEY", "TRADEWIRE_BITUNIX_API_KEY",
+        "TRADEWIRE_BITUNIX_API_SECRET"}
 
 
 def test_the_state_dir_is_private_whatever_the_umask(tmp_path: Path) -> None:
