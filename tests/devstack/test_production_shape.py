@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
 import secrets
 import signal
@@ -34,12 +36,20 @@ from temporalio.testing import WorkflowEnvironment
 from tests.devstack.support import free_ports
 from tests.support import waiting
 from tests.support.postgres import PostgresServer
+from tests.support.receiver import Receiver, receiver
 from webhook.auth import SERVER_KEY_FILE
 from workflows.pairs_sync import pairs_schedule_id
 
 PROJECT = Path(__file__).resolve().parents[2]
 START_BUDGET_S = 60  # polled conditions' bound, never a timing assertion
 TRADE_BUDGET_S = 60
+NOTIFY_SECRET = "receiver-signing-secret"
+
+
+def _sync(probe: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def run() -> Any:
+        return probe()
+    return run
 STOP_BUDGET_S = 20
 SIZE = Decimal("0.01")
 
@@ -66,6 +76,7 @@ class Service:
 class Stack:
     tmp: Path
     env: dict[str, str]
+    receiver: Receiver  # the trader's notification webhook
     services: list[Service] = field(default_factory=list)
 
     def env_for(self, name: str, **extra: str) -> dict[str, str]:
@@ -161,13 +172,16 @@ async def stack(tmp_path: Path, pg_server: PostgresServer,
         "TRADEWIRE_WEBHOOK_PORT": str(web_port),
         "TRADEWIRE_LOG_LEVEL": "INFO",
     })
-    built = Stack(tmp_path, env)
     try:
-        yield built
+        with receiver() as hooks:
+            built = Stack(tmp_path, env, hooks)
+            try:
+                yield built
+            finally:
+                built.kill_all()
+                for service in built.services:
+                    await service.proc.wait()
     finally:
-        built.kill_all()
-        for service in built.services:
-            await service.proc.wait()
         pg_server.drop_database(database)
         # The worker's Schedule would outlive the test on the session's Temporal.
         with contextlib.suppress(RPCError):
@@ -215,11 +229,15 @@ async def test_compose_shaped_processes_trade_from_an_empty_database(
     assert "strategy 'prod' created" in out, out
     assert "checked with the server key TRADEWIRE_SECRET_KEY" in out, out  # no key file of its own
 
-    # --- the worker, then the webhook, each with half of the account's request budget ----------
-    worker = await stack.start("worker", "worker", TRADEWIRE_EXCHANGE_BUDGET_SHARE="0.5")
-    # Before the webhook starts: its fast-path worker polls the same queue from this host.
+    # --- the worker (it signs: the whole budget; it sends the notifications), then the webhook
+    # (no fast path, as compose: a small share for its public health read) ---------------------
+    hooks = stack.receiver
+    worker = await stack.start("worker", "worker", TRADEWIRE_EXCHANGE_BUDGET_SHARE="1",
+                               TRADEWIRE_NOTIFY_WEBHOOK_URL=hooks.url + "/hook",
+                               TRADEWIRE_NOTIFY_WEBHOOK_SECRET=NOTIFY_SECRET)
     await stack.healthy(worker, "worker")
-    web = await stack.start("web", "web", TRADEWIRE_EXCHANGE_BUDGET_SHARE="0.5")
+    web = await stack.start("web", "web", TRADEWIRE_EXCHANGE_BUDGET_SHARE="0.1",
+                            TRADEWIRE_FAST_PATH="false")
     await stack.healthy(web, "web")
 
     # The worker keeps the pairs synced on a Temporal Schedule (hourly by default).
@@ -270,6 +288,18 @@ async def test_compose_shaped_processes_trade_from_an_empty_database(
         assert closed["state"]["avg_exit_price"] is not None, closed["state"]
 
     assert sql(db_url, f"SELECT status FROM trade WHERE id = {int(trade_id)}") == [("CLOSED",)]
+    # The worker process told the trader: opened, then closed, each signed.
+    def told() -> list[str] | None:
+        events = [r.json["event"] for r in hooks.at("/hook") if r.json.get("trade_id") == trade_id]
+        return events if {"trade_opened", "trade_closed"} <= set(events) else None
+
+    events = await stack.eventually("the trade's notifications", _sync(told),
+                                    budget_s=TRADE_BUDGET_S)
+    assert events.index("trade_opened") < events.index("trade_closed"), events
+    for got in hooks.at("/hook"):
+        stamp = got.headers["X-Tradewire-Timestamp"]
+        mac = hmac.new(NOTIFY_SECRET.encode(), stamp.encode() + b"." + got.body, hashlib.sha256)
+        assert got.headers["X-Tradewire-Signature"] == "sha256=" + mac.hexdigest()
     # Nothing was shared through a state dir: no process generated a server key of its own.
     assert not list(stack.tmp.glob(f"state-*/{SERVER_KEY_FILE}")), list(stack.tmp.glob("state-*/*"))
 
