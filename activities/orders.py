@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -38,16 +39,18 @@ from activities.contract import (
 from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
 from activities.records import Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
-from exchange.errors import DuplicateClientId, NotFoundYet, OutcomeUnknown, Rejected
+from exchange.errors import DuplicateClientId, ExchangeError, NotFoundYet, OutcomeUnknown, Rejected
 from exchange.models import Fill, Order
 from trading.risk import RiskLimits
-from trading.types import Effect, Leg, OrderStatus, OrderType, Side
+from trading.tiers import RiskTier, tier_refusal
+from trading.types import Effect, Leg, OrderStatus, OrderType, PositionSide, Side
 
 log = logging.getLogger("activities.orders")
 BPS = Decimal(10_000)
 # The default of TRADEWIRE_ORDER_VISIBILITY_S: longer than one exchange request may take
 # (TRADEWIRE_EXCHANGE_TIMEOUT_S) plus the time a new order may take to show in its detail.
 VISIBILITY_WINDOW = timedelta(seconds=30)
+TIERS_MAX_AGE_S = 3600  # BitUnix changes a ladder rarely; an hour-old one only errs early
 NEVER_PLACED = "never placed: the exchange did not show it within {window} s of its send"
 
 
@@ -72,6 +75,8 @@ class OrderActivities:
         self._confirm_tries = confirm_tries
         self._window = visibility_window
         self._now = now
+        # symbol → (when read, its risk-limit ladder): a public read, kept TIERS_MAX_AGE_S.
+        self._tiers: dict[str, tuple[float, list[RiskTier]]] = {}  # float-ok: monotonic time
 
     @property
     def visibility_window(self) -> timedelta:
@@ -113,6 +118,10 @@ class OrderActivities:
                         raise refuse(Failure.CLOCK_SKEWED, skewed)
                 if resend:
                     await self._check_slippage(req)
+                if claim.created and req.leg is Leg.ENTRY and req.target_qty is not None:
+                    why = await self._beyond_tier(req)
+                    if why is not None:
+                        raise refuse(Failure.RISK_LIMIT_EXCEEDED, why)
                 if not claim.created and req.leg is Leg.ENTRY:
                     # Claimed by an attempt that died before sending: the state may have
                     # changed since that claim's gate (docs/design.md#risk).
@@ -206,6 +215,34 @@ class OrderActivities:
             update={"status": OrderStatus.REJECTED, "error": f"not sent: {why}"}
         )
         await self._records.save_order(req.trade_id, req.symbol, snap)
+
+    async def _beyond_tier(self, req: OrderRequest) -> str | None:
+        """Why the entry would take its position past BitUnix's risk-limit tier for its
+        leverage (docs/bitunix.md#risk-limit-tiers), checked before the first send rather than
+        learnt from a 20002. The ladder is a public read kept an hour per symbol; one that
+        cannot be read leaves the decision to the exchange (whose 20002 is explained too)."""
+        price = req.price or req.slippage_anchor
+        if price is None or not req.leverage or req.target_qty is None:
+            return None
+        tiers = await self._tiers_of(req.symbol)
+        if not tiers:
+            return None
+        side = PositionSide.LONG if req.fill_side is Side.BUY else PositionSide.SHORT
+        held = await self._records.held_on_side(req.trade_id, req.symbol, side)
+        return tier_refusal(tiers, req.leverage, held + req.target_qty * price, req.symbol)
+
+    async def _tiers_of(self, symbol: str) -> list[RiskTier]:
+        cached = self._tiers.get(symbol)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < TIERS_MAX_AGE_S:
+            return cached[1]
+        try:
+            tiers = await self._client.position_tiers(symbol)
+        except ExchangeError as exc:
+            log.warning("risk-limit tiers of %s not read (%s): the exchange decides", symbol, exc)
+            return []
+        self._tiers[symbol] = (now, tiers)
+        return tiers
 
     def _past_deadline(self, req: OrderRequest) -> bool:
         return req.send_deadline is not None and self._now() > req.send_deadline

@@ -22,7 +22,7 @@ from activities import notify
 from activities.contract import AdoptRequest, AdoptResult, OrderRequest, OrderSnapshot
 from activities.contract_tracking import TradeOutcome, TradeRecord
 from activities.ownership import TradeOrigin
-from activities.risk import gate_opening, opening_refused
+from activities.risk import gate_opening, opening_refused, side_notional
 from db.models import Fill as FillRow
 from db.models import Incident, Signal, Trade
 from db.models import Order as OrderRow
@@ -213,6 +213,11 @@ class Records:
             )
             assert row is not None
             return Claim(row.id, False, row.exchange_order_id, OrderStatus(row.status))
+
+    async def held_on_side(self, trade_id: int, symbol: str, side: PositionSide) -> Decimal:
+        """The notional the other open trades hold on the symbol's side (activities/risk.py)."""
+        async with self._sessionmaker() as session:
+            return await side_notional(session, symbol, side.value, exclude_trade=trade_id)
 
     async def opening_refusal(self, trade_id: int) -> str | None:
         """Why the trading states refuse an opening order of the trade now; None: allowed."""

@@ -156,6 +156,18 @@ async def scope_book(session: AsyncSession, symbol: str, *, strategy_id: int | N
                      exposure_usdt=Decimal(total))
 
 
+async def side_notional(session: AsyncSession, symbol: str, side: str, *,
+                        exclude_trade: int) -> Decimal:
+    """What the other open trades hold on `symbol`'s `side`, at their entry prices: the
+    position an entry adds to, for the exchange's risk-limit tiers (trading/tiers.py)."""
+    owned = (Trade.filled_qty - Trade.closed_qty) * func.coalesce(Trade.avg_entry_price, 0)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(owned), 0)).where(
+            Trade.symbol == symbol, Trade.side == side, Trade.id != exclude_trade,
+            Trade.status.in_(HOLDING_STATUSES)))
+    return Decimal(total or 0)
+
+
 async def gate_opening(session: AsyncSession, *, trade_id: int, symbol: str,
                        entry: ProposedEntry | None, account_limits: RiskLimits) -> None:
     """In a claim's transaction, before an opening order is claimed: refuse it (RiskRefused,

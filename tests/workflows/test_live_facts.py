@@ -26,10 +26,30 @@ async def test_a_position_past_its_risk_limit_tier_is_refused_with_what_to_do(
     handle = await h.trade(strat=strategy(leverage=10), sizing=Sizing(size=Decimal("0.05")))
     result = await h.result(handle)
     assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
+    # Refused before the send, from the ladder the exchange publishes: no order, no 20002.
+    assert "risk-limit tier" in (result.error or "") and "at most 1000" in (result.error or "")
+    assert "lower the size or the leverage" in (result.error or "")
+    assert (await h.trade_row(handle)).error == result.error
+    assert not await h.place_requests()
+
+
+async def test_a_position_past_its_tier_the_ladder_did_not_show_is_refused_by_the_exchange(
+        harness: Harness) -> None:
+    """A ladder read before it changed (kept an hour): BitUnix's own 20002 then refuses the
+    order, explained, and the trade ends REFUSED after that one placement."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "50000")
+    first = await h.trade(strat=strategy(leverage=10), sizing=Sizing(size=Decimal("0.001")))
+    await h.until_state(first, lambda s: s.status is TradeStatus.TRACKING, "a first trade")
+    await h.paper.admin.position_tiers(BTC, [{"startValue": "0", "endValue": "1000",
+                                              "leverage": 125}])
+    before = len(await h.place_requests())
+    handle = await h.trade(strat=strategy(leverage=10), sizing=Sizing(size=Decimal("0.05")))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
     assert "20002" in (result.error or "")
     assert "lower the order size or the leverage" in (result.error or "")
-    assert (await h.trade_row(handle)).error == result.error
-    assert len(await h.place_requests()) == 1  # refused once: no rule refresh, no resend
+    assert len(await h.place_requests()) == before + 1  # refused once: no rule refresh, no resend
 
 
 async def test_a_clock_too_far_from_the_exchanges_refuses_new_entries_until_fixed(
