@@ -152,11 +152,6 @@ async def read_gauges(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     DATABASE_UP.set(1)
 
 
-async def render(sessionmaker: async_sessionmaker[AsyncSession]) -> bytes:
-    await read_gauges(sessionmaker)
-    return generate_latest(REGISTRY)
-
-
 # --- the admin port ---------------------------------------------------------------------------
 
 
@@ -168,6 +163,21 @@ class MetricsServer:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
         self._server: asyncio.Server | None = None
+        # One read of the database gauges at a time (three queries): scrapes that come while
+        # one runs share it, so any number of scrapers cost the database one read at once.
+        self._reading: asyncio.Task[None] | None = None
+        self.reads = 0  # how many reads the scrapes cost
+
+    async def body(self) -> bytes:
+        """The exposition, with the database gauges of the read in flight, or of a new one."""
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(self._read())
+        await asyncio.shield(self._reading)
+        return generate_latest(REGISTRY)
+
+    async def _read(self) -> None:
+        self.reads += 1
+        await read_gauges(self._sessionmaker)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -197,7 +207,7 @@ class MetricsServer:
             elif parts[1].split("?", 1)[0] != "/metrics":
                 await _answer(writer, 404, b"only GET /metrics\n")
             else:
-                body = await render(self._sessionmaker)
+                body = await self.body()
                 await _answer(writer, 200, body if parts[0] == "GET" else b"",
                               prometheus_client.CONTENT_TYPE_LATEST, length=len(body))
         except (ConnectionError, OSError):

@@ -184,3 +184,29 @@ async def test_an_observer_that_fails_never_fails_the_request(
     assert [t.symbol for t in tickers] == ["BTCUSDT"]
     assert seen == [("market/tickers", "0")]
     assert "exchange observer failed" in caplog.text
+
+
+async def test_scrapes_at_once_share_one_read_of_the_database(
+    temporal_env: WorkflowEnvironment,
+    paper_exchange: PaperExchange,
+    tmp_path: Any,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Each read of the gauges is three queries: twenty scrapers at once must not cost twenty."""
+    import asyncio
+
+    port = free_port()
+    settings = make_settings(temporal_env, paper_exchange, tmp_path, metrics_port=port)
+    server = await metrics.serve(settings, sessionmaker, name="test")
+    assert server is not None
+    try:
+        async with httpx.AsyncClient() as http:
+            answers = await asyncio.gather(
+                *(http.get(f"http://127.0.0.1:{port}/metrics") for _ in range(20)))
+            assert all(a.status_code == 200 for a in answers)
+            assert server.reads < 20, server.reads
+            before = server.reads
+            await http.get(f"http://127.0.0.1:{port}/metrics")  # a later scrape reads afresh
+            assert server.reads == before + 1
+    finally:
+        await server.close()
