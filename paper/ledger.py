@@ -173,6 +173,19 @@ def opening_qty(eng: Engine, order_symbol: str, fill_side: Side, qty: Decimal,
     return max(qty - opposite, ZERO)
 
 
+def opening_at(eng: Engine, symbol: str, fill_side: Side, qty: Decimal, price: Decimal | None,
+               closing: bool) -> tuple[Decimal, Decimal] | None:
+    """What of an order would open exposure and the price it is valued at (its own, else the
+    touch it would take, else the mark); None when it opens nothing."""
+    opening = opening_qty(eng, symbol, fill_side, qty, closing)
+    if opening <= 0:
+        return None
+    bid, ask = eng.market.best_bid_ask(symbol)
+    ref = price or (ask if fill_side is Side.BUY else bid) or eng.market.price(symbol)
+    assert ref is not None
+    return opening, ref
+
+
 def frozen(eng: Engine, coin: str) -> Decimal:
     total = ZERO
     for order in eng.state.open_orders():

@@ -169,12 +169,10 @@ def _attached(eng: Engine, symbol: str, p: dict[str, Any]) -> dict[str, str]:
 
 def _check_margin(eng: Engine, symbol: str, fill_side: Side, qty: Decimal,
                   price: Decimal | None, closing: bool, leverage: int) -> None:
-    opening = ledger.opening_qty(eng, symbol, fill_side, qty, closing)
-    if opening <= 0:
+    valued = ledger.opening_at(eng, symbol, fill_side, qty, price, closing)
+    if valued is None:
         return
-    bid, ask = eng.market.best_bid_ask(symbol)
-    ref = price or (ask if fill_side is Side.BUY else bid) or eng.market.price(symbol)
-    assert ref is not None
+    opening, ref = valued
     need = opening * ref / leverage + opening * ref * eng.fee_rate(ledger.TAKER)
     if need > ledger.available(eng, eng.coin(symbol)):
         raise ExchangeError(E.INSUFFICIENT_BALANCE)

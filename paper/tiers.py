@@ -67,12 +67,10 @@ def check(eng: Engine, symbol: str, fill_side: Side, qty: Decimal, price: Decima
           closing: bool, leverage: int) -> None:
     """Refuse (20002) an opening that takes the symbol's position on this side past the
     notional its leverage's tier allows, valued at the order's price (or the touch)."""
-    opening = ledger.opening_qty(eng, symbol, fill_side, qty, closing)
-    if opening <= 0:
+    valued = ledger.opening_at(eng, symbol, fill_side, qty, price, closing)
+    if valued is None:
         return
-    bid, ask = eng.market.best_bid_ask(symbol)
-    ref = price or (ask if fill_side is Side.BUY else bid) or eng.market.price(symbol)
-    assert ref is not None
+    opening, ref = valued
     held = sum((pos.qty for pos in eng.state.open_positions(symbol)
                 if pos.side.entry_side is fill_side), Decimal(0))
     limit = max_notional(tiers_of(eng, symbol), leverage)
