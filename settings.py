@@ -339,8 +339,8 @@ class Settings(BaseSettings):
 
     # metrics and logs (issue 22) ------------------------------------------------------------
     metrics_port: int = Field(
-        default=0, ge=0, le=65534,
-        description="Port of the webhook's Prometheus `/metrics`; the worker serves on the next port (metrics_port + 1). 0: no metrics served.",
+        default=9464, ge=0, le=65534,
+        description="Port of the webhook's Prometheus `/metrics` (on metrics_host, loopback by default); the worker serves on the next port (metrics_port + 1). 0: no metrics served.",
     )
     metrics_host: str = Field(
         default="127.0.0.1",

@@ -3,6 +3,7 @@ free ports and temporary directories (tests run beside a live `make run`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -11,6 +12,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support.postgres import PostgresServer, postgres_server
 from tests.support.temporal import start_dev_server
+
+# Tests run beside a live `make run`, whose webhook and worker hold the default metrics ports:
+# the apps and processes the tests start serve no /metrics unless a test asks for a port.
+os.environ.setdefault("TRADEWIRE_METRICS_PORT", "0")
 
 
 @pytest.fixture(scope="session")

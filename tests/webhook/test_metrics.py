@@ -143,10 +143,11 @@ async def test_metrics_bind_to_loopback_by_default_and_serve_nothing_else(
     tmp_path: Any,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert defaults.metrics_host == "127.0.0.1"
-    assert defaults.metrics_port == 0  # opt-in: no port is opened unless asked
-    assert await metrics.serve(defaults, sessionmaker, name="test") is None
+    fields = Settings.model_fields
+    assert fields["metrics_host"].default == "127.0.0.1"  # loopback: only this host scrapes
+    assert fields["metrics_port"].default == 9464  # on by default (Prometheus' usual port)
+    off = Settings(_env_file=None, metrics_port=0)  # type: ignore[call-arg]
+    assert await metrics.serve(off, sessionmaker, name="test") is None
 
     port = free_port()
     settings = make_settings(temporal_env, paper_exchange, tmp_path, metrics_port=port)
