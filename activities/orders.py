@@ -77,6 +77,7 @@ class OrderActivities:
         self._now = now
         # symbol → (when read, its risk-limit ladder): a public read, kept TIERS_MAX_AGE_S.
         self._tiers: dict[str, tuple[float, list[RiskTier]]] = {}  # float-ok: monotonic time
+        self._tier_reads: dict[str, asyncio.Future[None]] = {}
 
     @property
     def visibility_window(self) -> timedelta:
@@ -218,31 +219,38 @@ class OrderActivities:
 
     async def _beyond_tier(self, req: OrderRequest) -> str | None:
         """Why the entry would take its position past BitUnix's risk-limit tier for its
-        leverage (docs/bitunix.md#risk-limit-tiers), checked before the first send rather than
-        learnt from a 20002. The ladder is a public read kept an hour per symbol; one that
-        cannot be read leaves the decision to the exchange (whose 20002 is explained too)."""
+        leverage (docs/bitunix.md#risk-limit-tiers), checked before the send rather than learnt
+        from a 20002. Only from a ladder already at hand: the order path never waits for a read
+        (a claimed order whose send waits on a slow read can only be looked for, never re-sent,
+        for the visibility window). A symbol's ladder is read in the background on its first
+        entry and kept an hour; until then the exchange's own 20002 decides."""
         price = req.price or req.slippage_anchor
         if price is None or not req.leverage or req.target_qty is None:
             return None
-        tiers = await self._tiers_of(req.symbol)
+        tiers = self._tiers_at_hand(req.symbol)
         if not tiers:
             return None
         side = PositionSide.LONG if req.fill_side is Side.BUY else PositionSide.SHORT
         held = await self._records.held_on_side(req.trade_id, req.symbol, side)
         return tier_refusal(tiers, req.leverage, held + req.target_qty * price, req.symbol)
 
-    async def _tiers_of(self, symbol: str) -> list[RiskTier]:
+    def _tiers_at_hand(self, symbol: str) -> list[RiskTier]:
+        """The symbol's ladder if read within TIERS_MAX_AGE_S; otherwise [] and one read started
+        in the background (one per symbol at a time)."""
         cached = self._tiers.get(symbol)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < TIERS_MAX_AGE_S:
-            return cached[1]
+        fresh = cached is not None and time.monotonic() - cached[0] < TIERS_MAX_AGE_S
+        reading = self._tier_reads.get(symbol)
+        if not fresh and (reading is None or reading.done()):
+            self._tier_reads[symbol] = asyncio.ensure_future(self._read_tiers(symbol))
+        return cached[1] if cached is not None and fresh else []
+
+    async def _read_tiers(self, symbol: str) -> None:
         try:
             tiers = await self._client.position_tiers(symbol)
         except ExchangeError as exc:
             log.warning("risk-limit tiers of %s not read (%s): the exchange decides", symbol, exc)
-            return []
-        self._tiers[symbol] = (now, tiers)
-        return tiers
+            return
+        self._tiers[symbol] = (time.monotonic(), tiers)
 
     def _past_deadline(self, req: OrderRequest) -> bool:
         return req.send_deadline is not None and self._now() > req.send_deadline
