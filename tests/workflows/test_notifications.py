@@ -113,7 +113,12 @@ async def test_a_trade_s_open_and_close_are_notified_with_the_pnl_signed(harness
     first, second = telegrams(rec)
     assert first["chat_id"] == second["chat_id"] == CHAT
     assert "opened" in first["text"] and "closed" in second["text"] and "PnL" in second["text"]
-    assert {r.status for r in await rows(h)} == {"sent"}
+
+    # A row is marked sent once its receiver has answered: the receiver saw it just before.
+    async def all_sent() -> bool:
+        return {r.status for r in await rows(h)} == {"sent"}
+
+    await until(all_sent, "every notification row marked sent")
 
 
 async def test_a_refused_trade_is_notified_to_its_strategy_s_own_receiver(

@@ -41,6 +41,7 @@ async def h(harness: Harness) -> AsyncIterator[Harness]:
     await harness.paper.admin.set_price(BTC, "95000")
     await harness.paper.admin.set_price(ETH, "3000")
     yield harness
+    await harness.paper.admin.freeze(BTC, frozen=False)
     await _stop_webhook_trades(harness)
     await _clean(harness)
 
@@ -86,6 +87,9 @@ def entry_prices(st: Any) -> list[Decimal]:
 
 
 async def test_a_halt_stops_a_chase_before_its_next_reprice(h: Harness, tmp_path: Path) -> None:
+    # Only the price this test sets moves the book: a random step could re-price the chase
+    # before the halt is sent.
+    await h.paper.admin.freeze(BTC)
     handle = await h.trade(entry_type=EntryType.CHASE, sizing=Sizing(size=QTY),
                            reference_price=Decimal("95000"), sl=Decimal("93000"))
     await h.until_state(handle, lambda s: entry_prices(s) == [Decimal("94999.9")],
