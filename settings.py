@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     risk_latch_flatten: bool = Field(
         default=False,
         description="A daily loss breach also closes every position of its scope (with HALTED only).")
+    taker_fee_rate: Decimal = Field(
+        default=Decimal("0.0006"), ge=0, lt=Decimal("0.01"),
+        description="The account's taker fee rate: break-even stops and risk-% sizing count it, twice.")
     risk_day_timezone: str = Field(
         default="UTC", description="The time zone whose midnight starts a trading day (IANA name).")
 

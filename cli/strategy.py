@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
@@ -85,6 +86,16 @@ def _add_receivers(p: argparse.ArgumentParser, *, removable: bool) -> None:
                            help="back to the account's Telegram bot and chat")
 
 
+def _exit_plan(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("give a JSON object: {\"tps\": [...], \"trail\": {...}}")
+    return value
+
+
 def _add_parameters(p: argparse.ArgumentParser) -> None:
     """The strategy's defaults and limits (`add` and `set`)."""
     sizing = p.add_mutually_exclusive_group()
@@ -94,6 +105,10 @@ def _add_parameters(p: argparse.ArgumentParser) -> None:
     )
     sizing.add_argument(
         "--size-pct", type=positive_decimal, help="default %% of available margin"
+    )
+    sizing.add_argument(
+        "--risk-pct", type=positive_decimal,
+        help="default: size so the stop-loss, if hit, loses this %% of the equity (fees included)"
     )
     p.add_argument("--order-type", dest="entry_type", choices=[e.value for e in EntryType])
     p.add_argument(
@@ -116,6 +131,10 @@ def _add_parameters(p: argparse.ArgumentParser) -> None:
         "--tracking-interval", dest="tracking_interval_s", type=positive_int, metavar="SECONDS"
     )
     p.add_argument("--stop-type", choices=[s.value for s in StopType])
+    p.add_argument(
+        "--exits", type=_exit_plan, metavar="JSON",
+        help='default exit plan (docs/design.md#exits), e.g. \'{"tps": [{"pct": "1", '
+             '"qty_pct": "50", "sl_after": "breakeven"}, {"pct": "2"}], "trail": {"pct": "1"}}\'')
     p.add_argument(
         "--rate-limit",
         dest="rate_limit_per_min",

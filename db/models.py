@@ -85,7 +85,7 @@ class Strategy(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "num_nonnulls(size, size_usdt, size_pct) = 1", name="one_sizing"
+            "num_nonnulls(size, size_usdt, size_pct, risk_pct) = 1", name="one_sizing"
         ),
         CheckConstraint(enum_check("entry_type", EntryType), name="entry_type"),
         CheckConstraint(enum_check("exit_entry_type", EntryType), name="exit_entry_type"),
@@ -110,6 +110,7 @@ class Strategy(Base):
     size: Mapped[MaybeMoney]
     size_usdt: Mapped[MaybeMoney] = mapped_column(server_default=text("100"))
     size_pct: Mapped[MaybeMoney]
+    risk_pct: Mapped[MaybeMoney]  # the stop-loss, if hit, loses this share of the equity
     entry_type: Mapped[str] = mapped_column(String(10), server_default=text("'market'"))
     leverage: Mapped[int | None]
     margin_mode: Mapped[str | None] = mapped_column(String(10))
@@ -126,6 +127,8 @@ class Strategy(Base):
         String(10), server_default=text("'flatten'")
     )
     tracking_interval_s: Mapped[int] = mapped_column(server_default=text("300"))
+    # The default exit plan (trading/exits.py ExitPlan as JSON; NULL: none): docs/design.md#exits.
+    exits: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     stop_type: Mapped[str] = mapped_column(String(12), server_default=text("'MARK_PRICE'"))
     # Webhook access (docs/design.md#webhook-secrets): the secret is kept only as an HMAC-SHA256
     # under the server key (webhook/auth.py); NULL means no alert can authenticate until one is set.

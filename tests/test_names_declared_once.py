@@ -41,7 +41,7 @@ def test_a_strategy_row_becomes_the_snapshot_with_every_parameter() -> None:
         max_slippage_bps="12", chase_fallback="give_up", exit_entry_type="limit",
         max_alert_age_s=30, dedupe_window_s=90, notional_floor="6", allow_split=True,
         on_protection_refused="warn", tracking_interval_s=120, stop_type="LAST_PRICE",
-        max_leverage=9,
+        max_leverage=9, exits={"tps": [{"pct": "1", "qty_pct": "50"}, {"pct": "2"}]},
     )
     snap = StrategySnapshot.model_validate(row, from_attributes=True)
     defaults = StrategySnapshot(name="default")

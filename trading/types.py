@@ -196,6 +196,9 @@ class Leg(StrEnum):
     PROTECTION = "protection"  # an order-level or position-level TP/SL order
     TRIGGERED = "triggered"  # the exchange's own close when our TP/SL fired
     EXTERNAL = "external"  # a close we did not send (liquidation, manual close)
+    # A level of a take-profit ladder: a reduce-only limit order of the trade's own quantity
+    # (docs/design.md#exits).
+    TAKE_PROFIT = "take_profit"
     # Quantity the trade took on without an order: an incident's unowned quantity, adopted
     # (docs/design.md#incident-policies). Never sent; its row records what was taken and when.
     ADOPTED = "adopted"
@@ -207,7 +210,7 @@ class Leg(StrEnum):
 
     @property
     def closes(self) -> bool:
-        return self in (Leg.EXIT, Leg.FLATTEN, Leg.TRIGGERED, Leg.EXTERNAL)
+        return self in (Leg.EXIT, Leg.FLATTEN, Leg.TRIGGERED, Leg.EXTERNAL, Leg.TAKE_PROFIT)
 
     @property
     def opens(self) -> bool:
@@ -223,6 +226,7 @@ _LETTERS = {
     Leg.TRIGGERED: "T",
     Leg.EXTERNAL: "Z",
     Leg.ADOPTED: "A",
+    Leg.TAKE_PROFIT: "L",
 }
 
 

@@ -9,12 +9,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Strategy
-from trading.types import Intent, PositionSide, SignalOutcome
+from trading.exits import ExitPlan, TakeProfit, Trailing
+from trading.types import Intent, PositionSide, SignalOutcome, StopType
 from webhook import queries, risk_gate
 from webhook.intent import REVERSES
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.queries import Delivery, KeyHolder, LatestExits, OpenTradeRow
-from webhook.schemas import Alert
+from webhook.schemas import Alert, TrailPrice
 from workflows.contract import (
     Sizing,
     StrategySnapshot,
@@ -200,6 +201,7 @@ async def plan_start(
         sl=alert.sl,
         tp_pct=alert.tp_pct,
         sl_pct=alert.sl_pct,
+        exits=exit_plan(alert, snapshot(strategy).exits),
         alert_time=alert.time,
         received_at=holder.received_at,
         close_first_workflow_id=close_first,
@@ -207,6 +209,36 @@ async def plan_start(
         client_id_namespace=await queries.install_id(session),
     )
     return StartPlan(holder.signal_id, holder.trade_id, holder.workflow_id, inp, eager)
+
+
+def exit_plan(alert: Alert, default: ExitPlan | None) -> ExitPlan | None:
+    """The trade's exit plan (docs/design.md#exits): the alert's ladder, else the strategy's
+    unless the alert gives a single tp/tp_pct; the alert's `sl_after_tp` over either ladder's;
+    the alert's trailing stop, else the strategy's. None when nothing is asked."""
+    default = default or ExitPlan()
+    if alert.tps is not None:
+        levels = tuple(TakeProfit(price=t.price, pct=t.pct, qty_pct=t.qty_pct) for t in alert.tps)
+    elif alert.tp is None and alert.tp_pct is None:
+        levels = default.tps
+    else:
+        levels = ()
+    after = alert.sl_after_tp
+    if after is not None:
+        afters = after if isinstance(after, list) else [after] * len(levels)
+        levels = tuple(t.model_copy(update={"sl_after": a})
+                       for t, a in zip(levels, afters, strict=True))
+    trail = default.trail
+    if alert.trail_pct is not None:
+        trail = Trailing(
+            pct=alert.trail_pct, activation_pct=alert.trail_activation_pct,
+            activation_price=alert.trail_activation_price,
+            price_type=None if alert.trail_price is None else _TRAIL_PRICES[alert.trail_price],
+        )
+    plan = ExitPlan(tps=levels, trail=trail)
+    return None if plan.empty else plan
+
+
+_TRAIL_PRICES = {TrailPrice.MARK: StopType.MARK_PRICE, TrailPrice.LAST: StopType.LAST_PRICE}
 
 
 def _sizing(alert: Alert, intent: Intent) -> Sizing | None:

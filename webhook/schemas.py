@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from trading.exits import MAX_TP_LEVELS, SlAfterTp
 from trading.types import EntryType
 
 MAX_BODY_BYTES = 16 * 1024
@@ -152,6 +153,17 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _lower_all(value: Any) -> Any:
+    return [_lower(v) for v in value] if isinstance(value, list) else _lower(value)
+
+
+class TrailPrice(StrEnum):
+    """What a trailing stop follows (`trail_price`)."""
+
+    MARK = "mark"
+    LAST = "last"
+
+
 # Validators run last-listed first: the float check, then the strict text and the bounds.
 _Num = (BeforeValidator(_strict_number), BeforeValidator(_no_float))
 Price = Annotated[Decimal, *_Num, Field(gt=0, allow_inf_nan=False)]
@@ -160,6 +172,26 @@ Held = Annotated[Decimal, *_Num, Field(ge=0, allow_inf_nan=False)]
 # A TP or SL closer than this to the entry is noise, not a target (and 1e-999999 % is absurd).
 MIN_TARGET_PCT = Decimal("0.01")
 Target = Annotated[Decimal, *_Num, Field(ge=MIN_TARGET_PCT, lt=1000, allow_inf_nan=False)]
+
+
+Share = Annotated[Decimal, *_Num, Field(gt=0, le=100, allow_inf_nan=False)]
+TrailPct = Annotated[Decimal, *_Num, Field(ge=MIN_TARGET_PCT, lt=100, allow_inf_nan=False)]
+
+
+class AlertTakeProfit(BaseModel):
+    """One level of `tps` (trading/exits.py TakeProfit): `price` or `pct`, and `qty_pct`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    price: Price | None = None
+    pct: Target | None = None
+    qty_pct: Share | None = None
+
+    @model_validator(mode="after")
+    def _price_or_pct(self) -> AlertTakeProfit:
+        if (self.price is None) == (self.pct is None):
+            raise ValueError("each tps level needs exactly one of price and pct")
+        return self
 
 
 class Alert(BaseModel):
@@ -187,6 +219,16 @@ class Alert(BaseModel):
     # Which side of 100 % is safe depends on the trade's side: webhook/intent.py checks it.
     tp_pct: Target | None = None
     sl_pct: Target | None = None
+    # The exit plan (docs/design.md#exits): a take-profit ladder, where the stop goes after each
+    # level, a trailing stop; risk-% sizing; a partial exit.
+    tps: list[AlertTakeProfit] | None = Field(default=None, min_length=1, max_length=MAX_TP_LEVELS)
+    sl_after_tp: Annotated[SlAfterTp | list[SlAfterTp] | None, BeforeValidator(_lower_all)] = None
+    trail_pct: TrailPct | None = None
+    trail_activation_pct: Target | None = None
+    trail_activation_price: Price | None = None
+    trail_price: Annotated[TrailPrice | None, BeforeValidator(_lower)] = None
+    risk_pct: Annotated[Amount, Field(le=100)] | None = None
+    close_pct: Share | None = None
     alert_id: Annotated[str | None, BeforeValidator(_text_id)] = Field(
         default=None, min_length=1, max_length=100
     )
@@ -202,7 +244,8 @@ class Alert(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Alert:
-        sizings = [n for n in ("size", "size_usdt", "size_pct") if getattr(self, n) is not None]
+        sizings = [n for n in ("size", "size_usdt", "size_pct", "risk_pct")
+                   if getattr(self, n) is not None]
         if len(sizings) > 1:
             raise ValueError(
                 f"contradictory fields {' and '.join(sizings)}: give at most one sizing"
@@ -210,6 +253,20 @@ class Alert(BaseModel):
         for absolute, relative in (("tp", "tp_pct"), ("sl", "sl_pct")):
             if getattr(self, absolute) is not None and getattr(self, relative) is not None:
                 raise ValueError(f"contradictory fields {absolute} and {relative}: give one")
+        if self.tps is not None and (self.tp is not None or self.tp_pct is not None):
+            raise ValueError("contradictory fields tps and tp/tp_pct: give the ladder or one TP")
+        if self.trail_activation_pct is not None and self.trail_activation_price is not None:
+            raise ValueError("contradictory fields trail_activation_pct and "
+                             "trail_activation_price: give one")
+        trail_extras = [n for n in ("trail_activation_pct", "trail_activation_price", "trail_price")
+                        if getattr(self, n) is not None]
+        if trail_extras and self.trail_pct is None:
+            raise ValueError(f"missing field 'trail_pct': {trail_extras[0]} needs the trail")
+        if isinstance(self.sl_after_tp, list) and len(self.sl_after_tp) != len(self.tps or ()):
+            raise ValueError("sl_after_tp as a list needs one entry per tps level "
+                             f"({len(self.sl_after_tp)} given for {len(self.tps or ())} levels)")
+        if sum((t.qty_pct or 0 for t in self.tps or ()), Decimal(0)) > 100:
+            raise ValueError("the tps shares (qty_pct) add up to more than 100")
         if self.order_type is EntryType.LIMIT and self.price is None:
             raise ValueError("missing field 'price': order_type limit needs the limit price")
         if self.prev_market_position is not None and self.market_position is None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from activities.notify import shown_url
 from db.models import Strategy
 from settings import Settings
+from trading.exits import ExitPlan
 from trading.risk import RiskLimits, option
 from webhook.auth import check_secret, generate_secret, hash_secret, parse_network
 from webhook.schemas import STRATEGY_NAME_PATTERN
@@ -94,6 +95,13 @@ def _normalise(params: dict[str, Any]) -> dict[str, Any]:
     else:
         for n in SIZINGS:
             out.pop(n, None)
+    if out.get("exits") is not None:  # stored as JSON, checked as the trade will read it
+        try:
+            plan = ExitPlan.model_validate(out["exits"])
+        except ValidationError as exc:
+            why = "; ".join(e["msg"] for e in exc.errors())
+            raise StrategyError(f"exits: {why}") from None
+        out["exits"] = None if plan.empty else plan.model_dump(mode="json", exclude_defaults=True)
     url = out.get("notify_webhook_url")
     if url is not None and not re.match(r"https?://[^/\s]+", url):
         raise StrategyError("--notify-webhook-url: give an http:// or https:// URL")

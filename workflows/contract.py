@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trading.exits import ExitPlan
 from trading.types import (
     ChaseFallback,
     EntryType,
@@ -31,22 +32,24 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SIZINGS = ("size", "size_usdt", "size_pct", "risk_pct")
+
+
 class Sizing(Frozen):
     """Exactly one way to size the entry (see trading.sizing)."""
 
     size: Decimal | None = None  # base units
     size_usdt: Decimal | None = None  # notional in the quote currency
     size_pct: Decimal | None = None  # percent of available margin committed as initial margin
+    # percent of the account's equity the stop-loss loses if hit, both fees included
+    risk_pct: Decimal | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Sizing:
-        given = [n for n in ("size", "size_usdt", "size_pct") if getattr(self, n) is not None]
+        given = [n for n in SIZINGS if getattr(self, n) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of size, size_usdt, size_pct (got {given or 'none'})")
+            raise ValueError(f"give exactly one of {', '.join(SIZINGS)} (got {given or 'none'})")
         return self
-
-
-SIZINGS = ("size", "size_usdt", "size_pct")
 
 
 class StrategySnapshot(Frozen):
@@ -75,6 +78,9 @@ class StrategySnapshot(Frozen):
     # The strategy's risk limit on leverage, checked before the leverage is set (its other
     # limits, and the account's, are checked when the entry is claimed: activities/risk.py).
     max_leverage: int | None = None
+    # The default exit plan (a take-profit ladder, a trailing stop): an alert's own wins, field
+    # by field (webhook/routing.py).
+    exits: ExitPlan | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +137,9 @@ class TradeInput(Frozen):
     sl: Decimal | None = None
     tp_pct: Decimal | None = None
     sl_pct: Decimal | None = None
+    # The take-profit ladder and trailing stop, the alert's merged over the strategy's
+    # (docs/design.md#exits); None: the single tp/tp_pct above, and no trail.
+    exits: ExitPlan | None = None
     alert_time: datetime | None = None
     received_at: datetime
     # A reverse: close this trade (its own quantity) and wait for it before entering: the

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ledger import TradeLedger
     from workflows.policies import MIN_WINDOW
     from workflows.state import (
+        Exits,
         Inbox,
         OpenOrderView,
         Protection,
@@ -74,6 +75,7 @@ class TradeRun:
             ),
             state=TradeState(trade_id=inp.trade_id, symbol=inp.symbol, side=inp.side),
             venue=Venue(mark=inp.reference_price),
+            exits=Exits(plan=inp.exits),
         )
         self.calls = TradeCalls()
         # Not carried: the rules are read again by a continued run (they may have changed).

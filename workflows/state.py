@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trading.exits import ExitPlan
 from trading.types import PositionMode, PositionSide, TradeStatus, TradingState
 from workflows.ledger import TradeLedger
 from workflows.messages import CancelRequest, CloseRequest
@@ -53,6 +54,33 @@ class ProtectionView(Frozen):
     level: str = "none"  # "order" | "position" | "none"
 
 
+class LevelView(Frozen):
+    """One take-profit level as it stands (docs/design.md#exits)."""
+
+    price: Decimal | None = None  # None: a percent not resolved yet (no average entry price)
+    qty: Decimal = Decimal(0)
+    filled_qty: Decimal = Decimal(0)
+    status: str = "waiting"  # waiting | working | filled | cancelled
+
+
+class TrailView(Frozen):
+    """The trailing stop as it stands: active once the price reached its activation."""
+
+    pct: Decimal
+    active: bool = False
+    best_price: Decimal | None = None  # the high-water mark (a long) or low-water mark (a short)
+    stop: Decimal | None = None  # the stop the trail wants now
+
+
+class ExitsView(Frozen):
+    """The trade's exit plan as it stands: each level, what filled, the current stop, and the
+    trail with its high-water mark."""
+
+    levels: list[LevelView] = Field(default_factory=list)
+    stop: Decimal | None = None
+    trail: TrailView | None = None
+
+
 class TradeState(BaseModel):
     """What query `state` answers; mirrored in search attributes and the trade row."""
 
@@ -84,6 +112,8 @@ class TradeState(BaseModel):
     trading_state: TradingState = TradingState.ACTIVE
     trading_state_scope: str | None = None
     trading_state_reason: str | None = None
+    # The exit plan (docs/design.md#exits); None: a single TP/SL, shown by `protection`.
+    exits: ExitsView | None = None
 
 
 # --- the memory: everything above and below, carried whole ----------------------------------
@@ -127,8 +157,16 @@ class Venue(Mutable):
     available: Decimal | None = None  # the account's available margin at the entry's read
 
 
+class Exits(Mutable):
+    """The trade's exit plan as it stands (docs/design.md#exits): the input's, until an update
+    replaces it, and what the trade tracks of it."""
+
+    plan: ExitPlan | None = None
+
+
 class TradeMemory(Mutable):
     inbox: Inbox = Field(default_factory=Inbox)
+    exits: Exits = Field(default_factory=Exits)
     ledger: TradeLedger
     protection: Protection = Field(default_factory=Protection)
     venue: Venue = Field(default_factory=Venue)

@@ -156,7 +156,7 @@ async def test_reverse_closes_the_open_trade_first_and_sizes_by_market_position_
     assert r.json()["intent"] == "REVERSE_TO_SHORT"
     inp = await _started_input(webhook, r.json()["workflow_id"])
     assert inp["close_first_workflow_id"] == opened["workflow_id"]
-    assert inp["sizing"] == {"size": "0.02", "size_usdt": None, "size_pct": None}  # never 0.03
+    assert inp["sizing"] == {"size": "0.02", "size_usdt": None, "size_pct": None, "risk_pct": None}  # never 0.03
     trade = await webhook.trade(r.json()["trade_id"])
     assert (trade.side, trade.intent, trade.status) == (
         "SHORT",
