@@ -139,7 +139,8 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         account_limits=settings.risk_limits,
     )
     venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader,
-                            account_limits=settings.risk_limits)
+                            account_limits=settings.risk_limits,
+                            taker_fee_rate=settings.taker_fee_rate)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker,
                                       visibility_window=orders.visibility_window)
     tracking = TrackingActivities(deps.exchange, deps.sessionmaker, orders)

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trading.exits import DEFAULT_TAKER_FEE_RATE
 from trading.types import (
     Effect,
     Leg,
@@ -111,6 +112,8 @@ class VenueSnapshot(Model):
     best_bid: Decimal | None
     best_ask: Decimal | None
     other_trade_sides: list[PositionSide] = Field(default_factory=list)  # open trades but ours
+    # The account's taker fee rate (TRADEWIRE_TAKER_FEE_RATE): break-even stops, risk-% sizing.
+    taker_fee_rate: Decimal = DEFAULT_TAKER_FEE_RATE
 
 
 class SymbolConfigRequest(Model):

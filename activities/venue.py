@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -25,6 +26,7 @@ from activities.records import Records
 from activities.venue_reads import VenueReader
 from exchange.client import BitunixClient
 from exchange.errors import Rejected
+from trading.exits import DEFAULT_TAKER_FEE_RATE
 from trading.risk import ACCOUNT, RiskLimits, check_max_leverage
 
 log = logging.getLogger("activities.venue")
@@ -38,8 +40,10 @@ class VenueActivities:
         sessionmaker: async_sessionmaker[AsyncSession],
         reader: VenueReader | None = None,
         account_limits: RiskLimits | None = None,
+        taker_fee_rate: Decimal = DEFAULT_TAKER_FEE_RATE,
     ) -> None:
         self._client = client
+        self._taker_fee_rate = taker_fee_rate
         self._account_limits = account_limits or RiskLimits()
         self._records = Records(sessionmaker)
         self._reader = reader or VenueReader(client)
@@ -72,6 +76,7 @@ class VenueActivities:
                 best_bid=reads.book.best_bid,
                 best_ask=reads.book.best_ask,
                 other_trade_sides=context.other_sides,
+                taker_fee_rate=self._taker_fee_rate,
             )
 
     @activity.defn(name="configure_symbol")

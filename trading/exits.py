@@ -17,6 +17,9 @@ from trading.types import StopType
 
 HUNDRED = Decimal(100)
 MAX_TP_LEVELS = 6
+# BitUnix's standard futures taker fee; the account's own is TRADEWIRE_TAKER_FEE_RATE, which a
+# trade learns with its entry's read (a trade that never read it, an adopted one, uses this).
+DEFAULT_TAKER_FEE_RATE = Decimal("0.0006")
 
 
 class Frozen(BaseModel):

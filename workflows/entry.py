@@ -67,6 +67,7 @@ async def prepare(run: TradeRun) -> EntrySize:
     )
     run.venue.mode, run.venue.mark = venue.position_mode, venue.mark_price
     run.venue.available = venue.available
+    run.venue.taker_fee_rate = venue.taker_fee_rate
     run.state.position_mode, run.state.mark_price = venue.position_mode, venue.mark_price
     _guard(lambda: check_one_way_entry(venue.position_mode, symbol=run.inp.symbol,
                                         entry=run.inp.side,

@@ -155,6 +155,7 @@ class Venue(Mutable):
     mark: Decimal | None = None
     position_qty: Decimal | None = None  # the trade's side of the position; None: flat or unread
     available: Decimal | None = None  # the account's available margin at the entry's read
+    taker_fee_rate: Decimal | None = None  # the account's, from the entry's read
 
 
 class Exits(Mutable):
