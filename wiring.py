@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import httpx
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from activities.notify import Receivers, Sender
+    from activities.notify_sender import Receivers, Sender
     from exchange.budget import Budget
     from settings import Settings
 
@@ -61,7 +61,7 @@ def public_exchange_client(settings: Settings) -> BitunixClient:
 
 def notify_receivers(settings: Settings) -> Receivers:
     """The account's notification receivers (TRADEWIRE_NOTIFY_*, TRADEWIRE_TELEGRAM_*)."""
-    from activities.notify import Receivers
+    from activities.notify_sender import Receivers
 
     return Receivers.of(
         webhook_url=settings.notify_webhook_url,
@@ -74,7 +74,7 @@ def notify_receivers(settings: Settings) -> Receivers:
 
 def notify_sender(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> Sender:
     """The worker's sender of the notification outbox (docs/design.md#notifications)."""
-    from activities.notify import Sender
+    from activities.notify_sender import Sender
 
     return Sender(sessionmaker, notify_receivers(settings), queue_max=settings.notify_queue_max,
                   max_attempts=settings.notify_max_attempts,

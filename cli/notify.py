@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """0: every receiver took the message; 1: one did not; 2: none is configured."""
-    from activities.notify import send_test
+    from activities.notify_sender import send_test
     from cli.strategy import _run
     from webhook import strategies
     from wiring import notify_receivers
@@ -33,7 +33,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     account = notify_receivers(settings)
     timeout = float(settings.notify_timeout_s)  # float-ok: seconds
 
-    async def send(receivers) -> int:  # noqa: ANN001 - activities.notify.Receivers
+    async def send(receivers) -> int:  # noqa: ANN001 - activities.notify_sender.Receivers
         results = await send_test(receivers, timeout_s=timeout, strategy=args.strategy)
         if not results:
             print("tradewire notify: no receiver configured: set TRADEWIRE_NOTIFY_WEBHOOK_URL, "

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from activities.notify import shown_url
+from activities.notify_sender import shown_url
 from db.models import Strategy
 from settings import Settings
 from trading.exits import ExitPlan

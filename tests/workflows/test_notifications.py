@@ -19,7 +19,8 @@ from pydantic import SecretStr
 from sqlalchemy import select, text
 
 from activities.incidents import IncidentBook, Mismatch
-from activities.notify import Receivers, Sender, enqueue
+from activities.notify import enqueue
+from activities.notify_sender import Receivers, Sender
 from activities.risk import RiskBook
 from db.models import Notification, Strategy
 from tests.support.receiver import Receiver, free_port, receiver
@@ -258,7 +259,7 @@ async def test_the_daily_summary_is_written_once_after_the_day_boundary(harness:
 async def test_the_queue_over_its_bound_drops_the_oldest_and_says_so(
         wf_db, caplog: pytest.LogCaptureFixture) -> None:
     _, sessionmaker = wf_db
-    caplog.set_level(logging.WARNING, logger="activities.notify")
+    caplog.set_level(logging.WARNING, logger="activities.notify_sender")
     async with sessionmaker() as session, session.begin():
         await session.execute(text("TRUNCATE notification"))
         for n in range(4):  # 8 rows: one per kind of receiver each
