@@ -31,6 +31,7 @@ from pathlib import Path
 from bench import (
     ack,
     burst,
+    candle_close,
     flood,
     floor,
     memory,
@@ -46,10 +47,11 @@ from bench.report import Outcome
 from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running_stack
 from devstack.components import defines_function, module_exists
 
-STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst")
+STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst",
+                      "candle_close")
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
-ORDER = ("floor", "signal_to_order", "ack", "flood", "burst", "memory", "precision_fuzz",
-         "profile")
+ORDER = ("floor", "signal_to_order", "ack", "flood", "candle_close", "burst", "memory",
+         "precision_fuzz", "profile")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -136,6 +138,9 @@ class Bench:
             self.notes += stack.notes
             await self.on_stack(stack, idle={})
             return
+        if not self.wanted & set(STACK_MEASUREMENTS) - {"candle_close"}:
+            await self.candle_close()  # on stacks of its own
+            return
         say("starting the stack (fast path on) …")
         async with full_stack(self.limits, self.work / "fast", fast_path=True) as stack:
             await asyncio.sleep(memory.SETTLE_S)
@@ -155,6 +160,24 @@ class Bench:
         flooded = self.outcomes.get("flood")
         if flooded is not None and not flooded.skipped:
             await self.flood_limit_off(flooded)
+        if "candle_close" in self.wanted:
+            await self.candle_close()
+
+    async def candle_close(self) -> None:
+        """On stacks of its own: more symbols than the bundled pairs, and BitUnix's real limits
+        on the second."""
+        out = await guarded("4d. Candle close (limits raised, stack of its own)", "candle_close",
+                            lambda: candle_close.raised(self.limits, self.work))
+        self.outcomes["candle_close"] = out
+        if out.skipped or self.quick:
+            return
+        say("4d. Candle close under BitUnix's real limits …")
+        try:
+            await candle_close.real_limits(self.limits, self.work, out)
+            say(f"  {out.rows[-1].metric}: {out.rows[-1].value} {out.rows[-1].verdict}")
+        except (BenchFailure, StackError) as exc:
+            say(f"real limits: FAILED: {exc}")
+            out.notes.append(f"real limits: failed: {exc}")
 
     async def flood_limit_off(self, main: Outcome) -> None:
         """The flood series again on a stack whose per-address limit is out of reach."""

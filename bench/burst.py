@@ -13,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from bench.alerts import (
@@ -141,13 +142,38 @@ async def _strays_by_answer(stack: Stack, acks: list[Ack], stray_ids: list[str]
     return dict(out)
 
 
-async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[str, Any]],
-                 sent_s: float, total: int, rate: int, duration_s: int) -> Outcome:  # float-ok: seconds
+@dataclass
+class Tally:
+    """What became of the alerts answered 202: each must name a workflow Temporal knows, with
+    exactly one trade row, whose orders the exchange accepted exactly once; and no accepted
+    order may come from elsewhere."""
+
+    lost_workflows: int
+    doubled_workflows: int
+    lost_orders: int
+    doubled_orders: int
+    bad_trade_rows: int
+    strays: int
+    strays_by_answer: dict[str, int]
+    to_order_ms: list[float]  # each accepted alert's send → its first order's receipt
+    last_order_ns: int | None  # the exchange's receipt of the last of those first orders
+
+    @property
+    def lost(self) -> int:
+        return self.lost_workflows + self.lost_orders
+
+    @property
+    def doubled(self) -> int:
+        return self.doubled_workflows + self.doubled_orders + self.strays
+
+
+async def tally(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[str, Any]]
+                ) -> Tally:
     workflow_ids = [str(a.body["workflow_id"]) for a in ok]
     exists = await workflows_exist(stack, workflow_ids)
     rows_by_wf = await orders_by_workflow(stack, workflow_ids)
     accepted_by_client = Counter(e["client_id"] for e in log if e["code"] == 0)
-    first_order_ns = {}
+    first_order_ns: dict[str, int] = {}
     for e in log:
         if e["code"] == 0 and e["client_id"] not in first_order_ns:
             first_order_ns[e["client_id"]] = e["t_ns"]
@@ -156,6 +182,7 @@ async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[st
     lost_orders = doubled_orders = bad_trade_rows = 0
     ours: set[str] = set()
     to_order_ms = []
+    last_order_ns = None
     for ack, wf in zip(ok, workflow_ids, strict=True):
         info = rows_by_wf.get(wf, {"trades": 0, "client_ids": []})
         bad_trade_rows += info["trades"] != 1
@@ -166,9 +193,20 @@ async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[st
         times = [first_order_ns[c] for c in info["client_ids"] if c in first_order_ns]
         if times:
             to_order_ms.append((min(times) - ack.sent_ns) / 1e6)
+            last_order_ns = max(last_order_ns or 0, min(times))
     stray_ids = [c for c in accepted_by_client if c not in ours]
     strays = sum(accepted_by_client[c] for c in stray_ids)
-    strays_by_answer = await _strays_by_answer(stack, acks, stray_ids)
+    return Tally(lost_workflows, doubled_workflows, lost_orders, doubled_orders, bad_trade_rows,
+                 strays, await _strays_by_answer(stack, acks, stray_ids), to_order_ms,
+                 last_order_ns)
+
+
+async def _check(stack: Stack, acks: list[Ack], ok: list[Ack], log: list[dict[str, Any]],
+                 sent_s: float, total: int, rate: int, duration_s: int) -> Outcome:  # float-ok: seconds
+    t = await tally(stack, acks, ok, log)
+    lost_workflows, doubled_workflows = t.lost_workflows, t.doubled_workflows
+    lost_orders, doubled_orders, bad_trade_rows = t.lost_orders, t.doubled_orders, t.bad_trade_rows
+    strays, strays_by_answer, to_order_ms = t.strays, t.strays_by_answer, t.to_order_ms
     statuses = Counter(str(a.status) for a in acks)
     ack = summary(a.ack_ms for a in acks)
     lat = summary(to_order_ms)

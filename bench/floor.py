@@ -31,7 +31,7 @@ SYMBOL = "BTCUSDT"
 QTY = "0.001"
 
 
-def _signed(endpoint: ExchangeEndpoint, body: str) -> dict[str, str]:
+def signed(endpoint: ExchangeEndpoint, body: str) -> dict[str, str]:
     nonce = uuid.uuid4().hex
     timestamp = str(time.time_ns() // 1_000_000)
     return {
@@ -57,7 +57,7 @@ async def measure(endpoint: ExchangeEndpoint, *, n: int = DEFAULT_N) -> Outcome:
                 "symbol": SYMBOL, "side": "BUY" if i % 2 == 0 else "SELL", "qty": QTY,
                 "orderType": "MARKET", "clientId": client_id,
             }, separators=(",", ":"))
-            headers = _signed(endpoint, body)
+            headers = signed(endpoint, body)
             t_wall = time.time_ns()
             t0 = time.perf_counter_ns()
             response = await http.post(PATH, content=body, headers=headers)
