@@ -460,7 +460,8 @@ async def end_unstarted(session: AsyncSession, holder: KeyHolder, why: str) -> N
     ended = await session.execute(
         update(Trade)
         .where(Trade.id == holder.trade_id, Trade.status == TradeStatus.PENDING.value)
-        .values(status=TradeStatus.REFUSED.value, error=why)
+        # Ended now: the day's summary counts a trade by when it ended.
+        .values(status=TradeStatus.REFUSED.value, error=why, closed_at=func.now())
         .returning(Trade.id)
     )
     if ended.first() is not None:
@@ -505,7 +506,8 @@ async def end_stranded(session: AsyncSession, item: Stranded, why: str) -> bool:
     ended = await session.execute(
         update(Trade)
         .where(Trade.id == item.trade_id, Trade.status == TradeStatus.PENDING.value)
-        .values(status=TradeStatus.REFUSED.value, error=why)
+        # Ended now: the day's summary counts a trade by when it ended.
+        .values(status=TradeStatus.REFUSED.value, error=why, closed_at=func.now())
         .returning(Trade.id)
     )
     if ended.first() is None:

@@ -71,6 +71,7 @@ async def test_an_alert_too_old_to_start_ends_refused_and_is_not_open(webhook: W
     (trade,) = await webhook.trades_of(strat)
     assert trade.status == TradeStatus.REFUSED.value
     assert "never started" in (trade.error or "")
+    assert trade.closed_at is not None  # ended now: the day's summary counts it as refused
     row = await webhook.signal(answer["signal_id"])
     assert row.outcome == SignalOutcome.NOT_STARTED and "never started" in (row.reason or "")
     # An exit now finds nothing open: the trade that never started is not a trade to close.
@@ -210,6 +211,7 @@ async def test_an_alert_whose_process_died_before_its_start_ends_refused_never_t
     (trade,) = await webhook.trades_of(strat)
     assert trade.status == TradeStatus.REFUSED.value
     assert "never started" in (trade.error or "")
+    assert trade.closed_at is not None  # ended now: the day's summary counts it as refused
     row = await webhook.signal(answer["signal_id"])
     assert row.outcome == SignalOutcome.NOT_STARTED and "never started" in (row.reason or "")
     assert not await _exists(webhook, workflow_id)  # ended, never started late
