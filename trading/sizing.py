@@ -20,7 +20,7 @@ quantity, never the whole exchange position.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 
 from trading.errors import InvalidSizing, RuleViolation, show
 from trading.precision import (
@@ -28,6 +28,7 @@ from trading.precision import (
     check_tradable,
     conform_qty,
     round_qty_down,
+    snap,
     split_qty,
 )
 from trading.rules import PairRules
@@ -221,6 +222,10 @@ def entry_quantity(
     check_tradable(rules, reducing=False)
     raw = raw_quantity(instruction, price=price, leverage=leverage,
                        available_margin=available_margin, risk=risk)
+    if instruction.risk_pct is not None:
+        # A quotient of 50 digits reads badly in a refusal; four digits past the step round
+        # down to the same quantity (the step is a multiple of the finer grid).
+        raw = snap(raw, rules.qty_step.scaleb(-4), ROUND_FLOOR)
     try:
         if allow_split:
             parts = split_qty(rules, raw, order_type, reducing=False, max_parts=max_parts)

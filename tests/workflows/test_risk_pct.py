@@ -156,7 +156,7 @@ async def test_a_risk_pct_size_below_the_pairs_minimum_is_refused_with_what_it_w
     await h.paper.admin.set_price("DOGEUSDT", "0.2")
     handle = await h.trade(symbol="DOGEUSDT", sizing=Sizing(risk_pct=D("0.001")), sl=D("0.18"))
     error = await assert_refused_unsent(h, handle, "min_qty: ")
-    assert "below the pair's minimum 53 for an opening" in error
+    assert "49.4119 DOGE (rounds down to 49) is below the pair's minimum 53 for an opening" in error
     assert "(risk_pct 0.001 % of the equity" in error and "stop 0.18," in error
 
 
