@@ -89,6 +89,27 @@ async def test_a_risk_pct_trade_fills_the_hand_computed_size(
     assert await h.position_qty(symbol, side) == expected
 
 
+async def test_the_equity_counts_margin_in_use_and_unrealized_pnl(harness: Harness) -> None:
+    """With another trade open (its margin taken from what is available) and in profit, a
+    risk_pct trade sizes by the equity, not by the free margin."""
+    h = harness
+    await h.paper.admin.set_price("ETHUSDT", "3400")
+    await h.paper.admin.set_price("BTCUSDT", "95000")
+    other = await h.trade(symbol="ETHUSDT", sizing=Sizing(size=D(5)))
+    await h.until_state(other, lambda s: s.status is TradeStatus.TRACKING, "tracking")
+    await h.paper.admin.set_price("ETHUSDT", "3500")  # about +500 USDT unrealized
+    account = await h.exchange.account()
+    assert account.margin > 0 and account.cross_unrealized_pnl + account.isolation_unrealized_pnl > 0
+    equity, entry = await sizing_inputs(h, "BTCUSDT", Intent.OPEN_LONG)
+    assert equity != account.available
+    sl, fee = D(90000), h.settings.taker_fee_rate
+    expected = by_hand(equity, D("0.5"), entry, sl, fee, D("0.0001"))
+    assert expected != by_hand(account.available, D("0.5"), entry, sl, fee, D("0.0001"))
+    handle = await h.trade(sizing=Sizing(risk_pct=D("0.5")), sl=sl)
+    st = await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING, "tracking")
+    assert st.filled_qty == expected
+
+
 async def test_the_stop_hit_loses_the_risked_share_of_the_equity(harness: Harness) -> None:
     """The stop fires: the account loses what was risked, fees included, give or take the
     paper's half-spread past the stop (its market close fills one tick beyond the trigger),
