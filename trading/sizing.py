@@ -224,8 +224,9 @@ def entry_quantity(
                        available_margin=available_margin, risk=risk)
     if instruction.risk_pct is not None:
         # A quotient of 50 digits reads badly in a refusal; four digits past the step round
-        # down to the same quantity (the step is a multiple of the finer grid).
-        raw = snap(raw, rules.qty_step.scaleb(-4), ROUND_FLOOR)
+        # down to the same quantity (the step is a multiple of the finer grid). Kept as is
+        # when that is zero, so the refusal still names the minimum.
+        raw = snap(raw, rules.qty_step.scaleb(-4), ROUND_FLOOR) or raw
     try:
         if allow_split:
             parts = split_qty(rules, raw, order_type, reducing=False, max_parts=max_parts)
