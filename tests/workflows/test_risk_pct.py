@@ -110,17 +110,24 @@ async def test_the_equity_counts_margin_in_use_and_unrealized_pnl(harness: Harne
     assert st.filled_qty == expected
 
 
-async def test_the_stop_hit_loses_the_risked_share_of_the_equity(harness: Harness) -> None:
+@pytest.mark.parametrize(("symbol", "price", "intent", "sl"), [
+    ("BTCUSDT", "95000", Intent.OPEN_LONG, D(93000)),
+    ("ETHUSDT", "3412.55", Intent.OPEN_SHORT, D("3480")),
+], ids=["btc-long", "eth-short"])
+async def test_the_stop_hit_loses_the_risked_share_of_the_equity(
+    harness: Harness, symbol: str, price: str, intent: Intent, sl: Decimal,
+) -> None:
     """The stop fires: the account loses what was risked, fees included, give or take the
     paper's half-spread past the stop (its market close fills one tick beyond the trigger),
-    and never more than one step's worth of extra size would have lost."""
+    and never less than one step's worth of size short of it."""
     h = harness
-    symbol, risk_pct, sl = "BTCUSDT", D("0.2"), D(93000)
-    await h.paper.admin.set_price(symbol, "95000")
-    equity, entry = await sizing_inputs(h, symbol, Intent.OPEN_LONG)
+    risk_pct = D("0.2")
+    await h.paper.admin.set_price(symbol, price)
+    equity, entry = await sizing_inputs(h, symbol, intent)
+    rules = (await h.exchange.trading_pairs([symbol]))[0]
     fee = h.settings.taker_fee_rate
-    qty = by_hand(equity, risk_pct, entry, sl, fee, D("0.0001"))
-    handle = await h.trade(symbol=symbol, sizing=Sizing(risk_pct=risk_pct), sl=sl)
+    qty = by_hand(equity, risk_pct, entry, sl, fee, rules.qty_step)
+    handle = await h.trade(symbol=symbol, intent=intent, sizing=Sizing(risk_pct=risk_pct), sl=sl)
     await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
                         and s.protection.order_id is not None and s.protection.sl == sl,
                         "tracking with its stop placed")
@@ -129,9 +136,9 @@ async def test_the_stop_hit_loses_the_risked_share_of_the_equity(harness: Harnes
     assert result.status is TradeStatus.CLOSED and result.closed_qty == qty
     lost = equity - equity_of(await h.exchange.account())
     at_risk = equity * risk_pct / 100
-    tick = D("0.1")  # BTCUSDT's price step: the close fills at the bid, a tick below the stop
-    assert lost <= at_risk + qty * tick * (1 + fee)
-    assert lost > at_risk - D("0.0001") * (entry - sl + fee * (entry + sl))
+    # The close fills at the touch, a tick past the stop: that tick is the paper's, not sizing's.
+    assert lost <= at_risk + qty * rules.price_tick * (1 + fee)
+    assert lost > at_risk - rules.qty_step * (abs(entry - sl) + fee * (entry + sl))
 
 
 async def strategy_with(h: Harness, **params) -> tuple[int, StrategySnapshot]:
