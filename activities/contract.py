@@ -114,6 +114,9 @@ class VenueSnapshot(Model):
     other_trade_sides: list[PositionSide] = Field(default_factory=list)  # open trades but ours
     # The account's taker fee rate (TRADEWIRE_TAKER_FEE_RATE): break-even stops, risk-% sizing.
     taker_fee_rate: Decimal = DEFAULT_TAKER_FEE_RATE
+    # The account's equity (available + frozen + margin + unrealized PnL), what risk_pct sizes
+    # by; None in the results of runs recorded before it was read.
+    equity: Decimal | None = None
 
 
 class SymbolConfigRequest(Model):

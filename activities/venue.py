@@ -20,6 +20,7 @@ from activities.contract import (
     VenueQuery,
     VenueSnapshot,
 )
+from activities.daily_loss import account_equity
 from activities.errors import refuse, translated
 from activities.ownership import refusal
 from activities.records import Records
@@ -77,6 +78,7 @@ class VenueActivities:
                 best_ask=reads.book.best_ask,
                 other_trade_sides=context.other_sides,
                 taker_fee_rate=self._taker_fee_rate,
+                equity=account_equity(reads.account),
             )
 
     @activity.defn(name="configure_symbol")

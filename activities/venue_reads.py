@@ -3,9 +3,10 @@ shared by alerts that arrive close together and started as early as possible.
 
 A read serves an alert when it started no more than its kind's MAX_AGE before the alert was
 received (`not_before`): market data and the account 1 s, the leverage 10 s (this process
-forgets it when it changes it). An entry sized by a share of the available margin asks for an
-account and a leverage read started after its alert (`fresh_account`), so two alerts never size
-off the same balance, nor off a leverage changed since. Alerts that arrive while a read is in flight join it. On BitUnix each read is a round
+forgets it when it changes it). An entry sized by a share of the available margin or of the
+equity (`size_pct`, `risk_pct`) asks for an account and a leverage read started after its alert
+(`fresh_account`), so two alerts never size off the same balance, nor off a leverage changed
+since. Alerts that arrive while a read is in flight join it. On BitUnix each read is a round
 trip of tens of milliseconds: alerts in a burst send one order each and share the reads. The
 webhook's fast path calls `warm` as soon as an open's symbol is known, so a stale read is
 under way while the alert is recorded. Only the latest read of each kind per symbol is kept.

@@ -5,7 +5,12 @@
   price the entry will meet);
 - `size_pct`: percent (5 means 5 %) of the available margin committed as initial margin, so
   notional = available * size_pct / 100 * leverage, with the leverage the trade will really
-  have (the symbol's current leverage when it cannot be changed), then / price.
+  have (the symbol's current leverage when it cannot be changed), then / price;
+- `risk_pct`: percent of the account's equity the stop-loss loses if hit, both taker fees
+  included: qty = equity * risk_pct / 100 / (|price - stop| + fee_rate * (price + stop)), the
+  loss per unit being the price move plus the entry's fee (price * f) and the stop's
+  (stop * f). It needs the stop (`risk_stop`: the alert's `sl`, or its `sl_pct` from `price`)
+  on the loss side of `price`.
 Divisions round toward zero before the quantity is rounded down to the step, so the order is
 never larger than the instruction. Above the per-order maximum the quantity is refused, or split
 where the strategy allows it; it is never sent as is. Closes use the trade's own filled
@@ -15,7 +20,7 @@ quantity, never the whole exchange position.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from decimal import ROUND_DOWN, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 
 from trading.errors import InvalidSizing, RuleViolation, show
 from trading.precision import (
@@ -23,27 +28,31 @@ from trading.precision import (
     check_tradable,
     conform_qty,
     round_qty_down,
+    snap,
     split_qty,
 )
 from trading.rules import PairRules
-from trading.types import OrderType
+from trading.types import OrderType, PositionSide
 
 _HUNDRED = Decimal(100)
+_SIZINGS = ("size", "size_usdt", "size_pct", "risk_pct")
 
 
 @dataclass(frozen=True, slots=True)
 class SizingInstruction:
-    """Exactly one of the three, a finite Decimal above zero (size_pct at most 100)."""
+    """Exactly one of the four, a finite Decimal above zero (size_pct and risk_pct at most
+    100)."""
 
     size: Decimal | None = None
     size_usdt: Decimal | None = None
     size_pct: Decimal | None = None
+    risk_pct: Decimal | None = None
 
     def __post_init__(self) -> None:
         given = [f.name for f in fields(self) if getattr(self, f.name) is not None]
         if len(given) != 1:
             raise InvalidSizing(
-                "give exactly one of size, size_usdt, size_pct "
+                f"give exactly one of {', '.join(_SIZINGS)} "
                 f"(got {', '.join(given) or 'none'}); set it in the alert or the strategy"
             )
         name = given[0]
@@ -54,6 +63,10 @@ class SizingInstruction:
             raise InvalidSizing(
                 f"size_pct {show(value)} commits more than the whole available margin; "
                 "use at most 100"
+            )
+        if name == "risk_pct" and value > _HUNDRED:
+            raise InvalidSizing(
+                f"risk_pct {show(value)} risks more than the whole equity; use at most 100"
             )
 
     @property
@@ -83,12 +96,92 @@ def _need(name: str, value: object, kind: str) -> Decimal:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class RiskInputs:
+    """What risk_pct sizing needs besides the price: the account's equity (in the quote coin),
+    the trade's side, the taker fee rate, and its stop-loss as asked (`sl`, a price, or
+    `sl_pct`, a percent from the sizing price; at most one)."""
+
+    equity: Decimal | None
+    side: PositionSide
+    fee_rate: Decimal
+    sl: Decimal | None = None
+    sl_pct: Decimal | None = None
+
+
+def risk_stop(side: PositionSide, price: Decimal, sl: Decimal | None,
+              sl_pct: Decimal | None) -> Decimal:
+    """The stop-loss price a risk_pct entry is sized for: `sl`, or `sl_pct` percent from
+    `price` on the loss side. InvalidSizing without one, or when it is not on the loss side of
+    `price` (a long's below, a short's above): such a stop loses nothing to size by."""
+    if sl is None and sl_pct is None:
+        raise InvalidSizing(
+            "risk_pct sizing needs a stop-loss: give sl or sl_pct in the alert (the size is "
+            "what the stop loses if hit)"
+        )
+    if sl is not None and sl_pct is not None:
+        raise InvalidSizing("risk_pct sizing takes sl or sl_pct, not both")
+    if sl is None:
+        assert sl_pct is not None
+        pct = _need("sl_pct", sl_pct, "risk_pct")
+        factor = _HUNDRED - pct if side is PositionSide.LONG else _HUNDRED + pct
+        with localcontext() as ctx:
+            ctx.prec = 60  # exact: a product of short decimals, then / 100
+            stop = price * factor / _HUNDRED
+    else:
+        stop = sl
+    if not isinstance(stop, Decimal) or not stop.is_finite() or stop <= 0:
+        raise InvalidSizing(
+            f"risk_pct sizing needs a stop-loss above zero, got {show(stop)} "
+            f"(sl {show(sl)}, sl_pct {show(sl_pct)})"
+        )
+    below = side is PositionSide.LONG
+    if (stop >= price) if below else (stop <= price):
+        where = "below" if below else "above"
+        raise InvalidSizing(
+            f"risk_pct sizing: the stop-loss {show(stop)} is not {where} the entry price "
+            f"{show(price)} of a {side.value.lower()} (a stop on that side loses nothing to "
+            "size by)"
+        )
+    return stop
+
+
+def loss_per_unit(price: Decimal, stop: Decimal, fee_rate: Decimal) -> Decimal:
+    """What one unit of base loses, in the quote coin, if it enters at `price` and the stop
+    fills at `stop`: the move plus the taker fee of both fills. Exact."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return abs(price - stop) + fee_rate * (price + stop)
+
+
+def _risk_quantity(instruction: SizingInstruction, price: Decimal,
+                   risk: RiskInputs | None) -> Decimal:
+    if risk is None:
+        raise InvalidSizing("risk_pct sizing needs the equity, the side and the fee rate")
+    equity = risk.equity
+    if not isinstance(equity, Decimal) or not equity.is_finite():
+        raise InvalidSizing(f"risk_pct sizing needs the account's equity, got {equity!r}")
+    if equity <= 0:
+        raise InvalidSizing(f"risk_pct sizing: the account's equity is {show(equity)}; "
+                            "there is nothing to risk")
+    fee = risk.fee_rate
+    if not isinstance(fee, Decimal) or not fee.is_finite() or not 0 <= fee < 1:
+        raise InvalidSizing(f"risk_pct sizing needs a fee rate in [0, 1), got {fee!r}")
+    stop = risk_stop(risk.side, price, risk.sl, risk.sl_pct)
+    assert instruction.risk_pct is not None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        budget = equity * instruction.risk_pct / _HUNDRED
+    return _divide_down(budget, loss_per_unit(price, stop, fee))
+
+
 def raw_quantity(
     instruction: SizingInstruction,
     *,
     price: Decimal | None,
     leverage: int | None = None,
     available_margin: Decimal | None = None,
+    risk: RiskInputs | None = None,
 ) -> Decimal:
     """The unrounded base quantity the instruction asks for (see the module docstring)."""
     kind = instruction.kind
@@ -97,6 +190,8 @@ def raw_quantity(
     unit_price = _need("price", price, kind)
     if instruction.size_usdt is not None:
         return _divide_down(instruction.size_usdt, unit_price)
+    if instruction.risk_pct is not None:
+        return _risk_quantity(instruction, unit_price, risk)
     if type(leverage) is not int or leverage < 1:
         raise InvalidSizing(f"size_pct sizing needs the leverage (an int >= 1), got {leverage!r}")
     available = _need("available_margin", available_margin, kind)
@@ -115,23 +210,42 @@ def entry_quantity(
     price: Decimal | None,
     leverage: int | None = None,
     available_margin: Decimal | None = None,
+    risk: RiskInputs | None = None,
     notional_floor: Decimal | None = None,
     allow_split: bool = False,
     max_parts: int = 20,
 ) -> EntrySize:
     """Size an opening: raw quantity, rounded down, minimum, maximum (refused, or split when
     `allow_split`), status, and the strategy's notional floor (each part must reach it; it
-    needs `price`). Raises RuleViolation or InvalidSizing; never returns zero."""
+    needs `price`). Raises RuleViolation or InvalidSizing; never returns zero. A risk_pct
+    size that breaks a rule says what it was sized from."""
     check_tradable(rules, reducing=False)
     raw = raw_quantity(instruction, price=price, leverage=leverage,
-                       available_margin=available_margin)
-    if allow_split:
-        parts = split_qty(rules, raw, order_type, reducing=False, max_parts=max_parts)
-    else:
-        parts = [conform_qty(rules, raw, order_type=order_type, reducing=False)]
-    if notional_floor is not None:
-        check_notional_floor(rules, parts[-1], _need("price", price, "a notional floor"),
-                             notional_floor)
+                       available_margin=available_margin, risk=risk)
+    if instruction.risk_pct is not None:
+        # A quotient of 50 digits reads badly in a refusal; four digits past the step round
+        # down to the same quantity (the step is a multiple of the finer grid). Kept as is
+        # when that is zero, so the refusal still names the minimum.
+        raw = snap(raw, rules.qty_step.scaleb(-4), ROUND_FLOOR) or raw
+    try:
+        if allow_split:
+            parts = split_qty(rules, raw, order_type, reducing=False, max_parts=max_parts)
+        else:
+            parts = [conform_qty(rules, raw, order_type=order_type, reducing=False)]
+        if notional_floor is not None:
+            check_notional_floor(rules, parts[-1], _need("price", price, "a notional floor"),
+                                 notional_floor)
+    except RuleViolation as exc:
+        if instruction.risk_pct is None or risk is None:
+            raise
+        assert price is not None
+        stop = risk_stop(risk.side, price, risk.sl, risk.sl_pct)
+        raise RuleViolation(
+            rule=exc.rule, value=exc.value, limit=exc.limit,
+            message=f"{exc.message.removeprefix(exc.rule + ': ')} (risk_pct "
+            f"{show(instruction.risk_pct)} % of the equity {show(risk.equity)} {rules.quote}, "
+            f"entry {show(price)}, stop {show(stop)}, fees included)",
+        ) from exc
     return EntrySize(total=sum(parts, Decimal(0)).quantize(rules.qty_step), parts=tuple(parts))
 
 

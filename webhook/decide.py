@@ -79,6 +79,7 @@ async def decide(
     except AlertRefused as exc:
         raise Refused(exc.status, exc.message) from None
     _check_age(alert, d.received_at, strategy.max_alert_age_s)
+    _check_risk_stop(d.intent, alert, strategy)
     d.symbol = await _resolve(session, alert.ticker, d.intent, (candidates, pair))
     if warm_venue is not None and d.intent not in CLOSES:
         _warm(warm_venue, d.symbol)
@@ -125,6 +126,22 @@ async def _front_door(
         d.body = anonymous_body(body)
         refused.anonymous = True
         raise
+
+
+def _check_risk_stop(intent: Intent, alert: Alert, strategy: Strategy) -> None:
+    """A risk_pct entry (the alert's, or the strategy's default sizing) is sized by what its
+    stop-loss loses: without `sl` or `sl_pct` there is nothing to size by (strategies have no
+    default stop), so it is refused here rather than by the trade."""
+    if intent in CLOSES or alert.sl is not None or alert.sl_pct is not None:
+        return
+    risk_pct = routing.sizing_used(alert, intent, strategy).risk_pct
+    if risk_pct is not None:
+        whose = "this alert's" if alert.risk_pct is not None else f"strategy {strategy.name!r}'s"
+        raise Refused(
+            422,
+            f"missing field 'sl' or 'sl_pct': {whose} risk_pct {format(risk_pct, 'f')} sizes the "
+            "entry by what its stop-loss loses if hit, and the alert gives no stop-loss",
+        )
 
 
 def _warm(warm_venue: Callable[[str], None], symbol: str) -> None:

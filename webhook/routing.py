@@ -247,12 +247,19 @@ def _sizing(alert: Alert, intent: Intent) -> Sizing | None:
     if intent in REVERSES:
         if alert.market_position_size is not None and alert.market_position_size > 0:
             return Sizing(size=alert.market_position_size)
-        if alert.size_usdt is not None or alert.size_pct is not None:
-            return Sizing(size_usdt=alert.size_usdt, size_pct=alert.size_pct)
+        if any(v is not None for v in (alert.size_usdt, alert.size_pct, alert.risk_pct)):
+            return Sizing(size_usdt=alert.size_usdt, size_pct=alert.size_pct,
+                          risk_pct=alert.risk_pct)
         return None
-    if alert.size is None and alert.size_usdt is None and alert.size_pct is None:
+    if all(v is None for v in (alert.size, alert.size_usdt, alert.size_pct, alert.risk_pct)):
         return None
-    return Sizing(size=alert.size, size_usdt=alert.size_usdt, size_pct=alert.size_pct)
+    return Sizing(size=alert.size, size_usdt=alert.size_usdt, size_pct=alert.size_pct,
+                  risk_pct=alert.risk_pct)
+
+
+def sizing_used(alert: Alert, intent: Intent, strategy: Strategy) -> Sizing:
+    """The sizing the trade will use: the alert's, else the strategy's default."""
+    return _sizing(alert, intent) or snapshot(strategy).sizing
 
 
 def snapshot(strategy: Strategy) -> StrategySnapshot:

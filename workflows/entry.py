@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.precision import conform_order
     from trading.risk import RiskLimits, check_leverage, strategy_scope
     from trading.rules import PairRules
-    from trading.sizing import EntrySize, SizingInstruction, entry_quantity
+    from trading.sizing import EntrySize, RiskInputs, SizingInstruction, entry_quantity
     from trading.types import ChaseFallback, EntryType, Leg, OrderType, Side, TradeStatus
     from workflows.chase import run_chase
     from workflows.policies import (
@@ -61,7 +61,8 @@ async def prepare(run: TradeRun) -> EntrySize:
         run.calls.read_venue(
             VenueQuery(trade_id=run.inp.trade_id, symbol=run.inp.symbol, side=run.inp.side,
                        not_before=run.inp.received_at,
-                       fresh_account=sizing.size_pct is not None),
+                       # A size from the account's margin or equity: read after the alert.
+                       fresh_account=sizing.size_pct is not None or sizing.risk_pct is not None),
             window=run.entry_window(),
         ),
     )
@@ -89,12 +90,16 @@ async def prepare(run: TradeRun) -> EntrySize:
         if cfg.note:
             run.warn(cfg.note)
     instruction = SizingInstruction(size=sizing.size, size_usdt=sizing.size_usdt,
-                                    size_pct=sizing.size_pct)
+                                    size_pct=sizing.size_pct, risk_pct=sizing.risk_pct)
     entry_type = run.entry_type
     order_type = OrderType.MARKET if entry_type is EntryType.MARKET else OrderType.LIMIT
+    # risk_pct: sized so that the alert's stop-loss loses that share of the equity, fees in.
+    risk = None if sizing.risk_pct is None else RiskInputs(
+        equity=venue.equity, side=run.inp.side, fee_rate=venue.taker_fee_rate,
+        sl=run.inp.sl, sl_pct=run.inp.sl_pct)
     size = _guard(lambda: entry_quantity(
         rules, instruction, order_type=order_type, price=_sizing_price(run, venue),
-        leverage=run.state.leverage, available_margin=venue.available,
+        leverage=run.state.leverage, available_margin=venue.available, risk=risk,
         notional_floor=run.strategy.notional_floor, allow_split=run.strategy.allow_split,
     ))
     run.state.target_qty = size.total
