@@ -83,8 +83,8 @@ def check(run: TradeRun, upd: ExitsUpdate) -> Wanted:
         raise ExitsRefused("the trade has not resolved its pair rules yet; try again shortly")
 
     plan = run.memory.exits.plan or ExitPlan()
-    levels = _levels(plan, upd)
-    trail = _trail(plan.trail, upd)
+    levels = merged_levels(plan, upd)
+    trail = merged_trail(plan.trail, upd)
     try:
         new = ExitPlan(tps=levels, trail=trail)
     except ValidationError as exc:
@@ -104,7 +104,7 @@ def check(run: TradeRun, upd: ExitsUpdate) -> Wanted:
     return Wanted(plan=None if new.empty else new, tp=tp, sl=sl, moves_tpsl=moves_tpsl)
 
 
-def _levels(plan: ExitPlan, upd: ExitsUpdate) -> tuple[TakeProfit, ...]:
+def merged_levels(plan: ExitPlan, upd: ExitsUpdate) -> tuple[TakeProfit, ...]:
     """The ladder after the update: the update's levels, none (removed, or one `tp` instead),
     or the trade's; each with its `sl_after_tp` (the update's, else the level's own, else the
     trade's for the same rung)."""
@@ -129,7 +129,7 @@ def _levels(plan: ExitPlan, upd: ExitsUpdate) -> tuple[TakeProfit, ...]:
     return tuple(t.model_copy(update={"sl_after": a}) for t, a in zip(levels, afters, strict=True))
 
 
-def _trail(old: Trailing | None, upd: ExitsUpdate) -> Trailing | None:
+def merged_trail(old: Trailing | None, upd: ExitsUpdate) -> Trailing | None:
     """The trailing stop after the update: removed, new, or the trade's with the fields the
     update gives (an activation given replaces the other kind)."""
     if "trail" in upd.remove:
