@@ -22,7 +22,7 @@ from workflows.summary import exit_lines
 NONE = "none"
 SL_AFTER_TP = ("breakeven", "previous_tp", "none")
 # A set-exits waits for the trade to move its orders at the exchange (webhook/trades.py waits
-# up to 10 s for the trade to take it and 30 s for it to be done).
+# up to 5 s for the trade to take it and 30 s for it to be done).
 SET_EXITS_TIMEOUT_S = 45.0
 
 
@@ -254,8 +254,7 @@ def cmd_trades_set_exits(args: argparse.Namespace) -> int:
         return code
     answer = response.json()
     if not answer["applied"]:
-        print(f"trade #{answer['trade_id']} took the update and is still moving its orders; "
-              f"`tradewire trades show {answer['trade_id']} --exits` shows when it is done")
+        print(f"trade #{answer['trade_id']}: sent, not done yet: {answer['note']}")
         return 0
     print(f"trade #{answer['trade_id']}: exits moved ({answer['ui_url']})")
     state = {"protection": answer["protection"], "exits": answer["exits"]}

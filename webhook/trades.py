@@ -246,9 +246,10 @@ async def cancel_trade(
 # --- moving a trade's exits ---------------------------------------------------------------------
 
 # The trade takes (or refuses) the update in its next workflow task; then it moves its orders
-# at the exchange, which may take several requests. Past the first budget nothing was accepted
-# (503); past the second the update goes on in the trade and the answer says so (202).
-ACCEPT_BUDGET_S = 10.0
+# at the exchange, which may take several requests. Past the first budget the trade has not
+# answered (its worker is down or far behind) and Temporal holds the update for it; past the
+# second the trade goes on moving its orders. Either is a 202 that says which.
+ACCEPT_BUDGET_S = 5.0
 APPLY_BUDGET_S = 30.0
 _TRAIL_PRICES = {TrailPrice.MARK: StopType.MARK_PRICE, TrailPrice.LAST: StopType.LAST_PRICE}
 # What JSON null takes out of the trade (PATCH semantics); other fields are moved, not removed.
@@ -291,12 +292,13 @@ class ExitsPatch(BaseModel):
 
 
 class ExitsMoved(BaseModel):
-    """The trade's exits after the update (`applied`), or the update accepted and still moving
-    the orders (202, `applied` false: GET /trades/{id} shows when it is done)."""
+    """The trade's exits after the update (`applied`), or (202, `applied` false) the update
+    still under way, `note` saying where: GET /trades/{id} shows when it is done."""
 
     trade_id: int
     workflow_id: str
     applied: bool
+    note: str | None = None
     plan: dict[str, Any] | None
     exits: dict[str, Any] | None
     protection: dict[str, Any] | None
@@ -307,7 +309,8 @@ class ExitsMoved(BaseModel):
     "/{trade_id}",
     responses={
         200: {"model": ExitsMoved, "description": "the exits are moved"},
-        202: {"model": ExitsMoved, "description": "accepted; the trade is still moving its orders"},
+        202: {"model": ExitsMoved, "description": "sent, not done yet: the trade has not answered "
+              "(Temporal holds the move for it), or it is still moving its orders"},
     }
     | answers(
         400, 401, 404, 409, 413, 422, 503,
@@ -315,8 +318,7 @@ class ExitsMoved(BaseModel):
         e422="a field out of range or unknown, or the trade refused the move (a price on the "
         "wrong side of the current price, shares over 100 %, the exchange refused it): the "
         "trade's exits are as they were",
-        e503="Temporal is unavailable, or the trade did not take the update in time: nothing "
-        "was changed",
+        e503="Temporal is unavailable: the move was not sent",
     ),
 )
 async def set_exits(
@@ -326,6 +328,8 @@ async def set_exits(
 ) -> JSONResponse:
     """Move a trade's stop-loss, take-profit ladder and trailing stop (update `set_exits`)."""
     upd = patch.update()
+    if not patch.model_fields_set:
+        raise HTTPException(422, "give at least one of " + ", ".join(ExitsPatch.model_fields))
     trade, _ = await _load(state, trade_id)
     if TradeStatus(trade.status).is_final:
         raise HTTPException(409, f"trade #{trade_id} has already ended ({trade.status})")
@@ -333,9 +337,10 @@ async def set_exits(
     if client is None:
         raise HTTPException(
             503, f"not sent: cannot connect to Temporal at {state.settings.temporal_target}")
-    answer, applied = await _send_exits(client, trade_id, trade.workflow_id, upd)
+    answer, note = await _send_exits(client, trade_id, trade.workflow_id, upd)
+    applied = answer is not None
     body = ExitsMoved(
-        trade_id=trade_id, workflow_id=trade.workflow_id, applied=applied,
+        trade_id=trade_id, workflow_id=trade.workflow_id, applied=applied, note=note,
         plan=answer.model_dump(mode="json")["plan"] if answer else None,
         exits=answer.model_dump(mode="json")["exits"] if answer else None,
         protection=answer.model_dump(mode="json")["protection"] if answer else None,
@@ -346,9 +351,9 @@ async def set_exits(
 
 async def _send_exits(
     client: Client, trade_id: int, workflow_id: str, upd: ExitsUpdate
-) -> tuple[ExitsAnswer | None, bool]:
-    """Send the update; (the trade's answer, True) once applied, (None, False) when accepted
-    but still applying after APPLY_BUDGET_S. A refusal is an HTTPException."""
+) -> tuple[ExitsAnswer | None, str | None]:
+    """Send the update: the trade's answer once applied, else (None, where it stands). A
+    refusal is an HTTPException."""
     handle = client.get_workflow_handle(workflow_id)
     try:
         started = await asyncio.wait_for(
@@ -361,9 +366,9 @@ async def _send_exits(
     except WorkflowUpdateFailedError as exc:  # the validator refused it: nothing accepted
         raise _refusal(trade_id, exc) from None
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
-        raise HTTPException(
-            503, f"trade #{trade_id} did not take the update within {ACCEPT_BUDGET_S:g} s "
-            "(is its worker running?); nothing was changed") from None
+        return None, (f"the trade has not answered within {ACCEPT_BUDGET_S:g} s (is the "
+                      "worker running?): Temporal holds the move for it, and the trade checks "
+                      f"it when it runs (it may refuse it); GET /trades/{trade_id} shows it")
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise HTTPException(
@@ -375,8 +380,9 @@ async def _send_exits(
     except WorkflowUpdateFailedError as exc:  # the exchange refused: the trade rolled back
         raise _refusal(trade_id, exc) from None
     except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError, RPCError):
-        return None, False
-    return answer, True
+        return None, (f"the trade took the move and is still placing its orders after "
+                      f"{APPLY_BUDGET_S:g} s; GET /trades/{trade_id} shows when it is done")
+    return answer, None
 
 
 def _refusal(trade_id: int, exc: WorkflowUpdateFailedError) -> HTTPException:

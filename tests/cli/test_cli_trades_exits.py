@@ -6,6 +6,7 @@ with a worker, the paper exchange)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 import cli
 from cli.trades import exits_body, exits_text, parse_sl_after_tp, parse_tps
+from tests.cli.conftest import Live
 from tests.webhook.live import run_webhook
 from tests.workflows.conftest import harness, task_queue, wf_db, wf_paper  # noqa: F401
 from tests.workflows.harness import Harness
@@ -150,3 +152,28 @@ async def test_set_exits_moves_a_running_trade_and_show_prints_its_plan(
         assert (await h.result(handle)).status is TradeStatus.CANCELLED
         code, _, err = await run("set-exits", trade, "--sl", "91000")
         assert code == 1 and "409" in err and "has already ended" in err, err
+
+
+def test_set_exits_to_a_trade_nobody_runs_says_it_is_not_done(
+    live_webhook: Live, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live webhook's task queue has no worker (a worker that is down): the trade cannot
+    answer, Temporal holds the move for it, and the command says so instead of failing."""
+    for key, value in live_webhook.env().items():
+        monkeypatch.setenv(key, value)
+    strat = live_webhook.add_strategy()
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        args = cli.build_parser().parse_args(list(argv))
+        code = args.func(args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = run("alert", "send", "--strategy", strat.name, "--secret", strat.secret,
+                       "--ticker", "BTCUSDT.P", "--action", "buy", "--size", "0.01")
+    assert code == 0 and out.startswith("202 Accepted"), out
+    trade = json.loads(out.split("\n", 1)[1])["trade_id"]
+    code, out, err = run("trades", "set-exits", str(trade), "--sl", "1")
+    assert code == 0, err
+    assert out.startswith(f"trade #{trade}: sent, not done yet: the trade has not answered "
+                          "within 5 s (is the worker running?)"), out

@@ -78,6 +78,8 @@ async def test_patch_needs_the_admin_token_and_names_a_bad_field(
             named = [e["msg"].lower() for e in r.json()["detail"]
                      if e["loc"][:len(where)] == where]  # a union says why per alternative
             assert any(why.lower() in msg for msg in named), (body, r.text)
+        r = await api.patch("/trades/1", json={}, headers=AUTH)
+        assert r.status_code == 422 and "give at least one of sl, tp, tps" in r.json()["detail"]
         r = await api.patch("/trades/1", json={"sl": None}, headers=AUTH)
         assert r.status_code == 422 and "sl can be moved, not removed" in r.json()["detail"]
 
