@@ -1,27 +1,104 @@
-"""Update `set_exits` (docs/design.md#exits) on real parts: its validator refuses a move before
-it is accepted (the trade's history has no accepted update after a refusal, and nothing at the
-exchange changed); an accepted move replaces the plan field by field and moves the stop."""
+"""Update `set_exits` (docs/design.md#exits): the merge of a move over the trade's plan (pure,
+field by field), the plan's lines in the Temporal UI details, and on real parts: its validator
+refuses a move before it is accepted (the trade's history has no accepted update after a
+refusal, and nothing at the exchange changed); an accepted move replaces the plan field by
+field and moves the stop."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from tests.workflows.harness import Harness
 from trading.exits import ExitPlan, SlAfterTp, TakeProfit, Trailing
-from trading.types import StopType, TradeStatus
+from trading.types import PositionSide, StopType, TradeStatus
 from workflows.contract import Sizing
-from workflows.exits_update import ExitsAnswer
+from workflows.exits_update import ExitsAnswer, ExitsRefused, merged_levels, merged_trail
 from workflows.messages import CancelRequest, ExitsUpdate, TradeMessages
+from workflows.state import ExitsView, LevelView, TradeState, TrailView
+from workflows.summary import details
 from workflows.trade import TradeWorkflow
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
 UPDATE_EVENTS = (EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
                  EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED)
+
+
+pcts = st.decimals(min_value="0.01", max_value="50", places=2)
+afters = st.sampled_from(list(SlAfterTp))
+levels = st.lists(st.builds(TakeProfit, pct=pcts, sl_after=afters), max_size=6).map(tuple)
+trails = st.none() | st.builds(Trailing, pct=pcts, activation_pct=st.none() | pcts,
+                               price_type=st.none() | st.sampled_from(list(StopType)))
+
+
+@given(levels=levels, trail=trails)
+def test_a_move_keeps_what_it_leaves_out(levels, trail) -> None:
+    plan = ExitPlan(tps=levels, trail=trail)
+    assert merged_levels(plan, ExitsUpdate(sl=Decimal(1))) == levels
+    assert merged_trail(trail, ExitsUpdate(sl=Decimal(1), tps=(TakeProfit(pct=Decimal(1)),))) == trail
+    assert merged_levels(plan, ExitsUpdate(remove=("tps",))) == ()
+    assert merged_levels(plan, ExitsUpdate(tp=Decimal(9))) == ()  # one TP instead of a ladder
+    assert merged_trail(trail, ExitsUpdate(remove=("trail",))) is None
+
+
+@given(old=levels, new=st.lists(st.builds(TakeProfit, pct=pcts), min_size=1, max_size=6))
+def test_a_new_ladder_keeps_each_rungs_stop_move_unless_given(old, new) -> None:
+    got = merged_levels(ExitPlan(tps=old), ExitsUpdate(tps=tuple(new)))
+    assert [t.pct for t in got] == [t.pct for t in new]
+    assert [t.sl_after for t in got] == [old[i].sl_after if i < len(old) else SlAfterTp.NONE
+                                         for i in range(len(new))]
+    moved = merged_levels(ExitPlan(tps=old), ExitsUpdate(tps=tuple(new),
+                                                         sl_after_tp=SlAfterTp.BREAKEVEN))
+    assert {t.sl_after for t in moved} == {SlAfterTp.BREAKEVEN}
+
+
+def test_sl_after_tp_needs_a_ladder_and_one_value_per_level() -> None:
+    two = ExitPlan(tps=(TakeProfit(pct=Decimal(1)), TakeProfit(pct=Decimal(2))))
+    got = merged_levels(two, ExitsUpdate(sl_after_tp=(SlAfterTp.BREAKEVEN, SlAfterTp.PREVIOUS_TP)))
+    assert [t.sl_after for t in got] == [SlAfterTp.BREAKEVEN, SlAfterTp.PREVIOUS_TP]
+    with pytest.raises(ExitsRefused, match="one entry per tps level"):
+        merged_levels(two, ExitsUpdate(sl_after_tp=(SlAfterTp.BREAKEVEN,)))
+    with pytest.raises(ExitsRefused, match="needs a take-profit ladder"):
+        merged_levels(ExitPlan(), ExitsUpdate(sl_after_tp=SlAfterTp.BREAKEVEN))
+
+
+def test_a_trail_moves_field_by_field_and_one_activation_replaces_the_other() -> None:
+    old = Trailing(pct=Decimal(2), activation_pct=Decimal(1), price_type=StopType.MARK_PRICE)
+    assert merged_trail(old, ExitsUpdate(trail_pct=Decimal(3))) == old.model_copy(
+        update={"pct": Decimal(3)})
+    assert merged_trail(old, ExitsUpdate(trail_activation_price=Decimal(100))) == Trailing(
+        pct=Decimal(2), activation_price=Decimal(100), price_type=StopType.MARK_PRICE)
+    assert merged_trail(None, ExitsUpdate(trail_pct=Decimal(1))) == Trailing(pct=Decimal(1))
+    with pytest.raises(ExitsRefused, match="give trail_pct"):
+        merged_trail(None, ExitsUpdate(trail_price=StopType.LAST_PRICE))
+    with pytest.raises(ExitsRefused, match="pct"):
+        merged_trail(old, ExitsUpdate(trail_pct=Decimal(100)))
+
+
+def test_the_temporal_ui_details_list_each_level_the_stop_and_the_trails_best_price() -> None:
+    state = TradeState(trade_id=1, symbol=BTC, side=PositionSide.LONG, exits=ExitsView(
+        levels=[LevelView(price=Decimal("95950"), qty=Decimal("0.005"),
+                          filled_qty=Decimal("0.005"), status="filled"),
+                LevelView(price=Decimal("96900"), qty=Decimal("0.005"), status="working")],
+        stop=Decimal("95057.1"),
+        trail=TrailView(pct=Decimal("1.5"), active=True, best_price=Decimal("97000"),
+                        stop=Decimal("95545"))))
+    lines = details(state, "trend").splitlines()
+    assert lines[3:6] == [
+        "exits: stop 95057.1 · trail 1.5% active, best 97000 → stop 95545",
+        "TP1 95950 × 0.005 · filled 0.005 · filled",
+        "TP2 96900 × 0.005 · filled 0 · working",
+    ]
+    waiting = state.model_copy(update={"exits": ExitsView(trail=TrailView(pct=Decimal(2)))})
+    assert "exits: stop - · trail 2% waiting for its activation" in details(waiting, "t")
+    assert not any(line.startswith("exits:") for line in details(
+        state.model_copy(update={"exits": None}), "t").splitlines())
 
 
 def protected(s) -> bool:
@@ -90,6 +167,7 @@ async def test_set_exits_refuses_before_acceptance_and_moves_a_valid_plan(h: Har
     await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
     assert (await h.result(handle)).status is TradeStatus.CANCELLED
     assert await h.position_qty() == 0
+    await h.keep_history(handle, "set_exits")
 
 
 async def test_a_ladder_replaces_the_single_tp_and_keeps_the_stop(h: Harness) -> None:
