@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import inspect, select
 from temporalio.client import (
     Client,
@@ -27,7 +27,15 @@ from trading.types import StopType, TradeStatus
 from webhook.apidoc import ADMIN_TOKEN, CancelSent, TradeDetail, TradePage, answers
 from webhook.deps import AppState, app_state, has_admin_token
 from webhook.frontdoor import ADMIN_REQUIRED
-from webhook.schemas import AlertTakeProfit, Price, Target, TrailPct, TrailPrice
+from webhook.schemas import (
+    AlertTakeProfit,
+    Price,
+    Target,
+    TrailPct,
+    TrailPrice,
+    _lower,
+    _lower_all,
+)
 from webhook.temporal import (
     CALL_BUDGET_S,
     RPC_TIMEOUT,
@@ -261,17 +269,17 @@ class ExitsPatch(BaseModel):
     field left out keeps what the trade has; `"tps": null` goes back to one TP (or none),
     `"trail_pct": null` removes the trailing stop."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     sl: Price | None = None
     tp: Price | None = None
     tps: list[AlertTakeProfit] | None = Field(default=None, min_length=1,
                                               max_length=MAX_TP_LEVELS)
-    sl_after_tp: SlAfterTp | list[SlAfterTp] | None = None
+    sl_after_tp: Annotated[SlAfterTp | list[SlAfterTp] | None, BeforeValidator(_lower_all)] = None
     trail_pct: TrailPct | None = None
     trail_activation_pct: Target | None = None
     trail_activation_price: Price | None = None
-    trail_price: TrailPrice | None = None
+    trail_price: Annotated[TrailPrice | None, BeforeValidator(_lower)] = None
 
     def update(self) -> ExitsUpdate:
         for name in ("sl", "tp"):

@@ -72,7 +72,7 @@ def check(run: TradeRun, upd: ExitsUpdate) -> Wanted:
     given = {k for k, v in upd.model_dump(exclude={"remove"}).items() if v is not None}
     if not given and not upd.remove:
         raise ExitsRefused("give at least one of sl, tp, tps, sl_after_tp, trail_pct "
-                         "(or remove tps/trail)")
+                           "(or remove tps/trail)")
     if upd.tps is not None and "tps" in upd.remove:
         raise ExitsRefused("contradictory: tps given and removed")
     if upd.tp is not None and upd.tps is not None:

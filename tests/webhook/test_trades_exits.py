@@ -105,7 +105,7 @@ async def test_patch_moves_a_running_trades_exits_or_says_why_not(
         # Moved: the exchange's TP/SL, the answer, the trade row, and GET /trades/{id}.
         r = await api.patch(f"/trades/{trade_id}", headers=AUTH, json={
             "sl": "92000", "tp": "98000", "trail_pct": "1.5", "trail_activation_pct": "1",
-            "trail_price": "last"})
+            "trail_price": " LAST"})  # as in an alert: any case
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["applied"] is True and body["trade_id"] == trade_id
