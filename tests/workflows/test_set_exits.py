@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from tests.workflows.harness import Harness
+from tests.workflows.harness import Harness, strategy
 from trading.exits import ExitPlan, SlAfterTp, TakeProfit, Trailing
 from trading.types import PositionSide, StopType, TradeStatus
 from workflows.contract import Sizing
@@ -193,6 +193,36 @@ async def test_a_ladder_replaces_the_single_tp_and_keeps_the_stop(h: Harness) ->
     assert (tpsl.tp_price, tpsl.sl_price) == (Decimal("98500"), Decimal("90000"))
     await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
     assert (await h.result(handle)).status is TradeStatus.CANCELLED
+
+
+async def test_a_move_the_exchange_refuses_puts_the_plan_and_the_stop_back(h: Harness) -> None:
+    """The validator knows the price of the trade's last look (a quiet trade looks once an
+    hour): the exchange, whose price has fallen since, refuses the new stop. The update then
+    fails with the exchange's reason, and the trade's plan, stop and TP/SL are as before."""
+    await h.paper.admin.freeze(BTC)
+    await h.paper.admin.set_price(BTC, "95000")
+    quiet = strategy("quiet", tracking_interval_s=3600)
+    handle = await h.trade(sizing=Sizing(size=QTY), tp=Decimal("99000"), sl=Decimal("90000"),
+                           strat=quiet)
+    await h.until_state(handle, protected, "protected")
+    await h.paper.admin.set_price(BTC, "91500")  # the trade has not seen it
+    said = await refused(handle, ExitsUpdate(sl=Decimal("92000"), trail_pct=Decimal(2)))
+    # The exchange's words, not the validator's.
+    assert "the exchange refused the TP/SL" in said and "code 30023" in said, said
+    assert await update_events(handle) == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+                                           EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED]
+    now = await handle.query(TradeMessages.EXITS, result_type=ExitsAnswer)
+    assert now.plan is None and (now.protection.tp, now.protection.sl) == (Decimal("99000"),
+                                                                          Decimal("90000"))
+    assert await tpsl_prices(h) == (Decimal("99000"), Decimal("90000"))
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
+
+
+async def tpsl_prices(h: Harness) -> tuple[Decimal | None, Decimal | None]:
+    [order] = await h.exchange.pending_tpsl_orders(BTC)
+    return order.tp_price, order.sl_price
 
 
 @pytest.fixture
