@@ -23,8 +23,8 @@ def test_the_trade_workflow_registers_exactly_the_declared_message_names() -> No
     assert set(defn.signals) == {TradeMessages.CANCEL, TradeMessages.CLOSE,
                                  TradeMessages.EXCHANGE_CHANGED, TradeMessages.PREDECESSOR_CLOSED,
                                  TradeMessages.TRADING_STATE}
-    assert set(defn.updates) == {TradeMessages.SET_PROTECTION}
-    assert set(defn.queries) == {TradeMessages.STATE}
+    assert set(defn.updates) == {TradeMessages.SET_PROTECTION, TradeMessages.SET_EXITS}
+    assert set(defn.queries) == {TradeMessages.STATE, TradeMessages.EXITS}
 
 
 def test_every_parameter_a_trade_keeps_is_a_strategy_column() -> None:

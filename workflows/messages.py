@@ -11,7 +11,8 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from activities.contract_tracking import ExchangeChanged
-from trading.types import TradeStatus, TradingState
+from trading.exits import SlAfterTp, TakeProfit
+from trading.types import StopType, TradeStatus, TradingState
 
 
 class Frozen(BaseModel):
@@ -27,7 +28,9 @@ class TradeMessages:
     EXCHANGE_CHANGED = ExchangeChanged.SIGNAL
     PREDECESSOR_CLOSED = "predecessor_closed"
     SET_PROTECTION = "set_protection"
+    SET_EXITS = "set_exits"
     STATE = "state"
+    EXITS = "exits"
     TRADING_STATE = "trading_state"
 
 
@@ -54,6 +57,24 @@ class ProtectionUpdate(Frozen):
 
     tp: Decimal | None = None
     sl: Decimal | None = None
+
+
+class ExitsUpdate(Frozen):
+    """Update `set_exits` (docs/design.md#exits): a trade's exits moved, field by field as in an
+    alert; a field left out (None) keeps what the trade has. `remove` takes out the ladder
+    (`tps`: back to one TP) or the trailing stop (`trail`). Checked by the update's validator
+    (workflows/exits_update.py) before it is accepted, not here: a refusal then says why
+    instead of failing to decode."""
+
+    sl: Decimal | None = None
+    tp: Decimal | None = None  # one TP in the TP/SL order, instead of a ladder
+    tps: tuple[TakeProfit, ...] | None = None
+    sl_after_tp: SlAfterTp | tuple[SlAfterTp, ...] | None = None
+    trail_pct: Decimal | None = None
+    trail_activation_pct: Decimal | None = None
+    trail_activation_price: Decimal | None = None
+    trail_price: StopType | None = None
+    remove: tuple[str, ...] = ()  # "tps" | "trail"
 
 
 class PredecessorClosed(Frozen):

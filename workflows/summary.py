@@ -9,7 +9,7 @@ from trading.errors import show
 from trading.risk import ACCOUNT, scope_label
 from trading.types import TradingState
 from workflows.contract import TradeInput
-from workflows.state import TradeState
+from workflows.state import ExitsView, TradeState
 
 
 def _n(value: Decimal | None) -> str:
@@ -40,9 +40,29 @@ def risk_line(state: TradeState) -> str | None:
             f" — {_EFFECT[ts]}")
 
 
+def exit_lines(exits: ExitsView) -> list[str]:
+    """The exit plan as it stands (docs/design.md#exits), for the Temporal UI and `tradewire
+    trades show --exits`: the current stop and trail on one line, then one line per level, e.g.
+
+        exits: stop 95057.1 · trail 1.5% active, best 97000 → stop 95545
+        TP1 96000 × 0.005 · filled 0.005 · filled
+        TP2 - × 0.005 · filled 0 · waiting
+    """
+    head = [f"stop {_n(exits.stop)}"]
+    t = exits.trail
+    if t is not None:
+        head.append(f"trail {show(t.pct)}% " + (
+            f"active, best {_n(t.best_price)} → stop {_n(t.stop)}" if t.active
+            else "waiting for its activation"))
+    lines = ["exits: " + " · ".join(head)]
+    lines += [f"TP{n} {_n(lv.price)} × {_n(lv.qty)} · filled {_n(lv.filled_qty)} · {lv.status}"
+              for n, lv in enumerate(exits.levels, start=1)]
+    return lines
+
+
 def details(state: TradeState, strategy: str) -> str:
     """For `workflow.set_current_details`: status, trading state, quantities, PnL, protection,
-    warnings."""
+    the exit plan, warnings."""
     p = state.protection
     lines = [
         f"**{state.status.value}** · {state.symbol} {state.side.value} · {strategy} · {state.phase}"
@@ -56,6 +76,8 @@ def details(state: TradeState, strategy: str) -> str:
         f" · PnL {_n(state.realized_pnl)} · fees {_n(state.fees)}",
         f"TP {_n(p.tp)} · SL {_n(p.sl)} · protection {p.level} {_n(p.qty)}",
     ]
+    if state.exits is not None:
+        lines += exit_lines(state.exits)
     if state.open_orders:
         lines.append("open orders: " + ", ".join(
             f"{o.leg} {o.side} {show(o.qty)}" + (f"@{show(o.price)}" if o.price else "")

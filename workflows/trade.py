@@ -8,7 +8,8 @@
 Messages: signal `cancel` {"flatten": bool}, signal `close` (exit alert), signal
 `exchange_changed` (the account watcher), signal `predecessor_closed` (a reverse), signal
 `trading_state` (the account watcher: the risk state that applies), update `set_protection`
-{"tp", "sl"} (validated before it is accepted), query `state`.
+{"tp", "sl"} and update `set_exits` (ExitsUpdate: the stop, the ladder, the trail; both
+validated before they are accepted), queries `state` and `exits` (the plan and its view).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.adoption import adopt
     from workflows.contract import TradeInput, TradeResult
     from workflows.entry import enter, failed_before_fill, fate_unknown, prepare, settle_entry
+    from workflows.exits_update import ExitsAnswer, ExitsRefused, answer, check
     from workflows.messages import (
         CancelRequest,
         CloseRequest,
+        ExitsUpdate,
         PredecessorClosed,
         ProtectionUpdate,
         TradeMessages,
@@ -232,9 +235,41 @@ class TradeWorkflow:
     def _validate_protection(self, upd: ProtectionUpdate) -> None:
         protection.validate_update(self._run, upd)
 
+    @workflow.update(name=TradeMessages.SET_EXITS)
+    async def set_exits(self, upd: ExitsUpdate) -> ExitsAnswer:
+        """Move the trade's exits (docs/design.md#exits): the plan, field by field, and the
+        stop; then the orders are brought in line, all of it undone if the exchange refuses."""
+        run = self._run
+        try:  # the trade may have changed since the validator accepted the update
+            wanted = check(run, upd)
+        except ExitsRefused as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        plan_before, before = run.memory.exits.plan, run.protection.model_copy()
+        run.memory.exits.plan = wanted.plan
+        if wanted.moves_tpsl:
+            run.memory.protection = Protection(tp=wanted.tp, sl=wanted.sl, override=True,
+                                               disabled=False)
+        try:
+            await protection.ensure(run, run.venue.position_qty, raise_refusal=True)
+        except ApplicationError:
+            run.memory.exits.plan, run.memory.protection = plan_before, before
+            run.set()
+            raise
+        run.set()
+        await run.record()
+        return answer(run)
+
+    @set_exits.validator
+    def _validate_exits(self, upd: ExitsUpdate) -> None:
+        check(self._run, upd)
+
     @workflow.query(name=TradeMessages.STATE)
     def state(self) -> TradeState:
         return self._run.state
+
+    @workflow.query(name=TradeMessages.EXITS)
+    def exits(self) -> ExitsAnswer:
+        return answer(self._run)
 
 
 def _foreign(err: BaseException) -> bool:
