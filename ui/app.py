@@ -15,9 +15,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -48,6 +48,7 @@ HERE = Path(__file__).parent
 FLASH = "tw_flash"
 # No inline script may run: the pages' data reach their scripts as JSON blocks. Styles allow
 # inline ones because the charting library sizes its canvases with style attributes.
+MAX_FORM_BYTES = 16 * 1024  # the largest form is a note of 2000 characters
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
        "base-uri 'none'; object-src 'none'")
@@ -135,6 +136,11 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
             return JSONResponse({"detail": "sign in first"}, status_code=401)
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
 
+    @app.exception_handler(FormTooLarge)
+    async def too_large(request: Request, exc: FormTooLarge) -> Response:
+        return JSONResponse({"detail": f"a form is at most {MAX_FORM_BYTES} bytes"},
+                            status_code=413)
+
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, exc: CsrfRefused) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=403)
@@ -151,8 +157,9 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
                                                                    "error": None})
 
     @app.post("/login", response_model=None)
-    async def login(request: Request, token_: str = Form("", alias="token"),
-                    next: str = Form("/")) -> Response:
+    async def login(request: Request) -> Response:
+        fields = await form(request)
+        token_, next = fields.get("token", ""), fields.get("next", "/")
         check_origin(request.headers.get("origin"), request.headers.get("host"))
         admin = settings.resolve_admin_token()
         if not token_matches(token_, admin):
@@ -169,8 +176,8 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
         return response
 
     @app.post("/logout")
-    async def logout(request: Request, csrf: str = Form("")) -> RedirectResponse:
-        form_guard(request, csrf)
+    async def logout(request: Request) -> RedirectResponse:
+        form_guard(request, (await form(request)).get("csrf"))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -251,19 +258,21 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
     # --- actions -------------------------------------------------------------------------------
 
     @app.post("/risk/{verb}")
-    async def change_state(request: Request, verb: str, csrf: str = Form(""),
-                           reason: str = Form(""), strategy: str = Form(""),
-                           flatten: str = Form("")) -> RedirectResponse:
-        form_guard(request, csrf)
+    async def change_state(request: Request, verb: str) -> RedirectResponse:
+        fields = await form(request)
+        form_guard(request, fields.get("csrf"))
+        reason, strategy = fields.get("reason", ""), fields.get("strategy", "")
+        flatten = fields.get("flatten", "")
         done = await actions.set_trading_state(
             app.state.tw, verb, strategy=strategy.strip() or None,
             reason=reason.strip() or None, flatten=flatten == "on")
         return back(request, "/", done)
 
     @app.post("/incidents/{incident_id}/{verb}")
-    async def answer(request: Request, incident_id: int, verb: str, csrf: str = Form(""),
-                     note: str = Form(""), stop_pct: str = Form("")) -> RedirectResponse:
-        form_guard(request, csrf)
+    async def answer(request: Request, incident_id: int, verb: str) -> RedirectResponse:
+        fields = await form(request)
+        form_guard(request, fields.get("csrf"))
+        note, stop_pct = fields.get("note", ""), fields.get("stop_pct", "")
         try:
             stop = Decimal(stop_pct) if stop_pct.strip() else None
         except InvalidOperation:
@@ -305,6 +314,25 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
                                           "X-Accel-Buffering": "no"})
 
     return app
+
+
+class FormTooLarge(Exception):
+    pass
+
+
+async def form(request: Request) -> dict[str, str]:
+    """An urlencoded form (the pages post nothing else), each field's first value; a body past
+    MAX_FORM_BYTES is refused before it is read whole."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormTooLarge
+    try:
+        parsed = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {k: v[0] for k, v in parsed.items() if v and "\x00" not in v[0]}
 
 
 def _local(target: str) -> str:
