@@ -43,6 +43,9 @@ def cmd_web(args: argparse.Namespace) -> int:
     return 0
 
 
+UI_STOP_S = 1
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -57,6 +60,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     uvicorn.run(
         create_ui_app(settings),
         **server_options(settings, host=settings.ui_host, port=settings.ui_port),
+        # An open page holds its event stream: stop within a second anyway.
+        timeout_graceful_shutdown=UI_STOP_S,
     )
     return 0
 

@@ -82,6 +82,7 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
     app = FastAPI(title="Tradewire dashboard", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.add_middleware(SecurityHeaders)
 
     def token() -> str:
         value = settings.resolve_admin_token()
@@ -117,17 +118,6 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
         response.set_cookie(FLASH, json.dumps({"ok": done.ok, "message": done.message}),
                             max_age=60, httponly=True, samesite="strict", path="/",
                             secure=request.url.scheme == "https")
-        return response
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.exception_handler(NotSignedIn)
@@ -227,7 +217,9 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
         async with state.sessionmaker() as s:
             views = await queries.strategy_views(s)
         charts = {v.name: {
-            "pnl": [[int(t.timestamp()), float(p)] for t, p in v.stats.curve],
+            # float: only the chart's drawing, never a figure the page states
+            "pnl": ([[int(v.stats.start.timestamp()), 0.0]] if v.stats.start and v.stats.curve
+                    else []) + [[int(t.timestamp()), float(p)] for t, p in v.stats.curve],
             "slippage": [[int(q.received_at.timestamp()), float(q.slippage_bps)]
                          for q in v.per_trade if q.slippage_bps is not None],
         } for v in views}
@@ -314,6 +306,35 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
                                           "X-Accel-Buffering": "no"})
 
     return app
+
+
+class SecurityHeaders:
+    """CSP and friends on every answer. Plain ASGI (not BaseHTTPMiddleware), so the event
+    stream passes through untouched and ends cleanly when the server stops."""
+
+    HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"),
+               (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                named = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self.HEADERS if k not in named]
+                if any(k.lower() == b"content-type" and v.startswith(b"text/html")
+                       for k, v in headers) and b"cache-control" not in named:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class FormTooLarge(Exception):

@@ -140,6 +140,7 @@ class StrategyStats:
     net_pnl: Decimal
     trades_per_day: Decimal | None
     curve: list[tuple[datetime, Decimal]]  # cumulative net PnL after each closed trade
+    start: datetime | None  # the first trade's opening: where the curve starts, at zero
 
 
 def strategy_stats(outcomes: Sequence[Outcome], opened: Sequence[datetime]) -> StrategyStats:
@@ -160,4 +161,5 @@ def strategy_stats(outcomes: Sequence[Outcome], opened: Sequence[datetime]) -> S
         closed=len(ordered), wins=wins,
         win_rate=Decimal(wins) * 100 / len(ordered) if ordered else None,
         net_pnl=total, trades_per_day=per_day, curve=curve,
+        start=min(opened) if opened else None,
     )

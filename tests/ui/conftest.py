@@ -107,7 +107,7 @@ def served(settings: Settings) -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(create_ui_app(settings),
                             **server_options(settings, host="127.0.0.1", port=port))
-    config.timeout_graceful_shutdown = 2  # an open event stream does not hold the stop
+    config.timeout_graceful_shutdown = 1  # as `tradewire ui`: an open stream does not hold the stop
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="ui-server", daemon=True)
     thread.start()

@@ -72,7 +72,8 @@ def test_a_trade_slippage_lies_between_its_fills(fills, alert) -> None:
     rows = [FillAt(Side.BUY, q, p, Decimal(0), T0) for p, q in fills]
     q = trade_quality(3, received_at=T0, alert_price=alert, first_order_at=T0, fills=rows)
     each = [slippage_bps(Side.BUY, alert, p) for p, _ in fills]
-    assert min(each) - Decimal("1e-18") <= q.slippage_bps <= max(each) + Decimal("1e-18")
+    slack = Decimal("1e-20") * max(Decimal(1), max(abs(x) for x in each))  # 28 digits of Decimal
+    assert min(each) - slack <= q.slippage_bps <= max(each) + slack
 
 
 def test_median_and_stats() -> None:
