@@ -101,3 +101,43 @@ async def test_the_kill_switch_over_the_form_records_who_and_why(
     async with db_sessionmaker() as session:
         row = await session.get(RiskState, "account")
         assert row is not None and row.state == "ACTIVE"
+
+
+async def test_an_incident_is_dismissed_from_its_page_with_a_note(
+    ui: httpx.AsyncClient, db_sessionmaker
+) -> None:
+    """The webhook's own dismiss runs (one implementation): the row records who and why; a
+    refusal (no note, a wrong action for its kind) comes back as the page's message."""
+    from decimal import Decimal
+
+    from db.models import Incident
+
+    async with db_sessionmaker() as session, session.begin():
+        row = Incident(fingerprint=f"orphan_order:ui-test-{id(ui)}", kind="orphan_order",
+                       symbol="BTCUSDT", order_id="123", exchange_qty=Decimal("0.01"),
+                       owned_qty=Decimal(0), detail="a working order no live trade owns")
+        session.add(row)
+        await session.flush()
+        incident_id = row.id
+    csrf = await sign_in(ui)
+    page = await ui.get("/incidents")
+    assert f'id="incident-{incident_id}"' in page.text and f'id="dismiss-{incident_id}"' in page.text
+    assert f'id="flatten-{incident_id}"' not in page.text  # only unowned quantity is flattened
+
+    async def post(verb: str, **fields: str) -> str:
+        r = await ui.post(f"/incidents/{incident_id}/{verb}", data={"csrf": csrf, **fields})
+        assert r.status_code == 303 and r.headers["location"] == "/incidents"
+        shown = await ui.get("/incidents?status=all")
+        found = re.search(r'<p id="flash" class="flash (ok|bad)">([^<]*)</p>', shown.text)
+        assert found, shown.text[:2000]
+        return f"{found.group(1)}: {found.group(2)}"
+
+    assert (await post("adopt")).startswith("bad: ")  # not unowned quantity: the API's 409
+    assert (await post("dismiss", note="")).startswith("bad: ")
+    assert await post("dismiss", note="cancelled it by hand") == (
+        f"ok: incident #{incident_id} dismissed")
+    async with db_sessionmaker() as session:
+        done = await session.get(Incident, incident_id)
+    assert done is not None and done.status == "dismissed"
+    assert done.actions[-1]["by"] == "ui" and done.actions[-1]["note"] == "cancelled it by hand"
+    assert (await post("dismiss", note="again")).startswith("bad: ")  # no longer open: 409
