@@ -22,6 +22,8 @@ def signed(value: Any, places: int = 2) -> str:
     if value is None or value == "":
         return "—"
     d = Decimal(str(value)).quantize(Decimal(1).scaleb(-places))
+    if d == 0:
+        return format(abs(d), "f")  # never "-0.00"
     return ("+" if d > 0 else "") + format(d, "f")
 
 

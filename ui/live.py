@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from db.models import Incident, Signal
 from ui import queries
+from ui.format import when
 from webhook import risk
 from webhook.deps import AppState
 
@@ -50,6 +51,21 @@ class Snapshot:
         if today["start_equity"] is None:
             return None
         return format(Decimal(today["start_equity"]) + Decimal(today["account"]["pnl"]), "f")
+
+    @property
+    def unrealized(self) -> tuple[Decimal | None, str]:
+        """The account's unrealized PnL and where it comes from: the daily loss latch's figure
+        where it keeps one, else the sum over the open positions of the exchange's own figure
+        as the trades' tracking last read it (each trade reads at its tracking interval)."""
+        account = self.risk["today"]["account"]
+        if account["unrealized"] is not None:
+            return Decimal(account["unrealized"]), f"daily loss latch, as of {account['at']}"
+        read = [p.exchange for p in self.positions if p.exchange is not None and p.qty > 0]
+        if not read:
+            return None, "no open position read"
+        newest = max(r.updated_at for r in read)
+        return (sum((r.unrealized_pnl for r in read), Decimal(0)),
+                f"the exchange's positions as the trades last read them (newest {when(newest)})")
 
     def fragments(self, templates: Jinja2Templates) -> dict[str, str]:
         return {name: templates.get_template(f"_{name}.html").render(snap=self)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Fill, Incident, Order, Signal, Strategy, Trade
+from db.models import Position as PositionRow
 from trading.types import HOLDING_STATUSES, OPEN_TRADE_STATUSES, Leg, Side, TradeStatus
 from ui.quality import FillAt, Outcome, TradeQuality, strategy_stats, summarize, trade_quality
 
@@ -47,6 +48,8 @@ class Position:
     side: str
     qty: Decimal = Decimal(0)
     trades: list[tuple[Trade, str | None]] = field(default_factory=list)
+    # The exchange's position as the trades' tracking last read it (unrealized PnL at mark).
+    exchange: PositionRow | None = None
 
     @property
     def avg_entry(self) -> Decimal | None:
@@ -67,6 +70,13 @@ async def open_positions(session: AsyncSession) -> list[Position]:
         pos.trades.append((trade, name))
         if trade.status in HOLDING_STATUSES:
             pos.qty += trade.filled_qty - trade.closed_qty
+    if book:
+        rows = (await session.scalars(
+            select(PositionRow).where(PositionRow.open.is_(True), PositionRow.qty > 0)
+            .order_by(PositionRow.updated_at))).all()
+        for row in rows:  # the newest read of each symbol and side wins
+            if (row.symbol, row.side) in book:
+                book[(row.symbol, row.side)].exchange = row
     return list(book.values())
 
 

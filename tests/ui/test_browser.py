@@ -250,6 +250,7 @@ async def test_a_trader_signs_in_watches_the_book_live_filters_trades_and_reads_
         assert out.status_code == 202, out.text
         eth_row = await reaches(h, eth_id, ended, "ends")
         assert eth_row.status == TradeStatus.CLOSED and eth_row.realized_pnl > 0
+        await h.paper.admin.set_price(BTC, "95400")  # the long is 400 up: +4 USDT unrealized
 
         with served(settings) as base:
             b = Browser(chromium, base, screenshot_dir(tmp_path_factory))
@@ -274,6 +275,10 @@ async def test_a_trader_signs_in_watches_the_book_live_filters_trades_and_reads_
             await reaches(h, sol.json()["trade_id"], tracking, "tracks its position")
             await b.wait(lambda d: SOL in d.find_element("id", "live-positions").text,
                          "the SOL position shown live")
+            # The long's unrealized PnL, the exchange's figure as its tracking read it.
+            await b.wait(lambda d: d.find_element(
+                "css selector", f'#positions tr[data-symbol="{BTC}"] .unrealized').text
+                .startswith("+3.99"), "the BTC position's unrealized gain shown live")
             assert await b.run(lambda: b.driver.execute_script("return window.__samePage")) == "yes"
             await b.shot("overview")
 
