@@ -216,12 +216,13 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
         state: AppState = app.state.tw
         async with state.sessionmaker() as s:
             views = await queries.strategy_views(s)
+        # Exact decimal text, as everywhere: the chart script turns it into its own numbers.
         charts = {v.name: {
-            # float: only the chart's drawing, never a figure the page states
-            "pnl": ([[int(v.stats.start.timestamp()), 0.0]] if v.stats.start and v.stats.curve
-                    else []) + [[int(t.timestamp()), float(p)] for t, p in v.stats.curve],
-            "slippage": [[int(q.received_at.timestamp()), float(q.slippage_bps)]
-                         for q in v.per_trade if q.slippage_bps is not None],
+            "pnl": ([[int(v.stats.start.timestamp()), "0"]] if v.stats.start and v.stats.curve
+                    else []) + [[int(t.timestamp()), format(p, "f")] for t, p in v.stats.curve],
+            "slippage": [[int(q.received_at.timestamp()), format(q.slippage_bps, "f")]
+                         for q in v.per_trade
+                         if q.slippage_bps is not None and q.received_at is not None],
         } for v in views}
         return page(request, "strategies.html", session, views=views, charts=charts)
 

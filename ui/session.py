@@ -54,13 +54,13 @@ class Session:
         return _sign(_key(admin_token), f"csrf:{self.nonce}")
 
 
-def new_cookie(admin_token: str, now: float | None = None) -> str:
-    expires = int(now if now is not None else time.time()) + SESSION_S
+def new_cookie(admin_token: str, now: int | None = None) -> str:
+    expires = (now if now is not None else int(time.time())) + SESSION_S
     body = f"{expires}.{secrets.token_hex(16)}"
     return f"{body}.{_sign(_key(admin_token), body)}"
 
 
-def read_cookie(value: str | None, admin_token: str | None, now: float | None = None) -> Session:
+def read_cookie(value: str | None, admin_token: str | None, now: int | None = None) -> Session:
     """The session the cookie proves, or NotSignedIn (missing, forged, expired, or signed with
     another admin token)."""
     if not value or not admin_token:
@@ -71,7 +71,7 @@ def read_cookie(value: str | None, admin_token: str | None, now: float | None = 
     expires, nonce, signature = parts
     if not secrets.compare_digest(signature, _sign(_key(admin_token), f"{expires}.{nonce}")):
         raise NotSignedIn
-    if int(expires) <= int(now if now is not None else time.time()):
+    if int(expires) <= (now if now is not None else int(time.time())):
         raise NotSignedIn
     return Session(nonce=nonce, expires=int(expires))
 

@@ -16,7 +16,7 @@ from ui.session import (
 )
 
 TOKEN = "admin-token-for-the-session-tests-0123456789"
-NOW = 1_800_000_000.0
+NOW = 1_800_000_000
 
 
 def test_a_cookie_signed_with_the_token_is_a_session_until_it_expires() -> None:

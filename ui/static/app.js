@@ -32,7 +32,7 @@ function charts() {
     });
     // A time scale needs strictly increasing times: two points in one second keep the last.
     const byTime = new Map();
-    for (const [t, v] of points) byTime.set(t, v);
+    for (const [t, v] of points) byTime.set(t, Number(v));  // exact text from the server
     const series = [...byTime.entries()].sort((a, b) => a[0] - b[0]).map(([time, value]) => ({ time, value }));
     if (el.dataset.chart === "pnl") {
       const last = series[series.length - 1].value;
