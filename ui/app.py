@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -183,21 +183,28 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
 
     @app.get("/trades", response_class=HTMLResponse)
     async def trades_page(request: Request, strategy: str = "", symbol: str = "",
-                          status: str = "", since: str = "", until: str = "") -> HTMLResponse:
+                          status: str = "", since: str = "", until: str = "",
+                          before: str = "") -> HTMLResponse:
         session = signed_in(request)
         state: AppState = app.state.tw
         problems: list[str] = []
         f = queries.TradeFilter(
             strategy=strategy.strip() or None, symbol=symbol.strip() or None,
             status=_status(status, problems), since=_day(since, "from", problems),
-            until=_day(until, "to", problems))
+            until=_day(until, "to", problems),
+            before=int(before) if before.isdigit() and 0 < int(before) < 2**63 else None)
         async with state.sessionmaker() as s:
-            rows = await queries.trades(s, f)
+            rows = await queries.trades(s, f, limit=queries.PAGE + 1)
             names = await queries.strategy_names(s)
             symbols = await queries.symbols_traded(s)
+        older = None
+        if len(rows) > queries.PAGE:  # one more than a page: there is an older page
+            rows = rows[:queries.PAGE]
+            query = {k: v for k, v in request.query_params.items() if k != "before"}
+            older = "/trades?" + urlencode({**query, "before": rows[-1][0].id})
         return page(request, "trades.html", session, rows=rows, f=f, names=names,
                     symbols=symbols, statuses=[t.value for t in TradeStatus], problems=problems,
-                    raw={"since": since, "until": until})
+                    raw={"since": since, "until": until}, older=older)
 
     @app.get("/trades/{trade_id}", response_class=HTMLResponse)
     async def trade_page(request: Request, trade_id: int) -> HTMLResponse:

@@ -90,6 +90,7 @@ class TradeFilter:
     status: TradeStatus | None = None
     since: date | None = None  # created on or after this day (UTC)
     until: date | None = None  # created on or before this day (UTC)
+    before: int | None = None  # ids below this one: the next (older) page
 
 
 async def trades(session: AsyncSession, f: TradeFilter,
@@ -106,6 +107,8 @@ async def trades(session: AsyncSession, f: TradeFilter,
     if f.until is not None:
         stmt = stmt.where(Trade.created_at < datetime.combine(f.until + timedelta(days=1), time(),
                                                               tzinfo=UTC))
+    if f.before is not None:
+        stmt = stmt.where(Trade.id < f.before)
     return [(t, n) for t, n in (await session.execute(
         stmt.order_by(Trade.id.desc()).limit(limit))).all()]
 

@@ -18,11 +18,12 @@ import httpx
 import pytest_asyncio
 import uvicorn
 from pydantic import SecretStr
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
+from db.models import RiskEvent, RiskState
 from db.session import make_engine, make_sessionmaker
 from pair_catalog import sync_pairs
 from serving import server_options
@@ -43,15 +44,26 @@ def ui_settings(db_url: str, temporal_target: str, state_dir: Path, **more: obje
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def ui(db_url: str, temporal_env: WorkflowEnvironment,
+async def ui(db_url: str, temporal_env: WorkflowEnvironment, db_sessionmaker,
              tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The dashboard in-process (httpx's ASGI transport) on the session's database."""
+    """The dashboard in-process (httpx's ASGI transport) on the session's database, which
+    other packages' tests share: the trading states it changes are set back after."""
     settings = ui_settings(db_url, temporal_env.client.service_client.config.target_host, tmp_path)
     app = create_ui_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://127.0.0.1:8300") as http:
-            yield http
+    await _forget_states(db_sessionmaker)
+    try:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://127.0.0.1:8300") as http:
+                yield http
+    finally:
+        await _forget_states(db_sessionmaker)
+
+
+async def _forget_states(sessionmaker) -> None:  # type: ignore[no-untyped-def]
+    async with sessionmaker() as session, session.begin():
+        await session.execute(delete(RiskState))
+        await session.execute(delete(RiskEvent).where(RiskEvent.actor == "ui"))
 
 
 # --- the browser tests' real parts ------------------------------------------------------------

@@ -4,13 +4,14 @@ app in Chromium on real trades."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from db.models import RiskEvent, RiskState
+from db.models import RiskEvent, RiskState, Strategy
 from tests.ui.conftest import TOKEN
 
 PAGES = ["/", "/trades", "/strategies", "/alerts", "/incidents", "/trades?status=CLOSED",
@@ -141,3 +142,79 @@ async def test_an_incident_is_dismissed_from_its_page_with_a_note(
     assert done is not None and done.status == "dismissed"
     assert done.actions[-1]["by"] == "ui" and done.actions[-1]["note"] == "cancelled it by hand"
     assert (await post("dismiss", note="again")).startswith("bad: ")  # no longer open: 409
+    async with db_sessionmaker() as session, session.begin():
+        await session.delete(await session.get(Incident, incident_id))
+
+
+async def test_the_kill_switch_of_one_strategy_leaves_the_account_active(
+    ui: httpx.AsyncClient, db_sessionmaker
+) -> None:
+    import uuid
+
+    from webhook import strategies
+
+    name = f"ui{uuid.uuid4().hex[:8]}"
+    await strategies.add(db_sessionmaker, b"k" * 32, name)
+    csrf = await sign_in(ui)
+    page = await ui.get("/")
+    assert f'<option value="{name}">strategy {name}</option>' in page.text
+    r = await ui.post("/risk/halt", data={"csrf": csrf, "strategy": name, "reason": "one only"})
+    assert r.status_code == 303
+    page = await ui.get("/")
+    assert f"strategy '{name}' is HALTED" in html.unescape(page.text)  # the flash
+    assert f'<li data-strategy="{name}">strategy {name}: <span class="state-halted">' in page.text
+    async with db_sessionmaker() as session:
+        row = await session.get(RiskState, f"strategy:{name}")
+        account = await session.get(RiskState, "account")
+    assert row is not None and (row.state, row.changed_by) == ("HALTED", "ui")
+    assert account is None or account.state == "ACTIVE"
+    await ui.post("/risk/resume", data={"csrf": csrf, "strategy": name})
+    unknown = await ui.post("/risk/halt", data={"csrf": csrf, "strategy": "no-such-strategy"})
+    assert unknown.status_code == 303
+    shown = html.unescape((await ui.get("/")).text)
+    assert "no strategy 'no-such-strategy'" in shown  # the API's 404, shown
+    async with db_sessionmaker() as session, session.begin():
+        await session.execute(delete(Strategy).where(Strategy.name == name))
+
+
+async def test_trades_come_a_page_at_a_time_newest_first(
+    ui: httpx.AsyncClient, db_sessionmaker, monkeypatch
+) -> None:
+    import uuid
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from db.models import Trade, TradingPair
+    from ui import queries
+
+    symbol = "UIPAGEUSDT"
+    async with db_sessionmaker() as session, session.begin():
+        if await session.get(TradingPair, symbol) is None:
+            session.add(TradingPair(
+                symbol=symbol, base="UIPAGE", quote="USDT", qty_step=Decimal("0.1"),
+                price_tick=Decimal("0.01"), min_qty=Decimal("0.1"), max_limit_qty=Decimal(100),
+                max_market_qty=Decimal(100), min_leverage=1, max_leverage=20,
+                default_leverage=5, status="OPEN", api_supported=True, raw={},
+                synced_at=datetime.now(UTC)))
+        await session.execute(delete(Trade).where(Trade.symbol == symbol))
+        rows = [Trade(workflow_id=f"ui-page-{uuid.uuid4().hex}", symbol=symbol, side="LONG",
+                      intent="OPEN_LONG", entry_type="market", status="CLOSED")
+                for _ in range(5)]
+        session.add_all(rows)
+        await session.flush()
+        ids = sorted((r.id for r in rows), reverse=True)
+    monkeypatch.setattr(queries, "PAGE", 2)
+    await sign_in(ui)
+    seen: list[int] = []
+    url = f"/trades?symbol={symbol}"
+    while url:
+        page = await ui.get(url)
+        assert page.status_code == 200
+        seen += [int(x) for x in re.findall(r'<tr data-trade="(\d+)">', page.text)]
+        found = re.search(r'<a href="([^"]+)" id="older">', page.text)
+        url = found.group(1).replace("&amp;", "&") if found else ""
+        assert not url or f"symbol={symbol}" in url  # the filter is kept
+    assert seen == ids
+    async with db_sessionmaker() as session, session.begin():
+        await session.execute(delete(Trade).where(Trade.symbol == symbol))
+        await session.execute(delete(TradingPair).where(TradingPair.symbol == symbol))
