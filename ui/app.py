@@ -230,6 +230,9 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
             "slippage": [[int(q.received_at.timestamp()), format(q.slippage_bps, "f")]
                          for q in v.per_trade
                          if q.slippage_bps is not None and q.received_at is not None],
+            "latency": [[int(q.received_at.timestamp()), str(q.alert_to_fill_ms)]
+                        for q in v.per_trade
+                        if q.alert_to_fill_ms is not None and q.received_at is not None],
         } for v in views}
         return page(request, "strategies.html", session, views=views, charts=charts)
 

@@ -320,7 +320,8 @@ async def test_a_trader_signs_in_watches_the_book_live_filters_trades_and_reads_
 
             # Strategies (charts drawn by the vendored library) and alerts (the refusal's reason).
             await b.get("/strategies")
-            await b.css('.chart[data-chart="pnl"][data-drawn="1"]')
+            for chart in ("pnl", "slippage", "latency"):
+                await b.css(f'.chart[data-chart="{chart}"][data-drawn="1"]')
             await b.shot("strategies")
             await b.get("/alerts")
             row_of = f'#alerts tr[data-signal="{refused.json()["signal_id"]}"]'

@@ -39,9 +39,12 @@ function charts() {
       chart.addBaselineSeries({ baseValue: { type: "price", price: 0 },
         topLineColor: "#26a69a", bottomLineColor: "#ef5350" }).setData(series);
       el.dataset.last = String(last);
-    } else {
+    } else if (el.dataset.chart === "slippage") {
+      // positive slippage is worse for the trade: red; better: green
       chart.addHistogramSeries({ color: "#f0b429" }).setData(series.map((p) => ({
         ...p, color: p.value > 0 ? "#ef5350" : "#26a69a" })));
+    } else {
+      chart.addHistogramSeries({ color: "#4f9cf9" }).setData(series);
     }
     chart.timeScale().fitContent();
     el.dataset.drawn = "1";
