@@ -71,12 +71,13 @@ class Browser:
         """`check` until it answers; the live parts of a page are replaced as they change, so
         an element found a moment ago may be gone (stale): found again."""
         from selenium.common.exceptions import (
+            NoAlertPresentException,
             NoSuchElementException,
             StaleElementReferenceException,
         )
         from selenium.webdriver.support.ui import WebDriverWait
 
-        ignored = (NoSuchElementException, StaleElementReferenceException)
+        ignored = (NoSuchElementException, StaleElementReferenceException, NoAlertPresentException)
         return await self.run(lambda: WebDriverWait(
             self.driver, WAIT_S, ignored_exceptions=ignored).until(check, what))
 
@@ -378,6 +379,9 @@ async def test_an_operator_halts_and_resumes_trading_and_flattens_an_incident(
         await b.css(f"#incident-{incident.id}")
         await b.shot("incidents")
         await b.click(f"#flatten-{incident.id}")
+        asked = await b.wait(lambda d: d.switch_to.alert, "the page asks before it flattens")
+        assert await b.run(lambda: asked.text) == "Close 2 SOLUSDT LONG at market now?"
+        await b.run(asked.accept)
         flash = await b.text("#flash")
         assert f"incident #{incident.id}: trade #" in flash and "flattens it" in flash, flash
         trade_id = int(flash.split("trade #", 1)[1].split(" ", 1)[0])

@@ -51,4 +51,16 @@ function charts() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => { live(); charts(); });
+// Forms that close positions ask first: `data-confirm` always, or only while the checkbox named
+// by `data-confirm-if` is ticked (the halt's "and close every position").
+function confirms() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      const only = form.dataset.confirmIf;
+      if (only && !form.elements[only].checked) return;
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => { live(); charts(); confirms(); });
