@@ -218,3 +218,36 @@ async def test_trades_come_a_page_at_a_time_newest_first(
     async with db_sessionmaker() as session, session.begin():
         await session.execute(delete(Trade).where(Trade.symbol == symbol))
         await session.execute(delete(TradingPair).where(TradingPair.symbol == symbol))
+
+
+async def test_the_live_stream_sends_the_overview_parts_to_a_signed_in_browser_only(
+    db_url: str, temporal_env, tmp_path
+) -> None:
+    """Over a real socket (the ASGI transport buffers a whole answer): the first event carries
+    every live part of the overview, as the page's script expects them."""
+    import json
+
+    from tests.ui.conftest import served, ui_settings
+    from ui.live import PARTS
+
+    settings = ui_settings(db_url, temporal_env.client.service_client.config.target_host,
+                           tmp_path)
+    with served(settings) as base:
+        async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as http:
+            assert (await http.get("/events")).status_code == 401
+            r = await http.post("/login", data={"token": TOKEN, "next": "/"})
+            assert r.status_code == 303
+            async with http.stream("GET", "/events") as stream:
+                assert stream.status_code == 200
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                lines = stream.aiter_lines()
+                event = data = None
+                async for line in lines:
+                    if line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: "):
+                        data = json.loads(line.removeprefix("data: "))
+                        break
+    assert event == "overview" and data is not None
+    assert sorted(data) == sorted(PARTS)
+    assert 'id="account-state"' in data["state"]
