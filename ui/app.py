@@ -7,6 +7,7 @@ execution quality), alerts, incidents. Every page but sign-in needs the session 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -104,7 +105,7 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
         flash = request.cookies.get(FLASH)
         body: dict[str, Any] = {
             "csrf": session.csrf(token()), "path": request.url.path,
-            "flash": json.loads(flash) if flash and flash.startswith("{") else None,
+            "flash": _read_flash(flash),
             "temporal_ui": settings.temporal_ui_base, **context,
         }
         response = templates.TemplateResponse(request, name, body)
@@ -115,7 +116,7 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
     def back(request: Request, to: str, done: actions.Done) -> RedirectResponse:
         """Post/redirect/get, with the outcome shown once on the next page."""
         response = RedirectResponse(to, status_code=303)
-        response.set_cookie(FLASH, json.dumps({"ok": done.ok, "message": done.message}),
+        response.set_cookie(FLASH, _flash_value(done),
                             max_age=60, httponly=True, samesite="strict", path="/",
                             secure=request.url.scheme == "https")
         return response
@@ -346,6 +347,25 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def _flash_value(done: actions.Done) -> str:
+    """The outcome as cookie-safe text (base64 of JSON: a message may hold any character)."""
+    text = json.dumps({"ok": done.ok, "message": done.message[:1000]})
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def _read_flash(value: str | None) -> dict[str, Any] | None:
+    """The outcome to show once; anything else in the cookie is ignored."""
+    if not value:
+        return None
+    try:
+        shown = json.loads(base64.urlsafe_b64decode(value.encode()))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(shown, dict) or not isinstance(shown.get("message"), str):
+        return None
+    return {"ok": shown.get("ok") is True, "message": shown["message"]}
 
 
 class FormTooLarge(Exception):

@@ -251,3 +251,11 @@ async def test_the_live_stream_sends_the_overview_parts_to_a_signed_in_browser_o
     assert event == "overview" and data is not None
     assert sorted(data) == sorted(PARTS)
     assert 'id="account-state"' in data["state"]
+
+
+async def test_a_forged_flash_cookie_is_ignored(ui: httpx.AsyncClient) -> None:
+    await sign_in(ui)
+    for value in ("not-base64!", "e30=", "eyJtZXNzYWdlIjogMX0="):  # junk, {}, {"message": 1}
+        ui.cookies.set("tw_flash", value)
+        page = await ui.get("/")
+        assert page.status_code == 200 and 'id="flash"' not in page.text
