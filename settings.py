@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     temporal_port: int = Field(default=7233, description="gRPC port of the dev server that `up` starts.")
     temporal_ui_port: int = Field(default=8233, description="Port of the Temporal UI that `up` starts.")
     exchange_port: int = Field(default=8100, description="Port of the paper exchange.")
+    ui_port: int = Field(default=8300, description="Port of the dashboard (`tradewire ui`), never the webhook's.")
+    ui_host: str = Field(
+        default="127.0.0.1",
+        description="Address the dashboard binds to (loopback: put a TLS proxy in front to reach it from elsewhere).",
+    )
 
     # --- exchange ----------------------------------------------------------------------------
     exchange: Literal["paper", "bitunix"] = Field(

@@ -1,6 +1,6 @@
 """The `tradewire` command: one entry point for every process and operator task.
 
-    tradewire up | web | worker | exchange | migrate | pairs sync    cli/processes.py
+    tradewire up | web | ui | worker | exchange | migrate | pairs sync    cli/processes.py
     tradewire strategy add | set | list | show | rotate-secret | …  cli/strategy.py
     tradewire alert send …                                         cli/alert.py
     tradewire trades ls | show | cancel                            cli/trades.py
@@ -45,7 +45,7 @@ def skip_unused_imports() -> None:
 
 # The long-running processes: they need no operator command, so their parser leaves those
 # commands (and the modules behind them) out.
-PROCESS_COMMANDS = frozenset({"up", "web", "worker", "exchange"})
+PROCESS_COMMANDS = frozenset({"up", "web", "ui", "worker", "exchange"})
 
 
 def load_settings() -> Settings:

@@ -2,6 +2,7 @@
 
     tradewire up          the whole paper stack, supervised (what `make run` calls)
     tradewire web         the webhook app alone (production: external PostgreSQL and Temporal)
+    tradewire ui          the dashboard alone (its own port, TRADEWIRE_UI_PORT; admin sign-in)
     tradewire worker      the Temporal worker alone
     tradewire exchange    the paper exchange alone (`exchange serve`, the default)
     tradewire exchange check   read-only checks before a first live order (cli/exchange_check.py)
@@ -38,6 +39,29 @@ def cmd_web(args: argparse.Namespace) -> int:
     uvicorn.run(
         create_app(settings),
         **server_options(settings, host=settings.host, port=settings.webhook_port),
+    )
+    return 0
+
+
+UI_STOP_S = 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from serving import server_options
+    from ui.app import create_ui_app
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    # Never the webhook's port: the dashboard is for this host (or a TLS proxy), not the internet.
+    if settings.ui_port == settings.webhook_port:
+        raise SystemExit("tradewire ui: TRADEWIRE_UI_PORT must differ from TRADEWIRE_WEBHOOK_PORT")
+    uvicorn.run(
+        create_ui_app(settings),
+        **server_options(settings, host=settings.ui_host, port=settings.ui_port),
+        # An open page holds its event stream: stop within a second anyway.
+        timeout_graceful_shutdown=UI_STOP_S,
     )
     return 0
 
@@ -188,10 +212,11 @@ async def _sync_pairs(settings: Settings):  # -> pair_catalog.SyncReport
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `up`, `web`, `worker`, `exchange`, `migrate` and `pairs` to tradewire's parser."""
+    """Add `up`, `web`, `ui`, `worker`, `exchange`, `migrate` and `pairs` to tradewire's parser."""
     commands: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
         "up": (cmd_up, "run the whole paper stack until Ctrl-C"),
         "web": (cmd_web, "run the webhook app"),
+        "ui": (cmd_ui, "run the dashboard (TRADEWIRE_UI_HOST:TRADEWIRE_UI_PORT, admin sign-in)"),
         "worker": (cmd_worker, "run the Temporal worker (trade workflows, activities, watcher)"),
         "exchange": (cmd_exchange, "run the paper exchange (BitUnix-compatible simulator)"),
         "migrate": (cmd_migrate,

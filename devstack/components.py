@@ -189,6 +189,8 @@ def child_env(
             "TRADEWIRE_WEBHOOK_PORT": str(settings.webhook_port),
             "TRADEWIRE_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
             "TRADEWIRE_EXCHANGE_PORT": str(settings.exchange_port),
+            "TRADEWIRE_UI_PORT": str(settings.ui_port),
+            "TRADEWIRE_UI_HOST": settings.ui_host,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -271,6 +273,12 @@ async def _web_ready(ctx: ProbeContext) -> list[str] | None:
     return [f"webhook {base}  (healthz: {base}/healthz)"]
 
 
+async def _ui_ready(ctx: ProbeContext) -> list[str] | None:
+    base = http_base(ctx.settings.ui_host, ctx.settings.ui_port)
+    await expect_200(ctx.http, base + "/healthz")
+    return [f"dashboard {base}  (sign in with the admin token)"]
+
+
 async def _worker_ready(ctx: ProbeContext) -> list[str] | None:
     """Ready when Temporal lists a poller from this process on the task queue.
 
@@ -330,6 +338,19 @@ COMPONENTS: tuple[Component, ...] = (
         probe=_worker_ready,
         budget_part=1 - WEB_BUDGET_PART,
         secrets=EXCHANGE_KEY_ENVS | RECEIVER_SECRET_ENVS | {DATABASE_URL_ENV},
+    ),
+    Component(
+        name="ui",
+        layer=APP,
+        enabled=_always,
+        argv=cli_argv("ui"),
+        ports=(("ui_port", "dashboard"),),
+        probe=_ui_ready,
+        # The admin token is its sign-in (and runs the webhook's own handlers for the kill
+        # switch and incidents); it reads the database. No exchange key, no server key.
+        secrets=frozenset({ADMIN_TOKEN_ENV, DATABASE_URL_ENV}),
+        # Its own address, loopback by default: TRADEWIRE_HOST (the webhook's) never moves it.
+        bind_host=lambda s: s.ui_host,
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Container healthchecks for docker-compose: `python -m devstack.healthcheck web|exchange|worker`.
+"""Container healthchecks for docker-compose: `python -m devstack.healthcheck web|ui|exchange|worker`.
 
 Exit 0 when healthy; otherwise exit 1 with one line saying what is wrong (Docker shows it in
 `docker inspect`). Each check asks the process itself, from inside its own container.
@@ -45,18 +45,20 @@ async def check_worker(settings: Settings) -> None:
 def check(component: str, settings: Settings) -> None:
     if component == "web":
         check_http(http_base(settings.host, settings.webhook_port) + "/healthz")
+    elif component == "ui":
+        check_http(http_base(settings.ui_host, settings.ui_port) + "/healthz")
     elif component == "exchange":
         check_http(http_base(settings.paper_host, settings.exchange_port) + "/__admin/health")
     elif component == "worker":
         asyncio.run(asyncio.wait_for(check_worker(settings), TIMEOUT_S))
     else:
-        raise Unhealthy(f"unknown component {component!r}: use web, exchange or worker")
+        raise Unhealthy(f"unknown component {component!r}: use web, ui, exchange or worker")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m devstack.healthcheck web|exchange|worker", file=sys.stderr)
+        print("usage: python -m devstack.healthcheck web|ui|exchange|worker", file=sys.stderr)
         return 2
     try:
         check(args[0], Settings())

@@ -51,8 +51,9 @@ def test_the_stack_has_every_service() -> None:
         "exchange",
         "webhook",
         "worker",
+        "ui",
     }
-    assert OWN == {"migrate", "exchange", "webhook", "worker"}
+    assert OWN == {"migrate", "exchange", "webhook", "worker", "ui"}
     assert ONE_SHOT == {"temporal-schema", "temporal-namespace", "migrate"}
 
 
@@ -74,7 +75,7 @@ def test_temporal_admin_tools_match_the_server_version() -> None:
 def test_own_services_run_the_project_image_with_a_tradewire_command(service: str) -> None:
     svc = SERVICES[service]
     assert svc["build"] == "." and svc["image"] == "tradewire:local"
-    assert svc["command"][0] in {"web", "worker", "exchange", "migrate"}
+    assert svc["command"][0] in {"web", "worker", "exchange", "migrate", "ui"}
     expected = {"webhook": "web"}.get(service, service)
     assert svc["command"] == [expected]
 
@@ -112,7 +113,7 @@ def test_dependencies_wait_for_health_or_success() -> None:
                 assert dep.get("required") is False, f"{name} must start without {target}"
 
 
-@pytest.mark.parametrize("service", ["webhook", "worker"])
+@pytest.mark.parametrize("service", ["webhook", "worker", "ui"])
 def test_the_apps_start_after_the_database_temporal_and_the_migration(service: str) -> None:
     deps = depends(service)
     assert deps["postgres"]["condition"] == "service_healthy"
@@ -133,7 +134,10 @@ def test_published_ports_are_local_and_follow_the_settings() -> None:
         "webhook": ["127.0.0.1:${TRADEWIRE_WEBHOOK_PORT:-8000}:8000",
                     "127.0.0.1:${TRADEWIRE_METRICS_PORT:-9464}:9464"],
         "worker": ["127.0.0.1:9465:9465"],
+        "ui": ["127.0.0.1:${TRADEWIRE_UI_PORT:-8300}:8300"],
     }
+    assert env_of("ui")["TRADEWIRE_UI_PORT"] == "8300"
+    assert env_of("ui")["TRADEWIRE_UI_HOST"] == "0.0.0.0"  # inside; the host's loopback outside
     # /metrics: every address inside the container, the host's loopback outside.
     for name in ("webhook", "worker"):
         assert env_of(name)["TRADEWIRE_METRICS_PORT"] == "9464"
@@ -224,8 +228,9 @@ def test_temporal_is_reachable_only_on_its_internal_network() -> None:
     assert "ports" not in SERVICES["temporal"]
     assert COMPOSE["networks"]["temporal"] == {"internal": True}
     members = {name for name, svc in SERVICES.items() if "temporal" in svc.get("networks", [])}
+    # The dashboard signals the kill switch's cancels and starts incident answers (ui/actions.py).
     assert members == {"temporal", "temporal-namespace", "temporal-ui", "migrate", "webhook",
-                       "worker", "postgres"}
+                       "worker", "postgres", "ui"}
     assert SERVICES["temporal"]["networks"] == ["temporal"]  # the paper exchange cannot reach it
     assert env_of("temporal-ui")["TEMPORAL_DISABLE_WRITE_ACTIONS"] == "true"
 
@@ -367,6 +372,13 @@ def test_every_setting_of_dot_env_reaches_the_apps() -> None:
     for name in OWN:
         files = SERVICES[name].get("env_file")
         assert files == [{"path": ".env", "required": False}], (name, files)
+
+
+def test_the_dashboard_holds_the_admin_token_and_nothing_that_trades() -> None:
+    env = env_of("ui")
+    assert "${TRADEWIRE_ADMIN_TOKEN:?" in env["TRADEWIRE_ADMIN_TOKEN"]
+    for key in ("TRADEWIRE_SECRET_KEY", "TRADEWIRE_BITUNIX_API_KEY", "TRADEWIRE_BITUNIX_API_SECRET"):
+        assert env[key] == "", key
 
 
 def test_receiver_secrets_stay_with_the_worker() -> None:

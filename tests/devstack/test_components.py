@@ -138,7 +138,7 @@ def test_children_run_the_cli_with_this_python() -> None:
     for component in app_components:
         argv = component.argv(settings)
         assert argv[:3] == [sys.executable, "-m", "cli"]
-        assert argv[3] in {"web", "exchange", "worker"}
+        assert argv[3] in {"web", "exchange", "worker", "ui"}
 
 
 # --- issue 20 (review D2, D14): what each child binds and holds ----------------------------
@@ -169,7 +169,17 @@ def test_tradewire_host_opens_the_webhook_only(tmp_path: Path) -> None:
     assert settings.exchange_url == f"http://127.0.0.1:{settings.exchange_port}"
     claims = {c.field: c.host for comp in COMPONENTS for c in comp.port_claims(settings)}
     assert claims == {"temporal_port": "127.0.0.1", "temporal_ui_port": "127.0.0.1",
-                      "exchange_port": "127.0.0.1", "webhook_port": "0.0.0.0"}
+                      "exchange_port": "127.0.0.1", "webhook_port": "0.0.0.0",
+                      "ui_port": "127.0.0.1"}  # the dashboard stays on loopback too
+
+
+def test_the_dashboard_has_a_port_and_address_of_its_own(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, state_dir=tmp_path, ui_port=18300, ui_host="10.0.0.7")
+    [claim] = component("ui").port_claims(settings)
+    assert (claim.port, claim.host) == (18300, "10.0.0.7")
+    env = component("ui").child_env(settings, URL, {"PATH": "/bin"})
+    assert (env["TRADEWIRE_UI_PORT"], env["TRADEWIRE_UI_HOST"]) == ("18300", "10.0.0.7")
+    assert component("ui").argv(settings)[3] == "ui"
 
 
 def test_temporal_and_the_exchange_move_only_when_named(tmp_path: Path) -> None:
@@ -201,6 +211,9 @@ def test_each_child_holds_only_the_secrets_it_uses(tmp_path: Path) -> None:
     # is off by default)...
     assert {k for k in SECRETS if k in envs["web"]} == {
         "TRADEWIRE_ADMIN_TOKEN", "TRADEWIRE_SECRET_KEY"}
+    # The dashboard: its sign-in (the admin token) and the database; nothing that trades.
+    assert {k for k in SECRETS if k in envs["ui"]} == {"TRADEWIRE_ADMIN_TOKEN"}
+    assert envs["ui"]["TRADEWIRE_DATABASE_URL"] == URL
     # ... unless the fast path places orders from it (still no receiver secret).
     fast = Settings(_env_file=None, state_dir=tmp_path, fast_path=True)
     assert {k for k in SECRETS if k in component("web").child_env(fast, URL, base)} == {

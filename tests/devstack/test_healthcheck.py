@@ -80,4 +80,4 @@ async def test_the_web_check_fails_with_one_line_when_nothing_answers(tmp_path: 
 
 async def test_an_unknown_component_is_refused(tmp_path: Path) -> None:
     code, out = await healthcheck("database", tmp_path)
-    assert code == 1 and "use web, exchange or worker" in out
+    assert code == 1 and "use web, ui, exchange or worker" in out

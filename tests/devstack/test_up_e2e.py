@@ -50,6 +50,7 @@ class Ports:
     temporal: int
     ui: int
     exchange: int
+    dashboard: int
 
 
 def up_env(state: Path, ports: Ports) -> dict[str, str]:
@@ -65,6 +66,7 @@ def up_env(state: Path, ports: Ports) -> dict[str, str]:
             "TRADEWIRE_TEMPORAL_PORT": str(ports.temporal),
             "TRADEWIRE_TEMPORAL_UI_PORT": str(ports.ui),
             "TRADEWIRE_EXCHANGE_PORT": str(ports.exchange),
+            "TRADEWIRE_UI_PORT": str(ports.dashboard),
             "NO_COLOR": "1",
         }
     )
@@ -169,7 +171,7 @@ def socket_dir_of(output: str) -> str:
 
 async def test_up_runs_the_stack_stops_cleanly_and_keeps_its_data(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    ports = Ports(*free_ports(4))
+    ports = Ports(*free_ports(5))
     workflow_id = f"devstack-persist-{uuid.uuid4().hex}"
     http = httpx.AsyncClient(timeout=5, trust_env=False)
 
@@ -214,6 +216,7 @@ async def test_up_runs_the_stack_stops_cleanly_and_keeps_its_data(tmp_path: Path
             f"admin token: {state.resolve() / 'admin-token'}",
             f"ready: temporal ui http://127.0.0.1:{ports.ui}",
             f"ready: webhook http://127.0.0.1:{ports.web}",
+            f"ready: dashboard http://127.0.0.1:{ports.dashboard}",
             "added Side, Strategy, Symbol, TradeStatus",
         ):
             assert expected in output, output
@@ -280,7 +283,7 @@ def started_for(state: Path) -> list[psutil.Process]:
 
 async def test_a_child_that_dies_stops_the_whole_stack_with_an_error(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    ports = Ports(*free_ports(4))
+    ports = Ports(*free_ports(5))
     up = await start_up(tmp_path, state, ports, run=1)
     try:
         await eventually(up, "the ready summary", lambda: summary_printed(up))
@@ -301,7 +304,7 @@ async def test_a_child_that_dies_stops_the_whole_stack_with_an_error(tmp_path: P
 
 async def test_a_signal_while_starting_stops_what_was_started(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    ports = Ports(*free_ports(4))
+    ports = Ports(*free_ports(5))
     up = await start_up(tmp_path, state, ports, run=1)
     try:
         await eventually(
