@@ -20,7 +20,7 @@ without one issue exactly the commands they did before.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
@@ -49,10 +49,13 @@ TRAILING = "exits-trailing"
 TRAIL_CHECK_S = 5
 # A read this old will do: the checks of every trade on the symbol share one ticker read.
 TRAIL_READ_MAX_AGE_MS = 2_000
-# The exchange's stop is moved no more often than this (each move is a TP/SL modify, with its
-# listing of the pending TP/SLs): at most 60 / TRAIL_MOVE_MIN_S moves a minute per trade.
+# The exchange's stop is moved no more often than this (each move is one TP/SL modify): moves
+# are at least TRAIL_MOVE_MIN_S / TRAIL_CHECK_S check instants apart, so at most
+# 60 / TRAIL_MOVE_MIN_S + 1 in any minute per trade. A multiple of TRAIL_CHECK_S.
 TRAIL_MOVE_MIN_S = 10
+MOVE_EVERY_CHECKS = TRAIL_MOVE_MIN_S // TRAIL_CHECK_S
 MIN_WAIT_S = 1  # never a timer shorter than Temporal's resolution
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def trail_of(run: TradeRun) -> Trailing | None:
@@ -68,10 +71,23 @@ def price_type(run: TradeRun, trail: Trailing) -> StopType:
     return trail.price_type or run.strategy.stop_type
 
 
+def slot(at: datetime) -> int:
+    """The number of the TRAIL_CHECK_S interval (counted from the Unix epoch) `at` is in."""
+    return (at - EPOCH) // timedelta(seconds=TRAIL_CHECK_S)
+
+
+def next_check(after: datetime) -> datetime:
+    """The first instant of the TRAIL_CHECK_S grid after `after`: every trailing trade checks
+    at the same instants, so their price reads fall within TRAIL_READ_MAX_AGE_MS of each other
+    and share one ticker read. (At most one check per interval: moves counted in intervals
+    are rate-limited however late a timer fires.)"""
+    return EPOCH + (slot(after) + 1) * timedelta(seconds=TRAIL_CHECK_S)
+
+
 class Cadence:
     """When this run last followed the exchange (the strategy's tracking interval) and last
-    checked its trail (TRAIL_CHECK_S). Not durable on purpose: a new run (a restart replays
-    it; continue-as-new starts afresh) only checks sooner."""
+    checked its trail (on the TRAIL_CHECK_S grid). Not durable on purpose: a new run (a restart
+    replays it; continue-as-new starts afresh) only checks sooner."""
 
     def __init__(self) -> None:
         self.followed_at = workflow.now()
@@ -80,8 +96,7 @@ class Cadence:
     def wait_s(self, follow_every: int) -> float:  # float-ok: time, not money
         now = workflow.now()
         due = min(self.followed_at + timedelta(seconds=follow_every),
-                  now if self.checked_at is None
-                  else self.checked_at + timedelta(seconds=TRAIL_CHECK_S))
+                  now if self.checked_at is None else next_check(self.checked_at))
         return max(float(MIN_WAIT_S), (due - now).total_seconds())  # float-ok: time
 
     def follow_due(self, follow_every: int) -> bool:
@@ -89,7 +104,7 @@ class Cadence:
 
     def check_due(self) -> bool:
         at = self.checked_at
-        return at is None or workflow.now() >= at + timedelta(seconds=TRAIL_CHECK_S)
+        return at is None or workflow.now() >= next_check(at)
 
     def followed(self) -> None:
         self.followed_at = workflow.now()
@@ -119,8 +134,12 @@ async def check(run: TradeRun, trail: Trailing, cadence: Cadence) -> None:
     if point.wanted is None or point.best is None:
         return  # not active yet: the trade keeps whatever protection it has
     placed = led.protection.sl if led.protection is not None else None
-    if stop_crossed(side, price, point.wanted) and (
-            placed is None or not stop_crossed(side, price, placed)):
+    if stop_crossed(side, price, point.wanted):
+        if placed is not None and stop_crossed(side, price, placed):
+            # The exchange's stop is crossed too: it fired (or is firing). Look now rather
+            # than at the next tracking interval.
+            run.inbox.exchange_changed = True
+            return
         # The exchange's stop is behind (not moved yet, or being moved): it will not fire at
         # this price, so the trade closes its own quantity itself.
         run.inbox.flatten = f"trailing stop {show(point.wanted)} crossed at {show(price)}"
@@ -131,7 +150,7 @@ async def check(run: TradeRun, trail: Trailing, cadence: Cadence) -> None:
     if not trail_worth_moving(side, current, point.wanted, step):
         return
     moved = ex.trail_moved_at
-    if moved is not None and workflow.now() < moved + timedelta(seconds=TRAIL_MOVE_MIN_S):
+    if moved is not None and slot(workflow.now()) - slot(moved) < MOVE_EVERY_CHECKS:
         return  # coalesced: a later check sends the stop wanted then
     ex.trail_stop, ex.trail_moved_at = point.wanted, workflow.now()
     await _move(run, point.wanted)
