@@ -11,16 +11,23 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from temporalio.client import Client
 
+from tests.support.paper import PaperExchange
+from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness, strategy, until
+from tests.workflows.processes import WorkerProcess, worker_env
 from trading.exits import ExitPlan, Trailing
 from trading.types import TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.trade import TradeWorkflow
 from workflows.trailing import TRAIL_CHECK_S, TRAIL_MOVE_MIN_S
+from workflows.watcher import watcher_workflow_id
 
 BTC = "BTCUSDT"
 QTY = Decimal("0.0100")
@@ -201,3 +208,59 @@ async def test_trailing_trades_cost_a_bounded_number_of_requests_a_minute(h: Har
     for handle in handles:
         assert (await h.result(handle)).status is TradeStatus.CANCELLED
     await nothing_left(h)
+
+
+def _worker(h: Harness, wf_db, tmp_path: Path) -> WorkerProcess:
+    env = worker_env(db_url=wf_db[0], temporal=h.client.service_client.config.target_host,
+                     task_queue=h.task_queue, exchange_url=h.paper.base_url,
+                     api_key=h.paper.api_key, api_secret=h.paper.api_secret,
+                     budget_scale=str(RATE_SCALE))
+    return WorkerProcess(env=env, workdir=tmp_path)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def process_harness(
+    temporal_client: Client, wf_paper: PaperExchange, wf_db, task_queue: str
+) -> AsyncIterator[Harness]:
+    """Workers in processes of their own, started and killed by the test (as in
+    tests/workflows/test_restarts.py)."""
+    async with running_harness(temporal_client, wf_paper, wf_db, task_queue,
+                               in_process_worker=False) as h:
+        yield h
+        with contextlib.suppress(Exception):  # not started
+            await h.client.get_workflow_handle(watcher_workflow_id(h.task_queue)).terminate()
+
+
+@pytest.mark.slow
+async def test_a_worker_restart_keeps_the_best_price(
+        process_harness: Harness, wf_db, tmp_path: Path) -> None:
+    h = process_harness
+    first, second = _worker(h, wf_db, tmp_path), _worker(h, wf_db, tmp_path)
+    try:
+        await first.start(h.client, h.task_queue)
+        await h.paper.admin.set_price(BTC, "100000")
+        handle = await h.trade(sizing=Sizing(size=QTY), exits=trailing("1"),
+                               strat=strategy(tracking_interval_s=SLOW_FOLLOW))
+        async with stops_seen(h) as seen:
+            await until_exchange_stop(h, "99000")
+            await h.paper.admin.set_price(BTC, "102000")
+            await until_exchange_stop(h, "100980")
+            first.kill()
+            await h.paper.admin.set_price(BTC, "101500")  # a dip while no worker runs
+            await second.start(h.client, h.task_queue)
+            restarted = time.time_ns()
+            await until_trail_checks(h, restarted)
+            st = await h.state(handle)
+            assert st.exits is not None and st.exits.trail is not None
+            assert (st.exits.trail.best_price, st.exits.trail.stop) == (D("102000"), D("100980"))
+            assert await exchange_stop(h) == D("100980")
+            await h.paper.admin.set_price(BTC, "103500")
+            await until_exchange_stop(h, "102465")
+            await h.paper.admin.set_price(BTC, "102000")  # the pullback
+            result = await h.result(handle)
+        assert seen == [D("99000"), D("100980"), D("102465")]
+        assert result.status is TradeStatus.CLOSED and result.realized_pnl > 0
+        await nothing_left(h)
+    finally:
+        first.stop()
+        second.stop()
