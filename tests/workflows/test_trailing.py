@@ -123,6 +123,7 @@ async def test_the_stop_rises_with_the_price_holds_on_a_dip_and_closes_on_the_pu
     assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
     assert result.realized_pnl > 0  # bought at 100000, stopped out at 100980
     await nothing_left(h)
+    await h.keep_history(handle, "trailing_pullback")
 
 
 async def test_a_price_through_the_wanted_stop_closes_the_trade_while_the_exchange_is_behind(
@@ -145,6 +146,7 @@ async def test_a_price_through_the_wanted_stop_closes_the_trade_while_the_exchan
     assert "trailing stop 99089.1 crossed at 99050" in (row.warning or "")
     assert [o.leg for o in await h.orders(row.id)] == ["entry", "protection", "flatten"]
     await nothing_left(h)
+    await h.keep_history(handle, "trailing_crossed_flatten")
 
 
 async def test_an_activation_delays_the_trail(h: Harness) -> None:
