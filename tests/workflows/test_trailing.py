@@ -22,7 +22,7 @@ from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness, strategy, until
 from tests.workflows.processes import WorkerProcess, worker_env
 from trading.exits import ExitPlan, Trailing
-from trading.types import TradeStatus
+from trading.types import Intent, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.trade import TradeWorkflow
@@ -91,8 +91,8 @@ def h(harness: Harness) -> Harness:
     return harness
 
 
-async def nothing_left(h: Harness) -> None:
-    assert await h.position_qty() == 0
+async def nothing_left(h: Harness, side: str = "LONG") -> None:
+    assert await h.position_qty(side=side) == 0
     assert await h.exchange.pending_tpsl_orders(BTC) == []
     assert await h.exchange.pending_orders(BTC) == []
 
@@ -124,6 +124,25 @@ async def test_the_stop_rises_with_the_price_holds_on_a_dip_and_closes_on_the_pu
     assert result.realized_pnl > 0  # bought at 100000, stopped out at 100980
     await nothing_left(h)
     await h.keep_history(handle, "trailing_pullback")
+
+
+async def test_a_short_trails_down_and_closes_on_the_bounce(h: Harness) -> None:
+    await h.paper.admin.set_price(BTC, "100000")
+    handle = await h.trade(intent=Intent.OPEN_SHORT, sizing=Sizing(size=QTY),
+                           sl=D("103000"), exits=trailing("1"),
+                           strat=strategy(tracking_interval_s=SLOW_FOLLOW))
+    # The alert's SL protects the entry; the trail's, tighter, takes over at its first check.
+    async with stops_seen(h) as seen:
+        await until_exchange_stop(h, "101000")
+        await h.paper.admin.set_price(BTC, "98000")
+        await until_exchange_stop(h, "98980")
+        await h.paper.admin.set_price(BTC, "99100")  # the bounce through the stop
+        result = await h.result(handle)
+    assert seen[-2:] == [D("101000"), D("98980")] and seen[0] in (D("103000"), D("101000"))
+    assert seen == sorted(seen, reverse=True)  # only ever down
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    assert result.realized_pnl > 0  # sold at 100000, bought back at 98980
+    await nothing_left(h, side="SHORT")
 
 
 async def test_a_price_through_the_wanted_stop_closes_the_trade_while_the_exchange_is_behind(
