@@ -145,6 +145,32 @@ async def test_a_short_trails_down_and_closes_on_the_bounce(h: Harness) -> None:
     await nothing_left(h, side="SHORT")
 
 
+async def test_continue_as_new_keeps_the_best_price(h: Harness) -> None:
+    await h.paper.admin.set_price(BTC, "100000")
+    handle = await h.trade(sizing=Sizing(size=QTY), exits=trailing("1"),
+                           strat=strategy(tracking_interval_s=SLOW_FOLLOW),
+                           continue_as_new_after=40)
+    await until_exchange_stop(h, "99000")
+    await h.paper.admin.set_price(BTC, "102000")
+    await until_exchange_stop(h, "100980")
+    run_then = (await handle.describe()).run_id
+    await h.paper.admin.set_price(BTC, "101500")  # a dip that does not cross the stop
+
+    async def moved_on() -> bool:
+        return (await handle.describe()).run_id != run_then
+    await until(moved_on, "continued as new")
+    continued = time.time_ns()
+    await until_trail_checks(h, continued)  # the new run has read the dip
+    st = await h.state(handle)
+    assert st.exits is not None and st.exits.trail is not None
+    assert (st.exits.trail.best_price, st.exits.trail.stop) == (D("102000"), D("100980"))
+    assert await exchange_stop(h) == D("100980")
+    await h.paper.admin.set_price(BTC, "100900")
+    result = await h.result(handle)
+    assert result.status is TradeStatus.CLOSED and result.realized_pnl > 0
+    await nothing_left(h)
+
+
 async def test_a_price_through_the_wanted_stop_closes_the_trade_while_the_exchange_is_behind(
         h: Harness) -> None:
     """A rise smaller than the step moves the stop the trail wants but not the exchange's
