@@ -165,6 +165,7 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
         "settle_protection_claims": protection.settle_protection_claims,
         "refresh_trade": tracking.refresh_trade,
         "record_external_close": tracking.record_external_close,
+        "read_trail_price": tracking.read_trail_price,
         "record_trade": trades.record_trade,
         "read_trade_outcome": trades.read_trade_outcome,
         "check_trade_start": trades.check_trade_start,

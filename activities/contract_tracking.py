@@ -16,6 +16,7 @@ from trading.types import (
     PositionMode,
     PositionSide,
     Side,
+    StopType,
     TradeSide,
     TradeStatus,
     TradingState,
@@ -36,6 +37,19 @@ class RefreshRequest(Model):
     # 0: read the exchange after this check was scheduled (a signal woke the trade); more: a
     # read that many ms older, shared with other trades, will do (the trade's own timer).
     max_age_ms: int = 0
+
+
+class PriceQuery(Model):
+    """The price a trailing stop follows (workflows/trailing.py): the symbol's mark or last
+    price, from a ticker read shared by every trade that accepts one `max_age_ms` old."""
+
+    symbol: str
+    stop_type: StopType
+    max_age_ms: int
+
+
+class PriceRead(Model):
+    price: Decimal | None  # None: the exchange has no ticker for the symbol
 
 
 class RefreshResult(Model):

@@ -16,6 +16,8 @@ from activities.contract import OrderSnapshot, PositionView
 from activities.contract_tracking import (
     ExternalCloseRequest,
     ExternalCloseResult,
+    PriceQuery,
+    PriceRead,
     RefreshRequest,
     RefreshResult,
 )
@@ -26,8 +28,8 @@ from activities.shared_read import SharedRead
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from exchange.client import BitunixClient
-from exchange.models import Fill, Position, TpslOrder
-from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide
+from exchange.models import Fill, Position, Ticker, TpslOrder
+from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide, StopType
 
 log = logging.getLogger("activities.tracking")
 # Exchange and worker clocks differ; closing fills are searched from a little before the last
@@ -69,7 +71,7 @@ class TrackingActivities:
         self._fill_tries = fill_tries
         self._fill_pause_s = fill_pause_s
         self._positions = SharedRead(self._read_positions)
-        self._tickers: dict[str, SharedRead[Decimal | None]] = {}
+        self._tickers: dict[str, SharedRead[Ticker | None]] = {}
         self._tpsl: dict[str, SharedRead[set[str]]] = {}
         self._saved: dict[str, Position] = {}  # position id → as last written
 
@@ -86,10 +88,11 @@ class TrackingActivities:
             del self._saved[position_id]
         return positions
 
-    def _ticker(self, symbol: str) -> SharedRead[Decimal | None]:
-        async def read() -> Decimal | None:
+    def _ticker(self, symbol: str) -> SharedRead[Ticker | None]:
+        # Mark and last price in one read, shared by the refreshes and the trailing stops.
+        async def read() -> Ticker | None:
             tickers = await self._client.tickers([symbol])
-            return next((t.mark_price for t in tickers if t.symbol == symbol), None)
+            return next((t for t in tickers if t.symbol == symbol), None)
 
         return self._tickers.setdefault(symbol, SharedRead(read))
 
@@ -129,11 +132,24 @@ class TrackingActivities:
                     avg_open_price=ours.avg_open_price,
                 ),
                 protection_pending=pending,
-                mark_price=await asyncio.shield(mark),
+                mark_price=_mark(await asyncio.shield(mark)),
                 now_ms=seen_at,
                 unowned_qty=None if ours is None or owned is None else self._unowned(ours, owned),
                 owned_qty=None if owned is None else owned.qty,
             )
+
+    @activity.defn(name="read_trail_price")
+    async def read_trail_price(self, req: PriceQuery) -> PriceRead:
+        """The price a trailing stop follows, from the ticker read every trade of the symbol
+        shares (workflows/trailing.py): however many trades trail, at most one ticker read
+        per `max_age_ms` for the symbol."""
+        with translated():
+            since = min(activity.info().current_attempt_scheduled_time.timestamp(), time.time())
+            ticker = await self._ticker(req.symbol).get(since - req.max_age_ms / 1000)
+            if ticker is None:
+                return PriceRead(price=None)
+            last = req.stop_type is StopType.LAST_PRICE
+            return PriceRead(price=ticker.last_price if last else ticker.mark_price)
 
     def _unowned(self, position: Position, owned: Owned) -> Decimal | None:
         """How much more the position holds than all open trades on it own, when none of
@@ -431,3 +447,7 @@ def _closes(fill: Fill, req: ExternalCloseRequest) -> bool:
     if req.position_mode is PositionMode.HEDGE:
         return True
     return fill.side is req.side.exit_side
+
+
+def _mark(ticker: Ticker | None) -> Decimal | None:
+    return None if ticker is None else ticker.mark_price

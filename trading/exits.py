@@ -13,7 +13,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trading.types import StopType
+from trading.precision import PriceKind, conform_trigger
+from trading.rules import PairRules
+from trading.types import PositionSide, StopType
 
 HUNDRED = Decimal(100)
 MAX_TP_LEVELS = 6
@@ -86,3 +88,99 @@ class ExitPlan(Frozen):
     @property
     def empty(self) -> bool:
         return not self.tps and self.trail is None
+
+
+# --- trailing stop ---
+# Pure: the workflow (workflows/trailing.py) feeds them the prices it reads and keeps what they
+# return in the trade's memory (workflows/state.py `Exits`).
+
+# A move is sent only when it tightens the exchange's stop by at least this share of the trail
+# distance (or one tick, if more): a stop 1 % behind a price that ticks up moves in steps of
+# 0.1 % of the price, not on every tick. The lag it adds is a tenth of the distance the trader
+# chose to give away anyway, and it bounds the moves per price run, whatever the tick.
+TRAIL_STEP_SHARE = Decimal("0.1")
+
+
+def _favour(side: PositionSide, a: Decimal, b: Decimal) -> bool:
+    """`a` is strictly better than `b` for a position on `side` (higher for a long)."""
+    return a > b if side is PositionSide.LONG else a < b
+
+
+def trail_activated(trail: Trailing, side: PositionSide, entry: Decimal | None,
+                    price: Decimal) -> bool:
+    """Whether `price` reaches the trail's activation: `activation_pct` from the average entry
+    price in the trade's favour, or at/through `activation_price`; at once without either. A
+    percent with no entry price yet does not activate (nothing to measure it from)."""
+    if trail.activation_price is not None:
+        level = trail.activation_price
+    elif trail.activation_pct is not None:
+        if entry is None:
+            return False
+        shift = entry * trail.activation_pct / HUNDRED
+        level = entry + shift if side is PositionSide.LONG else entry - shift
+    else:
+        return True
+    return price >= level if side is PositionSide.LONG else price <= level
+
+
+def trail_best(side: PositionSide, best: Decimal | None, price: Decimal) -> Decimal:
+    """The best price so far: it only ever moves in the trade's favour."""
+    if best is None or _favour(side, price, best):
+        return price
+    return best
+
+
+def trail_stop(rules: PairRules, trail: Trailing, side: PositionSide, best: Decimal) -> Decimal:
+    """The stop the trail wants: `pct` percent behind the best price, on the pair's tick on the
+    safe side (trading/precision.py conform_trigger: a long's stop rounded up, a short's down)."""
+    back = HUNDRED - trail.pct if side is PositionSide.LONG else HUNDRED + trail.pct
+    return conform_trigger(rules, kind=PriceKind.STOP_LOSS, position_side=side,
+                           price=best * back / HUNDRED, reference_price=None)
+
+
+def trail_min_step(rules: PairRules, trail: Trailing, best: Decimal) -> Decimal:
+    """How much a move must tighten the exchange's stop to be worth a request:
+    max(one tick, TRAIL_STEP_SHARE of the trail distance)."""
+    return max(rules.price_tick, best * trail.pct / HUNDRED * TRAIL_STEP_SHARE)
+
+
+def tighter(side: PositionSide, a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    """The tighter of two stops (the higher for a long); None when neither is set."""
+    if a is None or b is None:
+        return a if b is None else b
+    return a if _favour(side, a, b) else b
+
+
+def trail_worth_moving(side: PositionSide, current: Decimal | None, wanted: Decimal,
+                       step: Decimal) -> bool:
+    """Whether the exchange's stop (`current`; None: no stop yet) should move to `wanted`:
+    only in the trade's favour, and by at least `step`."""
+    if current is None:
+        return True
+    gain = wanted - current if side is PositionSide.LONG else current - wanted
+    return gain >= step
+
+
+def stop_crossed(side: PositionSide, price: Decimal, stop: Decimal) -> bool:
+    """Whether `price` is at or through `stop` (a long's stop is hit from above)."""
+    return price <= stop if side is PositionSide.LONG else price >= stop
+
+
+class TrailPoint(Frozen):
+    """Where the trail stands after a price: active yet, the best price since it became active,
+    and the stop it wants (None until active)."""
+
+    active: bool = False
+    best: Decimal | None = None
+    wanted: Decimal | None = None
+
+
+def trail_advance(rules: PairRules, trail: Trailing, side: PositionSide, entry: Decimal | None,
+                  point: TrailPoint, price: Decimal) -> TrailPoint:
+    """One price read applied to the trail: activation first (once active it stays), then the
+    best price, then the stop wanted from it, never looser than the one wanted before."""
+    if not point.active and not trail_activated(trail, side, entry, price):
+        return point
+    best = trail_best(side, point.best, price)
+    wanted = tighter(side, trail_stop(rules, trail, side, best), point.wanted)
+    return TrailPoint(active=True, best=best, wanted=wanted)

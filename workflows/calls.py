@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
         ExternalCloseResult,
         FastChaseRequest,
         FastChaseResult,
+        PriceQuery,
+        PriceRead,
         RefreshRequest,
         RefreshResult,
         TradeOutcome,
@@ -174,6 +176,11 @@ class TradeCalls:
     async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
         return await workflow.execute_activity_method(
             TrackingActivities.refresh_trade, req, **_until_it_works()
+        )
+
+    async def read_trail_price(self, query: PriceQuery) -> PriceRead:
+        return await workflow.execute_activity_method(
+            TrackingActivities.read_trail_price, query, **_until_it_works()
         )
 
     async def record_external_close(self, req: ExternalCloseRequest) -> ExternalCloseResult:

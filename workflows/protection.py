@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.contract import ClaimsRequest, Failure, ProtectionLevel, ProtectionRequest
     from trading.errors import TradingError, show
+    from trading.exits import tighter
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
     from trading.types import Leg, OnProtectionRefused, PositionSide, TradeStatus
@@ -60,9 +61,11 @@ def trigger(rules: PairRules, side: PositionSide, price: Decimal | None, *, take
 
 def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     """The TP/SL the trade wants now: an update's prices, else the alert's absolute prices,
-    else its percentages from the average entry price."""
+    else its percentages from the average entry price; the SL tightened to the trailing stop's
+    (workflows/trailing.py: None unless the trade trails)."""
+    trail_stop = run.memory.exits.trail_stop
     if run.protection.override or run.rules is None:
-        return run.protection.tp, run.protection.sl
+        return run.protection.tp, tighter(run.inp.side, run.protection.sl, trail_stop)
     inp, side, entry = run.inp, run.inp.side, run.ledger.avg_entry_price
     tp, sl = inp.tp, inp.sl
     if tp is None and inp.tp_pct is not None and entry is not None:
@@ -70,7 +73,7 @@ def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     if sl is None and inp.sl_pct is not None and entry is not None:
         sl = pct_price(entry, inp.sl_pct, side, take_profit=False)
     return (trigger(run.rules, side, tp, take_profit=True),
-            trigger(run.rules, side, sl, take_profit=False))
+            tighter(side, trigger(run.rules, side, sl, take_profit=False), trail_stop))
 
 
 def unresolved(inp: TradeInput, entry: Decimal | None) -> list[str]:

@@ -163,6 +163,13 @@ class Exits(Mutable):
     replaces it, and what the trade tracks of it."""
 
     plan: ExitPlan | None = None
+    # The trailing stop (workflows/trailing.py), durable so a restart or continue-as-new
+    # neither loses the high-water mark nor moves the stop back or early.
+    trail_active: bool = False  # the price reached the activation (it stays active)
+    trail_best: Decimal | None = None  # the best price read since it became active
+    trail_wanted: Decimal | None = None  # the stop the trail wants now (never looser)
+    trail_stop: Decimal | None = None  # the stop last handed to the TP/SL (what targets() uses)
+    trail_moved_at: datetime | None = None  # when trail_stop last changed
 
 
 class TradeMemory(Mutable):

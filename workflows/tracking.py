@@ -20,7 +20,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from trading.types import Leg, TradeStatus
-    from workflows import protection
+    from workflows import protection, trailing
     from workflows.closing import close_trade, exit_retry_s
     from workflows.reconcile import (
         SECOND_READ_S,
@@ -69,6 +69,7 @@ async def track(run: TradeRun) -> str:
 
 async def _until_closed(run: TradeRun) -> str:
     kept = recorded(run)
+    cadence = trailing.Cadence()
     while run.ledger.open_qty > 0:
         exit_ = pending_exit(run)
         unknown = run.memory.tpsl_unknown_since is not None
@@ -89,9 +90,17 @@ async def _until_closed(run: TradeRun) -> str:
             before = (run.ledger.open_qty, run.ledger.fees)
             await reconcile(run, await run.refresh())
         elif exit_ is None:
-            woken = await run.wait(check_every(run))
+            trail = trailing.trail_of(run)
+            every = check_every(run)
+            woken = await run.wait(every if trail is None else cadence.wait_s(every))
             before = (run.ledger.open_qty, run.ledger.fees)
-            await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
+            if trail is None or woken or cadence.follow_due(every):
+                await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
+                cadence.followed()
+            if trail is not None and cadence.check_due() and run.ledger.open_qty > 0:
+                # A trailing trade reads its price on a short timer of its own
+                # (workflows/trailing.py); the exchange is followed on the strategy's.
+                await trailing.check(run, trail, cadence)
         else:
             # The failed exit's TP/SL was placed by the attempt; until the next one, only
             # notice what the exchange did (a TP/SL that fired, a liquidation).
