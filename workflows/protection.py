@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
     from trading.types import Leg, OnProtectionRefused, PositionSide, TradeStatus
+    from workflows import exits
     from workflows.contract import TradeInput
     from workflows.messages import ProtectionUpdate
     from workflows.policies import (
@@ -60,7 +61,18 @@ def trigger(rules: PairRules, side: PositionSide, price: Decimal | None, *, take
 
 def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     """The TP/SL the trade wants now: an update's prices, else the alert's absolute prices,
-    else its percentages from the average entry price."""
+    else its percentages from the average entry price. With a take-profit ladder the TP/SL
+    carries only the stop (the levels take the profits), moved by the filled levels."""
+    tp, sl = _targets(run)
+    if not exits.has_ladder(run):
+        return tp, sl
+    moved = exits.stop(run, sl)
+    if moved is not None and moved != sl and run.rules is not None:
+        moved = trigger(run.rules, run.inp.side, moved, take_profit=False)
+    return None, moved
+
+
+def _targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     if run.protection.override or run.rules is None:
         return run.protection.tp, run.protection.sl
     inp, side, entry = run.inp, run.inp.side, run.ledger.avg_entry_price
@@ -106,6 +118,7 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
     """Bring the TP/SL in line with what the trade owns; on refusal, follow the strategy
     (or raise, for an update, so its caller sees why)."""
     async with run.protection_lock:
+        await exits.sync(run)  # the ladder first: its fills change what the stop covers
         qty, led = run.ledger.open_qty, run.ledger
         try:
             tp, sl = targets(run)

@@ -163,6 +163,10 @@ class Exits(Mutable):
     replaces it, and what the trade tracks of it."""
 
     plan: ExitPlan | None = None
+    # The ladder's orders, per level: every client id sent for it (recorded before the send,
+    # so a lost answer is settled), and which levels have filled (a stop they moved stays).
+    level_orders: list[list[str]] = Field(default_factory=list)
+    levels_done: list[bool] = Field(default_factory=list)
 
 
 class TradeMemory(Mutable):

@@ -1,0 +1,115 @@
+"""The take-profit ladder (docs/design.md#exits) on real parts: each level a reduce-only limit
+order of the trade's own quantity, the stop (the TP/SL order, SL only) sized to what is left
+and moved after a level fills; two trades on one symbol each keep exits of their own quantity
+only, in one-way and hedge mode."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+from tests.workflows.harness import Harness
+from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
+from trading.types import Intent, PositionMode, PositionSide, TradeStatus
+from workflows.contract import Sizing
+from workflows.messages import CancelRequest
+from workflows.state import TradeState
+from workflows.trade import TradeWorkflow
+
+BTC = "BTCUSDT"
+QTY = Decimal("0.0100")
+TICK = Decimal("0.1")
+D = Decimal
+
+
+def ladder(after: SlAfterTp = SlAfterTp.BREAKEVEN) -> ExitPlan:
+    """The issue's ladder: 1 % for half, 2 % for 30 %, 4 % for the rest."""
+    return ExitPlan(tps=(TakeProfit(pct=D(1), qty_pct=D(50), sl_after=after),
+                         TakeProfit(pct=D(2), qty_pct=D(30), sl_after=after),
+                         TakeProfit(pct=D(4), sl_after=after)))
+
+
+def on_tick(price: Decimal, up: bool) -> Decimal:
+    rounding = ROUND_CEILING if up else "ROUND_FLOOR"
+    return (price / TICK).to_integral_value(rounding=rounding) * TICK
+
+
+def level_prices(entry: Decimal, long: bool = True) -> list[Decimal]:
+    """A long's sell limits round up to the tick, a short's buy limits down."""
+    sign = 1 if long else -1
+    return [on_tick(entry * (100 + sign * pct) / 100, long) for pct in (1, 2, 4)]
+
+
+def laddered(s: TradeState) -> bool:
+    return (s.status is TradeStatus.TRACKING and s.protection.order_id is not None
+            and s.exits is not None and [lv.status for lv in s.exits.levels] == ["working"] * 3)
+
+
+def levels_filled(n: int, stop: Decimal | None = None):
+    """The first `n` levels filled (and the stop at `stop`, if given); an order-level stop
+    sized to what the trade still owns (a position-level one covers the whole position)."""
+    def check(s: TradeState) -> bool:
+        return s.exits is not None and \
+            [lv.status for lv in s.exits.levels][:n] == ["filled"] * n and \
+            (stop is None or s.protection.sl == stop) and (
+                s.protection.level == "position"
+                or s.protection.qty == s.filled_qty - s.closed_qty)
+    return check
+
+
+async def working_orders(h: Harness, client_prefix: str | None = None) -> list[tuple[Decimal, Decimal]]:
+    """(price, qty) of the reduce-only orders resting at the exchange."""
+    orders = await h.exchange.pending_orders(BTC)
+    return sorted((o.price, o.qty) for o in orders if o.reduce_only
+                  and (client_prefix is None or (o.client_id or "").startswith(client_prefix)))
+
+
+async def stops(h: Harness) -> list[tuple[Decimal | None, Decimal | None, Decimal | None]]:
+    """(tp, sl, sl qty) of every TP/SL pending at the exchange."""
+    return sorted(((t.tp_price, t.sl_price, t.sl_qty)
+                   for t in await h.exchange.pending_tpsl_orders(BTC)), key=str)
+
+
+async def test_a_three_level_ladder_fills_level_by_level_and_the_stop_follows(
+    harness: Harness,
+) -> None:
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=D("90000"), exits=ladder())
+    st = await h.until_state(handle, laddered, "three levels working")
+    entry = st.avg_entry_price
+    assert entry is not None and st.filled_qty == QTY
+    p1, p2, p3 = level_prices(entry)
+    assert [(lv.price, lv.qty) for lv in st.exits.levels] == [
+        (p1, D("0.0050")), (p2, D("0.0030")), (p3, D("0.0020"))]
+    assert await working_orders(h) == [(p1, D("0.0050")), (p2, D("0.0030")), (p3, D("0.0020"))]
+    # The TP/SL carries only the stop, for the whole quantity.
+    assert st.protection.tp is None and st.protection.sl == D("90000")
+    assert [(tp, sl) for tp, sl, _ in await stops(h)] == [(None, D("90000"))]
+
+    be = on_tick(breakeven(entry, DEFAULT_TAKER_FEE_RATE, True), up=True)
+    await h.paper.admin.set_price(BTC, str(p1))  # level 1 fills as maker
+    st = await h.until_state(handle, levels_filled(1, be), "level 1 filled, stop moved")
+    assert st.closed_qty == D("0.0050") and st.protection.level == "position"  # owns it all
+    assert st.protection.sl == be and st.exits.stop == be  # break-even, fees included
+    assert [lv.filled_qty for lv in st.exits.levels] == [D("0.0050"), 0, 0]
+    assert await working_orders(h) == [(p2, D("0.0030")), (p3, D("0.0020"))]
+    assert [sl for _, sl, _ in await stops(h)] == [be]
+
+    await h.paper.admin.set_price(BTC, str(p2))
+    st = await h.until_state(handle, levels_filled(2), "level 2 filled")
+    assert st.closed_qty == D("0.0080") and await h.position_qty() == D("0.0020")
+    assert st.protection.sl == be  # break-even is as far as this ladder moves it
+    assert await working_orders(h) == [(p3, D("0.0020"))]
+
+    await h.paper.admin.set_price(BTC, str(p3))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    hand = D("0.0050") * (p1 - entry) + D("0.0030") * (p2 - entry) + D("0.0020") * (p3 - entry)
+    assert result.realized_pnl == hand
+    assert await h.exchange.pending_orders(BTC) == []
+    assert await h.exchange.pending_tpsl_orders(BTC) == []
+    assert await h.position_qty() == 0
+    legs = [(o.leg, o.filled_qty) for o in await h.orders(result.trade_id) if o.leg != "protection"]
+    assert legs == [("entry", QTY), ("take_profit", D("0.0050")), ("take_profit", D("0.0030")),
+                    ("take_profit", D("0.0020"))]
+    await h.keep_history(handle, "ladder_three_levels")
