@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
+import pytest
+
 from tests.workflows.harness import Harness
 from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
-from trading.types import Intent, PositionMode, PositionSide, TradeStatus
+from trading.types import PositionMode, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.state import TradeState
@@ -113,3 +115,75 @@ async def test_a_three_level_ladder_fills_level_by_level_and_the_stop_follows(
     assert legs == [("entry", QTY), ("take_profit", D("0.0050")), ("take_profit", D("0.0030")),
                     ("take_profit", D("0.0020"))]
     await h.keep_history(handle, "ladder_three_levels")
+
+
+def other_ladder() -> ExitPlan:
+    return ExitPlan(tps=(TakeProfit(pct=D(3), qty_pct=D(50)), TakeProfit(pct=D(5))))
+
+
+async def resting_of(h: Harness, trade_id: int) -> list[tuple[Decimal, Decimal]]:
+    """(price, qty) of the trade's own orders resting at the exchange (by client id)."""
+    mine = {o.client_order_id for o in await h.orders(trade_id)}
+    return sorted((o.price, o.qty) for o in await h.exchange.pending_orders(BTC)
+                  if o.client_id in mine)
+
+
+@pytest.mark.parametrize("mode", [PositionMode.ONE_WAY, PositionMode.HEDGE])
+async def test_two_trades_on_one_symbol_each_keep_exits_of_their_own_quantity(
+    harness: Harness, mode: PositionMode,
+) -> None:
+    """A and B are long 0.01 each on one position. Each has its own ladder and an order-level
+    stop of its own 0.01. A's first level fills and its stop moves to break-even for its 0.005
+    left; then A's stop fires: A's two levels left are cancelled at once (resting reduce-only,
+    they would close B's quantity in one-way mode), and B's quantity, levels and stop are
+    untouched."""
+    h = harness
+    if mode is PositionMode.HEDGE:
+        await h.exchange.change_position_mode(PositionMode.HEDGE)
+    await h.paper.admin.set_price(BTC, "95000")
+    a = await h.trade(sizing=Sizing(size=QTY), sl=D("90000"), exits=ladder())
+    st_a = await h.until_state(a, laddered, "A's ladder working")
+    b = await h.trade(sizing=Sizing(size=QTY), sl=D("91000"), exits=other_ladder())
+    st_b = await h.until_state(
+        b, lambda s: s.protection.order_id is not None and s.exits is not None
+        and [lv.status for lv in s.exits.levels] == ["working"] * 2, "B's ladder working")
+    # A's stop goes order-level once B shares the position.
+    st_a = await h.until_state(a, lambda s: s.protection.level == "order", "A's stop order-level")
+    assert st_a.position_mode is mode and await h.position_qty() == 2 * QTY
+    a_prices = level_prices(st_a.avg_entry_price)
+    b_entry = st_b.avg_entry_price
+    b_prices = [on_tick(b_entry * 103 / 100, True), on_tick(b_entry * 105 / 100, True)]
+    b_levels = [(b_prices[0], D("0.0050")), (b_prices[1], D("0.0050"))]
+    assert await resting_of(h, st_a.trade_id) == list(zip(a_prices, (D("0.0050"), D("0.0030"), D("0.0020")), strict=True))
+    assert await resting_of(h, st_b.trade_id) == b_levels
+    assert await stops(h) == [(None, D("90000"), QTY), (None, D("91000"), QTY)]
+
+    be = on_tick(breakeven(st_a.avg_entry_price, DEFAULT_TAKER_FEE_RATE, True), up=True)
+    await h.paper.admin.set_price(BTC, str(a_prices[0]))  # A's level 1 (B's are higher)
+    st_a = await h.until_state(a, levels_filled(1, be), "A's level 1 filled, its stop moved")
+    assert st_a.protection.qty == D("0.0050") and st_a.protection.level == "order"
+    assert await stops(h) == [(None, D("91000"), QTY), (None, be, D("0.0050"))]
+    assert await resting_of(h, st_b.trade_id) == b_levels
+
+    await h.paper.admin.set_price(BTC, str(be - 10))  # A's stop fires, B's (91000) does not
+    result = await h.result(a)
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    assert await resting_of(h, st_a.trade_id) == []  # A's levels 2 and 3 cancelled
+    legs = [(o.leg, o.status, o.filled_qty) for o in await h.orders(result.trade_id)
+            if o.leg in ("take_profit", "triggered", "external")]
+    assert legs == [("take_profit", "FILLED", D("0.0050")), ("take_profit", "CANCELED", 0),
+                    ("take_profit", "CANCELED", 0), ("triggered", "FILLED", D("0.0050"))]
+    assert await h.position_qty() == QTY  # B's, untouched
+    st_b = await h.state(b)
+    assert st_b.status is TradeStatus.TRACKING and st_b.closed_qty == 0
+    assert await resting_of(h, st_b.trade_id) == b_levels
+    assert await stops(h) == [(None, D("91000"), None if st_b.protection.level == "position"
+                               else QTY)]
+
+    await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(b)).status is TradeStatus.CANCELLED
+    assert await h.exchange.pending_orders(BTC) == []
+    assert await h.exchange.pending_tpsl_orders(BTC) == []
+    assert await h.position_qty() == 0
+    if mode is PositionMode.ONE_WAY:
+        await h.keep_history(a, "ladder_two_trades_stop_fires")
