@@ -69,6 +69,16 @@ def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     moved = exits.stop(run, sl)
     if moved is not None and moved != sl and run.rules is not None:
         moved = trigger(run.rules, run.inp.side, moved, take_profit=False)
+        mark, long = run.venue.mark, run.inp.side is PositionSide.LONG
+        if mark is not None and (moved >= mark if long else moved <= mark):
+            # The price is already past where the stop moves (it fell back between the level's
+            # fill and this check): the exchange would refuse that stop, and a stop there
+            # would have fired. The trade closes what it owns at market, as the stop would.
+            if run.inbox.flatten is None:
+                run.warn(f"the stop after a take-profit ({show(moved)}) was crossed by the "
+                         f"price ({show(mark)}): closing the rest at market")
+                run.inbox.flatten = "stop after take-profit crossed"
+            return None, sl
     return None, moved
 
 

@@ -9,9 +9,10 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
-from tests.workflows.harness import Harness
+from activities.contract_tracking import ExchangeChanged
+from tests.workflows.harness import Harness, strategy
 from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
-from trading.types import PositionMode, TradeStatus
+from trading.types import OnProtectionRefused, PositionMode, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.state import TradeState
@@ -187,3 +188,32 @@ async def test_two_trades_on_one_symbol_each_keep_exits_of_their_own_quantity(
     assert await h.position_qty() == 0
     if mode is PositionMode.ONE_WAY:
         await h.keep_history(a, "ladder_two_trades_stop_fires")
+
+
+async def test_a_stop_after_a_take_profit_already_crossed_closes_the_rest_at_market(
+    harness: Harness,
+) -> None:
+    """The price reaches level 1 and falls back below break-even before the trade looks (its
+    timer is an hour, no watcher): the stop it now wants lies above the price, which the
+    exchange would refuse and which would have fired. The trade closes the rest at market
+    (never tracked with a stop it cannot place, nor left with the old one)."""
+    h = harness
+    quiet = strategy("quiet", tracking_interval_s=3600,
+                     on_protection_refused=OnProtectionRefused.WARN)
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=D("90000"), exits=ladder(), strat=quiet)
+    st = await h.until_state(handle, laddered, "three levels working")
+    p1 = level_prices(st.avg_entry_price)[0]
+    await h.paper.admin.set_price(BTC, str(p1))  # level 1 fills at the exchange
+    await h.paper.admin.set_price(BTC, "95000")  # and the price falls back below break-even
+    await handle.signal(ExchangeChanged.SIGNAL, ExchangeChanged(reason="test"))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    legs = [(o.leg, o.filled_qty) for o in await h.orders(result.trade_id)
+            if o.leg not in ("protection", "entry") and o.filled_qty > 0]
+    assert legs == [("take_profit", D("0.0050")), ("flatten", D("0.0050"))]
+    row = await h.trade_row(handle)
+    assert "stop after a take-profit" in (row.warning or "")
+    assert await h.exchange.pending_orders(BTC) == []
+    assert await h.exchange.pending_tpsl_orders(BTC) == []
+    assert await h.position_qty() == 0
