@@ -157,13 +157,14 @@ def view(memory: TradeMemory, rules: PairRules | None, side: PositionSide,
     done = memory.exits.levels_done + [False] * n
     ids = _level_ids(memory, n)
     orders = memory.ledger.orders
-    ended = memory.state.status.is_final or memory.ledger.open_qty == 0 and fills != (ZERO,) * n
+    led, status = memory.ledger, memory.state.status
+    ended = status.is_final or status is TradeStatus.CLOSING or (
+        led.filled_qty > 0 and led.open_qty == 0)
     levels = []
     for i in range(n):
         working = any(c in orders and not orders[c].is_terminal for c in ids[i])
         status = ("filled" if done[i] else "working" if working
-                  else "cancelled" if ended or memory.state.status is TradeStatus.CLOSING
-                  else "waiting")
+                  else "cancelled" if ended else "waiting")
         levels.append(LevelView(price=at[i], qty=wanted[i], filled_qty=fills[i], status=status))
     trail = current.trail if current is not None else None
     return ExitsView(levels=levels, stop=memory.protection.sl, trail=trail)

@@ -70,10 +70,12 @@ def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     if moved is not None and moved != sl and run.rules is not None:
         moved = trigger(run.rules, run.inp.side, moved, take_profit=False)
         mark, long = run.venue.mark, run.inp.side is PositionSide.LONG
-        if mark is not None and (moved >= mark if long else moved <= mark):
-            # The price is already past where the stop moves (it fell back between the level's
-            # fill and this check): the exchange would refuse that stop, and a stop there
-            # would have fired. The trade closes what it owns at market, as the stop would.
+        placed = run.ledger.protection.sl if run.ledger.protection is not None else None
+        if placed != moved and mark is not None and (moved >= mark if long else moved <= mark):
+            # The price is already past where the stop moves, before the stop got there (it
+            # fell back between the level's fill and this check): the exchange would refuse
+            # that stop, and a stop there would have fired. The trade closes what it owns at
+            # market, as the stop would. (A stop already there is the exchange's to fire.)
             if run.inbox.flatten is None:
                 run.warn(f"the stop after a take-profit ({show(moved)}) was crossed by the "
                          f"price ({show(mark)}): closing the rest at market")
@@ -112,6 +114,9 @@ def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | Non
         raise ValueError(f"the trade is {run.state.status.value}; nothing to protect")
     if upd.tp is None and upd.sl is None:
         raise ValueError("give tp and/or sl")
+    if upd.tp is not None and exits.has_ladder(run):
+        # Its TP/SL carries only the stop: a single TP beside the levels would close them twice.
+        raise ValueError("the trade has a take-profit ladder: change its levels (tps), not tp")
     if run.rules is None:
         raise ValueError("the trade has not resolved its pair rules yet; try again shortly")
     side = run.inp.side

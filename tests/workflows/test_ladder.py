@@ -5,14 +5,19 @@ only, in one-way and hedge mode."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, Decimal
 
 import pytest
+import pytest_asyncio
+from temporalio.client import Client
 
 from activities.contract_tracking import ExchangeChanged
+from tests.support.paper import PaperExchange, run_paper_exchange
+from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness, strategy
 from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
-from trading.types import OnProtectionRefused, PositionMode, TradeStatus
+from trading.types import EntryType, OnProtectionRefused, PositionMode, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.state import TradeState
@@ -217,3 +222,50 @@ async def test_a_stop_after_a_take_profit_already_crossed_closes_the_rest_at_mar
     assert await h.exchange.pending_orders(BTC) == []
     assert await h.exchange.pending_tpsl_orders(BTC) == []
     assert await h.position_qty() == 0
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def partial_paper() -> AsyncIterator[PaperExchange]:
+    async with run_paper_exchange(paper_partial_fills=True,
+                                  paper_rate_limit_scale=RATE_SCALE) as exchange:
+        yield exchange
+
+
+async def test_partial_fills_of_the_entry_resize_the_ladder(
+    temporal_client: Client, partial_paper: PaperExchange, wf_db, task_queue: str,
+) -> None:
+    """A limit entry fills half, then the rest: the ladder is placed for the half at once
+    (shares of what filled) and resized (cancelled, placed again) for the whole."""
+    async with running_harness(temporal_client, partial_paper, wf_db, task_queue) as h:
+        await h.paper.admin.set_price(BTC, "95000")
+        handle = await h.trade(entry_type=EntryType.LIMIT, sizing=Sizing(size=QTY),
+                               reference_price=D("94000"), sl=D("90000"), exits=ladder())
+        await h.until_state(handle, lambda s: s.open_orders, "the limit entry rests")
+        await h.paper.admin.set_price(BTC, "94000")  # half of it fills
+        half = QTY / 2
+        st = await h.until_state(handle, lambda s: s.filled_qty == half and s.exits is not None
+                                 and [lv.status for lv in s.exits.levels] == ["working"] * 3,
+                                 "the ladder for the half")
+        assert st.status is TradeStatus.ENTERING
+        prices = level_prices(D("94000"))
+        assert await working_orders(h) == list(zip(
+            prices, (D("0.0025"), D("0.0015"), D("0.0010")), strict=True))
+
+        await h.paper.admin.set_price(BTC, "93990")  # the rest fills
+        whole = [D("0.0050"), D("0.0030"), D("0.0020")]
+        st = await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
+                                 and s.exits is not None
+                                 and [lv.qty for lv in s.exits.levels] == whole
+                                 and [lv.status for lv in s.exits.levels] == ["working"] * 3,
+                                 "the ladder resized for the whole")
+        assert await working_orders(h) == list(zip(prices, whole, strict=True))
+        assert st.protection.sl == D("90000") and st.protection.tp is None
+        await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+        result = await h.result(handle)
+        assert result.status is TradeStatus.CANCELLED and result.closed_qty == QTY
+        assert await h.exchange.pending_orders(BTC) == []
+        assert await h.exchange.pending_tpsl_orders(BTC) == []
+        assert await h.position_qty() == 0
+        rows = [(o.leg, o.status) for o in await h.orders(result.trade_id)
+                if o.leg == "take_profit"]
+        assert rows == [("take_profit", "CANCELED")] * 6  # three for the half, three again
