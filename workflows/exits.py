@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contract import OrderRef, OrderRequest, OrderSnapshot
+    from activities.contract import Failure, OrderRef, OrderRequest, OrderSnapshot
     from trading.errors import TradingError
     from trading.exits import (
         DEFAULT_TAKER_FEE_RATE,
@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.precision import PriceKind, conform_order, round_price
     from trading.rules import PairRules
     from trading.types import Leg, OrderType, PositionSide, TradeStatus
-    from workflows.policies import ACTIVITY_FAILURES, failure_message
+    from workflows.policies import ACTIVITY_FAILURES, failure_message, failure_type
     from workflows.state import ExitsView, LevelView, TradeMemory
 
 if TYPE_CHECKING:
@@ -255,12 +255,18 @@ async def _settle_lost(run: TradeRun) -> None:
     order, or rules it never placed), so what they filled is counted and none stays live."""
     led = run.ledger
     for ids in run.memory.exits.level_orders:
-        for client_id in ids:
-            if client_id not in led.orders:
+        for client_id in list(ids):
+            if client_id in led.orders:
+                continue
+            try:
                 run.apply(await run.calls.cancel_order(OrderRef(
                     trade_id=run.inp.trade_id, client_id=client_id, symbol=run.inp.symbol,
                     order_id=None,
                 )))
+            except ACTIVITY_FAILURES as err:
+                if failure_type(err) != Failure.ORDER_ROW_MISSING:
+                    raise
+                ids.remove(client_id)  # never claimed, so never sent: nothing to settle
 
 
 async def _cancel_working(run: TradeRun) -> None:

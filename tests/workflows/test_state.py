@@ -11,11 +11,12 @@ from pathlib import Path
 
 from activities.contract import ProtectionClaim, ProtectionLevel
 from activities.contract_tracking import ExternalCloseRequest
+from trading.exits import ExitPlan, TakeProfit
 from trading.types import Leg, PositionMode, PositionSide, TradeStatus, TradingState
 from workflows.contract import StrategySnapshot, TradeInput
 from workflows.ledger import TradeLedger
 from workflows.messages import CancelRequest, CloseRequest
-from workflows.state import Inbox, Protection, TradeMemory, TradeState, Venue
+from workflows.state import Exits, Inbox, Protection, TradeMemory, TradeState, Venue
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
@@ -43,7 +44,11 @@ def _memory() -> TradeMemory:
         protection=Protection(tp=Decimal("70000.5"), sl=Decimal("60000"), override=True,
                               disabled=True),
         venue=Venue(mode=PositionMode.HEDGE, mark=Decimal("65000.1"),
-                    position_qty=Decimal("0.002"), available=Decimal("1234.5")),
+                    position_qty=Decimal("0.002"), available=Decimal("1234.5"),
+                    taker_fee_rate=Decimal("0.0005")),
+        exits=Exits(plan=ExitPlan(tps=(TakeProfit(pct=Decimal(1), qty_pct=Decimal(50)),
+                                       TakeProfit(pct=Decimal(2)))),
+                    level_orders=[["TWL2"], []], levels_done=[True, False]),
         state=TradeState(trade_id=7, symbol="BTCUSDT", side=PositionSide.LONG,
                          status=TradeStatus.TRACKING, phase="tracking",
                          warnings=["a warning"], trading_state=TradingState.HALTED,
@@ -78,7 +83,7 @@ def test_every_field_of_the_memory_has_a_non_default_value_in_the_round_trip_tes
         ledger=TradeLedger(trade_id=1, workflow_id="w", symbol="X", side=PositionSide.LONG),
         state=TradeState(trade_id=1, symbol="X", side=PositionSide.LONG),
     )
-    for part in ("inbox", "protection", "venue"):
+    for part in ("inbox", "protection", "venue", "exits"):
         for name in type(getattr(memory, part)).model_fields:
             assert getattr(getattr(memory, part), name) != getattr(getattr(defaults, part), name), (
                 f"{part}.{name} keeps its default in _memory()")
