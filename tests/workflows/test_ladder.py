@@ -269,3 +269,25 @@ async def test_partial_fills_of_the_entry_resize_the_ladder(
         rows = [(o.leg, o.status) for o in await h.orders(result.trade_id)
                 if o.leg == "take_profit"]
         assert rows == [("take_profit", "CANCELED")] * 6  # three for the half, three again
+
+
+@pytest.mark.parametrize("mode", ["http_504", "hang"])
+async def test_a_dropped_level_answer_is_adopted_never_placed_twice(harness: Harness,
+                                                                    mode: str) -> None:
+    """The first level's placement is executed but its answer lost: the level's order is
+    found by its client id and adopted; the exchange never holds a second order for it."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(entry_type=EntryType.LIMIT, sizing=Sizing(size=QTY),
+                           reference_price=D("94000"), sl=D("90000"), exits=ladder())
+    await h.until_state(handle, lambda s: s.open_orders, "the limit entry rests")
+    await h.paper.admin.faults(drop_response={"target": "order", "count": 1, "mode": mode})
+    await h.paper.admin.set_price(BTC, "94000")  # the entry fills; level 1's answer is lost
+    st = await h.until_state(handle, laddered, "three levels working", timeout_s=90)
+    created = [o for o in (await h.paper.admin.state())["orders"]
+               if o["source"] == "api" and o["reduceOnly"]]
+    assert len(created) == 3, created  # every reduce-only order the exchange ever accepted
+    assert await working_orders(h) == list(zip(
+        level_prices(D("94000")), (D("0.0050"), D("0.0030"), D("0.0020")), strict=True))
+    rows = [o for o in await h.orders(st.trade_id) if o.leg == "take_profit"]
+    assert sorted(o.client_order_id for o in rows) == sorted(c["clientId"] for c in created)
