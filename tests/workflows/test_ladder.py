@@ -17,7 +17,7 @@ from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness, strategy
 from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
-from trading.types import EntryType, OnProtectionRefused, PositionMode, TradeStatus
+from trading.types import EntryType, Intent, OnProtectionRefused, PositionMode, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.state import TradeState
@@ -291,3 +291,31 @@ async def test_a_dropped_level_answer_is_adopted_never_placed_twice(harness: Har
         level_prices(D("94000")), (D("0.0050"), D("0.0030"), D("0.0020")), strict=True))
     rows = [o for o in await h.orders(st.trade_id) if o.leg == "take_profit"]
     assert sorted(o.client_order_id for o in rows) == sorted(c["clientId"] for c in created)
+
+
+async def test_a_short_ladder_moves_its_stop_to_the_previous_level(harness: Harness) -> None:
+    """A short with `previous_tp`: break-even (below the entry, fees included) after level 1,
+    level 1's price after level 2; its buy limits round down to the tick."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(intent=Intent.OPEN_SHORT, sizing=Sizing(size=QTY), sl=D("99000"),
+                           exits=ladder(SlAfterTp.PREVIOUS_TP))
+    st = await h.until_state(handle, laddered, "three levels working")
+    entry = st.avg_entry_price
+    p1, p2, p3 = level_prices(entry, long=False)
+    assert await working_orders(h) == sorted([(p1, D("0.0050")), (p2, D("0.0030")),
+                                              (p3, D("0.0020"))])
+    be = on_tick(breakeven(entry, DEFAULT_TAKER_FEE_RATE, False), up=False)
+    assert be < entry
+    await h.paper.admin.set_price(BTC, str(p1))
+    await h.until_state(handle, levels_filled(1, be), "level 1 filled, stop at break-even")
+    await h.paper.admin.set_price(BTC, str(p2))
+    st = await h.until_state(handle, levels_filled(2, p1), "level 2 filled, stop at level 1")
+    assert [sl for _, sl, _ in await stops(h)] == [p1]
+    await h.paper.admin.set_price(BTC, str(p3))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    hand = D("0.0050") * (entry - p1) + D("0.0030") * (entry - p2) + D("0.0020") * (entry - p3)
+    assert result.realized_pnl == hand
+    assert await h.exchange.pending_orders(BTC) == []
+    assert await h.position_qty(side="SHORT") == 0
