@@ -5,6 +5,7 @@ only, in one-way and hedge mode."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from decimal import ROUND_CEILING, Decimal
 
@@ -15,7 +16,7 @@ from temporalio.client import Client
 from activities.contract_tracking import ExchangeChanged
 from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.workflows.conftest import RATE_SCALE, running_harness
-from tests.workflows.harness import Harness, strategy
+from tests.workflows.harness import Harness, strategy, until
 from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
 from trading.types import EntryType, Intent, OnProtectionRefused, PositionMode, TradeStatus
 from workflows.contract import Sizing
@@ -319,3 +320,23 @@ async def test_a_short_ladder_moves_its_stop_to_the_previous_level(harness: Harn
     assert result.realized_pnl == hand
     assert await h.exchange.pending_orders(BTC) == []
     assert await h.position_qty(side="SHORT") == 0
+
+
+async def test_resting_levels_do_not_multiply_the_checks_requests(harness: Harness) -> None:
+    """A check of a trade with three resting levels reads them from the pending-orders list
+    (one read per symbol, shared), not with an order detail each."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=D("90000"), exits=ladder())
+    await h.until_state(handle, laddered, "three levels working")
+    since = time.time_ns()
+
+    async def checks() -> list[dict] | None:
+        reqs = await h.paper.admin.requests(since)
+        positions = [r for r in reqs if r["path"].endswith("get_pending_positions")]
+        return reqs if len(positions) >= 5 else None
+
+    reqs = await until(checks, "five checks on the trade's timer")
+    details = [r for r in reqs if r["path"].endswith("trade/get_order_detail")]
+    lists = [r for r in reqs if r["path"].endswith("trade/get_pending_orders")]
+    assert details == [] and lists, [r["path"] for r in reqs]
