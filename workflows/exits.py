@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 # trade without one never asks this).
 LADDER = "exits-ladder"
 ZERO = Decimal(0)
+NOT_IN_LINE = "take-profit ladder not in line yet"  # a warning, until a sync succeeds
 
 
 def plan_of(memory: TradeMemory) -> ExitPlan | None:
@@ -70,6 +71,13 @@ def fee_rate(run: TradeRun) -> Decimal:
 
 
 def _level_ids(memory: TradeMemory, count: int) -> list[list[str]]:
+    """Each level's client ids (a read: the memory is padded only by `_padded_ids`)."""
+    ids = memory.exits.level_orders
+    return ids[:count] + [[] for _ in range(count - len(ids))]
+
+
+def _padded_ids(memory: TradeMemory, count: int) -> list[list[str]]:
+    """The memory's own lists, one per level, to record a placement in."""
     ids = memory.exits.level_orders
     while len(ids) < count:
         ids.append([])
@@ -182,8 +190,9 @@ async def sync(run: TradeRun) -> None:
     try:
         await _sync(run)
     except ACTIVITY_FAILURES as err:
-        run.warn(f"take-profit ladder not in line yet ({failure_message(err)}); "
-                 "tried again at the next check")
+        run.warn(f"{NOT_IN_LINE} ({failure_message(err)}); tried again at the next check")
+    else:
+        run.state.warnings = [w for w in run.state.warnings if not w.startswith(NOT_IN_LINE)]
     run.refresh_state()
 
 
@@ -202,7 +211,7 @@ async def _sync(run: TradeRun) -> None:
     plan = plan_of(run.memory)
     assert plan is not None
     n = len(plan.tps)
-    ids = _level_ids(run.memory, n)
+    ids = _padded_ids(run.memory, n)
     at = prices(run.memory, rules, run.inp.side)
     want = _wanted(run, rules, n)
     for i in range(n):
