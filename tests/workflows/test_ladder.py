@@ -18,7 +18,15 @@ from tests.support.paper import PaperExchange, run_paper_exchange
 from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness, strategy, until
 from trading.exits import DEFAULT_TAKER_FEE_RATE, ExitPlan, SlAfterTp, TakeProfit, breakeven
-from trading.types import EntryType, Intent, OnProtectionRefused, PositionMode, TradeStatus
+from trading.types import (
+    EntryType,
+    Intent,
+    OnProtectionRefused,
+    OrderType,
+    PositionMode,
+    Side,
+    TradeStatus,
+)
 from workflows.contract import Sizing
 from workflows.messages import CancelRequest
 from workflows.state import TradeState
@@ -340,3 +348,31 @@ async def test_resting_levels_do_not_multiply_the_checks_requests(harness: Harne
     details = [r for r in reqs if r["path"].endswith("trade/get_order_detail")]
     lists = [r for r in reqs if r["path"].endswith("trade/get_pending_orders")]
     assert details == [] and lists, [r["path"] for r in reqs]
+
+
+async def test_a_partial_close_from_outside_is_recorded_while_levels_rest(
+    harness: Harness,
+) -> None:
+    """Part of the position is closed by hand in the app while the levels rest: its fills
+    (no client id of ours) are recorded as the trade's external close, and the levels are
+    cut to what the trade still owns (the far ones first); a level's own fill never is (its
+    fills carry our client id)."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=D("90000"), exits=ladder())
+    st = await h.until_state(handle, laddered, "three levels working")
+    p1, p2, p3 = level_prices(st.avg_entry_price)
+    await h.exchange.place_order(symbol=BTC, side=Side.SELL, qty=D("0.0040"),
+                                 order_type=OrderType.MARKET, reduce_only=True)
+    st = await h.until_state(handle, lambda s: s.closed_qty == D("0.0040")
+                             and sum(o.qty for o in s.open_orders) == D("0.0060"),
+                             "the manual close recorded, the levels cut")
+    # The ladder shares out what other closes left: 0.006 → 0.003 / 0.0018 / the rest.
+    assert await working_orders(h) == [(p1, D("0.0030")), (p2, D("0.0018")), (p3, D("0.0012"))]
+    legs = [(o.leg, o.filled_qty) for o in await h.orders(st.trade_id) if o.leg == "external"]
+    assert legs == [("external", D("0.0040"))]
+    await h.paper.admin.set_price(BTC, str(p3))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    assert await h.position_qty() == 0 and await h.exchange.pending_orders(BTC) == []
+    await h.keep_history(handle, "ladder_partial_close_outside")
