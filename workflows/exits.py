@@ -62,6 +62,11 @@ def has_ladder(run: TradeRun) -> bool:
     return plan_of(run.memory) is not None
 
 
+def ever_laddered(run: TradeRun) -> bool:
+    """The trade has a ladder, or had one (an update may have removed it: its orders go)."""
+    return has_ladder(run) or any(run.memory.exits.level_orders)
+
+
 def fee_rate(run: TradeRun) -> Decimal:
     return run.venue.taker_fee_rate if run.venue.taker_fee_rate is not None \
         else DEFAULT_TAKER_FEE_RATE
@@ -156,8 +161,8 @@ def view(memory: TradeMemory, rules: PairRules | None, side: PositionSide,
     """The ladder as the `state` query shows it (each level, what filled, the current stop);
     the trail's part of `current` is kept (it is not the ladder's)."""
     plan = plan_of(memory)
-    if plan is None:
-        return current
+    if plan is None:  # (an update may have removed the ladder: no level is shown)
+        return current.model_copy(update={"levels": []}) if current is not None else None
     n = len(plan.tps)
     fills = level_fills(memory, n)
     wanted = sizes(memory, rules) if rules is not None else (ZERO,) * n
@@ -185,7 +190,7 @@ async def sync(run: TradeRun) -> None:
     """Bring the ladder's orders in line with what the trade owns (protection.ensure calls it
     first, under the protection lock). Failures are warned and tried again at the next check:
     the stop covers every quantity the ladder does not."""
-    if not has_ladder(run) or not workflow.patched(LADDER):
+    if not ever_laddered(run) or not workflow.patched(LADDER):
         return
     try:
         await _sync(run)
@@ -200,7 +205,8 @@ async def _sync(run: TradeRun) -> None:
     await _settle_lost(run)
     led, rules = run.ledger, run.rules
     status = run.state.status
-    if led.open_qty == 0 or status.is_final or status is TradeStatus.CLOSING:
+    if led.open_qty == 0 or status.is_final or status is TradeStatus.CLOSING \
+            or not has_ladder(run):
         await _cancel_working(run)
         return
     if rules is None or led.avg_entry_price is None or led.position_id is None \
@@ -212,6 +218,9 @@ async def _sync(run: TradeRun) -> None:
     assert plan is not None
     n = len(plan.tps)
     ids = _padded_ids(run.memory, n)
+    for dropped in ids[n:]:  # levels an update removed from the plan
+        for snap in _working(run, dropped):
+            await run.cancel(snap)
     at = prices(run.memory, rules, run.inp.side)
     want = _wanted(run, rules, n)
     for i in range(n):
@@ -286,7 +295,7 @@ async def _cancel_working(run: TradeRun) -> None:
 async def cancel_ladder(run: TradeRun) -> None:
     """Cancel every order of the ladder (before an exit closes at market, and before the
     trade ends): nothing reduce-only of this trade stays resting."""
-    if not has_ladder(run) or not workflow.patched(LADDER):
+    if not ever_laddered(run) or not workflow.patched(LADDER):
         return
     await _settle_lost(run)
     await _cancel_working(run)
