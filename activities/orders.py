@@ -164,7 +164,7 @@ class OrderActivities:
         row = await self._records.order_row(req.client_id)
         assert row is not None
         if row.status != OrderStatus.SENDING.value:
-            return _row_snapshot(row)
+            return row_snapshot(row)
         unseen = (f"order {req.client_id} was sent less than {self._seconds} s ago and the "
                   "exchange does not show it yet")
         if self._past_deadline(req):
@@ -376,7 +376,7 @@ class OrderActivities:
                         )
                     row.status, row.error = OrderStatus.REJECTED.value, error
                 if row.status == OrderStatus.REJECTED.value:
-                    return _row_snapshot(row)
+                    return row_snapshot(row)
                 raise try_again(Failure.NOT_FOUND_YET, f"order {ref.client_id} not visible yet")
             if not found.status.is_terminal:
                 result = await self._client.cancel_orders(ref.symbol, order_ids=[found.order_id])
@@ -398,7 +398,7 @@ class OrderActivities:
                 if row.client_order_id in req.known:
                     continue
                 if OrderStatus(row.status).is_terminal:
-                    out.append(_row_snapshot(row))
+                    out.append(row_snapshot(row))
                     continue
                 out.append(await self.cancel_order(OrderRef(
                     trade_id=req.trade_id, client_id=row.client_order_id, symbol=req.symbol,
@@ -449,7 +449,7 @@ def _unseen(req: OrderRequest, order_id: str | None) -> OrderSnapshot:
     )
 
 
-def _row_snapshot(row) -> OrderSnapshot:  # row: a db.models.Order
+def row_snapshot(row) -> OrderSnapshot:  # row: a db.models.Order
     return OrderSnapshot(
         client_id=row.client_order_id,
         order_id=row.exchange_order_id,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contract import OrderSnapshot, PositionView
+from activities.contract import OrderRef, OrderSnapshot, PositionView
 from activities.contract_tracking import (
     ExternalCloseRequest,
     ExternalCloseResult,
@@ -22,13 +22,13 @@ from activities.contract_tracking import (
     RefreshResult,
 )
 from activities.errors import translated
-from activities.orders import OrderActivities
+from activities.orders import OrderActivities, row_snapshot
 from activities.records import Owned, Records
 from activities.shared_read import SharedRead
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from exchange.client import BitunixClient
-from exchange.models import Fill, Position, Ticker, TpslOrder
+from exchange.models import Fill, Order, Position, Ticker, TpslOrder
 from trading.types import Leg, OrderStatus, OrderType, PositionMode, PositionSide, StopType
 
 log = logging.getLogger("activities.tracking")
@@ -73,6 +73,7 @@ class TrackingActivities:
         self._positions = SharedRead(self._read_positions)
         self._tickers: dict[str, SharedRead[Ticker | None]] = {}
         self._tpsl: dict[str, SharedRead[set[str]]] = {}
+        self._resting: dict[str, SharedRead[dict[str, Order]]] = {}
         self._saved: dict[str, Position] = {}  # position id → as last written
 
     async def _read_positions(self) -> list[Position]:
@@ -103,6 +104,33 @@ class TrackingActivities:
 
         return self._tpsl.setdefault(symbol, SharedRead(read))
 
+    def _pending_orders(self, symbol: str) -> SharedRead[dict[str, Order]]:
+        async def read() -> dict[str, Order]:
+            out: dict[str, Order] = {}
+            while True:  # every page: an order on page two must never be taken for one gone
+                page = await self._client.pending_orders(symbol, skip=len(out), limit=PAGE)
+                out.update({o.order_id: o for o in page})
+                if len(page) < PAGE:
+                    return out
+
+        return self._resting.setdefault(symbol, SharedRead(read))
+
+    async def _sync(self, ref: OrderRef, since: float) -> OrderSnapshot:  # float-ok: seconds
+        """One order of the trade as it is now. A resting take-profit level the pending list
+        shows unchanged (same status, nothing more filled) is answered from its row: one list
+        read per symbol, shared by every trade checking then, instead of an order detail per
+        level, so a ladder's levels do not multiply the account's requests
+        (docs/design.md#exits). Any other order, and any doubt, is read by itself."""
+        row = await self._records.order_row(ref.client_id)
+        if row is not None and row.leg == Leg.TAKE_PROFIT.value and row.exchange_order_id \
+                and not OrderStatus(row.status).is_terminal:
+            resting = await self._pending_orders(ref.symbol).get(since)
+            listed = resting.get(row.exchange_order_id)
+            if listed is not None and listed.filled_qty == row.filled_qty \
+                    and listed.status.value == row.status:
+                return row_snapshot(row)
+        return await self._orders.sync_order(ref)
+
     @activity.defn(name="refresh_trade")
     async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
         """The trade's orders, then its position, then its TP/SL, in that order
@@ -115,7 +143,7 @@ class TrackingActivities:
             since = not_before(req)
             seen_at = int(since * 1000)  # the reads used show the exchange at or after this
             mark = self._ticker(req.symbol).start(since)
-            snaps = [await self._orders.sync_order(ref) for ref in req.orders]
+            snaps = [await self._sync(ref, since) for ref in req.orders]
             # After a sync, only a position read started after it will do.
             positions = await self._positions.get(time.time() if snaps else since)
             pending = False

@@ -90,6 +90,111 @@ class ExitPlan(Frozen):
         return not self.tps and self.trail is None
 
 
+# --- take-profit ladder -----------------------------------------------------------------------
+# Pure: the workflow (workflows/exits.py) feeds these the trade's quantities and prices.
+
+ZERO = Decimal(0)
+
+
+def _floor(qty: Decimal, step: Decimal) -> Decimal:
+    """`qty` down to a multiple of `step` (never below zero)."""
+    if qty <= 0:
+        return ZERO
+    return (qty // step) * step
+
+
+def ladder_sizes(filled_qty: Decimal, levels: tuple[TakeProfit, ...], step: Decimal,
+                 min_qty: Decimal) -> tuple[Decimal, ...]:
+    """What each level closes of the trade's `filled_qty` (docs/design.md#exits), one entry per
+    level (0: merged into a neighbour). A level with a share takes it, conformed down to the
+    step; the levels without one split what is left equally, the last of them taking the
+    remainder; when every level has a share and they add up to 100 %, the last takes the
+    remainder (what rounding left), else the rest is a runner. A level below `min_qty` is merged
+    into the next (the last one into the previous). Never more than `filled_qty` in all."""
+    if not levels or filled_qty <= 0:
+        return tuple(ZERO for _ in levels)
+    sizes = [_floor(filled_qty * tp.qty_pct / HUNDRED, step) if tp.qty_pct is not None else ZERO
+             for tp in levels]
+    free = [i for i, tp in enumerate(levels) if tp.qty_pct is None]
+    shares = sum((tp.qty_pct for tp in levels if tp.qty_pct is not None), ZERO)
+    rest = _floor(filled_qty - sum(sizes, ZERO), step)
+    if free:
+        part = _floor(rest / len(free), step)
+        for i in free[:-1]:
+            sizes[i] = part
+        sizes[free[-1]] = _floor(rest - part * (len(free) - 1), step)
+    elif shares == HUNDRED:
+        sizes[-1] += rest
+    # Merge what the exchange would refuse into the next level (the last into the previous).
+    for i in range(len(sizes) - 1):
+        if ZERO < sizes[i] < min_qty:
+            sizes[i + 1] += sizes[i]
+            sizes[i] = ZERO
+    if ZERO < sizes[-1] < min_qty:
+        kept = [i for i in range(len(sizes) - 1) if sizes[i] > 0]
+        if kept:
+            sizes[kept[-1]] += sizes[-1]
+        sizes[-1] = ZERO
+    return tuple(sizes)
+
+
+def level_orders(sizes: tuple[Decimal, ...], level_filled: tuple[Decimal, ...],
+                 open_qty: Decimal, min_qty: Decimal) -> tuple[Decimal, ...]:
+    """What each level's working order should hold now: its size less what it filled, the far
+    levels cut first so that the working orders never hold more than the trade owns
+    (`open_qty`); a cut level below `min_qty` holds nothing (the stop covers it)."""
+    wanted = [max(size - got, ZERO) for size, got in zip(sizes, level_filled, strict=True)]
+    excess = sum(wanted, ZERO) - max(open_qty, ZERO)
+    for i in reversed(range(len(wanted))):
+        if excess <= 0:
+            break
+        cut = min(wanted[i], excess)
+        wanted[i] -= cut
+        excess -= cut
+        if ZERO < wanted[i] < min_qty:
+            wanted[i] = ZERO  # the exchange would refuse it; the stop covers it
+    return tuple(wanted)
+
+
+def level_price(tp: TakeProfit, entry: Decimal | None, long: bool) -> Decimal | None:
+    """A level's price before the tick: its own, or its percent from the average entry price
+    on the profit side (None while there is no entry price)."""
+    if tp.price is not None:
+        return tp.price
+    if entry is None:
+        return None
+    assert tp.pct is not None
+    return entry * (HUNDRED + tp.pct) / HUNDRED if long else entry * (HUNDRED - tp.pct) / HUNDRED
+
+
+def breakeven(entry: Decimal, fee_rate: Decimal, long: bool) -> Decimal:
+    """The stop price at which closing loses nothing, both taker fees included: a long sold at
+    b gets b·(1−f) for what cost entry·(1+f)."""
+    one = Decimal(1)
+    if long:
+        return entry * (one + fee_rate) / (one - fee_rate)
+    return entry * (one - fee_rate) / (one + fee_rate)
+
+
+def stop_after_levels(base_sl: Decimal | None, levels: tuple[TakeProfit, ...],
+                      prices: tuple[Decimal | None, ...], done: tuple[bool, ...],
+                      entry: Decimal | None, fee_rate: Decimal, long: bool) -> Decimal | None:
+    """The stop after the levels that are `done` (filled): each moves it as its `sl_after`
+    says, to break-even or to the previous level's price (break-even for the first level); the
+    tightest wins, and it is never looser than `base_sl` (the stop only moves in the trade's
+    favour). Unchanged while no level is done or there is no entry price."""
+    stop = base_sl
+    for i, (tp, filled) in enumerate(zip(levels, done, strict=True)):
+        if not filled or tp.sl_after is SlAfterTp.NONE or entry is None:
+            continue
+        wanted = breakeven(entry, fee_rate, long)
+        if tp.sl_after is SlAfterTp.PREVIOUS_TP and i > 0 and prices[i - 1] is not None:
+            wanted = prices[i - 1]
+        if stop is None or (wanted > stop if long else wanted < stop):
+            stop = wanted
+    return stop
+
+
 # --- trailing stop ---
 # Pure: the workflow (workflows/trailing.py) feeds them the prices it reads and keeps what they
 # return in the trade's memory (workflows/state.py `Exits`).

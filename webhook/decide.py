@@ -21,7 +21,7 @@ from trading.symbols import resolve_symbol, ticker_candidates
 from trading.types import Intent, SignalOutcome
 from webhook import queries, risk_gate, routing
 from webhook.auth import ip_allowed, verify_secret
-from webhook.intent import CLOSES, check_percent_targets, intent_of
+from webhook.intent import CLOSES, check_ladder, check_percent_targets, intent_of
 from webhook.plans import Plan, Refused
 from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
@@ -76,6 +76,7 @@ async def decide(
             size=alert.size, market_position_size=alert.market_position_size,
         )
         check_percent_targets(d.intent, alert.tp_pct, alert.sl_pct)
+        check_ladder(d.intent, alert.tps, alert.price, alert.sl)
     except AlertRefused as exc:
         raise Refused(exc.status, exc.message) from None
     _check_age(alert, d.received_at, strategy.max_alert_age_s)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from trading.types import Intent
-from webhook.schemas import Action, AlertRefused, MarketPosition
+from webhook.schemas import Action, AlertRefused, AlertTakeProfit, MarketPosition
 
 LONG, SHORT, FLAT = MarketPosition.LONG, MarketPosition.SHORT, MarketPosition.FLAT
 
@@ -123,3 +123,27 @@ def check_percent_targets(intent: Intent, tp_pct: Decimal | None, sl_pct: Decima
             f"price, so {field_name} must be below 100 ({format(value, 'f')} puts it at or "
             "below zero)"
         )
+
+
+def check_ladder(intent: Intent, tps: list[AlertTakeProfit] | None, price: Decimal | None,
+                 sl: Decimal | None) -> None:
+    """AlertRefused (422) naming the `tps` level that lies on the wrong side for the side the
+    intent opens (docs/design.md#exits): a short's level `pct` 100 or more (at or below zero);
+    a level price at or below (a long) or at or above (a short) the alert's `price` or its
+    `sl`. The pair's tick and the live price are checked by the trade."""
+    if intent in CLOSES or not tps:
+        return
+    short = intent in _SHORT_SIDE
+    side, where = ("short", "below") if short else ("long", "above")
+    for n, level in enumerate(tps, start=1):
+        name = f"field 'tps' level {n}"
+        if level.pct is not None and short and level.pct >= 100:
+            raise AlertRefused(f"{name}: a short's take-profit lies pct percent below the entry "
+                               f"price, so pct must be below 100 ({format(level.pct, 'f')} puts "
+                               "it at or below zero)")
+        if level.price is None:
+            continue
+        for ref, what in ((price, "the alert's price"), (sl, "the stop-loss (sl)")):
+            if ref is not None and (level.price >= ref if short else level.price <= ref):
+                raise AlertRefused(f"{name}: a {side}'s take-profit {format(level.price, 'f')} "
+                                   f"must be {where} {what} {format(ref, 'f')}")

@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.errors import TradingError
     from trading.sizing import close_parts
     from trading.types import EntryType, Leg, OrderType, TradeStatus
-    from workflows import protection
+    from workflows import exits, protection
     from workflows.chase import run_chase
     from workflows.fast_chase import SUB_SECOND
     from workflows.ledger import TradeLedger
@@ -80,6 +80,8 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
     run.set(TradeStatus.CLOSING, f"closing: {reason}")
     await run.record()
     await run.cancel_working(Leg.ENTRY)
+    # No take-profit level rests beside the exit: it would close the quantity twice.
+    await exits.cancel_ladder(run)
     exit_type = EntryType.MARKET if leg is Leg.FLATTEN else run.strategy.exit_entry_type
     failure = f"quantity still open after {MAX_ROUNDS} rounds"
     for _ in range(MAX_ROUNDS):

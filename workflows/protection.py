@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.precision import PriceKind, conform_trigger
     from trading.rules import PairRules
     from trading.types import Leg, OnProtectionRefused, PositionSide, TradeStatus
+    from workflows import exits
     from workflows.contract import TradeInput
     from workflows.messages import ProtectionUpdate
     from workflows.policies import (
@@ -62,7 +63,31 @@ def trigger(rules: PairRules, side: PositionSide, price: Decimal | None, *, take
 def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     """The TP/SL the trade wants now: an update's prices, else the alert's absolute prices,
     else its percentages from the average entry price; the SL tightened to the trailing stop's
-    (workflows/trailing.py: None unless the trade trails)."""
+    (workflows/trailing.py: None unless the trade trails). With a take-profit ladder the TP/SL
+    carries only the stop (the levels take the profits), moved by the filled levels (the
+    tightest stop wins)."""
+    tp, sl = _targets(run)
+    if not exits.has_ladder(run):
+        return tp, sl
+    moved = exits.stop(run, sl)
+    if moved is not None and moved != sl and run.rules is not None:
+        moved = trigger(run.rules, run.inp.side, moved, take_profit=False)
+        mark, long = run.venue.mark, run.inp.side is PositionSide.LONG
+        placed = run.ledger.protection.sl if run.ledger.protection is not None else None
+        if placed != moved and mark is not None and (moved >= mark if long else moved <= mark):
+            # The price is already past where the stop moves, before the stop got there (it
+            # fell back between the level's fill and this check): the exchange would refuse
+            # that stop, and a stop there would have fired. The trade closes what it owns at
+            # market, as the stop would. (A stop already there is the exchange's to fire.)
+            if run.inbox.flatten is None:
+                run.warn(f"the stop after a take-profit ({show(moved)}) was crossed by the "
+                         f"price ({show(mark)}): closing the rest at market")
+                run.inbox.flatten = "stop after take-profit crossed"
+            return None, sl
+    return None, moved
+
+
+def _targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
     trail_stop = run.memory.exits.trail_stop
     if run.protection.override or run.rules is None:
         return run.protection.tp, tighter(run.inp.side, run.protection.sl, trail_stop)
@@ -93,6 +118,9 @@ def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | Non
         raise ValueError(f"the trade is {run.state.status.value}; nothing to protect")
     if upd.tp is None and upd.sl is None:
         raise ValueError("give tp and/or sl")
+    if upd.tp is not None and exits.has_ladder(run):
+        # Its TP/SL carries only the stop: a single TP beside the levels would close them twice.
+        raise ValueError("the trade has a take-profit ladder: change its levels (tps), not tp")
     if run.rules is None:
         raise ValueError("the trade has not resolved its pair rules yet; try again shortly")
     side = run.inp.side
@@ -109,6 +137,7 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
     """Bring the TP/SL in line with what the trade owns; on refusal, follow the strategy
     (or raise, for an update, so its caller sees why)."""
     async with run.protection_lock:
+        await exits.sync(run)  # the ladder first: its fills change what the stop covers
         qty, led = run.ledger.open_qty, run.ledger
         try:
             tp, sl = targets(run)

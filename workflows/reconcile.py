@@ -60,6 +60,9 @@ UNKNOWN_PHASE = "TP/SL in neither of the exchange's lists yet"
 # its entry filled (found by the fault runs, seed 5113) follows the position its quantity is
 # in: a new check, which a history recorded before it replays without.
 FOLLOWS_ITS_POSITION = "reconcile-follows-its-position"
+# A shortfall beside resting take-profit levels is looked at for closing fills (new commands,
+# for trades with a ladder only: no earlier history has a level).
+LADDER_SHORTFALL = "reconcile-shortfall-beside-levels"
 
 
 async def follow(run: TradeRun, *, max_age_ms: int = 0) -> RefreshResult:
@@ -136,7 +139,7 @@ async def reconcile(run: TradeRun, out: RefreshResult, *, second_read: bool = Fa
         if not second_read:
             await workflow.sleep(SECOND_READ_S)
             return await reconcile(run, await run.refresh(), second_read=True)
-        if closing_now(run):
+        if closing_now(run) and (gone or not levels_only(run)):
             return out
     if gone:
         # The position we were in is gone: its end is the end of every trade on it.
@@ -212,6 +215,12 @@ async def shortfall_settled(run: TradeRun, out: RefreshResult, short: Decimal) -
         # they are all in.
         led.shortfall_since_ms = None
         return False
+    if levels_only(run):
+        # Only take-profit levels work: what the position lacks may be their
+        # own fill that the order reads do not show yet, which no bound can tell apart. Only
+        # closing fills of no order of ours (above) are recorded while they work.
+        led.shortfall_since_ms = None
+        return False
     if led.shortfall_since_ms is None:
         led.shortfall_since_ms = out.now_ms
     if out.now_ms - led.shortfall_since_ms < SHORTFALL_CONFIRM_S * 1000:
@@ -241,6 +250,17 @@ def entry_unsettled(run: TradeRun, out: RefreshResult) -> bool:
 
 def closing_now(run: TradeRun) -> bool:
     return any(o.leg.closes for o in run.ledger.working())
+
+
+def levels_only(run: TradeRun) -> bool:
+    """The trade's working closes are take-profit levels only, resting (docs/design.md#exits):
+    a shortfall that a second read still shows beside them is looked at for closing fills of
+    no order of ours (a partial close by hand, recorded at once), never taken on the bound,
+    and never when the position is gone (the exchange cancels the levels with it: that check
+    comes once they are ended). New commands, for a trade with a ladder only."""
+    working = [o for o in run.ledger.working() if o.leg.closes]
+    return bool(working) and all(o.leg is Leg.TAKE_PROFIT for o in working) \
+        and workflow.patched(LADDER_SHORTFALL)
 
 
 def filled_now(out: RefreshResult) -> bool:

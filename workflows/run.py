@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.orders import OrderFields, PositionChange, order_fields
     from trading.rules import PairRules
     from trading.types import EntryType, Leg, TradeStatus
+    from workflows import exits
     from workflows import search_attributes as sa
     from workflows.calls import TradeCalls
     from workflows.contract import TradeInput
@@ -188,6 +189,7 @@ class TradeRun:
             tp=wanted.tp, sl=wanted.sl, qty=p.qty if p else Decimal(0),
             order_id=p.order_id if p else None, level=p.level.value if p else "none",
         )
+        s.exits = exits.view(self.memory, self.rules, self.inp.side, s.exits)
 
     def record_of(self) -> TradeRecord:
         s, wanted = self.state, self.protection

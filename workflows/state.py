@@ -170,6 +170,10 @@ class Exits(Mutable):
     trail_wanted: Decimal | None = None  # the stop the trail wants now (never looser)
     trail_stop: Decimal | None = None  # the stop last handed to the TP/SL (what targets() uses)
     trail_moved_at: datetime | None = None  # when trail_stop last changed
+    # The ladder's orders, per level: every client id sent for it (recorded before the send,
+    # so a lost answer is settled), and which levels have filled (a stop they moved stays).
+    level_orders: list[list[str]] = Field(default_factory=list)
+    levels_done: list[bool] = Field(default_factory=list)
 
 
 class TradeMemory(Mutable):

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract_tracking import ExchangeChanged, TradeOutcomeQuery
     from trading.errors import show
     from trading.types import Leg, TradeStatus, TradingState
-    from workflows import protection
+    from workflows import exits, protection
     from workflows.adoption import adopt
     from workflows.contract import TradeInput, TradeResult
     from workflows.entry import enter, failed_before_fill, fate_unknown, prepare, settle_entry
@@ -306,6 +306,7 @@ def _refused(run: TradeRun, message: str) -> TradeResult:
 
 async def finish(run: TradeRun, status: TradeStatus, error: str | None = None) -> TradeResult:
     await run.cancel_working()
+    await exits.cancel_ladder(run)  # and a level whose placement's answer was lost
     if run.ledger.protection is not None:
         await run.unprotect()
     run.state.error = error

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from activities.contract import ProtectionClaim, ProtectionLevel
 from activities.contract_tracking import ExternalCloseRequest
-from trading.exits import ExitPlan, Trailing
+from trading.exits import ExitPlan, TakeProfit, Trailing
 from trading.types import Leg, PositionMode, PositionSide, TradeStatus, TradingState
 from workflows.contract import StrategySnapshot, TradeInput
 from workflows.ledger import TradeLedger
@@ -46,10 +46,13 @@ def _memory() -> TradeMemory:
         venue=Venue(mode=PositionMode.HEDGE, mark=Decimal("65000.1"),
                     position_qty=Decimal("0.002"), available=Decimal("1234.5"),
                     taker_fee_rate=Decimal("0.0005")),
-        exits=Exits(plan=ExitPlan(trail=Trailing(pct=Decimal("1"))), trail_active=True,
-                    trail_best=Decimal("66000"), trail_wanted=Decimal("65340"),
+        exits=Exits(plan=ExitPlan(tps=(TakeProfit(pct=Decimal(1), qty_pct=Decimal(50)),
+                                       TakeProfit(pct=Decimal(2))),
+                                  trail=Trailing(pct=Decimal("1"))),
+                    trail_active=True, trail_best=Decimal("66000"), trail_wanted=Decimal("65340"),
                     trail_stop=Decimal("65300"),
-                    trail_moved_at=datetime(2026, 12, 6, 12, 0, 20, tzinfo=UTC)),
+                    trail_moved_at=datetime(2026, 12, 6, 12, 0, 20, tzinfo=UTC),
+                    level_orders=[["TWL2"], []], levels_done=[True, False]),
         state=TradeState(trade_id=7, symbol="BTCUSDT", side=PositionSide.LONG,
                          status=TradeStatus.TRACKING, phase="tracking",
                          warnings=["a warning"], trading_state=TradingState.HALTED,
