@@ -33,12 +33,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import OrderRequest, ProtectionLevel, ProtectionRequest
     from trading.chase import MAX_CHASES, STOPPED, ChasePlan
     from trading.errors import TradingError
+    from trading.partial import part_to_close
     from trading.sizing import close_parts
     from trading.types import EntryType, Leg, OrderType, TradeStatus
     from workflows import protection
     from workflows.chase import run_chase
     from workflows.fast_chase import SUB_SECOND
     from workflows.ledger import TradeLedger
+    from workflows.messages import CloseRequest
     from workflows.policies import ACTIVITY_FAILURES, failure_message
     from workflows.reconcile import reconcile
     from workflows.run import TradeRun
@@ -59,6 +61,9 @@ ASKS_TPSL_FATE = "exit-asks-gone-tpsl-fate"
 # An exit that finds no position while the trade counts quantity is a failed attempt, not a
 # close (new commands, which a history recorded before them replays without).
 WAITS_FOR_OWNED = "exit-waits-for-owned-quantity"
+# A partial exit (docs/design.md#exits): new commands, which only a trade given one runs.
+PARTIAL_CLOSE = "exits-partial-close"
+PARTIAL_FAILED = "partial exit failed"  # the start of the warning a failing one keeps up to date
 
 
 def exit_retry_s(run: TradeRun) -> int:
@@ -182,10 +187,95 @@ async def _exit_failed(run: TradeRun, reason: str, failure: str,
     await run.record()
 
 
-async def market_close(run: TradeRun, leg: Leg, position_qty: Decimal) -> None:
+async def close_part(run: TradeRun, req: CloseRequest) -> bool:
+    """One attempt at the partial exit `req`, the first of `run.inbox.partials`
+    (docs/design.md#exits). It closes its part of the trade's own quantity at market and
+    leaves the trade TRACKING, its TP/SL resized to what it still owns. True: done (closed,
+    refused with a warning, or handed on as a whole exit when it comes to everything);
+    False: quantity of the part is still open, the request stays first (now as the base
+    quantity still to close) and is tried again after `exit_retry_s`."""
+    workflow.patched(PARTIAL_CLOSE)  # new commands, run only by a trade given a partial exit
+    assert run.rules is not None
+    inbox, led = run.inbox, run.ledger
+    run.set(TradeStatus.TRACKING, f"closing part: {req.reason}")
+    out = await reconcile(run, await run.refresh())
+    owned = led.open_qty
+    if owned == 0:
+        _part_done(run, req)
+        return True
+    if out.position is None:
+        return await _part_failed(run, req, req, "the position is gone while the trade still "
+                                  "counts quantity: waiting for what closed it to be recorded")
+    try:
+        part = part_to_close(run.rules, owned, qty=req.qty, pct=req.pct)
+    except TradingError as err:
+        run.warn(f"partial exit refused ({err.message})")
+        _part_done(run, req)
+        await run.record()
+        return True
+    if part is None:  # it comes to everything: the whole exit, with its retries
+        inbox.partials.clear()
+        if inbox.close is None:
+            inbox.close = CloseRequest(reason=req.reason, signal_id=req.signal_id)
+        return True
+    # From now on the part is a base quantity: a retry closes what is left of it, not a
+    # percent of a quantity this attempt already reduced.
+    asked = req.model_copy(update={"qty": part, "pct": None})
+    left_after = owned - part
+    failure = ""
+    # An order-level TP/SL would close the whole of the trade's old quantity beside the part:
+    # cancelled first, placed again below for the rest. A position-level one stays.
+    if not await _clear_protection(run, out.position.qty):
+        out = await reconcile(run, await run.refresh())  # it may have fired: what did it close?
+        if run.memory.tpsl_unknown_since is not None:
+            failure = "the TP/SL may have fired just now: the partial exit waits to know"
+    if not failure and out.position is not None and led.open_qty > left_after:
+        try:
+            await market_close(run, Leg.EXIT, out.position.qty, led.open_qty - left_after)
+        except ACTIVITY_FAILURES as err:
+            failure = failure_message(err)
+        except TradingError as err:
+            failure = err.message
+    out = await reconcile(run, await run.refresh())
+    run.set(TradeStatus.TRACKING, "tracking")
+    await protection.ensure(run, out.position.qty if out.position else None)
+    if led.open_qty <= left_after:
+        _part_done(run, req)
+        await run.record()
+        return True
+    rest = asked.model_copy(update={"qty": led.open_qty - left_after})
+    return await _part_failed(run, req, rest, failure or "the closing order filled nothing")
+
+
+def _part_done(run: TradeRun, req: CloseRequest) -> None:
+    partials = run.inbox.partials
+    if partials and partials[0] is req:
+        partials.pop(0)
+    run.state.warnings = [w for w in run.state.warnings if not w.startswith(PARTIAL_FAILED)]
+    run.set(TradeStatus.TRACKING, "tracking")
+
+
+async def _part_failed(run: TradeRun, req: CloseRequest, rest: CloseRequest,
+                       failure: str) -> bool:
+    partials = run.inbox.partials
+    if partials and partials[0] is req:
+        partials[0] = rest
+    every = exit_retry_s(run)
+    run.set(TradeStatus.TRACKING, f"partial exit failing ({req.reason}): {failure}; "
+            f"next try in {every} s")
+    run.state.warnings = [w for w in run.state.warnings if not w.startswith(PARTIAL_FAILED)]
+    run.warn(f"{PARTIAL_FAILED} ({failure}): tried again every {every} s")
+    await run.record()
+    return False
+
+
+async def market_close(run: TradeRun, leg: Leg, position_qty: Decimal,
+                       qty: Decimal | None = None) -> None:
+    """Close `qty` of the trade's own quantity (None: all it owns) at market."""
     assert run.rules is not None
     fields = run.fields(opening=False)
-    for qty in close_parts(run.rules, run.ledger.open_qty, position_qty, OrderType.MARKET):
+    own = run.ledger.open_qty if qty is None else min(qty, run.ledger.open_qty)
+    for qty in close_parts(run.rules, own, position_qty, OrderType.MARKET):
         snap = await run.place(OrderRequest(
             trade_id=run.inp.trade_id, client_id=run.ledger.next_client_id(leg), leg=leg,
             symbol=run.inp.symbol, side=fields.side, fill_side=fields.fill_side,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from activities.contract_tracking import ExchangeChanged
 from trading.types import TradeStatus, TradingState
@@ -42,11 +42,27 @@ class CancelRequest(Frozen):
 
 
 class CloseRequest(Frozen):
-    """Signal `close` (an exit alert, or the first half of a reverse)."""
+    """Signal `close` (an exit alert, or the first half of a reverse). Without `qty` and `pct`
+    (or with `pct` 100) it closes everything the trade owns; with one of them it is a partial
+    exit (docs/design.md#exits): that base quantity, or that percent of what the trade owns
+    when the exit runs, and the trade keeps the rest."""
 
     reason: str = "exit alert"
     signal_id: int | None = None
     notify_workflow_id: str | None = None  # signalled `predecessor_closed` when this trade ends
+    qty: Decimal | None = Field(default=None, gt=0)
+    pct: Decimal | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_part(self) -> CloseRequest:
+        if self.qty is not None and self.pct is not None:
+            raise ValueError("a close gives at most one of qty and pct")
+        return self
+
+    @property
+    def partial(self) -> bool:
+        """A part of the trade's quantity, not all of it."""
+        return self.qty is not None or (self.pct is not None and self.pct < 100)
 
 
 class ProtectionUpdate(Frozen):
