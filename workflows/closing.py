@@ -238,7 +238,15 @@ async def close_part(run: TradeRun, req: CloseRequest) -> bool:
             failure = err.message
     out = await reconcile(run, await run.refresh())
     run.set(TradeStatus.TRACKING, "tracking")
-    await protection.ensure(run, out.position.qty if out.position else None)
+    try:
+        await protection.ensure(run, out.position.qty if out.position else None,
+                                raise_refusal=True)
+    except (ApplicationError, TradingError):
+        # The position may have changed since the read (another trade on it closed, so this
+        # one's order-level TP/SL is now refused as large as the position): read again; a
+        # refusal now is the strategy's to answer, as after any fill.
+        out = await reconcile(run, await run.refresh())
+        await protection.ensure(run, out.position.qty if out.position else None)
     if led.open_qty <= left_after:
         _part_done(run, req)
         await run.record()

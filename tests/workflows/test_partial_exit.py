@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest_asyncio
 
 from tests.workflows.harness import Harness, strategy
-from tests.workflows.test_risk_switch import add_strategy, alert, webhook
+from tests.workflows.test_risk_switch import (
+    _stop_webhook_trades,
+    add_strategy,
+    alert,
+    ended,
+    webhook,
+)
 from trading.types import TradeStatus
 from workflows import closing
 from workflows.contract import Sizing
@@ -29,6 +35,7 @@ HOUR = strategy(tracking_interval_s=3600)  # nothing but the exit moves the trad
 async def h(harness: Harness):
     await harness.paper.admin.set_price(BTC, "95000")
     yield harness
+    await _stop_webhook_trades(harness)  # the harness stops only the trades it started
 
 
 def protected(s) -> bool:
@@ -196,7 +203,8 @@ async def test_partial_exit_alerts_through_the_webhook(h: Harness, tmp_path: Pat
                            size=Decimal("0.0075"))
         assert base.status_code == 202, base.text
         assert [c["workflow_id"] for c in base.json()["closing"]] == [hd.id for hd in handles]
-        result = await h.result(handles[0])
-        assert result.status is TradeStatus.CLOSED and result.closed_qty == Decimal("0.01")
-        await h.until_state(handles[1], kept(Decimal("0.0075")), "the newer keeps 0.0025")
+        row = await ended(h, first.json()["trade_id"])
+        assert row.status == TradeStatus.CLOSED and row.closed_qty == Decimal("0.01")
+        st = await h.until_state(handles[1], kept(Decimal("0.0075")), "the newer keeps 0.0025")
+        assert not any("WITHOUT" in w for w in st.warnings), st.warnings
         assert await h.position_qty() == Decimal("0.0025")
