@@ -7,8 +7,16 @@ name is declared once. The account watcher's `ExchangeChanged` is the activities
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from activities.contract_tracking import ExchangeChanged
 from trading.types import TradeStatus, TradingState
@@ -58,6 +66,16 @@ class CloseRequest(Frozen):
         if self.qty is not None and self.pct is not None:
             raise ValueError("a close gives at most one of qty and pct")
         return self
+
+    @model_serializer(mode="wrap")
+    def _whole_as_before(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A whole close is sent exactly as before partial exits existed, so a worker of the
+        # earlier version (its CloseRequest forbids unknown fields) still takes it.
+        data = handler(self)
+        for name in ("qty", "pct"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
     @property
     def partial(self) -> bool:

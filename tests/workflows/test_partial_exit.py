@@ -5,6 +5,7 @@ oldest first. The trade is TRACKING throughout, its closed quantity and PnL grow
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -178,7 +179,11 @@ async def test_partial_exit_alerts_through_the_webhook(h: Harness, tmp_path: Pat
     strat = await add_strategy(h, tmp_path, tracking_interval_s=3600)
     partial = {"action": "sell", "market_position": "long", "prev_market_position": "long"}
     async with webhook(h, tmp_path) as api:
-        nothing = await alert(api, strat, **partial, market_position_size=HALF, size=HALF)
+        # (Earlier than the opens below: an exit that found nothing makes an open of the
+        # same second stale, docs/design.md#dedupe-ordering-and-workflow-ids.)
+        earlier = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        nothing = await alert(api, strat, **partial, market_position_size=HALF, size=HALF,
+                              time=earlier)
         assert nothing.status_code == 200, nothing.text
         assert nothing.json()["outcome"] == "NOTHING_TO_CLOSE"
 
@@ -208,3 +213,13 @@ async def test_partial_exit_alerts_through_the_webhook(h: Harness, tmp_path: Pat
         st = await h.until_state(handles[1], kept(Decimal("0.0075")), "the newer keeps 0.0025")
         assert not any("WITHOUT" in w for w in st.warnings), st.warnings
         assert await h.position_qty() == Decimal("0.0025")
+
+
+def test_a_whole_close_is_sent_as_before_and_a_part_round_trips() -> None:
+    """A worker of the earlier version forbids unknown fields: a whole close carries none."""
+    assert CloseRequest(reason="exit alert", signal_id=5).model_dump() == {
+        "reason": "exit alert", "signal_id": 5, "notify_workflow_id": None}
+    part = CloseRequest(reason="exit alert", pct=Decimal("50"))
+    assert part.partial and CloseRequest.model_validate(part.model_dump()) == part
+    assert not CloseRequest(pct=Decimal(100)).partial
+    assert CloseRequest(qty=Decimal("0.01")).partial
