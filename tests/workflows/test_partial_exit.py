@@ -66,7 +66,9 @@ async def test_half_of_a_lone_trade_closes_and_the_rest_stays_tracked_and_protec
 
     await handle.signal(TradeWorkflow.close, CloseRequest(reason="exit alert", pct=Decimal(50)))
     st = await h.until_state(handle, kept(HALF), "half closed, the rest tracked")
-    assert st.filled_qty == QTY and st.realized_pnl is not None
+    assert st.filled_qty == QTY
+    # The closed half's own PnL: its exit price against its share of the entry's cost.
+    assert st.realized_pnl == HALF * (st.avg_exit_price - st.avg_entry_price)
     assert await h.position_qty() == HALF
     # A position-level stop closes the whole position, all of it the trade's: the same stop
     # now protects exactly the 0.015 left.
