@@ -19,7 +19,7 @@ from tests.workflows.test_risk_switch import (
     ended,
     webhook,
 )
-from trading.types import TradeStatus
+from trading.types import Intent, PositionMode, TradeStatus
 from workflows import closing
 from workflows.contract import Sizing
 from workflows.messages import CloseRequest
@@ -111,6 +111,23 @@ async def test_a_base_size_part_beside_another_trade_resizes_its_own_order_level
     assert await h.position_qty() == left + other_qty
     st2 = await h.state(other)
     assert st2.status is TradeStatus.TRACKING and st2.closed_qty == 0
+
+
+async def test_in_hedge_mode_a_part_of_the_short_leaves_the_long_alone(h: Harness) -> None:
+    await h.exchange.change_position_mode(PositionMode.HEDGE)
+    long = await h.trade(sizing=Sizing(size=QTY), sl=SL, strat=HOUR)
+    short = await h.trade(intent=Intent.OPEN_SHORT, sizing=Sizing(size=QTY),
+                          sl=Decimal("99000"), strat=HOUR)
+    await h.until_state(long, protected, "the long protected")
+    await h.until_state(short, protected, "the short protected")
+
+    await short.signal(TradeWorkflow.close, CloseRequest(reason="exit alert", pct=Decimal(50)))
+    st = await h.until_state(short, kept(HALF), "half of the short closed")
+    assert st.realized_pnl == HALF * (st.avg_entry_price - st.avg_exit_price)
+    assert await h.position_qty(side="SHORT") == HALF
+    assert await h.position_qty(side="LONG") == QTY
+    assert (await h.state(long)).closed_qty == 0
+    assert sorted(p for p, _ in await sl_orders(h)) == [SL, Decimal("99000")]
 
 
 async def test_close_pct_100_closes_everything(h: Harness) -> None:
