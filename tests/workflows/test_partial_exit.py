@@ -85,6 +85,7 @@ async def test_half_of_a_lone_trade_closes_and_the_rest_stays_tracked_and_protec
     result = await h.result(handle)
     assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
     assert await h.position_qty() == 0 and await sl_orders(h) == []
+    await h.keep_history(handle, "partial_exit_then_whole")
 
 
 async def test_a_base_size_part_beside_another_trade_resizes_its_own_order_level_tpsl(
