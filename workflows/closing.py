@@ -223,9 +223,8 @@ async def close_part(run: TradeRun, req: CloseRequest) -> bool:
     asked = req.model_copy(update={"qty": part, "pct": None})
     left_after = owned - part
     failure = ""
-    # An order-level TP/SL would close the whole of the trade's old quantity beside the part:
-    # cancelled first, placed again below for the rest. A position-level one stays.
-    if not await _clear_protection(run, out.position.qty):
+    # The TP/SL covers the rest before the part's order goes (docs/design.md#exits).
+    if not await _shrink_protection(run, out.position.qty, left_after):
         out = await reconcile(run, await run.refresh())  # it may have fired: what did it close?
         if run.memory.tpsl_unknown_since is not None:
             failure = "the TP/SL may have fired just now: the partial exit waits to know"
@@ -253,6 +252,37 @@ async def close_part(run: TradeRun, req: CloseRequest) -> bool:
         return True
     rest = asked.model_copy(update={"qty": led.open_qty - left_after})
     return await _part_failed(run, req, rest, failure or "the closing order filled nothing")
+
+
+async def _shrink_protection(run: TradeRun, position_qty: Decimal, left_after: Decimal) -> bool:
+    """Before a partial exit's order. An order-level TP/SL is resized down to what the trade
+    keeps (the same order, modified): left as it is, it would close the trade's whole old
+    quantity beside the part, out of another trade's share; resized first, the rest stays
+    protected throughout, and should it fire before the part's order, the two close no more
+    than the trade owns. One the exchange will not resize is cancelled (placed again after the
+    order). A position-level TP/SL stays: it closes the position, all of it the trade's.
+    False: the TP/SL was gone when cancelled (it may have fired)."""
+    async with run.protection_lock:
+        led = run.ledger
+        p = led.protection
+        if p is None:
+            return True
+        if p.level is ProtectionLevel.POSITION and position_qty <= led.open_qty:
+            return True
+        if p.level is ProtectionLevel.ORDER and led.position_id is not None:
+            try:
+                led.protection = await run.protect(ProtectionRequest(
+                    trade_id=run.inp.trade_id, client_id=p.client_id, symbol=run.inp.symbol,
+                    position_side=run.inp.side, position_id=led.position_id, level=p.level,
+                    qty=left_after, tp=p.tp, sl=p.sl, stop_type=run.strategy.stop_type,
+                    order_id=p.order_id,
+                ))
+                run.refresh_state()
+                return True
+            except ACTIVITY_FAILURES as err:
+                run.warn(f"TP/SL not resized before the partial exit ({failure_message(err)}): "
+                         "cancelled, placed again after it")
+        return await run.unprotect(keep_if_gone=True)
 
 
 def _part_done(run: TradeRun, req: CloseRequest) -> None:

@@ -99,15 +99,17 @@ async def test_a_base_size_part_beside_another_trade_resizes_its_own_order_level
     other_qty = Decimal("0.0100")
     other = await h.trade(sizing=Sizing(size=other_qty), sl=Decimal("91000"), strat=strategy())
     await h.until_state(other, protected, "the other protected")
-    await h.until_state(one, lambda s: s.protection.level == "order" and s.protection.qty == QTY,
-                        "the first at order level")
+    before = await h.until_state(one, lambda s: s.protection.level == "order"
+                                 and s.protection.qty == QTY, "the first at order level")
     assert await sl_orders(h) == [(SL, QTY), (Decimal("91000"), other_qty)]
 
     await one.signal(TradeWorkflow.close, CloseRequest(reason="exit alert", qty=Decimal("0.01")))
     left = Decimal("0.0200")
     st = await h.until_state(one, lambda s: kept(Decimal("0.0100"))(s)
                              and s.protection.qty == left, "0.01 closed, the TP/SL resized")
-    assert st.protection.level == "order"
+    # The same TP/SL, resized before the part's order went: the rest was never unprotected.
+    assert st.protection.level == "order" and st.protection.order_id == before.protection.order_id
+    assert not st.warnings, st.warnings
     assert await sl_orders(h) == [(SL, left), (Decimal("91000"), other_qty)]
     assert await h.position_qty() == left + other_qty
     st2 = await h.state(other)
