@@ -15,6 +15,9 @@ beside a filled exit it would close the same quantity again, out of another trad
 it is cancelled before a market close (which fills at once), and a TP/SL that fires while the
 exit rests stops the chase, which never closes more than the trade still owns.
 
+`close_part` is one attempt at a partial exit (docs/design.md#exits): a part of the trade's
+quantity closed at market, the TP/SL resized down first, the trade TRACKING throughout.
+
 An attempt that leaves quantity open (the exchange rejected the close, a domain error, an order
 that filled nothing) cancels what it left working, places the TP/SL again for what is left and
 hands the trade back to tracking (workflows/tracking.py), TRACKING with a warning, which tries
@@ -237,16 +240,23 @@ async def close_part(run: TradeRun, req: CloseRequest) -> bool:
             failure = err.message
     out = await reconcile(run, await run.refresh())
     run.set(TradeStatus.TRACKING, "tracking")
+    done = led.open_qty <= left_after
     try:
         await protection.ensure(run, out.position.qty if out.position else None,
                                 raise_refusal=True)
-    except (ApplicationError, TradingError):
-        # The position may have changed since the read (another trade on it closed, so this
-        # one's order-level TP/SL is now refused as large as the position): read again; a
-        # refusal now is the strategy's to answer, as after any fill.
-        out = await reconcile(run, await run.refresh())
-        await protection.ensure(run, out.position.qty if out.position else None)
-    if led.open_qty <= left_after:
+    except (ApplicationError, TradingError) as err:
+        if done:
+            # The position may have changed since the read (another trade on it closed, so
+            # this one's order-level TP/SL is now refused as large as the position): read
+            # again; a refusal now is the strategy's to answer, as after any fill.
+            out = await reconcile(run, await run.refresh())
+            await protection.ensure(run, out.position.qty if out.position else None)
+        else:
+            # As after a failed whole exit: a refusal now (the symbol stopped, say) neither
+            # disables the TP/SL for good nor flattens; the next attempt places it again.
+            run.warn(f"TP/SL not placed again after a failed partial exit ({err.message}); "
+                     "tried again with the partial exit")
+    if done:
         _part_done(run, req)
         await run.record()
         return True

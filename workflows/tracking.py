@@ -3,7 +3,9 @@ docs/design.md#tracking-and-the-account-watcher).
 
 Checks (workflows/reconcile.py) run when the account watcher signals a change, and on the
 trade's own (long) durable timer, so a missed signal only delays one. Exit alerts, cancels
-with flatten and refused protection close the trade's own quantity (workflows/closing.py).
+with flatten and refused protection close the trade's own quantity (workflows/closing.py);
+partial exits, queued in the inbox, close part of it one after the other while no whole exit
+is pending.
 An exit that could not close everything stays pending in the inbox and is tried again every
 `exit_retry_s` (meanwhile the trade is TRACKING, protected and warned): tracking ends only
 when the trade owns nothing. While its TP/SL is unknown (workflows/reconcile.py) the trade

@@ -194,6 +194,33 @@ async def test_a_failed_partial_exit_keeps_the_trade_protected_and_is_tried_agai
     assert await h.position_qty() == HALF
 
 
+async def test_a_failed_part_beside_another_trade_is_retried_and_leaves_its_own_tpsl_sized(
+    h: Harness,
+) -> None:
+    """The symbol stops while two trades share it: the part's order is refused, the trade
+    stays TRACKING with a warning and no more closed; once the symbol trades again the retry
+    closes the part and the TP/SL covers the rest, the other trade untouched."""
+    one = await h.trade(sizing=Sizing(size=QTY), sl=SL, strat=strategy())
+    await h.until_state(one, protected, "the first protected")
+    other_qty = Decimal("0.0100")
+    other = await h.trade(sizing=Sizing(size=other_qty), sl=Decimal("91000"), strat=strategy())
+    await h.until_state(other, protected, "the other protected")
+    await h.until_state(one, lambda s: s.protection.level == "order" and s.protection.qty == QTY,
+                        "the first at order level")
+    await h.paper.admin.symbol_status(BTC, "STOP")
+    await one.signal(TradeWorkflow.close, CloseRequest(reason="exit alert", pct=Decimal(50)))
+    st = await h.until_state(one, lambda s: any(w.startswith(closing.PARTIAL_FAILED)
+                                                for w in s.warnings), "failing, visibly")
+    assert st.status is TradeStatus.TRACKING and st.closed_qty == 0
+    assert await h.position_qty() == QTY + other_qty
+    await h.paper.admin.symbol_status(BTC, "OPEN")
+    st = await h.until_state(one, lambda s: kept(HALF)(s) and s.protection.qty == HALF,
+                             "the retry closes the half, the TP/SL sized to the rest")
+    assert await h.position_qty() == HALF + other_qty
+    assert await sl_orders(h) == [(SL, HALF), (Decimal("91000"), other_qty)]
+    assert (await h.state(other)).closed_qty == 0
+
+
 async def test_partial_exit_alerts_through_the_webhook(h: Harness, tmp_path: Path) -> None:
     """TradingView's partial exit (sell, still long, a smaller market_position_size) was a 422:
     now `close_pct` closes that share of each open trade, a base `size` closes the oldest
