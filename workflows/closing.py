@@ -256,6 +256,12 @@ async def close_part(run: TradeRun, req: CloseRequest) -> bool:
             # disables the TP/SL for good nor flattens; the next attempt places it again.
             run.warn(f"TP/SL not placed again after a failed partial exit ({err.message}); "
                      "tried again with the partial exit")
+    p = led.protection
+    if p is not None and p.level is ProtectionLevel.POSITION and p.qty != led.open_qty:
+        # A position-level TP/SL closes the whole position, all of it the trade's: it covers
+        # what the trade keeps without a request; the view says so (docs/design.md#exits).
+        led.protection = p.model_copy(update={"qty": led.open_qty})
+        run.refresh_state()
     if done:
         _part_done(run, req)
         await run.record()

@@ -73,6 +73,7 @@ async def test_half_of_a_lone_trade_closes_and_the_rest_stays_tracked_and_protec
     # A position-level stop closes the whole position, all of it the trade's: the same stop
     # now protects exactly the 0.015 left.
     assert st.protection.order_id == before.protection.order_id and st.protection.sl == SL
+    assert (st.protection.level, st.protection.qty) == ("position", HALF)
     assert [p for p, _ in await sl_orders(h)] == [SL]
     row = await h.trade_row(handle)
     assert (row.status, row.closed_qty, row.filled_qty) == ("TRACKING", HALF, QTY)
