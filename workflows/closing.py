@@ -201,6 +201,9 @@ async def close_part(run: TradeRun, req: CloseRequest) -> bool:
     assert run.rules is not None
     inbox, led = run.inbox, run.ledger
     run.set(TradeStatus.TRACKING, f"closing part: {req.reason}")
+    # A lost TP/SL placement's TP/SL, live at its old size, would close more than the trade
+    # keeps: settled first, as before a whole exit.
+    await protection.settle_claims(run)
     out = await reconcile(run, await run.refresh())
     owned = led.open_qty
     if owned == 0:
