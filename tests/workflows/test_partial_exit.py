@@ -19,7 +19,7 @@ from tests.workflows.test_risk_switch import (
     ended,
     webhook,
 )
-from trading.types import Intent, PositionMode, TradeStatus
+from trading.types import EntryType, Intent, PositionMode, TradeStatus
 from workflows import closing
 from workflows.contract import Sizing
 from workflows.messages import CloseRequest
@@ -220,6 +220,31 @@ async def test_a_failed_part_beside_another_trade_is_retried_and_leaves_its_own_
     assert await h.position_qty() == HALF + other_qty
     assert await sl_orders(h) == [(SL, HALF), (Decimal("91000"), other_qty)]
     assert (await h.state(other)).closed_qty == 0
+
+
+async def test_a_partial_exit_during_the_entry_waits_for_it_and_closes_its_part_of_the_fill(
+    h: Harness,
+) -> None:
+    """Unlike a whole exit, a partial exit does not stop the entry: the chase goes on, and the
+    part is taken of what the entry filled once it has."""
+    await h.paper.admin.freeze(BTC)  # only the prices this test sets move the book
+    try:
+        handle = await h.trade(entry_type=EntryType.CHASE, sizing=Sizing(size=QTY),
+                               reference_price=Decimal("95000"), sl=SL,
+                               strat=strategy(chase_interval_s=Decimal(30), max_chases=1,
+                                              tracking_interval_s=3600))
+        await h.until_state(handle, lambda s: [o.leg for o in s.open_orders] == ["entry"],
+                            "the post-only buy resting")
+        await handle.signal(TradeWorkflow.close,
+                            CloseRequest(reason="exit alert", pct=Decimal(50)))
+        st = await h.state(handle)  # the signal is in: the entry still rests
+        assert st.status is TradeStatus.ENTERING and [o.leg for o in st.open_orders] == ["entry"]
+        await h.paper.admin.set_price(BTC, "94990")  # the resting buy fills (maker)
+        st = await h.until_state(handle, kept(HALF), "filled, then half of it closed")
+        assert st.filled_qty == QTY
+        assert await h.position_qty() == HALF
+    finally:
+        await h.paper.admin.freeze(BTC, frozen=False)
 
 
 async def test_partial_exit_alerts_through_the_webhook(h: Harness, tmp_path: Path) -> None:
