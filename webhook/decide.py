@@ -21,7 +21,14 @@ from trading.symbols import resolve_symbol, ticker_candidates
 from trading.types import Intent, SignalOutcome
 from webhook import queries, risk_gate, routing
 from webhook.auth import ip_allowed, verify_secret
-from webhook.intent import CLOSES, check_ladder, check_percent_targets, intent_of
+from webhook.intent import (
+    CLOSES,
+    check_exit_fields,
+    check_ladder,
+    check_percent_targets,
+    exit_part,
+    intent_of,
+)
 from webhook.plans import Plan, Refused
 from webhook.queries import Delivery
 from webhook.ratelimit import RateLimiter
@@ -77,6 +84,9 @@ async def decide(
         )
         check_percent_targets(d.intent, alert.tp_pct, alert.sl_pct)
         check_ladder(d.intent, alert.tps, alert.price, alert.sl)
+        check_exit_fields(d.intent, alert.close_pct)
+        part = None if d.intent not in CLOSES else exit_part(
+            alert.action, alert.market_position, size=alert.size, close_pct=alert.close_pct)
     except AlertRefused as exc:
         raise Refused(exc.status, exc.message) from None
     _check_age(alert, d.received_at, strategy.max_alert_age_s)
@@ -106,7 +116,7 @@ async def decide(
     note = await risk_gate.admit(session, d, strategy, account_limits or RiskLimits(),
                                  recorded=holder is not None)
     if d.intent in CLOSES:
-        return await routing.close(session, d, strategy, alert, note=note)
+        return await routing.close(session, d, strategy, alert, note=note, part=part)
     return await routing.open_(session, d, strategy, alert, holder, exits)
 
 

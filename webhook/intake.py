@@ -220,21 +220,22 @@ class Intake:
         stranded: list[str] = []  # open trades whose workflow is gone and cannot resume
         try:
             for trade in plan.targets:
-                if await self.send_close(trade.workflow_id, plan.request, raise_unavailable=True):
+                request = plan.request_for(trade)
+                if await self.send_close(trade.workflow_id, request, raise_unavailable=True):
                     closing.append(trade)
                 elif trade.status != TradeStatus.PENDING.value:
                     # Its row is open, its workflow gone: resumed with the exit, unless the
                     # row ended meanwhile (docs/design.md#resuming-a-trade).
                     try:
                         resumed = await resume.resume_to_close(
-                            self.state, trade.id, trade.workflow_id, plan.request)
+                            self.state, trade.id, trade.workflow_id, request)
                     except resume.NotResumable as exc:
                         stranded.append(str(exc))
                         continue
                     (closing if resumed else gone).append(trade)
                 # PENDING and no workflow: its open's start is still in flight (another
                 # request). Wait for it within the answer's budget, then close it.
-                elif await self._close_once_started(trade.workflow_id, plan.request, deadline):
+                elif await self._close_once_started(trade.workflow_id, request, deadline):
                     closing.append(trade)
                 else:
                     unstarted.append(trade)

@@ -9,8 +9,8 @@ A pure table (docs/design.md#intent). TradingView reports the strategy's positio
 
 Without `prev_market_position`, `buy`+`long` is an open and `buy`+`flat` a close; without
 either, `buy` opens long and `sell` opens short (plain indicator alerts). A buy that leaves the
-strategy short is a partial exit: Tradewire closes whole trades only, so it is refused with a
-hint rather than guessed at. Every other combination contradicts itself and is refused.
+strategy short is a partial exit: a close of part of each trade (`exit_part` says how much,
+docs/design.md#exits). Every other combination contradicts itself and is refused.
 
 A reversal is one TradingView order of old-plus-new contracts. Without `prev_market_position`
 an alert carrying that `size` would open the sum (beside the old side in hedge mode: double the
@@ -69,13 +69,10 @@ def intent_of(
         raise AlertRefused(
             f"contradictory fields: action {action} cannot take a strategy from {before} to flat"
         )
-    # after is `away`: the action moved toward `toward` yet the strategy is still `away`.
+    # after is `away`: the action moved toward `toward` yet the strategy is still `away`: a
+    # partial exit (exit_part says how much).
     if before is None or before is away:
-        raise AlertRefused(
-            f"unsupported partial exit: action {action} with market_position {after} reduces "
-            f"the {after} position without closing it; Tradewire closes whole trades, so send "
-            "the exit with market_position flat"
-        )
+        return _CLOSE[action]
     raise AlertRefused(
         f"contradictory fields: action {action} cannot take a strategy from {before} to {after}"
     )
@@ -102,6 +99,41 @@ def _not_a_reversal(
             "old plus the new contracts), and without prev_market_position it would open the "
             "whole sum; add \"prev_market_position\": \"{{strategy.prev_market_position}}\" "
             "to the alert"
+        )
+
+
+def exit_part(
+    action: Action,
+    market_position: MarketPosition | None,
+    *,
+    size: Decimal | None,
+    close_pct: Decimal | None,
+) -> tuple[Decimal | None, Decimal | None] | None:
+    """What part of each trade an exit closes (docs/design.md#exits): None for everything,
+    else (base qty, None) or (None, pct). `close_pct` says it on any exit (100: everything).
+    TradingView's partial exit leaves the strategy on the side it reduces (a `sell` still
+    `long`): its `size` ({{strategy.order.contracts}}) is the base quantity closed. On a whole
+    exit (`flat`) `size` is the whole position and says nothing more. AlertRefused (422) for a
+    partial exit that says neither."""
+    if close_pct is not None:
+        return None if close_pct >= 100 else (None, close_pct)
+    if market_position is not _AWAY[action]:
+        return None
+    if size is None:
+        raise AlertRefused(
+            f"missing field 'size': a partial exit (action {action}, market_position "
+            f"{market_position}) needs the quantity it closes, "
+            "\"size\": \"{{strategy.order.contracts}}\", or \"close_pct\""
+        )
+    return size, None
+
+
+def check_exit_fields(intent: Intent, close_pct: Decimal | None) -> None:
+    """AlertRefused (422) for `close_pct` on an alert that opens: it belongs on an exit."""
+    if close_pct is not None and intent not in CLOSES:
+        raise AlertRefused(
+            f"field 'close_pct': only an exit closes part of a trade, and this alert is "
+            f"{intent.value}; send it with market_position flat, or still on the side it reduces"
         )
 
 

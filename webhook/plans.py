@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from webhook.queries import KeyHolder, OpenTradeRow
@@ -46,6 +47,13 @@ class ClosePlan:
     targets: list[OpenTradeRow]
     request: CloseRequest
     note: str | None = None  # said in the answer's `reason` (a reverse cut to its close half)
+    # A partial exit by base size: each target's share, by trade id (docs/design.md#exits).
+    shares: dict[int, Decimal] = field(default_factory=dict)
+
+    def request_for(self, trade: OpenTradeRow) -> CloseRequest:
+        """What `trade` is told: the request, with the trade's share of a base size."""
+        share = self.shares.get(trade.id)
+        return self.request if share is None else self.request.model_copy(update={"qty": share})
 
 
 @dataclass

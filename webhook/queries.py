@@ -60,6 +60,7 @@ class OpenTradeRow:
     workflow_id: str
     status: str
     alert_time: datetime | None
+    open_qty: Decimal | None = None  # as its row last recorded it (a partial exit's share)
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,8 @@ async def open_trades(
     """This strategy's open trades on `symbol` and `side`, oldest first, from PostgreSQL (never
     Temporal's visibility, which lags). A trade whose start Temporal never took is not open."""
     rows = await session.execute(
-        select(Trade.id, Trade.workflow_id, Trade.status, Signal.alert_time)
+        select(Trade.id, Trade.workflow_id, Trade.status, Signal.alert_time,
+               Trade.filled_qty - Trade.closed_qty)
         .outerjoin(Signal, Signal.id == Trade.signal_id)
         .where(
             Trade.strategy_id == strategy_id,

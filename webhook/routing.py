@@ -5,11 +5,14 @@ and a delivery of an alert already accepted becomes a duplicate of it."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Strategy
+from trading.errors import show
 from trading.exits import ExitPlan, TakeProfit, Trailing
+from trading.partial import share_oldest_first
 from trading.types import Intent, PositionSide, SignalOutcome, StopType
 from webhook import queries, risk_gate
 from webhook.intent import REVERSES
@@ -48,10 +51,14 @@ def _not_newer(
 
 
 async def close(
-    session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert, note: str | None = None
+    session: AsyncSession, d: Delivery, strategy: Strategy, alert: Alert, note: str | None = None,
+    part: tuple[Decimal | None, Decimal | None] | None = None,
 ) -> Plan:
     """`note`: why this exit is what remains of the alert (a reverse under REDUCE_ONLY keeps
-    its close half only: decide.py); kept in the signal's reason and the answer's."""
+    its close half only: decide.py); kept in the signal's reason and the answer's. `part`: a
+    partial exit (webhook/intent.py exit_part), (base qty, None) or (None, pct); None closes
+    everything. A percent applies to each open trade; a base quantity closes the oldest first
+    (docs/design.md#exits)."""
     side = side_of(d.intent)
     targets, newer = _not_newer(
         await queries.open_trades(session, strategy.id, d.symbol, side), alert.time
@@ -81,16 +88,24 @@ async def close(
         return await duplicate(
             session, d, strategy, await _holder_after_conflict(session, d, strategy)
         )
-    reason = "closing trade " + ", ".join(f"#{t.id}" for t in targets)
+    request = CloseRequest(reason=f"exit alert (signal #{signal_id})", signal_id=signal_id)
+    shares: dict[int, Decimal] = {}
+    if part is None:
+        reason = "closing trade " + ", ".join(f"#{t.id}" for t in targets)
+    elif part[1] is not None:
+        request = request.model_copy(update={"pct": part[1]})
+        reason = f"closing {show(part[1])} % of trade " + ", ".join(f"#{t.id}" for t in targets)
+    else:
+        assert part[0] is not None
+        split = share_oldest_first(part[0], [t.open_qty for t in targets])
+        targets, shares = ([t for t, q in zip(targets, split, strict=True) if q > 0],
+                           {t.id: q for t, q in zip(targets, split, strict=True) if q > 0})
+        request = request.model_copy(update={"qty": part[0]})
+        reason = "closing " + ", ".join(f"{show(shares[t.id])} of trade #{t.id}" for t in targets)
     if note:
         reason += f"; {note}"
     await queries.set_signal(session, signal_id, workflow_id=targets[0].workflow_id, reason=reason)
-    return ClosePlan(
-        signal_id,
-        targets,
-        CloseRequest(reason=f"exit alert (signal #{signal_id})", signal_id=signal_id),
-        note,
-    )
+    return ClosePlan(signal_id, targets, request, note, shares)
 
 
 async def open_(

@@ -15,6 +15,9 @@ beside a filled exit it would close the same quantity again, out of another trad
 it is cancelled before a market close (which fills at once), and a TP/SL that fires while the
 exit rests stops the chase, which never closes more than the trade still owns.
 
+`close_part` is one attempt at a partial exit (docs/design.md#exits): a part of the trade's
+quantity closed at market, the TP/SL resized down first, the trade TRACKING throughout.
+
 An attempt that leaves quantity open (the exchange rejected the close, a domain error, an order
 that filled nothing) cancels what it left working, places the TP/SL again for what is left and
 hands the trade back to tracking (workflows/tracking.py), TRACKING with a warning, which tries
@@ -33,12 +36,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import OrderRequest, ProtectionLevel, ProtectionRequest
     from trading.chase import MAX_CHASES, STOPPED, ChasePlan
     from trading.errors import TradingError
+    from trading.partial import part_to_close
     from trading.sizing import close_parts
     from trading.types import EntryType, Leg, OrderType, TradeStatus
     from workflows import exits, protection
     from workflows.chase import run_chase
     from workflows.fast_chase import SUB_SECOND
     from workflows.ledger import TradeLedger
+    from workflows.messages import CloseRequest
     from workflows.policies import ACTIVITY_FAILURES, failure_message
     from workflows.reconcile import reconcile
     from workflows.run import TradeRun
@@ -59,6 +64,9 @@ ASKS_TPSL_FATE = "exit-asks-gone-tpsl-fate"
 # An exit that finds no position while the trade counts quantity is a failed attempt, not a
 # close (new commands, which a history recorded before them replays without).
 WAITS_FOR_OWNED = "exit-waits-for-owned-quantity"
+# A partial exit (docs/design.md#exits): new commands, which only a trade given one runs.
+PARTIAL_CLOSE = "exits-partial-close"
+PARTIAL_FAILED = "partial exit failed"  # the start of the warning a failing one keeps up to date
 
 
 def exit_retry_s(run: TradeRun) -> int:
@@ -184,10 +192,154 @@ async def _exit_failed(run: TradeRun, reason: str, failure: str,
     await run.record()
 
 
-async def market_close(run: TradeRun, leg: Leg, position_qty: Decimal) -> None:
+async def close_part(run: TradeRun, req: CloseRequest) -> bool:
+    """One attempt at the partial exit `req`, the first of `run.inbox.partials`
+    (docs/design.md#exits). It closes its part of the trade's own quantity at market and
+    leaves the trade TRACKING, its TP/SL resized to what it still owns. True: done (closed,
+    refused with a warning, or handed on as a whole exit when it comes to everything);
+    False: quantity of the part is still open, the request stays first (now as the base
+    quantity still to close) and is tried again after `exit_retry_s`."""
+    workflow.patched(PARTIAL_CLOSE)  # new commands, run only by a trade given a partial exit
+    assert run.rules is not None
+    inbox, led = run.inbox, run.ledger
+    run.set(TradeStatus.TRACKING, f"closing part: {req.reason}")
+    # A lost TP/SL placement's TP/SL, live at its old size, would close more than the trade
+    # keeps: settled first, as before a whole exit.
+    await protection.settle_claims(run)
+    out = await reconcile(run, await run.refresh())
+    owned = led.open_qty
+    if owned == 0:
+        _part_done(run, req)
+        return True
+    if out.position is None:
+        return await _part_failed(run, req, req, "the position is gone while the trade still "
+                                  "counts quantity: waiting for what closed it to be recorded")
+    try:
+        part = part_to_close(run.rules, owned, qty=req.qty, pct=req.pct)
+    except TradingError as err:
+        run.warn(f"partial exit refused ({err.message})")
+        _part_done(run, req)
+        await run.record()
+        return True
+    if part is None:  # it comes to everything: the whole exit, with its retries
+        inbox.partials.clear()
+        if inbox.close is None:
+            inbox.close = CloseRequest(reason=req.reason, signal_id=req.signal_id)
+        return True
+    # From now on the part is a base quantity: a retry closes what is left of it, not a
+    # percent of a quantity this attempt already reduced.
+    asked = req.model_copy(update={"qty": part, "pct": None})
+    left_after = owned - part
+    failure = ""
+    # The take-profit levels rest reduce-only for what the trade owned: beside the part's
+    # order they would hold more than the trade keeps (in one-way mode, another trade's
+    # quantity). Cancelled first (a level that filled meanwhile counts toward the part), and
+    # placed again for the rest by `protection.ensure` below.
+    await exits.cancel_ladder(run)
+    # The TP/SL covers the rest before the part's order goes (docs/design.md#exits).
+    if not await _shrink_protection(run, out.position.qty, left_after):
+        out = await reconcile(run, await run.refresh())  # it may have fired: what did it close?
+        if run.memory.tpsl_unknown_since is not None:
+            failure = "the TP/SL may have fired just now: the partial exit waits to know"
+    if not failure and out.position is not None and led.open_qty > left_after:
+        try:
+            await market_close(run, Leg.EXIT, out.position.qty, led.open_qty - left_after)
+        except ACTIVITY_FAILURES as err:
+            failure = failure_message(err)
+        except TradingError as err:
+            failure = err.message
+    out = await reconcile(run, await run.refresh())
+    run.set(TradeStatus.TRACKING, "tracking")
+    done = led.open_qty <= left_after
+    try:
+        await protection.ensure(run, out.position.qty if out.position else None,
+                                raise_refusal=True)
+    except (ApplicationError, TradingError) as err:
+        if done:
+            # The position may have changed since the read (another trade on it closed, so
+            # this one's order-level TP/SL is now refused as large as the position): read
+            # again; a refusal now is the strategy's to answer, as after any fill.
+            out = await reconcile(run, await run.refresh())
+            await protection.ensure(run, out.position.qty if out.position else None)
+        else:
+            # As after a failed whole exit: a refusal now (the symbol stopped, say) neither
+            # disables the TP/SL for good nor flattens; the next attempt places it again.
+            run.warn(f"TP/SL not placed again after a failed partial exit ({err.message}); "
+                     "tried again with the partial exit")
+    p = led.protection
+    if p is not None and p.level is ProtectionLevel.POSITION and p.qty != led.open_qty:
+        # A position-level TP/SL closes the whole position, all of it the trade's: it covers
+        # what the trade keeps without a request; the view says so (docs/design.md#exits).
+        led.protection = p.model_copy(update={"qty": led.open_qty})
+        run.refresh_state()
+    if done:
+        _part_done(run, req)
+        await run.record()
+        return True
+    rest = asked.model_copy(update={"qty": led.open_qty - left_after})
+    return await _part_failed(run, req, rest, failure or "the closing order filled nothing")
+
+
+async def _shrink_protection(run: TradeRun, position_qty: Decimal, left_after: Decimal) -> bool:
+    """Before a partial exit's order. An order-level TP/SL is resized down to what the trade
+    keeps (the same order, modified): left as it is, it would close the trade's whole old
+    quantity beside the part, out of another trade's share; resized first, the rest stays
+    protected throughout, and should it fire before the part's order, the two close no more
+    than the trade owns. One the exchange will not resize is cancelled (placed again after the
+    order). A position-level TP/SL stays: it closes the position, all of it the trade's.
+    False: the TP/SL was gone when cancelled (it may have fired)."""
+    async with run.protection_lock:
+        led = run.ledger
+        p = led.protection
+        if p is None:
+            return True
+        if p.level is ProtectionLevel.POSITION and position_qty <= led.open_qty:
+            return True
+        if p.level is ProtectionLevel.ORDER and led.position_id is not None:
+            try:
+                led.protection = await run.protect(ProtectionRequest(
+                    trade_id=run.inp.trade_id, client_id=p.client_id, symbol=run.inp.symbol,
+                    position_side=run.inp.side, position_id=led.position_id, level=p.level,
+                    qty=left_after, tp=p.tp, sl=p.sl, stop_type=run.strategy.stop_type,
+                    order_id=p.order_id,
+                ))
+                run.refresh_state()
+                return True
+            except ACTIVITY_FAILURES as err:
+                run.warn(f"TP/SL not resized before the partial exit ({failure_message(err)}): "
+                         "cancelled, placed again after it")
+        return await run.unprotect(keep_if_gone=True)
+
+
+def _part_done(run: TradeRun, req: CloseRequest) -> None:
+    partials = run.inbox.partials
+    if partials and partials[0] is req:
+        partials.pop(0)
+    run.state.warnings = [w for w in run.state.warnings if not w.startswith(PARTIAL_FAILED)]
+    run.set(TradeStatus.TRACKING, "tracking")
+
+
+async def _part_failed(run: TradeRun, req: CloseRequest, rest: CloseRequest,
+                       failure: str) -> bool:
+    partials = run.inbox.partials
+    if partials and partials[0] is req:
+        partials[0] = rest
+    every = exit_retry_s(run)
+    run.set(TradeStatus.TRACKING, f"partial exit failing ({req.reason}): {failure}; "
+            f"next try in {every} s")
+    run.state.warnings = [w for w in run.state.warnings if not w.startswith(PARTIAL_FAILED)]
+    run.warn(f"{PARTIAL_FAILED} ({failure}): tried again every {every} s")
+    await run.record()
+    return False
+
+
+async def market_close(run: TradeRun, leg: Leg, position_qty: Decimal,
+                       qty: Decimal | None = None) -> None:
+    """Close `qty` of the trade's own quantity (None: all it owns) at market."""
     assert run.rules is not None
     fields = run.fields(opening=False)
-    for qty in close_parts(run.rules, run.ledger.open_qty, position_qty, OrderType.MARKET):
+    own = run.ledger.open_qty if qty is None else min(qty, run.ledger.open_qty)
+    for qty in close_parts(run.rules, own, position_qty, OrderType.MARKET):
         snap = await run.place(OrderRequest(
             trade_id=run.inp.trade_id, client_id=run.ledger.next_client_id(leg), leg=leg,
             symbol=run.inp.symbol, side=fields.side, fill_side=fields.fill_side,

@@ -7,8 +7,16 @@ name is declared once. The account watcher's `ExchangeChanged` is the activities
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from activities.contract_tracking import ExchangeChanged
 from trading.exits import SlAfterTp, TakeProfit
@@ -45,11 +53,37 @@ class CancelRequest(Frozen):
 
 
 class CloseRequest(Frozen):
-    """Signal `close` (an exit alert, or the first half of a reverse)."""
+    """Signal `close` (an exit alert, or the first half of a reverse). Without `qty` and `pct`
+    (or with `pct` 100) it closes everything the trade owns; with one of them it is a partial
+    exit (docs/design.md#exits): that base quantity, or that percent of what the trade owns
+    when the exit runs, and the trade keeps the rest."""
 
     reason: str = "exit alert"
     signal_id: int | None = None
     notify_workflow_id: str | None = None  # signalled `predecessor_closed` when this trade ends
+    qty: Decimal | None = Field(default=None, gt=0)
+    pct: Decimal | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_part(self) -> CloseRequest:
+        if self.qty is not None and self.pct is not None:
+            raise ValueError("a close gives at most one of qty and pct")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _whole_as_before(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A whole close is sent exactly as before partial exits existed, so a worker of the
+        # earlier version (its CloseRequest forbids unknown fields) still takes it.
+        data = handler(self)
+        for name in ("qty", "pct"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+    @property
+    def partial(self) -> bool:
+        """A part of the trade's quantity, not all of it."""
+        return self.qty is not None or (self.pct is not None and self.pct < 100)
 
 
 class ProtectionUpdate(Frozen):

@@ -133,6 +133,9 @@ class Inbox(Mutable):
     predecessor_closed: bool = False
     predecessor_status: TradeStatus | None = None
     notify: list[str] = Field(default_factory=list)  # workflow ids waiting for this trade's end
+    # Partial exits waiting their turn, oldest first (docs/design.md#exits): each runs once
+    # no whole exit is pending; a whole exit supersedes them all.
+    partials: list[CloseRequest] = Field(default_factory=list)
 
     def interrupted(self) -> bool:
         """A message the current phase must act on before waiting any longer."""

@@ -3,7 +3,9 @@ docs/design.md#tracking-and-the-account-watcher).
 
 Checks (workflows/reconcile.py) run when the account watcher signals a change, and on the
 trade's own (long) durable timer, so a missed signal only delays one. Exit alerts, cancels
-with flatten and refused protection close the trade's own quantity (workflows/closing.py).
+with flatten and refused protection close the trade's own quantity (workflows/closing.py);
+partial exits, queued in the inbox, close part of it one after the other while no whole exit
+is pending.
 An exit that could not close everything stays pending in the inbox and is tried again every
 `exit_retry_s` (meanwhile the trade is TRACKING, protected and warned): tracking ends only
 when the trade owns nothing. While its TP/SL is unknown (workflows/reconcile.py) the trade
@@ -21,7 +23,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from trading.types import Leg, TradeStatus
     from workflows import protection, trailing
-    from workflows.closing import close_trade, exit_retry_s
+    from workflows.closing import close_part, close_trade, exit_retry_s
     from workflows.reconcile import (
         SECOND_READ_S,
         TPSL_RECHECK_S,
@@ -73,6 +75,16 @@ async def _until_closed(run: TradeRun) -> str:
     while run.ledger.open_qty > 0:
         exit_ = pending_exit(run)
         unknown = run.memory.tpsl_unknown_since is not None
+        # A partial exit runs only when no whole exit is pending (docs/design.md#exits).
+        part = run.inbox.partials[0] if exit_ is None and run.inbox.partials else None
+        if part is not None and _retry_due(run) and not unknown:
+            # Done, or superseded by a whole exit meanwhile: on to the next partial exit, or
+            # the whole exit (it may be what this one turned into).
+            if await close_part(run, part) or not run.inbox.partials:
+                run.memory.exit_retry_at = None
+                kept = recorded(run)
+                continue
+            run.memory.exit_retry_at = workflow.now() + timedelta(seconds=exit_retry_s(run))
         if exit_ is not None and _retry_due(run) and not unknown:
             # A lost TP/SL placement's TP/SL must not stay live beside the exit.
             await protection.settle_claims(run)
@@ -81,7 +93,8 @@ async def _until_closed(run: TradeRun) -> str:
             run.memory.exit_retry_at = workflow.now() + timedelta(seconds=exit_retry_s(run))
         if should_continue_as_new(run):
             return CONTINUE_AS_NEW
-        if exit_ is not None and unknown:
+        waiting = exit_ is not None or part is not None
+        if waiting and unknown:
             # Whether the TP/SL closed the quantity already is not known yet: an exit now
             # would close it a second time, out of another trade's share. The exit waits for
             # the answer (TPSL_UNKNOWN_BOUND_S at most); a plain timer, as the pending exit
@@ -89,7 +102,7 @@ async def _until_closed(run: TradeRun) -> str:
             await workflow.sleep(TPSL_RECHECK_S)
             before = (run.ledger.open_qty, run.ledger.fees)
             await reconcile(run, await run.refresh())
-        elif exit_ is None:
+        elif not waiting:
             trail = trailing.trail_of(run)
             every = check_every(run)
             woken = await run.wait(every if trail is None else cadence.wait_s(every))

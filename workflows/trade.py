@@ -186,8 +186,19 @@ class TradeWorkflow:
         inbox = self._run.inbox
         if req.notify_workflow_id and req.notify_workflow_id not in inbox.notify:
             inbox.notify.append(req.notify_workflow_id)
+        if req.partial:
+            # Queued, never added up: each runs on what the trade owns when its turn comes
+            # (docs/design.md#exits). A whole exit already pending closes everything anyway.
+            if inbox.close is None and not self._run.state.status.is_final:
+                inbox.partials.append(req)
+                inbox.exchange_changed = True  # ends the tracking wait, one time, to run it
+            return
         if inbox.close is None:
             inbox.close = req
+            if inbox.partials:  # superseded: the whole exit goes now, not after their retries
+                inbox.partials.clear()
+                self._run.memory.exit_retry_at = None
+                inbox.exchange_changed = True  # ends a wait for a partial exit's next try
 
     @workflow.signal(name=TradeMessages.EXCHANGE_CHANGED)
     def exchange_changed(self, ev: ExchangeChanged) -> None:

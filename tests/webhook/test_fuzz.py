@@ -96,6 +96,10 @@ def alert_bodies(draw: st.DrawFn, schema: st.SearchStrategy[dict], strat: Strat)
         body["ticker"] = draw(
             st.sampled_from(["BTCUSDT", "BITUNIX:ETHUSDT.P", "ESPUSDT.P", "btcusdt"])
         )
+    if draw(st.integers(0, 3)):
+        # An exit's field, refused on an open (docs/design.md#exits): drawn on half the bodies
+        # it would refuse half the opens and leave the accept path rarely reached.
+        body.pop("close_pct", None)
     if draw(st.booleans()):
         body["time"] = datetime.now(UTC).isoformat()
     if draw(st.booleans()):

@@ -10,7 +10,6 @@ from webhook.schemas import Action, AlertRefused, MarketPosition
 
 BUY, SELL = Action.BUY, Action.SELL
 L, S, F, N = MarketPosition.LONG, MarketPosition.SHORT, MarketPosition.FLAT, None
-PARTIAL = "unsupported partial exit"
 CONTRA = "contradictory fields"
 NEEDS_MP = "missing field 'market_position'"
 
@@ -28,8 +27,8 @@ TABLE: dict[tuple[Action, MarketPosition | None, MarketPosition | None], Intent 
     (BUY, F, S): Intent.CLOSE_SHORT,
     (BUY, F, L): CONTRA,
     (BUY, F, F): CONTRA,
-    (BUY, S, N): PARTIAL,
-    (BUY, S, S): PARTIAL,
+    (BUY, S, N): Intent.CLOSE_SHORT,  # a partial exit (exit_part: how much)
+    (BUY, S, S): Intent.CLOSE_SHORT,
     (BUY, S, L): CONTRA,
     (BUY, S, F): CONTRA,
     (SELL, N, N): Intent.OPEN_SHORT,
@@ -44,8 +43,8 @@ TABLE: dict[tuple[Action, MarketPosition | None, MarketPosition | None], Intent 
     (SELL, F, L): Intent.CLOSE_LONG,
     (SELL, F, S): CONTRA,
     (SELL, F, F): CONTRA,
-    (SELL, L, N): PARTIAL,
-    (SELL, L, L): PARTIAL,
+    (SELL, L, N): Intent.CLOSE_LONG,  # a partial exit (exit_part: how much)
+    (SELL, L, L): Intent.CLOSE_LONG,
     (SELL, L, S): CONTRA,
     (SELL, L, F): CONTRA,
 }
@@ -115,3 +114,27 @@ def test_percent_targets_must_stay_above_zero_for_the_side() -> None:
     check_percent_targets(Intent.OPEN_LONG, hundred * 5, Decimal("99.9"))
     check_percent_targets(Intent.OPEN_SHORT, Decimal("99.9"), hundred * 5)
     check_percent_targets(Intent.CLOSE_SHORT, hundred, hundred)  # an exit places no TP/SL
+
+
+def test_the_part_an_exit_closes() -> None:
+    """docs/design.md#exits: close_pct on any exit; TradingView's partial exit (still on the
+    side it reduces) closes its `size`; a whole exit's `size` says nothing more."""
+    from decimal import Decimal
+
+    from webhook.intent import check_exit_fields, exit_part
+
+    d = Decimal
+    assert exit_part(SELL, L, size=d("0.01"), close_pct=None) == (d("0.01"), None)
+    assert exit_part(BUY, S, size=d("3"), close_pct=None) == (d("3"), None)
+    assert exit_part(SELL, L, size=d("0.01"), close_pct=d("25")) == (None, d("25"))
+    assert exit_part(SELL, F, size=d("0.01"), close_pct=d("50")) == (None, d("50"))
+    assert exit_part(SELL, F, size=d("0.03"), close_pct=None) is None  # the whole position
+    assert exit_part(SELL, L, size=None, close_pct=d("100")) is None
+    with pytest.raises(AlertRefused) as refused:
+        exit_part(SELL, L, size=None, close_pct=None)
+    assert refused.value.message.startswith("missing field 'size': a partial exit")
+    check_exit_fields(Intent.CLOSE_LONG, d("50"))
+    for intent in (Intent.OPEN_LONG, Intent.REVERSE_TO_SHORT):
+        with pytest.raises(AlertRefused) as refused:
+            check_exit_fields(intent, d("50"))
+        assert refused.value.message.startswith("field 'close_pct'")

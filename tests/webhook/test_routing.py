@@ -268,3 +268,74 @@ async def test_database_down_is_503_not_500(webhook: Webhook) -> None:
         r = await http.post("/webhook/tradingview", content=b"{}")
     assert r.status_code == 503
     assert r.json()["reason"] == "database unavailable: retry"
+
+
+def _partial(webhook: Webhook, strat, **fields):
+    """TradingView's partial exit of a long: a sell that leaves the strategy still long."""
+    return webhook.alert(
+        strat, action="sell", market_position="long", prev_market_position="long", **fields
+    )
+
+
+async def _owning(webhook: Webhook, trade_id: int, qty: str) -> None:
+    """Record the trade's fills as its workflow would (no worker runs here)."""
+    from sqlalchemy import update
+
+    from db.models import Trade
+
+    async with webhook.sessionmaker.begin() as session:
+        await session.execute(update(Trade).where(Trade.id == trade_id).values(
+            status=TradeStatus.TRACKING.value, filled_qty=Decimal(qty)))
+
+
+async def test_a_partial_exit_is_a_close_of_a_percent_of_each_or_a_base_size_oldest_first(
+    webhook: Webhook,
+) -> None:
+    """Today's 422 "unsupported partial exit" is a partial close (docs/design.md#exits)."""
+    strat = await webhook.add_strategy()
+    older = (await webhook.post(webhook.alert(strat, time=_at(5)))).json()
+    newer = (await webhook.post(webhook.alert(strat, time=_at(5)))).json()
+    await _owning(webhook, older["trade_id"], "0.01")
+    await _owning(webhook, newer["trade_id"], "0.01")
+
+    pct = await webhook.post(_partial(webhook, strat, market_position_size=Decimal("0.01"),
+                                      close_pct=Decimal("50")))
+    assert pct.status_code == 202, pct.text
+    row = await webhook.signal(pct.json()["signal_id"])
+    assert (row.outcome, row.intent) == (SignalOutcome.ACCEPTED, "CLOSE_LONG")
+    assert row.reason == f"closing 50 % of trade #{older['trade_id']}, #{newer['trade_id']}"
+    for t in (older, newer):
+        (name, body), = await _signals(webhook, t["workflow_id"])
+        assert (name, Decimal(body["pct"]), body.get("qty")) == ("close", 50, None)
+
+    base = await webhook.post(_partial(webhook, strat, market_position_size=Decimal("0.005"),
+                                       size=Decimal("0.015")))
+    assert base.status_code == 202, base.text
+    assert [c["trade_id"] for c in base.json()["closing"]] == [older["trade_id"],
+                                                              newer["trade_id"]]
+    sent = [(await _signals(webhook, t["workflow_id"]))[-1][1] for t in (older, newer)]
+    assert [Decimal(b["qty"]) for b in sent] == [Decimal("0.01"), Decimal("0.005")]
+
+    small = await webhook.post(_partial(webhook, strat, market_position_size=Decimal("0.015"),
+                                        size=Decimal("0.005")))
+    assert [c["trade_id"] for c in small.json()["closing"]] == [older["trade_id"]]
+    assert len(await _signals(webhook, newer["workflow_id"])) == 2  # not asked this time
+
+    unsized = await webhook.post(_partial(webhook, strat, market_position_size=Decimal("0.01"),
+                                          size=None))
+    assert unsized.status_code == 422
+    assert unsized.json()["reason"].startswith("missing field 'size': a partial exit")
+    on_open = await webhook.post(webhook.alert(strat, close_pct=Decimal("50")))
+    assert on_open.status_code == 422
+    assert on_open.json()["reason"].startswith("field 'close_pct'")
+
+
+async def test_a_partial_exit_with_nothing_open_answers_as_a_whole_exit_does(
+    webhook: Webhook,
+) -> None:
+    strat = await webhook.add_strategy()
+    r = await webhook.post(_partial(webhook, strat, market_position_size=Decimal("0.01"),
+                                    size=Decimal("0.01")))
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "NOTHING_TO_CLOSE"
+    assert r.json()["reason"].startswith("nothing to close: no open long trade")
