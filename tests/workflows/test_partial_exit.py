@@ -5,6 +5,7 @@ oldest first. The trade is TRACKING throughout, its closed quantity and PnL grow
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.workflows.test_risk_switch import (
     ended,
     webhook,
 )
+from trading.exits import ExitPlan, TakeProfit
 from trading.types import EntryType, Intent, PositionMode, TradeStatus
 from workflows import closing
 from workflows.contract import Sizing
@@ -298,3 +300,46 @@ def test_a_whole_close_is_sent_as_before_and_a_part_round_trips() -> None:
     assert part.partial and CloseRequest.model_validate(part.model_dump()) == part
     assert not CloseRequest(pct=Decimal(100)).partial
     assert CloseRequest(qty=Decimal("0.01")).partial
+
+
+async def test_a_partial_exit_of_a_laddered_trade_leaves_levels_of_the_rest_only(
+    h: Harness,
+) -> None:
+    """The ladder's reduce-only levels never hold more than the trade keeps: they are
+    cancelled before the part's order and placed again, resized, for the rest."""
+    plan = ExitPlan(tps=(TakeProfit(pct=Decimal(1), qty_pct=Decimal(50)),
+                         TakeProfit(pct=Decimal(2))))
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=SL, strat=HOUR, exits=plan)
+    await h.until_state(handle, lambda s: protected(s) and s.exits is not None and [
+        lv.status for lv in s.exits.levels] == ["working", "working"], "two levels resting")
+    assert sum(q for _, q in await resting(h)) == QTY
+
+    since = time.time_ns()
+    await handle.signal(TradeWorkflow.close, CloseRequest(reason="exit alert", pct=Decimal(50)))
+    st = await h.until_state(handle, lambda s: s.closed_qty == HALF and s.exits is not None
+                             and [lv.status for lv in s.exits.levels] == ["working"] * 2
+                             and s.phase == "tracking", "half closed, the levels resized")
+    # The levels were cancelled before the part's order went out, not resized after it.
+    log = await h.paper.admin.requests(since)
+    [part] = [e for e in log if e["path"].endswith("trade/place_order") and leg_of(e) == "X"]
+    assert [e for e in log if e["path"].endswith("trade/cancel_orders")
+            and e["t_ns"] < part["t_ns"]]
+    levels = await resting(h)
+    assert sum(q for _, q in levels) == HALF == st.filled_qty - st.closed_qty
+    assert [q for _, q in levels] == [Decimal("0.0075"), Decimal("0.0075")]
+    assert await h.position_qty() == HALF
+
+    await handle.signal(TradeWorkflow.close, CloseRequest(reason="exit alert"))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
+    assert await resting(h) == [] and await sl_orders(h) == []
+
+
+def leg_of(entry: dict) -> str:
+    """The leg letter of a Tradewire client order id (trading/ids.py)."""
+    return (entry["client_id"] or "").rstrip("0123456789")[-1:]
+
+
+async def resting(h: Harness) -> list[tuple[Decimal, Decimal]]:
+    """(price, qty) of the reduce-only limit orders resting at the exchange."""
+    return sorted((o.price, o.qty) for o in await h.exchange.pending_orders(BTC) if o.reduce_only)
