@@ -266,6 +266,11 @@ class TradeWorkflow:
             run.memory.exits.plan, run.memory.protection = plan_before, before
             run.set()
             raise
+        if wanted.plan is not None and wanted.plan.trail is not None and (
+                plan_before is None or plan_before.trail is None):
+            # A trail added now starts at once: the tracking loop waits on the strategy's own
+            # interval while the trade has no trail, so it is woken to take the trail's cadence.
+            run.inbox.exchange_changed = True
         run.set()
         await run.record()
         return answer(run)

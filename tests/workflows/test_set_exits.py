@@ -228,3 +228,22 @@ async def tpsl_prices(h: Harness) -> tuple[Decimal | None, Decimal | None]:
 @pytest.fixture
 def h(harness: Harness) -> Harness:
     return harness
+
+
+async def test_a_trail_added_to_a_quiet_trade_starts_at_once(h: Harness) -> None:
+    """A trade that checks once an hour and gets a trail by update trails from then on, not
+    from its next hourly check: the update wakes it onto the trail's cadence."""
+    await h.paper.admin.set_price(BTC, "95000")
+    quiet = strategy(tracking_interval_s=3600)
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("90000"), strat=quiet)
+    await h.until_state(handle, protected, "protected")
+    await handle.execute_update(TradeWorkflow.set_exits, ExitsUpdate(trail_pct=Decimal(1)))
+    st = await h.until_state(
+        handle, lambda s: s.exits is not None and s.exits.trail is not None
+        and s.exits.trail.active and s.protection.sl == Decimal("94050"),
+        "the trail active and the stop moved 1 % under the price")
+    assert st.exits.trail.best_price == Decimal("95000")
+    [tpsl] = await h.exchange.pending_tpsl_orders(BTC)
+    assert tpsl.sl_price == Decimal("94050")
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
