@@ -95,7 +95,8 @@ def check(run: TradeRun, upd: ExitsUpdate) -> Wanted:
     tp, sl = run.protection.tp, run.protection.sl
     if moves_tpsl:
         try:
-            tp, sl = validate_update(run, ProtectionUpdate(tp=upd.tp, sl=upd.sl))
+            tp, sl = validate_update(run, ProtectionUpdate(tp=upd.tp, sl=upd.sl),
+                                     ladder_kept=bool(new.tps))
         except ValueError as exc:
             raise ExitsRefused(str(exc)) from None
     if new.tps:

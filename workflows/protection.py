@@ -111,14 +111,17 @@ def unresolved(inp: TradeInput, entry: Decimal | None) -> list[str]:
             if pct is not None and price is None]
 
 
-def validate_update(run: TradeRun, upd: ProtectionUpdate) -> tuple[Decimal | None, Decimal | None]:
+def validate_update(run: TradeRun, upd: ProtectionUpdate, *, ladder_kept: bool = True,
+                    ) -> tuple[Decimal | None, Decimal | None]:
     """The update's prices on the grid, or ValueError: each on the right side of the last
-    known price (a long's TP above, SL below) and the trade not finished."""
+    known price (a long's TP above, SL below) and the trade not finished. `ladder_kept`:
+    the trade's take-profit ladder stays (`set_protection`; `set_exits` may replace it by the
+    one TP it gives)."""
     if run.state.status.is_final or run.state.status is TradeStatus.CLOSING:
         raise ValueError(f"the trade is {run.state.status.value}; nothing to protect")
     if upd.tp is None and upd.sl is None:
         raise ValueError("give tp and/or sl")
-    if upd.tp is not None and exits.has_ladder(run):
+    if upd.tp is not None and ladder_kept and exits.has_ladder(run):
         # Its TP/SL carries only the stop: a single TP beside the levels would close them twice.
         raise ValueError("the trade has a take-profit ladder: change its levels (tps), not tp")
     if run.rules is None:
