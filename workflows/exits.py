@@ -49,6 +49,11 @@ if TYPE_CHECKING:
 # The ladder's orders: new commands (histories recorded before them have no ladder, and a
 # trade without one never asks this).
 LADDER = "exits-ladder"
+# Resting levels are cancelled while the stop's fate is unknown (new commands, which a history
+# recorded before them replays without).
+UNKNOWN_STOP_CANCELS = "exits-ladder-unknown-stop-cancels"
+# A ladder that replaces a single TP waits for the TP/SL order to drop it.
+LADDER_AFTER_TP = "exits-ladder-after-tp"
 ZERO = Decimal(0)
 NOT_IN_LINE = "take-profit ladder not in line yet"  # a warning, until a sync succeeds
 
@@ -209,10 +214,21 @@ async def _sync(run: TradeRun) -> None:
             or not has_ladder(run):
         await _cancel_working(run)
         return
+    if run.memory.tpsl_unknown_since is not None and workflow.patched(UNKNOWN_STOP_CANCELS):
+        # Whether the stop fired is not known yet: if it did, the levels resting for the
+        # quantity it closed would close another trade's (one-way mode). They are cancelled,
+        # and placed again once the stop's fate is known (review finding M2).
+        await _cancel_working(run)
+        return
     if rules is None or led.avg_entry_price is None or led.position_id is None \
             or run.memory.tpsl_unknown_since is not None:
         # Nothing is placed while the stop's fate is unknown: it may have closed the
         # quantity these orders would close again (another trade's, in one-way mode).
+        return
+    carried = led.protection is not None and led.protection.tp is not None
+    if carried and workflow.patched(LADDER_AFTER_TP):
+        # The TP/SL order still carries a single TP (a ladder given by an update): the levels
+        # wait until `protection.ensure` has taken it off (review finding M5).
         return
     plan = plan_of(run.memory)
     assert plan is not None
@@ -294,9 +310,11 @@ async def _cancel_working(run: TradeRun) -> None:
 
 async def cancel_ladder(run: TradeRun) -> None:
     """Cancel every order of the ladder (before an exit closes at market, and before the
-    trade ends): nothing reduce-only of this trade stays resting."""
+    trade ends): nothing reduce-only of this trade stays resting. Under the protection lock,
+    so an update's `protection.ensure` never places a level beside it (review finding M4)."""
     if not ever_laddered(run) or not workflow.patched(LADDER):
         return
-    await _settle_lost(run)
-    await _cancel_working(run)
+    async with run.protection_lock:
+        await _settle_lost(run)
+        await _cancel_working(run)
     run.refresh_state()

@@ -17,7 +17,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from trading.errors import TradingError
-    from trading.exits import ExitPlan, SlAfterTp, TakeProfit, Trailing
+    from trading.exits import ExitPlan, SlAfterTp, TakeProfit, Trailing, tighter
     from trading.types import TradeStatus
     from workflows.messages import ExitsUpdate, ProtectionUpdate
     from workflows.protection import pct_price, trigger, validate_update
@@ -90,6 +90,16 @@ def check(run: TradeRun, upd: ExitsUpdate) -> Wanted:
     except ValidationError as exc:
         raise ExitsRefused(_first(exc)) from None
     _check_sides(run, new.tps)
+    done = [i for i, filled in enumerate(run.memory.exits.levels_done) if filled]
+    if upd.tps is not None:
+        # A level's fill and the stop it moved belong to that level: a new ladder keeps every
+        # filled level as it was (review finding C2: they are carried by position).
+        for i in done:
+            if i >= len(new.tps) or _bare(new.tps[i]) != _bare(plan.tps[i]):
+                raise ExitsRefused(f"take-profit level {i + 1} has filled: a new ladder keeps it "
+                                   "as it is (change the levels after it)")
+    if run.inbox.partials:
+        raise ExitsRefused("a partial exit is in progress; try again once it is done")
 
     moves_tpsl = upd.tp is not None or upd.sl is not None
     tp, sl = run.protection.tp, run.protection.sl
@@ -102,7 +112,16 @@ def check(run: TradeRun, upd: ExitsUpdate) -> Wanted:
     if new.tps:
         # A ladder's levels are orders of their own: the TP/SL order carries only the stop.
         moves_tpsl, tp = moves_tpsl or tp is not None, None
+    elif done and plan.tps:
+        # The ladder goes after a level moved the stop: the stop stays where it was moved
+        # (never back to the alert's; review finding M6).
+        moves_tpsl, sl = True, tighter(run.inp.side, sl, run.protection.sl)
     return Wanted(plan=None if new.empty else new, tp=tp, sl=sl, moves_tpsl=moves_tpsl)
+
+
+def _bare(level: TakeProfit) -> TakeProfit:
+    """A level without where its stop goes (which an update may change)."""
+    return level.model_copy(update={"sl_after": SlAfterTp.NONE})
 
 
 def merged_levels(plan: ExitPlan, upd: ExitsUpdate) -> tuple[TakeProfit, ...]:

@@ -83,7 +83,9 @@ def targets(run: TradeRun) -> tuple[Decimal | None, Decimal | None]:
                 run.warn(f"the stop after a take-profit ({show(moved)}) was crossed by the "
                          f"price ({show(mark)}): closing the rest at market")
                 run.inbox.flatten = "stop after take-profit crossed"
-            return None, sl
+            # Meanwhile the stop at the exchange stays where an earlier level moved it:
+            # never back to the base stop (review finding M1).
+            return None, tighter(run.inp.side, sl, placed)
     return None, moved
 
 
@@ -121,6 +123,10 @@ def validate_update(run: TradeRun, upd: ProtectionUpdate, *, ladder_kept: bool =
         raise ValueError(f"the trade is {run.state.status.value}; nothing to protect")
     if upd.tp is None and upd.sl is None:
         raise ValueError("give tp and/or sl")
+    if run.inbox.partials:
+        # Its order is sized to what the trade keeps: a move now would size the TP/SL and the
+        # levels for the quantity before the part (docs/design.md#exits).
+        raise ValueError("a partial exit is in progress; try again once it is done")
     if upd.tp is not None and ladder_kept and exits.has_ladder(run):
         # Its TP/SL carries only the stop: a single TP beside the levels would close them twice.
         raise ValueError("the trade has a take-profit ladder: change its levels (tps), not tp")
@@ -188,8 +194,13 @@ async def ensure(run: TradeRun, position_qty: Decimal | None, *, raise_refusal: 
                 order_id=cur.order_id if keep and cur else None,
                 earlier=[] if keep else list(led.unsettled),
             )
+            carried_tp = cur is not None and cur.tp is not None
             led.protection = await run.protect(req)
             _settled(run, req)
+            if carried_tp and led.protection.tp is None and exits.has_ladder(run):
+                # A ladder replacing a single TP: its levels are placed only now that the old
+                # TP no longer rests beside them (review finding M5).
+                await exits.sync(run)
             run.refresh_state()
         except ACTIVITY_FAILURES as err:
             if req is not None and req.order_id is None:

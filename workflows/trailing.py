@@ -135,13 +135,14 @@ async def check(run: TradeRun, trail: Trailing, cadence: Cadence) -> None:
         return  # not active yet: the trade keeps whatever protection it has
     placed = led.protection.sl if led.protection is not None else None
     if stop_crossed(side, price, point.wanted):
-        if placed is not None and stop_crossed(side, price, placed):
+        same_price = price_type(run, trail) is run.strategy.stop_type
+        if placed is not None and same_price and stop_crossed(side, price, placed):
             # The exchange's stop is crossed too: it fired (or is firing). Look now rather
             # than at the next tracking interval.
             run.inbox.exchange_changed = True
             return
-        # The exchange's stop is behind (not moved yet, or being moved): it will not fire at
-        # this price, so the trade closes its own quantity itself.
+        # The exchange's stop is behind (not moved yet, or being moved), or watches another
+        # price than the trail (it may not fire now): the trade closes its own quantity itself.
         run.inbox.flatten = f"trailing stop {show(point.wanted)} crossed at {show(price)}"
         run.warn(run.inbox.flatten)
         return

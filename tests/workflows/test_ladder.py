@@ -11,7 +11,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import pytest
 import pytest_asyncio
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 
 from activities.contract_tracking import ExchangeChanged
 from tests.support.paper import PaperExchange, run_paper_exchange
@@ -28,7 +28,7 @@ from trading.types import (
     TradeStatus,
 )
 from workflows.contract import Sizing
-from workflows.messages import CancelRequest
+from workflows.messages import CancelRequest, ExitsUpdate
 from workflows.state import TradeState
 from workflows.trade import TradeWorkflow
 
@@ -376,3 +376,31 @@ async def test_a_partial_close_from_outside_is_recorded_while_levels_rest(
     assert result.status is TradeStatus.CLOSED and result.closed_qty == QTY
     assert await h.position_qty() == 0 and await h.exchange.pending_orders(BTC) == []
     await h.keep_history(handle, "ladder_partial_close_outside")
+
+
+async def test_after_a_level_filled_an_update_keeps_it_and_the_stop_it_moved(
+    harness: Harness,
+) -> None:
+    """A new ladder may not change a level that filled (its fill and stop move are that
+    level's), and removing the ladder after a fill keeps the stop where the fill moved it."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "95000")
+    handle = await h.trade(sizing=Sizing(size=QTY), sl=D("90000"), exits=ladder())
+    st = await h.until_state(handle, laddered, "three levels working")
+    entry = st.avg_entry_price
+    p1, _, _ = level_prices(entry)
+    be = on_tick(breakeven(entry, DEFAULT_TAKER_FEE_RATE, True), up=True)
+    await h.paper.admin.set_price(BTC, str(p1))
+    await h.until_state(handle, levels_filled(1, be), "level 1 filled, stop at break-even")
+
+    other = (TakeProfit(pct=D(3), qty_pct=D(50)), TakeProfit(pct=D(5)))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(TradeWorkflow.set_exits, ExitsUpdate(tps=other))
+    assert "level 1 has filled" in str(refused.value.cause)
+    moved = await handle.execute_update(TradeWorkflow.set_exits, ExitsUpdate(remove=("tps",)))
+    assert moved.plan is None and moved.protection.sl == be  # not back to 90000
+    assert [sl for _, sl, _ in await stops(h)] == [be]
+    assert await working_orders(h) == []  # the levels left with the ladder
+    await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
+    assert (await h.result(handle)).status is TradeStatus.CANCELLED
+    assert await h.position_qty() == 0
