@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Incident, Strategy, Trade
+from db.models import Incident, Signal, Strategy, Trade
 from trading.types import IncidentAction, IncidentKind, IncidentStatus, Intent, TradeStatus
 from webhook import queries
 from webhook.adoption import NO_STRATEGY, AdoptionRefused
@@ -144,6 +144,8 @@ async def _start(state: AppState, trade_id: int, workflow_id: str, how: Resume,
             row = await session.get(Strategy, trade.strategy_id)
             if row is not None:
                 snapshot = StrategySnapshot.model_validate(row, from_attributes=True)
+        if await had_exit_plan(session, trade, snapshot):
+            how = how.model_copy(update={"exit_plan_dropped": True})
     inp = TradeInput(
         trade_id=trade.id, signal_id=trade.signal_id, strategy=snapshot, symbol=trade.symbol,
         intent=Intent(trade.intent), received_at=trade.created_at,
@@ -152,6 +154,18 @@ async def _start(state: AppState, trade_id: int, workflow_id: str, how: Resume,
     client = await state.temporal.try_connect()
     await start_trade(client, state.settings, workflow_id, inp, eager=False, resuming=True,
                       with_signal=with_signal)
+
+
+async def had_exit_plan(session: AsyncSession, trade: Trade,
+                         snapshot: StrategySnapshot) -> bool:
+    """Whether the trade's alert, or its strategy's default, gave it an exit plan."""
+    if snapshot.exits is not None and not snapshot.exits.empty:
+        return True
+    if trade.signal_id is None:
+        return False
+    signal = await session.get(Signal, trade.signal_id)
+    body = (signal.body if signal is not None else None) or {}
+    return any(body.get(name) is not None for name in ("tps", "trail_pct"))
 
 
 async def resume(state: AppState, incident_id: int, *, by: str,

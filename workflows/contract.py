@@ -118,6 +118,9 @@ class Resume(Frozen):
     by: str = "watcher"
     # A trade that placed a TP/SL whose prices are lost gets a stop this far from the mark.
     stop_pct: Decimal = Decimal(5)
+    # The trade had an exit plan (docs/design.md#exits): a new run does not know which levels
+    # filled or where its trail stood, so it keeps its stop only, and says so.
+    exit_plan_dropped: bool = False
 
 
 class TradeInput(Frozen):

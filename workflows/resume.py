@@ -87,6 +87,10 @@ async def resume(run: TradeRun) -> None:
     if books.status == TradeStatus.CLOSING.value and run.inbox.close is None:
         run.inbox.close = CloseRequest(reason="resumed while it was closing")
     run.warn(f"resumed by {r.by}{where}: its workflow was gone")
+    if r.exit_plan_dropped:
+        run.warn("resumed without its exit plan (take-profit ladder, trailing stop: which levels "
+                 "filled and where the trail stood went with the workflow): its stop protects "
+                 "it; set them again with `tradewire trades set-exits`")
     if led.open_qty == 0:
         status = TradeStatus.CLOSED if led.closed_qty > 0 else TradeStatus.CANCELLED
         raise TradeEnded(status, "resumed: it owned nothing any more")

@@ -8,7 +8,11 @@ import json
 
 import pytest
 
+from db.models import Strategy, Trade
+from trading.exits import ExitPlan, Trailing
 from trading.types import SignalOutcome
+from webhook.resume import had_exit_plan
+from workflows.contract import StrategySnapshot
 
 from .conftest import Webhook
 
@@ -74,3 +78,24 @@ async def test_a_level_on_the_right_side_of_either_side_is_accepted(webhook: Web
     short = webhook.alert(strat, action="sell", market_position="short", price="95000",
                           sl="99000", tps=[{"price": "94000"}, {"pct": "99"}])
     assert (await webhook.post(short)).status_code == 202
+
+
+async def test_a_trade_resumed_after_its_workflow_is_gone_is_told_its_exit_plan_is_dropped(
+    webhook: Webhook,
+) -> None:
+    """A new run of a trade knows its books from its rows, not which levels filled or where its
+    trail stood: it is told (and says) that it keeps its stop only."""
+    strat = await webhook.add_strategy()
+    laddered = await webhook.post(webhook.alert(strat, tps=[{"pct": "1"}, {"pct": "2"}]))
+    trailing = await webhook.post(webhook.alert(strat, trail_pct="1"))
+    plain = await webhook.post(webhook.alert(strat, sl="90000"))
+    async with webhook.sessionmaker() as session:
+        row = await session.get(Strategy, strat.id)
+        snapshot = StrategySnapshot.model_validate(row, from_attributes=True)
+        had = [await had_exit_plan(session, await session.get(Trade, r.json()["trade_id"]),
+                                    snapshot) for r in (laddered, trailing, plain)]
+        assert had == [True, True, False]
+        # The strategy's default plan counts too.
+        with_default = snapshot.model_copy(update={"exits": ExitPlan(trail=Trailing(pct=1))})
+        assert await had_exit_plan(session, await session.get(Trade, plain.json()["trade_id"]),
+                                    with_default)
