@@ -5,7 +5,6 @@ a real socket to the system's headless Chromium."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import threading
@@ -22,14 +21,11 @@ from sqlalchemy import delete, text
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from db.migrate import upgrade
 from db.models import RiskEvent, RiskState
-from db.session import make_engine, make_sessionmaker
-from pair_catalog import sync_pairs
 from serving import server_options
 from settings import Settings
 from tests.support.paper import PaperExchange, run_paper_exchange
-from tests.workflows.conftest import exchange_client, running_harness
+from tests.workflows.conftest import migrated_database, running_harness
 from tests.workflows.harness import Harness
 from ui.app import create_ui_app
 
@@ -78,19 +74,8 @@ async def ui_paper() -> AsyncIterator[PaperExchange]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def ui_db(pg_server, ui_paper: PaperExchange) -> AsyncIterator[tuple[str, object]]:
     """A migrated database of the browser tests' own (they empty its tables)."""
-    name = pg_server.create_database("tw_ui")
-    db_url = pg_server.url_for(name)
-    await asyncio.to_thread(upgrade, db_url)
-    engine = make_engine(db_url)
-    sessionmaker = make_sessionmaker(engine)
-    client = exchange_client(ui_paper)
-    try:
-        await sync_pairs(client, sessionmaker)
-        yield db_url, sessionmaker
-    finally:
-        await client.aclose()
-        await engine.dispose()
-        pg_server.drop_database(name)
+    async with migrated_database(pg_server, ui_paper, "tw_ui") as db:
+        yield db
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -40,12 +40,21 @@ async def wf_db(pg_server, wf_paper: PaperExchange) -> AsyncIterator[tuple[str, 
     """A migrated database of the workflow tests' own: the paper exchange restarts its ids on
     every reset, so these tests empty the trade tables before each test (see `running_harness`),
     which they must not do to the database other packages share."""
-    name = pg_server.create_database("tw_workflows")
+    async with migrated_database(pg_server, wf_paper, "tw_workflows") as db:
+        yield db
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(pg_server, paper: PaperExchange,
+                            name: str) -> AsyncIterator[tuple[str, object]]:
+    """A database of its own, migrated, with the paper exchange's pairs synced: (url,
+    sessionmaker); dropped afterwards."""
+    name = pg_server.create_database(name)
     db_url = pg_server.url_for(name)
     await asyncio.to_thread(upgrade, db_url)
     engine = make_engine(db_url)
     sessionmaker = make_sessionmaker(engine)
-    client = exchange_client(wf_paper)
+    client = exchange_client(paper)
     try:
         await sync_pairs(client, sessionmaker)
         yield db_url, sessionmaker

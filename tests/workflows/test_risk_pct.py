@@ -6,16 +6,15 @@ a risk limit, or a stop on the wrong side, ends the trade REFUSED with the reaso
 
 from __future__ import annotations
 
-import uuid
 from decimal import ROUND_DOWN, Decimal, localcontext
 
 import pytest
 
 from exchange.models import Account
-from tests.workflows.harness import Harness, strategy
+from tests.workflows.harness import Harness
+from tests.workflows.test_risk_limits import strategy_with
 from trading.types import Intent, TradeStatus
-from webhook import strategies
-from workflows.contract import Sizing, StrategySnapshot
+from workflows.contract import Sizing
 
 D = Decimal
 
@@ -141,13 +140,6 @@ async def test_the_stop_hit_loses_the_risked_share_of_the_equity(
     assert lost > at_risk - rules.qty_step * (abs(entry - sl) + fee * (entry + sl))
 
 
-async def strategy_with(h: Harness, **params) -> tuple[int, StrategySnapshot]:
-    row, _ = await strategies.add(h.sessionmaker, b"k" * 32, f"risk-{uuid.uuid4().hex[:8]}",
-                                  params=params)
-    quick = strategy(row.name).model_dump(include={"chase_interval_s", "max_chases",
-                                                   "tracking_interval_s", "max_alert_age_s"})
-    return row.id, StrategySnapshot.model_validate(row, from_attributes=True).model_copy(
-        update=quick)
 
 
 async def assert_refused_unsent(h: Harness, handle, starts: str) -> str:
