@@ -252,6 +252,7 @@ class DailyLossLatch:
         self.latch_state = latch_state
         self.timezone = timezone
         self._clock = clock
+        self._equity_day: date | None = None  # the day whose starting equity is kept
 
     async def limits(self) -> dict[str, RiskLimits]:
         """Every scope with a daily loss limit."""
@@ -287,9 +288,24 @@ class DailyLossLatch:
             log.info("daily loss: the equity at the start of %s is %s", day, _money(row.equity))
             return row.equity
 
+    async def _keep_start_equity(self) -> None:
+        """The day's starting equity is kept whatever the limits (once a day: one `account`
+        read and one row), so `GET /risk` and the dashboard's overview always show the
+        account's equity; a failed read is tried again next round."""
+        day, _ = trading_day(self._clock(), self.timezone)
+        if self._equity_day == day:
+            return
+        try:
+            await self.start_equity(day)
+        except Exception as exc:  # noqa: BLE001 - a figure to show, never a reason to stop a round
+            log.warning("daily loss: the equity at the start of %s not read yet: %s", day, exc)
+            return
+        self._equity_day = day
+
     async def check(self, marks: Mapping[Key, Decimal]) -> list[Latched]:
         """One check (the account watcher's round): latch the scopes that breach, keep their
         incidents current. Returns what it latched."""
+        await self._keep_start_equity()
         limits = await self.limits()
         states = await self.book.states()
         latched: list[Latched] = []

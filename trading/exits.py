@@ -144,6 +144,10 @@ def level_orders(sizes: tuple[Decimal, ...], level_filled: tuple[Decimal, ...],
     levels cut first so that the working orders never hold more than the trade owns
     (`open_qty`); a cut level below `min_qty` holds nothing (the stop covers it)."""
     wanted = [max(size - got, ZERO) for size, got in zip(sizes, level_filled, strict=True)]
+    # What a partly filled level has left below the pair's minimum cannot be placed (the
+    # exchange would refuse it at every check): the level is done, the stop covers the rest.
+    wanted = [ZERO if ZERO < w < min_qty and got > 0 else w
+              for w, got in zip(wanted, level_filled, strict=True)]
     excess = sum(wanted, ZERO) - max(open_qty, ZERO)
     for i in reversed(range(len(wanted))):
         if excess <= 0:

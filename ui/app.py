@@ -41,6 +41,7 @@ from ui.session import (
     read_cookie,
     token_matches,
 )
+from webhook import trades as trades_api
 from webhook.deps import AppState, TemporalHandle
 from webhook.temporal import ui_url
 
@@ -215,7 +216,12 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
             detail = await queries.trade_detail(s, trade_id) if 0 < trade_id < 2**63 else None
         if detail is None:
             return page(request, "missing.html", session, what=f"trade #{trade_id}")
-        return page(request, "trade.html", session, d=detail,
+        # A running trade's exit plan as it stands (its levels, its stop, its trail), asked of
+        # the trade itself as GET /trades/{id} does; none once it has ended.
+        exits = None
+        if detail.trade.workflow_id and not TradeStatus(detail.trade.status).is_final:
+            exits = await trades_api.live_exits(state, detail.trade.workflow_id)
+        return page(request, "trade.html", session, d=detail, exits=exits,
                     workflow_url=ui_url(settings, detail.trade.workflow_id))
 
     @app.get("/strategies", response_class=HTMLResponse)

@@ -44,9 +44,9 @@ class Snapshot:
 
     @property
     def equity(self) -> str | None:
-        """The account's equity now: the day's starting equity (read by the daily loss latch)
-        plus today's PnL (realized with fees, unrealized at mark); None until the latch has
-        read the day's equity."""
+        """The account's equity now: the day's starting equity (read by the worker at the day's
+        first watcher round, activities/daily_loss.py) plus today's PnL (realized with fees,
+        unrealized at mark); None until that round has run."""
         today = self.risk["today"]
         if today["start_equity"] is None:
             return None

@@ -172,7 +172,7 @@ async def show_trade(trade_id: RowId, state: AppState = Depends(require_admin)) 
     body["orders"] = [row_dict(o) for o in orders]
     body["fills"] = [row_dict(f) for f in fills]
     body["state"], body["state_error"] = await _live_state(state, trade.workflow_id)
-    body["exits"] = await _live_exits(state, trade.workflow_id) if body["state"] else None
+    body["exits"] = await live_exits(state, trade.workflow_id) if body["state"] else None
     return JSONResponse(body)
 
 
@@ -192,7 +192,7 @@ async def _live_state(state: AppState, workflow_id: str) -> tuple[Any, str | Non
     return result.model_dump(mode="json"), None
 
 
-async def _live_exits(state: AppState, workflow_id: str) -> Any:
+async def live_exits(state: AppState, workflow_id: str) -> Any:
     """The trade's exit plan, its live view and TP/SL (query `exits`); None when it cannot be
     read (the state query's error says why)."""
     client = await state.temporal.try_connect()

@@ -145,7 +145,9 @@ def mark_done(memory: TradeMemory, rules: PairRules) -> tuple[bool, ...]:
         done.append(False)
     fills, wanted = level_fills(memory, n), sizes(memory, rules)
     for i in range(n):
-        if not done[i] and wanted[i] > 0 and fills[i] >= wanted[i]:
+        # Filled, or filled but for less than the pair's minimum (that rest cannot be placed).
+        if not done[i] and wanted[i] > 0 and fills[i] > 0 and \
+                wanted[i] - fills[i] < rules.min_qty:
             done[i] = True
     return tuple(done[:n])
 
@@ -166,8 +168,9 @@ def view(memory: TradeMemory, rules: PairRules | None, side: PositionSide,
     """The ladder as the `state` query shows it (each level, what filled, the current stop);
     the trail's part of `current` is kept (it is not the ladder's)."""
     plan = plan_of(memory)
-    if plan is None:  # (an update may have removed the ladder: no level is shown)
-        return current.model_copy(update={"levels": []}) if current is not None else None
+    if plan is None:  # (an update may have removed the ladder and the trail: neither is shown)
+        return current.model_copy(update={"levels": [], "trail": None}) \
+            if current is not None else None
     n = len(plan.tps)
     fills = level_fills(memory, n)
     wanted = sizes(memory, rules) if rules is not None else (ZERO,) * n
@@ -184,7 +187,8 @@ def view(memory: TradeMemory, rules: PairRules | None, side: PositionSide,
         status = ("filled" if done[i] else "working" if working
                   else "cancelled" if ended else "waiting")
         levels.append(LevelView(price=at[i], qty=wanted[i], filled_qty=fills[i], status=status))
-    trail = current.trail if current is not None else None
+    # The trail's part is the trail's (workflows/trailing.py), shown while the plan has one.
+    trail = current.trail if current is not None and plan.trail is not None else None
     return ExitsView(levels=levels, stop=memory.protection.sl, trail=trail)
 
 

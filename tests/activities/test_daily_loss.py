@@ -416,18 +416,26 @@ async def test_the_latch_keeps_each_checked_scopes_pnl_today_written_when_it_cha
     assert set(await figures()) == {ACCOUNT}
 
 
-async def test_a_latch_with_nothing_configured_writes_nothing(
+async def test_a_latch_with_nothing_configured_writes_nothing_but_the_days_equity(
     db, paper: PaperExchange, paper_client: BitunixClient
 ) -> None:
-    """No daily limit anywhere and nothing latched: the round's check only reads (no write
-    transaction, no row lock), however many rounds run."""
+    """No daily limit anywhere and nothing latched: the day's first round keeps the day's
+    starting equity (one `account` read, one row: what `GET /risk` and the dashboard show);
+    every other round only reads (no write transaction, no row lock), however many run."""
     await add_strategy(db, "s")
     await add_trade(db, None, entries=(("e", Decimal(1), Decimal(100)),))
     latch = DailyLossLatch(db, paper_client)
+    since = time.time_ns()
+    assert await latch.check({LONG: Decimal(50)}) == []
+    async with db() as session:
+        [day] = (await session.scalars(select(RiskDay))).all()
+    assert day.equity == paper.settings.paper_balance
     with statements(db) as seen:
         for _ in range(3):
             assert await latch.check({LONG: Decimal(50)}) == []
     assert seen and writes(seen) == []
+    reads = [r for r in await paper.admin.requests(since) if r["path"].endswith("/account")]
+    assert len(reads) == 1
     # Latched and its incident raised, later rounds only read too.
     limited = DailyLossLatch(db, paper_client,
                              account_limits=RiskLimits(daily_loss_usdt=Decimal(1)))

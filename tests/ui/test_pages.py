@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import delete, select
 
 from db.models import RiskEvent, RiskState, Strategy
 from tests.ui.conftest import TOKEN
+from tests.workflows.test_ladder import ladder, laddered
+from ui.app import create_ui_app
+from workflows.contract import Sizing
 
 PAGES = ["/", "/trades", "/strategies", "/alerts", "/incidents", "/trades?status=CLOSED",
          "/incidents?status=all"]
@@ -259,3 +264,29 @@ async def test_a_forged_flash_cookie_is_ignored(ui: httpx.AsyncClient) -> None:
         ui.cookies.set("tw_flash", value)
         page = await ui.get("/")
         assert page.status_code == 200 and 'id="flash"' not in page.text
+
+
+async def test_a_running_trades_page_shows_its_exit_plan(ui_harness, tmp_path) -> None:
+    """A trade with a take-profit ladder: its page lists each level (price, size, filled,
+    status) and the stop, as the trade itself says (query `exits`)."""
+    h = ui_harness
+    await h.paper.admin.set_price("BTCUSDT", "95000")
+    handle = await h.trade(sizing=Sizing(size=Decimal("0.0100")), sl=Decimal("90000"),
+                           exits=ladder())
+    await h.until_state(handle, laddered, "three levels working")
+    row = await h.trade_row(handle)
+    settings = h.settings.model_copy(update={"admin_token": SecretStr(TOKEN),
+                                             "state_dir": tmp_path})
+    app = create_ui_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://127.0.0.1:8300") as ui:
+            await sign_in(ui)
+            page = await ui.get(f"/trades/{row.id}")
+    assert page.status_code == 200, page.text[:500]
+    levels = re.findall(r"<tr><td>TP(\d)</td><td class=\"num\">([\d.]+)</td>"
+                        r"<td class=\"num\">([\d.]+)</td><td class=\"num\">([\d.]+)</td>"
+                        r"<td>(\w+)</td></tr>", page.text)
+    assert [(n, qty, status) for n, _, qty, _, status in levels] == [
+        ("1", "0.005", "working"), ("2", "0.003", "working"), ("3", "0.002", "working")]
+    assert re.search(r'id="exit-stop">90000<', page.text)

@@ -189,11 +189,17 @@ async def test_two_trades_on_one_symbol_each_keep_exits_of_their_own_quantity(
     assert legs == [("take_profit", "FILLED", D("0.0050")), ("take_profit", "CANCELED", 0),
                     ("take_profit", "CANCELED", 0), ("triggered", "FILLED", D("0.0050"))]
     assert await h.position_qty() == QTY  # B's, untouched
-    st_b = await h.state(b)
+
+    async def b_stop_settled() -> TradeState | None:
+        # Alone on the position now, B may move its stop to position-level at its next check
+        # (cancel, then place): read until the exchange shows what B's state says.
+        st = await h.state(b)
+        want = [(None, D("91000"), None if st.protection.level == "position" else QTY)]
+        return st if await stops(h) == want else None
+
+    st_b = await until(b_stop_settled, "B's one stop, as its state says")
     assert st_b.status is TradeStatus.TRACKING and st_b.closed_qty == 0
     assert await resting_of(h, st_b.trade_id) == b_levels
-    assert await stops(h) == [(None, D("91000"), None if st_b.protection.level == "position"
-                               else QTY)]
 
     await b.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
     assert (await h.result(b)).status is TradeStatus.CANCELLED

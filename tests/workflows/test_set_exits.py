@@ -163,6 +163,8 @@ async def test_set_exits_refuses_before_acceptance_and_moves_a_valid_plan(h: Har
                                                  price_type=StopType.LAST_PRICE))
     moved = await handle.execute_update(TradeWorkflow.set_exits, ExitsUpdate(remove=("trail",)))
     assert moved.plan is None
+    shown = (await h.state(handle)).exits  # a removed trail is not shown any more
+    assert shown is None or shown.trail is None
     assert await update_events(handle) == list(UPDATE_EVENTS) * 4
     await handle.signal(TradeWorkflow.cancel, CancelRequest(flatten=True))
     assert (await h.result(handle)).status is TradeStatus.CANCELLED
