@@ -168,9 +168,12 @@ def view(memory: TradeMemory, rules: PairRules | None, side: PositionSide,
     """The ladder as the `state` query shows it (each level, what filled, the current stop);
     the trail's part of `current` is kept (it is not the ladder's)."""
     plan = plan_of(memory)
-    if plan is None:  # (an update may have removed the ladder and the trail: neither is shown)
-        return current.model_copy(update={"levels": [], "trail": None}) \
-            if current is not None else None
+    if plan is None:  # no ladder (an update may have removed it, and the trail: not shown)
+        if current is None:
+            return None
+        whole = memory.exits.plan
+        trailing = whole is not None and whole.trail is not None
+        return current.model_copy(update={"levels": [], **({} if trailing else {"trail": None})})
     n = len(plan.tps)
     fills = level_fills(memory, n)
     wanted = sizes(memory, rules) if rules is not None else (ZERO,) * n

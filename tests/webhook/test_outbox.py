@@ -53,7 +53,7 @@ def _outbox(webhook: Webhook) -> Outbox:
 async def test_an_alert_temporal_did_not_start_is_started_from_its_record(webhook: Webhook) -> None:
     answer, strat = await _not_started(webhook)
     # The database is shared: other tests' unstarted alerts may be swept too.
-    assert await _outbox(webhook).sweep() >= 1
+    assert await acted(_outbox(webhook)) >= 1
     row = await webhook.signal(answer["signal_id"])
     assert row.outcome == SignalOutcome.ACCEPTED
     workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
@@ -67,7 +67,7 @@ async def test_an_alert_temporal_did_not_start_is_started_from_its_record(webhoo
 async def test_an_alert_too_old_to_start_ends_refused_and_is_not_open(webhook: Webhook) -> None:
     answer, strat = await _not_started(webhook, max_alert_age_s=1)
     await asyncio.sleep(1.2)
-    assert await _outbox(webhook).sweep() >= 1
+    assert await acted(_outbox(webhook)) >= 1
     (trade,) = await webhook.trades_of(strat)
     assert trade.status == TradeStatus.REFUSED.value
     assert "never started" in (trade.error or "")
@@ -99,7 +99,7 @@ async def test_an_alert_whose_exit_was_recorded_meanwhile_is_never_started(webho
                                prev_market_position="long")
     r = await webhook.post(exit_alert)
     assert r.json()["outcome"] == SignalOutcome.NOTHING_TO_CLOSE.value, r.text
-    assert await _outbox(webhook).sweep() >= 1
+    assert await acted(_outbox(webhook)) >= 1
     (trade,) = await webhook.trades_of(strat)
     assert trade.status == TradeStatus.REFUSED.value
     assert "exit" in (trade.error or "") and "never started" in (trade.error or "")
@@ -121,7 +121,7 @@ async def test_an_alert_not_started_before_a_halt_is_never_started_after_it(
     await RiskBook(webhook.sessionmaker).set_state(
         strategy_scope(strat.name), TradingState.HALTED, actor="test", reason="stop this one")
     workflow_id = f"trade-{strat.name}-{answer['signal_id']}"
-    assert await _outbox(webhook).sweep() >= 1
+    assert await acted(_outbox(webhook)) >= 1
     (trade,) = await webhook.trades_of(strat)
     assert trade.status == TradeStatus.REFUSED.value, trade.error
     assert "never started" in (trade.error or "") and "HALTED" in (trade.error or "")
@@ -188,6 +188,18 @@ async def _stranded(webhook: Webhook) -> tuple[dict, object]:
     return answer, strat
 
 
+async def acted(outbox: Outbox) -> int:
+    """What the first sweep that acts took. A sweep whose look-up at Temporal does not answer
+    within its budget (a loaded machine) leaves the alert to the next one, never ends it
+    blind; 0 when none acted within 10 s."""
+    for _ in range(20):
+        taken = await outbox.sweep()
+        if taken >= 1:
+            return taken
+        await asyncio.sleep(0.5)
+    return 0
+
+
 def _later(seconds: float):  # float-ok: seconds
     return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
 
@@ -207,7 +219,7 @@ async def test_an_alert_whose_process_died_before_its_start_ends_refused_never_t
     assert (await webhook.signal(answer["signal_id"])).outcome == SignalOutcome.ACCEPTED
 
     late = Outbox(webhook.app.state.intake, grace_s=0, now=_later(1 + STRANDED_MARGIN_S + 1))
-    assert await late.sweep() >= 1
+    assert await acted(late) >= 1
     (trade,) = await webhook.trades_of(strat)
     assert trade.status == TradeStatus.REFUSED.value
     assert "never started" in (trade.error or "")
