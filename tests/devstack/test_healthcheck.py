@@ -49,8 +49,16 @@ async def test_the_worker_check_passes_once_a_worker_on_this_host_polls_its_queu
 ) -> None:
     target = temporal_env.client.service_client.config.target_host
     queue = f"devstack-health-{uuid.uuid4().hex}"
-    code, out = await healthcheck("worker", tmp_path, temporal_address=target, task_queue=queue)
-    assert code == 1 and f"no worker in this container polls task queue {queue!r}" in out
+    # On a loaded machine one check can run out of its own 5 s budget, or its process die
+    # (seen once in CI: SIGSEGV while starting), before it answers: Docker asks again at its
+    # next interval, and so does this test, a few times.
+    expected = f"no worker in this container polls task queue {queue!r}"
+    for _ in range(5):
+        code, out = await healthcheck("worker", tmp_path, temporal_address=target,
+                                      task_queue=queue)
+        if code == 1 and expected in out:
+            break
+    assert code == 1 and expected in out, (code, out)
 
     # Unsandboxed: the sandbox would re-import this test module, which reads the file system.
     async with Worker(
