@@ -49,6 +49,7 @@ class Outbox:
         self._state = intake.state
         self._grace = timedelta(seconds=grace_s)
         self._now = now
+        self._stranded_after = 0  # where the next sweep's look for stranded alerts starts
 
     async def run(self) -> None:
         """Sweep every INTERVAL_S for the app's lifetime; a failed sweep is logged, never fatal."""
@@ -63,7 +64,12 @@ class Outbox:
         """Start or end every alert not started; returns how many it took up."""
         async with self._state.sessionmaker() as session:
             waiting = await queries.unstarted(session, self._now() - self._grace, BATCH)
-            stranded = await queries.stranded(session, self._now(), STRANDED_MARGIN_S, BATCH)
+            stranded = await queries.stranded(session, self._now(), STRANDED_MARGIN_S, BATCH,
+                                              after=self._stranded_after)
+        # The next sweep looks past this batch: rows whose workflow does exist (a trade whose
+        # worker is away) are taken up by their workflow, never by this sweep, and would
+        # otherwise keep a truly stranded alert behind them for good.
+        self._stranded_after = stranded[-1].signal_id if len(stranded) == BATCH else 0
         taken = 0
         # Each alert's log lines carry its own ids (logs.bind in carry_out), none of the last.
         for item in waiting:

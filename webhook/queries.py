@@ -480,7 +480,8 @@ class Stranded:
     symbol: str
 
 
-async def stranded(session: AsyncSession, now: datetime, margin_s: int, limit: int) -> list[Stranded]:
+async def stranded(session: AsyncSession, now: datetime, margin_s: int, limit: int,
+                   *, after: int = 0) -> list[Stranded]:
     """Alerts recorded ACCEPTED whose trade is still PENDING although they are older than their
     strategy's max alert age plus `margin_s`: no request can still be starting one (a start is
     given a few seconds), so one whose workflow Temporal does not have was never started (the
@@ -495,6 +496,7 @@ async def stranded(session: AsyncSession, now: datetime, margin_s: int, limit: i
             Signal.outcome == SignalOutcome.ACCEPTED.value,
             Trade.status == TradeStatus.PENDING.value,
             too_old,
+            Signal.id > after,
         )
         .order_by(Signal.id)
         .limit(limit)
