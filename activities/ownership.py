@@ -16,7 +16,8 @@ from trading.types import PositionSide, SignalOutcome, TradeStatus
 
 # An alert the webhook authenticated and accepted. NOT_STARTED is one too: its start was not
 # confirmed (Temporal's answer was lost), and a workflow may be running for it all the same.
-ACCEPTED_ALERT = frozenset({SignalOutcome.ACCEPTED.value, SignalOutcome.NOT_STARTED.value})
+ACCEPTED_ALERT = frozenset({SignalOutcome.ACCEPTED.value, SignalOutcome.NOT_STARTED.value,
+                            SignalOutcome.QUEUED.value})
 
 
 @dataclass(frozen=True, slots=True)

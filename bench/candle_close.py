@@ -64,7 +64,8 @@ def pairs_env(work_dir: Path) -> dict[str, str]:
 
 
 async def _symbols(exchange_url: str) -> list[tuple[str, Decimal, Decimal]]:
-    """SYMBOLS USDT pairs open for trading whose minimum order is well under ALERT_USDT:
+    """SYMBOLS USDT pairs open for trading through the API whose minimum order is well under
+    ALERT_USDT:
     (symbol, minimum quantity, last price), the most liquid-looking first (alphabetical: the
     paper exchange has no volumes worth sorting by)."""
     async with httpx.AsyncClient(base_url=exchange_url, timeout=10.0, trust_env=False) as http:
@@ -75,7 +76,8 @@ async def _symbols(exchange_url: str) -> list[tuple[str, Decimal, Decimal]]:
     out = []
     for p in sorted(pairs, key=lambda p: p["symbol"]):
         symbol = p["symbol"]
-        if not symbol.endswith("USDT") or p.get("symbolStatus", "OPEN") != "OPEN":
+        if (not symbol.endswith("USDT") or p.get("symbolStatus", "OPEN") != "OPEN"
+                or p.get("isApiSupported") is False):  # refused at intake, rightly
             continue
         min_qty = Decimal(str(p["minTradeVolume"]))
         if symbol in price and min_qty * price[symbol] * 4 <= ALERT_USDT:

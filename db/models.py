@@ -168,14 +168,14 @@ class Signal(Base):
     __tablename__ = "signal"
     __table_args__ = (
         CheckConstraint(enum_check("outcome", SignalOutcome), name="outcome"),
-        # PostgreSQL decides duplicates: one accepted signal per (strategy, key). Refused
-        # deliveries are outside the index, so they never block the genuine alert.
+        # PostgreSQL decides duplicates: one accepted (or queued) signal per (strategy, key).
+        # Refused deliveries are outside the index, so they never block the genuine alert.
         Index(
             "uq_signal_accepted_key",
             "strategy_id",
             "dedupe_key",
             unique=True,
-            postgresql_where=text("outcome = 'ACCEPTED'"),
+            postgresql_where=text("outcome IN ('ACCEPTED', 'QUEUED')"),
         ),
     )
 

@@ -171,6 +171,10 @@ class SignalOutcome(StrEnum):
     REFUSED = "REFUSED"
     NOT_STARTED = "NOT_STARTED"
     NOTHING_TO_CLOSE = "NOTHING_TO_CLOSE"
+    # Recorded and answered 202 during a burst, its start queued behind the answer
+    # (webhook/start_queue.py); ACCEPTED once Temporal took it. A queued alert whose process
+    # died is started from its record by the outbox, like a NOT_STARTED one.
+    QUEUED = "QUEUED"
 
 
 class ChaseFallback(StrEnum):

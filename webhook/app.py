@@ -73,6 +73,7 @@ def create_app(settings: Settings, database_url: str | None = None) -> FastAPI:
         finally:
             for task in (sweeping, responding):
                 await stop_task(task)
+            await app.state.intake.starts.aclose()  # what is left stays QUEUED: the outbox's
             await health.close_exchange_probe(app)
             if scraped is not None:
                 await scraped.close()

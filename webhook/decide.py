@@ -18,7 +18,7 @@ from trading.risk import (
     RiskLimits,
 )
 from trading.symbols import resolve_symbol, ticker_candidates
-from trading.types import Intent, SignalOutcome
+from trading.types import Intent
 from webhook import queries, risk_gate, routing
 from webhook.auth import ip_allowed, verify_secret
 from webhook.intent import (
@@ -54,11 +54,13 @@ async def decide(
     limiter: RateLimiter,
     warm_venue: Callable[[str], None] | None = None,
     account_limits: RiskLimits | None = None,
+    queue_start: bool = False,
 ) -> Plan:
     """`warm_venue` (the fast path's hook) gets the symbol of an open or a reverse as soon as
     the alert is authenticated, allowed and resolved, before anything is committed.
     `account_limits`: the account's risk limits (TRADEWIRE_RISK_*), of which intake decides
-    `max_open_trades`."""
+    `max_open_trades`. `queue_start`: a new trade is recorded QUEUED, to be answered before
+    its start (a burst: webhook/start_queue.py)."""
     body, candidates, (strategy, pair) = await _front_door(session, d, raw, key)
     d.body = stored_body(body)
     if not strategy.enabled:
@@ -107,7 +109,7 @@ async def decide(
         strategy.dedupe_window_s,
         d.received_at,
     )
-    if holder is not None and holder.outcome == SignalOutcome.ACCEPTED:
+    if holder is not None and holder.outcome in queries.ANSWERED_ACCEPTED:
         return await routing.duplicate(session, d, strategy, holder)
     if holder is not None and holder.trade_id is None:
         holder = None  # an exit Temporal did not take holds nothing: claim the key afresh
@@ -117,7 +119,8 @@ async def decide(
                                  recorded=holder is not None)
     if d.intent in CLOSES:
         return await routing.close(session, d, strategy, alert, note=note, part=part)
-    return await routing.open_(session, d, strategy, alert, holder, exits)
+    return await routing.open_(session, d, strategy, alert, holder, exits,
+                               queue_start=queue_start)
 
 
 async def _front_door(

@@ -22,6 +22,7 @@ from webhook.deps import AppState
 from webhook.plans import ClosePlan, DuplicatePlan, Plan, Refused, Settled, StartPlan
 from webhook.queries import Delivery
 from webhook.ratelimit import AnonymousLimiter, RateLimiter
+from webhook.start_queue import StartQueue
 from webhook.temporal import (
     ANSWER_BUDGET_S,
     ANSWER_MARGIN_S,
@@ -60,10 +61,18 @@ def eager_now(plan_eager: bool, in_flight: int) -> bool:
     return plan_eager and in_flight <= EAGER_MAX_IN_FLIGHT
 
 
+# While more alerts than this are being handled (a burst), a new open is answered from its
+# durable record and started behind the answer (webhook/start_queue.py): in a 200-alert candle
+# close, waiting for each start left most answers past TradingView's 3 s. One alert at a time
+# is still answered once Temporal took its start, as before.
+QUEUE_AFTER_IN_FLIGHT = EAGER_MAX_IN_FLIGHT
+
+
 class Intake:
     """The alert endpoint's work, one instance per process (it owns the rate limiter)."""
 
-    def __init__(self, state: AppState, key: bytes, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, state: AppState, key: bytes, limiter: RateLimiter | None = None,
+                 *, queue_after: int = QUEUE_AFTER_IN_FLIGHT) -> None:
         self.state = state
         self.key = key
         self.limiter = limiter or RateLimiter()
@@ -76,6 +85,8 @@ class Intake:
             exempt=() if settings.anonymous_limit_tradingview else TRADINGVIEW_IPS,
         )
         self.in_flight = 0  # alerts being handled now
+        self.queue_after = queue_after
+        self.starts = StartQueue(self._start_queued)
 
     def throttled(self, source_ip: str | None) -> Answer | None:
         """429 for an address that has sent too many deliveries without a valid secret, before
@@ -109,6 +120,7 @@ class Intake:
                     plan = await decide(
                         session, d, raw, self.key, self.limiter, self.state.warm_venue,
                         account_limits=self.state.settings.risk_limits,
+                        queue_start=self.in_flight > self.queue_after,
                     )
                 except Refused as refused:
                     if refused.anonymous:
@@ -167,7 +179,12 @@ class Intake:
         return await self._duplicate(plan, deadline)
 
     async def _start(self, plan: StartPlan, deadline: float) -> Answer:  # float-ok: loop time
-        settings = self.state.settings
+        if plan.queued:
+            # Durable already (recorded QUEUED): answered now, started behind the answer.
+            self.starts.submit(plan)
+            log.info("trade #%s recorded; its start is queued: %s", plan.trade_id,
+                     plan.workflow_id)
+            return Answer(202, self._accepted(plan) | {"start": "queued"})
         try:
             await self._start_durably(plan, deadline)
         except TemporalUnavailable as exc:
@@ -187,18 +204,42 @@ class Intake:
                 },
             )
         log.info("trade #%s started: %s", plan.trade_id, plan.workflow_id)
-        return Answer(
-            202,
-            {
-                "outcome": SignalOutcome.ACCEPTED.value,
-                "signal_id": plan.signal_id,
-                "trade_id": plan.trade_id,
-                "workflow_id": plan.workflow_id,
-                "ui_url": ui_url(settings, plan.workflow_id),
-                "intent": plan.input.intent.value,
-                "symbol": plan.input.symbol,
-            },
-        )
+        return Answer(202, self._accepted(plan))
+
+    def _accepted(self, plan: StartPlan) -> dict[str, Any]:
+        return {
+            "outcome": SignalOutcome.ACCEPTED.value,
+            "signal_id": plan.signal_id,
+            "trade_id": plan.trade_id,
+            "workflow_id": plan.workflow_id,
+            "ui_url": ui_url(self.state.settings, plan.workflow_id),
+            "intent": plan.input.intent.value,
+            "symbol": plan.input.symbol,
+        }
+
+    async def _start_queued(self, plan: StartPlan) -> None:
+        """A queued start (StartQueue): ACCEPTED once Temporal took it; NOT_STARTED, for the
+        outbox to start from its record, when it did not."""
+        loop = asyncio.get_running_loop()
+        try:
+            await self._start_durably(plan, loop.time() + ANSWER_BUDGET_S)
+        except TemporalUnavailable as exc:
+            reason = (f"not started: Temporal unavailable ({exc}); the alert is recorded and "
+                      "the outbox starts it under the same workflow id")
+            await self._settle_queued(plan, SignalOutcome.NOT_STARTED, reason)
+            log.warning("queued trade #%s not started: %s", plan.trade_id, exc)
+            return
+        await self._settle_queued(plan, SignalOutcome.ACCEPTED, None)
+        log.info("trade #%s started (queued): %s", plan.trade_id, plan.workflow_id)
+
+    async def _settle_queued(self, plan: StartPlan, outcome: SignalOutcome,
+                             reason: str | None) -> None:
+        try:
+            async with self.state.sessionmaker.begin() as session:
+                await queries.settle_queued(session, plan.signal_id, outcome, reason)
+        except DBAPIError as exc:  # stays QUEUED: the outbox looks at it again
+            log.error("signal #%s not updated: %s", plan.signal_id,
+                      type(exc.orig or exc).__name__)
 
     async def _start_durably(self, plan: StartPlan, deadline: float) -> None:  # float-ok: loop time
         """Start the trade; after a start that timed out, whether its workflow exists decides
@@ -319,6 +360,9 @@ class Intake:
     async def _close_once_started(
         self, workflow_id: str, request: CloseRequest, deadline: float  # float-ok: loop time
     ) -> bool:
+        budget = deadline - asyncio.get_running_loop().time()
+        # Its open may be queued here (a burst): started now, before this exit goes to it.
+        await self.starts.hurry(workflow_id, budget)
         client = await self.state.temporal.try_connect()
         budget = deadline - asyncio.get_running_loop().time()
         if client is None or not await wait_started(client, workflow_id, budget):

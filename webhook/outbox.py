@@ -73,6 +73,8 @@ class Outbox:
         taken = 0
         # Each alert's log lines carry its own ids (logs.bind in carry_out), none of the last.
         for item in waiting:
+            if self._intake.starts.holds(item.signal_id):
+                continue  # queued in this process (a burst): its start is on its way
             with logs.context(signal_id=item.signal_id):
                 taken += await self._take(item)
         for lost in stranded:

@@ -39,6 +39,8 @@ class StartPlan:
     workflow_id: str
     input: TradeInput  # a reverse's input names every trade it closes first
     eager: bool
+    # Recorded QUEUED: answered at once, its start queued behind the answer (a burst).
+    queued: bool = False
 
 
 @dataclass

@@ -31,8 +31,14 @@ EXIT_INTENTS = tuple(
         Intent.REVERSE_TO_SHORT,
     )
 )
-# Outcomes that hold a dedupe key: an accepted alert, or one accepted but not yet started.
-HOLDS_KEY = (SignalOutcome.ACCEPTED.value, SignalOutcome.NOT_STARTED.value)
+# Outcomes that hold a dedupe key: an accepted alert, or one accepted but not yet started
+# (answered 503, or answered 202 with its start queued).
+HOLDS_KEY = (SignalOutcome.ACCEPTED.value, SignalOutcome.NOT_STARTED.value,
+             SignalOutcome.QUEUED.value)
+# Accepted and started, or being started by its own process: a redelivery is a duplicate.
+ANSWERED_ACCEPTED = (SignalOutcome.ACCEPTED.value, SignalOutcome.QUEUED.value)
+# Accepted but not started by a request: the outbox starts them from their record.
+WAITING_START = (SignalOutcome.NOT_STARTED.value, SignalOutcome.QUEUED.value)
 EXIT_RECORDED = (SignalOutcome.ACCEPTED.value, SignalOutcome.NOTHING_TO_CLOSE.value)
 
 
@@ -289,7 +295,8 @@ async def open_trades(
             Trade.symbol == symbol,
             Trade.side == side.value,
             Trade.status.in_(OPEN_STATUSES),
-            func.coalesce(Signal.outcome, SignalOutcome.ACCEPTED.value) == SignalOutcome.ACCEPTED,
+            # A queued open counts: its start is on its way (webhook/start_queue.py).
+            func.coalesce(Signal.outcome, SignalOutcome.ACCEPTED.value).in_(ANSWERED_ACCEPTED),
         )
         .order_by(Trade.id)
     )
@@ -333,7 +340,7 @@ async def claim_key(session: AsyncSession, d: Delivery, reason: str | None = Non
         .values(_signal_values(d, SignalOutcome.ACCEPTED, reason))
         .on_conflict_do_nothing(
             index_elements=["strategy_id", "dedupe_key"],
-            index_where=text("outcome = 'ACCEPTED'"),
+            index_where=text("outcome IN ('ACCEPTED', 'QUEUED')"),
         )
         .returning(Signal.id)
     )
@@ -342,6 +349,18 @@ async def claim_key(session: AsyncSession, d: Delivery, reason: str | None = Non
 
 async def set_signal(session: AsyncSession, signal_id: int, **values: Any) -> None:
     await session.execute(update(Signal).where(Signal.id == signal_id).values(**values))
+
+
+async def settle_queued(session: AsyncSession, signal_id: int, outcome: SignalOutcome,
+                        reason: str | None) -> None:
+    """A queued start's end: ACCEPTED once Temporal took it, NOT_STARTED (for the outbox) when
+    it did not. Only while the row is still QUEUED: a redelivery or the outbox may have settled
+    it meanwhile."""
+    await session.execute(
+        update(Signal)
+        .where(Signal.id == signal_id, Signal.outcome == SignalOutcome.QUEUED.value)
+        .values(outcome=outcome.value, reason=reason)
+    )
 
 
 # One round trip for an accepted open: the ACCEPTED signal (its id drawn first, so that it
@@ -356,7 +375,7 @@ _CLAIM_OPEN = text(
         VALUES ((SELECT id FROM new), :received_at, :strategy_id, :strategy_name, :outcome,
                 NULL, :dedupe_key, :symbol, :intent, :alert_time, :source_ip, :body,
                 :workflow_prefix || (SELECT id FROM new))
-        ON CONFLICT (strategy_id, dedupe_key) WHERE outcome = 'ACCEPTED' DO NOTHING
+        ON CONFLICT (strategy_id, dedupe_key) WHERE outcome IN ('ACCEPTED', 'QUEUED') DO NOTHING
         RETURNING id, workflow_id
     ),
     opened AS (
@@ -391,11 +410,14 @@ async def claim_open(
     leverage: int | None,
     tp_price: Decimal | None,
     sl_price: Decimal | None,
+    outcome: SignalOutcome = SignalOutcome.ACCEPTED,
 ) -> Claimed | None:
     """`claim_key`, then the trade and the signal's workflow id (`workflow_prefix` + signal
-    id), in one statement; None when another accepted signal holds the key (nothing written)."""
+    id), in one statement; None when another accepted signal holds the key (nothing written).
+    `outcome`: ACCEPTED, or QUEUED when the answer goes before the start (a burst)."""
     assert d.intent is not None and d.strategy_id is not None
-    values = _signal_values(d, SignalOutcome.ACCEPTED, None)
+    assert outcome in (SignalOutcome.ACCEPTED, SignalOutcome.QUEUED)
+    values = _signal_values(d, outcome, None)
     del values["reason"]
     row = (
         await session.execute(
@@ -426,12 +448,13 @@ class Unstarted:
 
 
 async def unstarted(session: AsyncSession, received_before: datetime, limit: int) -> list[Unstarted]:
-    """Alerts answered NOT_STARTED whose trade is still PENDING, oldest first."""
+    """Alerts answered NOT_STARTED, or QUEUED (answered 202 before their start), whose trade
+    is still PENDING, oldest first."""
     rows = await session.execute(
         select(Signal.id, Signal.strategy_id, Signal.symbol)
         .join(Trade, Trade.signal_id == Signal.id)
         .where(
-            Signal.outcome == SignalOutcome.NOT_STARTED.value,
+            Signal.outcome.in_(WAITING_START),
             Trade.status == TradeStatus.PENDING.value,
             Signal.received_at < received_before,
         )
@@ -449,7 +472,7 @@ async def unstarted_holder(session: AsyncSession, signal_id: int) -> KeyHolder |
         .join(Trade, Trade.signal_id == Signal.id)
         .where(
             Signal.id == signal_id,
-            Signal.outcome == SignalOutcome.NOT_STARTED.value,
+            Signal.outcome.in_(WAITING_START),
             Trade.status == TradeStatus.PENDING.value,
         )
     )).one_or_none()

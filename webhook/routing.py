@@ -115,6 +115,8 @@ async def open_(
     alert: Alert,
     holder: KeyHolder | None,
     exits: LatestExits,
+    *,
+    queue_start: bool = False,
 ) -> Plan:
     """`exits`: the newest exit times recorded for this strategy and symbol, read under the
     lock (queries.key_holder_and_latest_exit). An open older than an exit is stale; so is one
@@ -153,6 +155,7 @@ async def open_(
         leverage=alert.leverage,
         tp_price=alert.tp,
         sl_price=alert.sl,
+        outcome=SignalOutcome.QUEUED if queue_start else SignalOutcome.ACCEPTED,
     )
     if claimed is None:
         return await duplicate(
@@ -162,7 +165,7 @@ async def open_(
     assert claimed.workflow_id == workflow_id_for(strategy.name, claimed.signal_id)
     accepted = KeyHolder(
         claimed.signal_id,
-        SignalOutcome.ACCEPTED.value,
+        (SignalOutcome.QUEUED if queue_start else SignalOutcome.ACCEPTED).value,
         claimed.workflow_id,
         d.intent.value,
         d.symbol,
@@ -171,7 +174,9 @@ async def open_(
         claimed.trade_id,
         None,
     )
-    return await plan_start(session, strategy, accepted, eager=True, alert=alert)
+    plan = await plan_start(session, strategy, accepted, eager=not queue_start, alert=alert)
+    plan.queued = queue_start
+    return plan
 
 
 async def plan_start(
