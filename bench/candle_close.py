@@ -45,6 +45,7 @@ CLIENT_TIMEOUT_S = 3.0  # TradingView's
 ALERT_USDT = Decimal(50)  # each alert's size_usdt
 RATE_CODES = {10005, 10006}  # BitUnix: too many requests
 FLOOR_RATIO_TARGET = 2  # the last order within 2× the floor's last order
+FLOOR_TRIES = 3
 EXTRA_PAIRS = 8  # the bundled pairs are 17: these, copies of ETHUSDT's rules, make it 25
 
 
@@ -114,7 +115,9 @@ async def _alerts(stack: Stack, limits: BenchLimits, run: str
     try:
         acks = await _fire(poster, bodies)
         ok = [a for a in acks if a.status == 202 and "workflow_id" in a.body]
-        log = await burst._drain(admin, since, len(ok))
+        # Every alert must trade, answered in time or not (TradingView has given up on the
+        # latter, the trader's position has not): wait for all of them, not only the 202s.
+        log = await burst._drain(admin, since, ALERTS)
     finally:
         await poster.aclose()
         await admin.aclose()
@@ -139,7 +142,15 @@ async def _floor(endpoint: ExchangeEndpoint) -> float:  # float-ok: seconds
                                "orderType": "MARKET", "clientId": f"floor{run}{k}"},
                               separators=(",", ":"))
             sent = time.time_ns()
-            await http.post(PLACE_ORDER, content=body, headers=signed(endpoint, body))
+            for attempt in range(FLOOR_TRIES):
+                try:
+                    await http.post(PLACE_ORDER, content=body, headers=signed(endpoint, body))
+                    break
+                except httpx.TransportError:
+                    # A connection the loaded exchange reset: sent again, as any client
+                    # would (its time counts); the exchange refuses a second clientId.
+                    if attempt == FLOOR_TRIES - 1:
+                        raise
             return sent
 
         sent = await asyncio.gather(*(one(k, k * SPREAD_S / ALERTS) for k in range(ALERTS)))
