@@ -26,6 +26,11 @@ PAPER_API_KEY = "paper-api-key"
 PAPER_API_SECRET = "paper-api-secret"
 
 
+def fast_path_queue(task_queue: str) -> str:
+    """The fast path's task queue beside `task_queue` (Settings.fast_path_task_queue)."""
+    return f"{task_queue}-fast-path"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRADEWIRE_",
@@ -265,6 +270,13 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"{_reach(self.temporal_host)}:{self.temporal_port}"
+
+    @property
+    def fast_path_task_queue(self) -> str:
+        """Where the webhook's eager starts go: only trades it started itself reach its small
+        worker, never the rest of a burst (the worker polls this queue too:
+        docs/design.md#the-fast-path)."""
+        return fast_path_queue(self.task_queue)
 
     @property
     def temporal_ui_base(self) -> str:

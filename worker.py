@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -59,7 +59,7 @@ from activities.watcher import FillWindow, WatcherActivities
 from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
-from settings import Settings
+from settings import Settings, fast_path_queue
 from wiring import exchange_client, notify_sender
 from workflows.converter import connect
 from workflows.pairs_sync import PairsSyncWorkflow, pairs_schedule_id
@@ -198,10 +198,11 @@ def build_worker(
     if fast_path:
         return Worker(
             client,
-            task_queue=queue,
-            # The watcher and the pair sync share the task queue: any worker polling it must
-            # know their workflows (their activities run on the main worker).
-            workflows=WORKFLOWS,
+            # Its own queue: only the trades this process starts eagerly come here, never the
+            # rest of a burst (the main worker polls it too, for their activities and for
+            # their later tasks once this process's small cache lets them go).
+            task_queue=fast_path_queue(queue),
+            workflows=[TradeWorkflow],
             workflow_runner=WORKFLOW_RUNNER,
             activities=[every[name] for name in FAST_PATH_ACTIVITIES],
             no_remote_activities=True,
@@ -224,6 +225,19 @@ def build_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         interceptors=[ActivityLogContext()],
     )
+
+
+@contextlib.asynccontextmanager
+async def main_workers(client: Client, settings: Settings, deps: Deps, *,
+                       task_queue: str | None = None) -> AsyncIterator[None]:
+    """What `tradewire worker` runs: the full worker on the task queue, and one on the fast
+    path's queue beside it, for the trades a webhook started eagerly (their activities, and
+    their workflow tasks once the webhook's small cache lets them go:
+    docs/design.md#the-fast-path)."""
+    queue = task_queue or settings.task_queue
+    async with (build_worker(client, settings, deps, task_queue=queue),
+                build_worker(client, settings, deps, task_queue=fast_path_queue(queue))):
+        yield
 
 
 async def start_watcher(client: Client, settings: Settings, *, task_queue: str | None = None) -> str:
@@ -331,7 +345,6 @@ async def serve(settings: Settings) -> None:
     engine = database_engine(settings)
     exchange = exchange_client(settings)
     deps = Deps(exchange=exchange, sessionmaker=make_sessionmaker(engine), temporal=client)
-    worker = build_worker(client, settings, deps)
     scraped = await metrics.serve(settings, deps.sessionmaker, offset=1, name="worker")
     # No task is taken before the books have been held against the exchange once.
     await startup_round(deps, settings)
@@ -344,7 +357,7 @@ async def serve(settings: Settings) -> None:
     sender = asyncio.create_task(notify_sender(settings, deps.sessionmaker).run(
         float(settings.notify_interval_s)))  # float-ok: seconds
     try:
-        async with worker:
+        async with main_workers(client, settings, deps):
             await start_watcher(client, settings)
             try:
                 await ensure_pairs_schedule(client, settings)
@@ -354,8 +367,8 @@ async def serve(settings: Settings) -> None:
                 # rejected. The next start tries again.
                 log.error("the pair-sync schedule could not be created or updated (%s); pairs "
                           "are not re-synced on a schedule until the worker starts again", exc)
-            log.info("worker polling task queue %r on %s", settings.task_queue,
-                     settings.temporal_target)
+            log.info("worker polling task queues %r and %r on %s", settings.task_queue,
+                     settings.fast_path_task_queue, settings.temporal_target)
             await stop.wait()
             log.info("stopping: finishing the tasks in hand")
     finally:

@@ -114,7 +114,6 @@ async def _alerts(stack: Stack, limits: BenchLimits, run: str
     since = time.time_ns()
     try:
         acks = await _fire(poster, bodies)
-        ok = [a for a in acks if a.status == 202 and "workflow_id" in a.body]
         # Every alert must trade, answered in time or not (TradingView has given up on the
         # latter, the trader's position has not): wait for all of them, not only the 202s.
         log = await burst._drain(admin, since, ALERTS)

@@ -88,6 +88,10 @@ class Intake:
         self.queue_after = queue_after
         self.starts = StartQueue(self._start_queued)
 
+    def bursting(self) -> bool:
+        """More alerts in hand than one at a time: answers first (StartQueue)."""
+        return self.in_flight > self.queue_after
+
     def throttled(self, source_ip: str | None) -> Answer | None:
         """429 for an address that has sent too many deliveries without a valid secret, before
         anything else is done for it (its body is not even read); None to go on."""
@@ -105,10 +109,12 @@ class Intake:
 
     async def handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
         self.in_flight += 1
+        self.starts.busy(self.bursting())
         try:
             return await self._handle(raw, source_ip, received_at)
         finally:
             self.in_flight -= 1
+            self.starts.busy(self.bursting())
 
     async def _handle(self, raw: bytes, source_ip: str | None, received_at: datetime) -> Answer:
         d = Delivery(received_at=received_at, source_ip=source_ip)
@@ -120,7 +126,7 @@ class Intake:
                     plan = await decide(
                         session, d, raw, self.key, self.limiter, self.state.warm_venue,
                         account_limits=self.state.settings.risk_limits,
-                        queue_start=self.in_flight > self.queue_after,
+                        queue_start=self.bursting(),
                     )
                 except Refused as refused:
                     if refused.anonymous:

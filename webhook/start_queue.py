@@ -2,8 +2,8 @@
 same second) Temporal's start is what is slow: waiting for 200 of them before answering left
 TradingView's 3 s behind. While more alerts are in hand than intake.QUEUE_AFTER_IN_FLIGHT, an
 open is recorded QUEUED (durable: its row and its trade's, in the same transaction as ever), is
-answered 202 at once, and its workflow is started here, a few at a time
-(docs/design.md#starts-queued-behind-the-answer).
+answered 202 at once, and its workflow is started here, a few at a time, once the answers owed
+have gone out (at most HOLD_WHILE_BUSY_S later) (docs/design.md#starts-queued-behind-the-answer).
 
 What this keeps:
 - Dedupe: the workflow id is the alert's, and a QUEUED row holds its key like an ACCEPTED one.
@@ -27,6 +27,9 @@ log = logging.getLogger("webhook")
 # Starts in flight at once: enough to keep Temporal busy, few enough that it still answers the
 # requests that are not starts (and the next alerts' own work) while the queue drains.
 CONCURRENT_STARTS = 8
+# While the intake still has a burst in hand, a queued start waits (at most this long): each start
+# sets the worker and Temporal to work on its trade, CPU the answers still owed need more.
+HOLD_WHILE_BUSY_S = 1.0  # float-ok: seconds
 DRAIN_S = 5.0  # float-ok: seconds a stopping webhook gives its queued starts
 
 
@@ -42,8 +45,12 @@ class StartQueue:
     Temporal: it records NOT_STARTED instead)."""
 
     def __init__(self, start: Callable[[StartPlan], Awaitable[None]], *,
-                 concurrency: int = CONCURRENT_STARTS) -> None:
+                 concurrency: int = CONCURRENT_STARTS,
+                 hold_s: float = HOLD_WHILE_BUSY_S) -> None:  # float-ok: seconds
         self._start = start
+        self._hold_s = hold_s
+        self._calm = asyncio.Event()  # set: no burst in hand (the intake says: `busy`)
+        self._calm.set()
         self._slots = asyncio.Semaphore(concurrency)
         self._queued: dict[str, _Queued] = {}  # by workflow id
         self._last: dict[tuple[str, str], asyncio.Task[None]] = {}  # by (strategy, symbol)
@@ -79,6 +86,19 @@ class StartQueue:
             return False
         return True
 
+    def busy(self, bursting: bool) -> None:
+        """The intake, as its alerts in hand change: whether answers are still owed."""
+        if bursting:
+            self._calm.clear()
+        else:
+            self._calm.set()
+
+    async def _answers_first(self) -> None:
+        try:
+            await asyncio.wait_for(self._calm.wait(), self._hold_s)
+        except TimeoutError:
+            pass  # a burst that lasts: starts go on anyway, or trades would wait for its end
+
     async def aclose(self, drain_s: float = DRAIN_S) -> None:  # float-ok: seconds
         """At shutdown: the queue gets `drain_s` to finish; starts not made by then stay QUEUED
         in the database, for the outbox (of the next process) to start from their record."""
@@ -96,6 +116,7 @@ class StartQueue:
         try:
             if before is not None:
                 await asyncio.wait([before])  # whatever became of it: its turn has passed
+            await self._answers_first()
             async with self._slots:
                 await self._start(plan)
         except Exception:  # noqa: BLE001 - the row stays QUEUED: the outbox starts it

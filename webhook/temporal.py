@@ -84,7 +84,10 @@ async def start_trade(
                 TradeMessages.WORKFLOW,
                 inp,
                 id=workflow_id,
-                task_queue=settings.task_queue,
+                # An eager start goes to the fast path's own queue: the webhook's small worker
+                # polls that one only, so it never takes up trades it did not start.
+                task_queue=(settings.fast_path_task_queue if eager and settings.fast_path
+                            else settings.task_queue),
                 id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE if resuming
                                  else WorkflowIDReusePolicy.REJECT_DUPLICATE),
                 search_attributes=attributes,

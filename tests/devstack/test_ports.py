@@ -57,7 +57,8 @@ def test_one_port_claimed_twice_is_reported_once_naming_both_settings() -> None:
 
 def test_up_with_a_busy_port_prints_one_line_per_port_and_starts_nothing(tmp_path) -> None:
     state = tmp_path / "state"
-    temporal, ui, exchange = free_ports(3)
+    # Every other port free, the dashboard's too (another stack on this machine may hold 8300).
+    temporal, ui, exchange, dashboard = free_ports(4)
     out = io.StringIO()
     with listening() as web:
         settings = Settings(
@@ -67,6 +68,7 @@ def test_up_with_a_busy_port_prints_one_line_per_port_and_starts_nothing(tmp_pat
             temporal_port=temporal,
             temporal_ui_port=ui,
             exchange_port=exchange,
+            ui_port=dashboard,
         )
         code = run_up(settings, console=Console(stream=out))
     assert code == 2

@@ -28,7 +28,7 @@ from webhook import strategies
 from webhook.app import create_app
 from webhook.outbox import Outbox
 from wiring import exchange_client
-from worker import Deps, build_worker
+from worker import Deps, main_workers
 from workflows import search_attributes as sa
 from workflows.contract import TradeResult
 from workflows.messages import CancelRequest
@@ -83,7 +83,7 @@ async def trading(
     deps = Deps(exchange=exchange, sessionmaker=sessionmaker, temporal=temporal_client)
     app = create_app(settings, database_url=db_url)
     try:
-        async with build_worker(temporal_client, settings, deps), app.router.lifespan_context(app):
+        async with main_workers(temporal_client, settings, deps), app.router.lifespan_context(app):
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://tw"
             ) as http:

@@ -226,3 +226,26 @@ async def test_the_queue_starts_a_bounded_number_at_once() -> None:
     await queue.aclose(drain_s=30)
     assert len(rec.ended) == 20
     assert rec.most == 3
+
+
+async def test_starts_wait_while_answers_are_still_owed() -> None:
+    rec = _Recorder()
+    queue = StartQueue(rec.start({}), hold_s=60)
+    queue.busy(True)  # the intake has a burst in hand
+    queue.submit(_plan("w1", "s", "BTCUSDT"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.1)
+    assert rec.began == []
+    queue.busy(False)  # every answer is out
+    await queue.aclose(drain_s=10)
+    assert rec.ended == ["w1"]
+
+
+async def test_a_burst_that_lasts_holds_starts_back_only_so_long() -> None:
+    rec = _Recorder()
+    queue = StartQueue(rec.start({}), hold_s=0.05)
+    queue.busy(True)  # and it never ends
+    queue.submit(_plan("w1", "s", "BTCUSDT"))
+    await queue.aclose(drain_s=10)
+    assert rec.ended == ["w1"]

@@ -101,8 +101,9 @@ class Harness:
             trade_id = row.id
         inp = TradeInput(trade_id=trade_id, strategy=strat, symbol=symbol, intent=intent,
                          entry_type=entry_type, received_at=datetime.now(UTC), **fields)
+        options = {"task_queue": self.task_queue, **(start or {})}  # start may name another
         handle = await self.client.start_workflow(
-            TradeWorkflow.run, inp, id=wid, task_queue=self.task_queue,
+            TradeWorkflow.run, inp, id=wid,
             search_attributes=TypedSearchAttributes([
                 SearchAttributePair(sa.SYMBOL, symbol),
                 SearchAttributePair(sa.SIDE, side.value),
@@ -110,7 +111,7 @@ class Harness:
                 SearchAttributePair(sa.TRADE_STATUS, TradeStatus.PENDING.value),
             ]),
             static_summary=static_summary(inp),
-            **(start or {}),
+            **options,
         )
         self.started.append(handle)
         return handle

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from temporalio.worker import Worker
+
+from settings import fast_path_queue
 from tests.workflows.harness import Harness
 from trading.types import TradeStatus
 from worker import FAST_PATH_ACTIVITIES, FAST_PATH_IDENTITY_SUFFIX, Deps, build_worker
@@ -24,12 +27,14 @@ async def test_eager_start_places_the_first_order_from_local_activities(harness:
     fast = build_worker(webhook_client, h.settings, deps, task_queue=h.task_queue, fast_path=True)
     config = fast.config()
     assert config["no_remote_activities"] is True
+    assert config["task_queue"] == fast_path_queue(h.task_queue)
     assert sorted(a.__name__ for a in config["activities"]) == sorted(FAST_PATH_ACTIVITIES)
-    async with fast:
+    async with fast, _main_on_fast_queue(h):
         await h.paper.admin.set_price(BTC, "95000")
         h.client = webhook_client
         handle = await h.trade(sizing=Sizing(size=Decimal("0.01")), sl=Decimal("90000"),
-                               start={"request_eager_start": True})
+                               start={"request_eager_start": True,
+                                      "task_queue": fast_path_queue(h.task_queue)})
         await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
                             and s.protection.order_id is not None, "tracking")
     events = (await handle.fetch_history()).events
@@ -50,3 +55,34 @@ async def test_eager_start_places_the_first_order_from_local_activities(harness:
     assert first_task.workflow_task_completed_event_attributes.identity.endswith(
         FAST_PATH_IDENTITY_SUFFIX)
     assert getattr(handle, "__temporal_eagerly_started") is True
+
+
+def _main_on_fast_queue(h: Harness) -> Worker:
+    """What the main worker process runs beside its own queue: a full worker on the fast
+    path's, for the eager trades' activities and later tasks (worker.serve)."""
+    deps = Deps(exchange=h.exchange, sessionmaker=h.sessionmaker, temporal=h.client)
+    return build_worker(h.client, h.settings, deps, task_queue=fast_path_queue(h.task_queue))
+
+
+async def test_the_fast_path_worker_never_takes_up_a_trade_it_did_not_start(
+    harness: Harness,
+) -> None:
+    """A burst's trades start without eagerness, on the main queue: none of their work may
+    land in the webhook process, which must spend itself on answering (it polled the main
+    queue before, and ran whichever trades' first tasks and local activities it drew)."""
+    h = harness
+    webhook_client = await connect(h.client.service_client.config.target_host, "default")
+    deps = Deps(exchange=h.exchange, sessionmaker=h.sessionmaker, temporal=webhook_client)
+    fast = build_worker(webhook_client, h.settings, deps, task_queue=h.task_queue, fast_path=True)
+    async with fast:
+        await h.paper.admin.set_price(BTC, "95000")
+        handles = [await h.trade(sizing=Sizing(size=Decimal("0.01")), sl=Decimal("90000"))
+                   for _ in range(6)]
+        for handle in handles:
+            await h.until_state(handle, lambda s: s.status is TradeStatus.TRACKING
+                                and s.protection.order_id is not None, "tracking")
+    for handle in handles:
+        events = (await handle.fetch_history()).events
+        identities = {e.workflow_task_completed_event_attributes.identity for e in events
+                      if e.HasField("workflow_task_completed_event_attributes")}
+        assert identities and not any(i.endswith(FAST_PATH_IDENTITY_SUFFIX) for i in identities)
