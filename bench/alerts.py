@@ -83,7 +83,10 @@ class Ack:
 
 class AlertPoster:
     def __init__(self, webhook_url: str, *, connections: int = 16,
-                 timeout_s: float = 60.0) -> None:  # float-ok: seconds
+                 timeout_s: float = 60.0, whole: bool = False) -> None:  # float-ok: seconds
+        # `whole`: `timeout_s` bounds the whole request, as TradingView's 3 s does (httpx's
+        # own timeout bounds each phase, connect, write and read, on its own).
+        self._whole = timeout_s if whole else None
         self._http = httpx.AsyncClient(
             base_url=webhook_url, timeout=timeout_s, trust_env=False,
             limits=httpx.Limits(max_connections=connections,
@@ -99,8 +102,9 @@ class AlertPoster:
         sent_ns = time.time_ns()
         t0 = time.perf_counter_ns()
         try:
-            response = await self._http.post(WEBHOOK_PATH, content=content, headers=headers)
-        except httpx.HTTPError as exc:
+            response = await asyncio.wait_for(
+                self._http.post(WEBHOOK_PATH, content=content, headers=headers), self._whole)
+        except (httpx.HTTPError, TimeoutError) as exc:
             # No answer at all (connection refused, reset, timeout): status 0 in the report.
             ack_ms = (time.perf_counter_ns() - t0) / 1e6
             return Ack(0, {"transport_error": type(exc).__name__}, sent_ns, ack_ms)

@@ -110,7 +110,8 @@ async def _alerts(stack: Stack, limits: BenchLimits, run: str
         body["size_usdt"] = str(ALERT_USDT)
         bodies.append(body)
     admin = PaperAdmin(stack.exchange_url)
-    poster = AlertPoster(stack.webhook_url, connections=ALERTS, timeout_s=CLIENT_TIMEOUT_S)
+    poster = AlertPoster(stack.webhook_url, connections=ALERTS, timeout_s=CLIENT_TIMEOUT_S,
+                         whole=True)
     since = time.time_ns()
     try:
         acks = await _fire(poster, bodies)

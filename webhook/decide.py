@@ -94,7 +94,9 @@ async def decide(
     _check_age(alert, d.received_at, strategy.max_alert_age_s)
     _check_risk_stop(d.intent, alert, strategy)
     d.symbol = await _resolve(session, alert.ticker, d.intent, (candidates, pair))
-    if warm_venue is not None and d.intent not in CLOSES:
+    if warm_venue is not None and d.intent not in CLOSES and not queue_start:
+        # Not for a queued start (a burst): it is not started here, so nothing here would use
+        # the reads, and they cost the answers still owed (8% of the webhook's CPU in a burst).
         _warm(warm_venue, d.symbol)
     key_text, windowed = dedupe_key(alert, body)
     d.dedupe_key = f"{key_text}:{uuid4().hex[:12]}" if windowed else key_text

@@ -3,7 +3,7 @@ same second) Temporal's start is what is slow: waiting for 200 of them before an
 TradingView's 3 s behind. While more alerts are in hand than intake.QUEUE_AFTER_IN_FLIGHT, an
 open is recorded QUEUED (durable: its row and its trade's, in the same transaction as ever), is
 answered 202 at once, and its workflow is started here, a few at a time, once the answers owed
-have gone out (at most HOLD_WHILE_BUSY_S later) (docs/design.md#starts-queued-behind-the-answer).
+have gone out (at most 3 s later: HOLD_WHILE_BUSY_S) (docs/design.md#starts-queued-behind-the-answer).
 
 What this keeps:
 - Dedupe: the workflow id is the alert's, and a QUEUED row holds its key like an ACCEPTED one.
@@ -27,9 +27,11 @@ log = logging.getLogger("webhook")
 # Starts in flight at once: enough to keep Temporal busy, few enough that it still answers the
 # requests that are not starts (and the next alerts' own work) while the queue drains.
 CONCURRENT_STARTS = 8
-# While the intake still has a burst in hand, a queued start waits (at most this long): each start
-# sets the worker and Temporal to work on its trade, CPU the answers still owed need more.
-HOLD_WHILE_BUSY_S = 1.0  # float-ok: seconds
+# While the intake still has a burst in hand, a queued start waits, at most TradingView's 3 s:
+# each start sets the worker and Temporal to work on its trade, and on two cores that CPU is
+# what the answers still owed were waiting for (measured: the webhook needs ~12 ms of CPU per
+# alert, a trade ~110 ms across the worker and Temporal).
+HOLD_WHILE_BUSY_S = 3.0  # float-ok: seconds
 DRAIN_S = 5.0  # float-ok: seconds a stopping webhook gives its queued starts
 
 

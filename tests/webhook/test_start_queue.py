@@ -249,3 +249,15 @@ async def test_a_burst_that_lasts_holds_starts_back_only_so_long() -> None:
     queue.submit(_plan("w1", "s", "BTCUSDT"))
     await queue.aclose(drain_s=10)
     assert rec.ended == ["w1"]
+
+
+async def test_a_queued_open_warms_nothing_here(webhook: Webhook) -> None:
+    """The venue warm-up serves a start made here; a queued one is started by the worker, so
+    the reads would only cost the answers still owed in the burst."""
+    calls: list[str] = []
+    webhook.app.state.tw.warm_venue = calls.append
+    _every_open_queued(webhook)
+    strat = await webhook.add_strategy()
+    r = await webhook.post(webhook.alert(strat))
+    assert r.status_code == 202 and r.json()["start"] == "queued", r.text
+    assert calls == []
