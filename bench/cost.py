@@ -38,7 +38,7 @@ from bench import profile
 from bench.alerts import AlertPoster, BenchFailure, accepted, add_strategy, close_body, open_body
 from bench.burst import SIZES
 from bench.limits import BenchLimits
-from bench.memory import _children, _cmdline, stack_processes
+from bench.memory import _children, _cmdline, snapshot, stack_processes
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row
 from bench.stack import Stack, full_stack
@@ -49,6 +49,7 @@ DEFAULT_N = 200
 QUICK_N = 30
 WARMUP = 5
 IDLE_S = 5.0  # the stack's background CPU before the series, per second
+STATS_FLUSH_S = 1.5  # PostgreSQL's activity counters reach pg_stat_database within ~1 s
 SETTLE_TIMEOUT_S = 10.0
 POLL_S = 0.01
 HISTORIES = 3  # trades whose Temporal history is read
@@ -165,6 +166,7 @@ def history_counts(event_types: list[str]) -> dict[str, int]:
 async def _histories(stack: Stack, workflow_ids: list[str]) -> dict[str, Any]:
     from temporalio.api.enums.v1 import EventType
 
+    from worker import FAST_PATH_IDENTITY_SUFFIX
     from workflows.converter import connect
 
     client = await connect(stack.temporal_target,
@@ -174,7 +176,15 @@ async def _histories(stack: Stack, workflow_ids: list[str]) -> dict[str, Any]:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         types = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
                  for e in history.events]
-        out[workflow_id] = history_counts(types) | {"sequence": types}
+        # Which worker ran each workflow task: the webhook's (eager start, "-fast-path") or
+        # the main worker; a task on a worker without the run cached replays the history.
+        ran_by = Counter(
+            "webhook" if e.workflow_task_started_event_attributes.identity.endswith(
+                FAST_PATH_IDENTITY_SUFFIX) else "worker"
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+        out[workflow_id] = history_counts(types) | {"tasks_by_worker": dict(ran_by),
+                                                    "sequence": types}
     return out
 
 
@@ -186,6 +196,7 @@ class StatusPoll:
         self._engine = make_engine(database_url(stack), pool_size=1)
         self._conn: Any = None
         self.backend_pid: int | None = None
+        self.polls = 0  # each a transaction of the bench's own, subtracted from the count
 
     async def __aenter__(self) -> StatusPoll:
         self._conn = await self._engine.connect()
@@ -198,6 +209,16 @@ class StatusPoll:
         await self._conn.close()
         await self._engine.dispose()
 
+    async def transactions(self) -> int:
+        """Transactions the database has counted (committed and rolled back), less the
+        bench's own polls. PostgreSQL flushes a backend's counts within a second or so."""
+        count = int((await self._conn.execute(text(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"))).scalar_one())
+        await self._conn.rollback()
+        self.polls += 1
+        return count - self.polls
+
     async def until_settled(self, trade_id: int) -> str:
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while True:
@@ -205,6 +226,7 @@ class StatusPoll:
                 text("SELECT status FROM trade WHERE id = :id"), {"id": trade_id}
             )).scalar_one_or_none()
             await self._conn.rollback()  # a fresh snapshot for the next poll
+            self.polls += 1
             if status is not None and status not in UNSETTLED:
                 return str(status)
             if time.monotonic() > deadline:
@@ -264,6 +286,8 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
             idle0, t_idle = cpu_ticks(roots), time.monotonic()
             await asyncio.sleep(IDLE_S)
             idle1, idle_s = cpu_ticks(roots), time.monotonic() - t_idle
+            xacts0 = await poll.transactions()
+            rss_before = snapshot(stack)
             async with _maybe_profiled(stack, profile_dir) as files:
                 since = time.time_ns()
                 before, t0 = cpu_ticks(roots), time.monotonic()
@@ -271,6 +295,9 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
                     workflow_ids.append(await one(k))
                 after, window_s = cpu_ticks(roots), time.monotonic() - t0
                 until = time.time_ns()
+            rss_after = snapshot(stack)
+            await asyncio.sleep(STATS_FLUSH_S)
+            xacts = await poll.transactions() - xacts0
         log = [e for e in await admin.requests(since_ns=since) if e["t_ns"] < until]
         histories = await _histories(stack, workflow_ids[:HISTORIES])
         for symbol in symbols:
@@ -283,7 +310,12 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
     idle_ms_per_s = {role: round((idle1[role] - idle0.get(role, 0)) * 1000 / TICKS_PER_S
                                  / idle_s, 2) for role in idle1}
     requests = Counter(e["path"].removeprefix("/api/v1/futures/") for e in log)
+    memory = {"rss_mib_before": rss_before, "rss_mib_after": rss_after,
+              "kib_per_open_trade": {role: round((rss_after[role] - rss_before[role]) * 1024
+                                                 / trades, 1)
+                                     for role in rss_after if role in rss_before}}
     return outcome(per_trade, idle_ms_per_s, window_s=window_s, trades=trades,
+                   db_transactions=round(xacts / trades, 2), memory=memory,
                    statuses=dict(statuses), histories=histories,
                    requests={p: round(n / trades, 2) for p, n in requests.most_common()},
                    closed=closed, profiles={role: profile.summarize(path)
@@ -302,7 +334,9 @@ async def _wait_closed(stack: Stack, name: str, count: int) -> dict[str, int]:
 def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
             window_s: float, trades: int, statuses: dict[str, int],  # float-ok: seconds
             histories: dict[str, Any], requests: dict[str, float],
-            closed: dict[str, int], profiles: dict[str, Any]) -> Outcome:
+            closed: dict[str, int], profiles: dict[str, Any],
+            db_transactions: float | None = None,  # float-ok: a count per trade
+            memory: dict[str, Any] | None = None) -> Outcome:
     total = per_trade["total"]
     processes = {role: ms for role, ms in per_trade.items() if role != "total"}
     first = next(iter(histories.values()), {})
@@ -314,6 +348,7 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
         Row("workflow tasks / history events per trade (its workflow, once TRACKING)",
             f"{first.get('workflow_tasks', '–')} / {first.get('events', '–')}"),
         Row("exchange requests per trade", f"{sum(requests.values()):.2f}"),
+        Row("PostgreSQL transactions per trade", f"{db_transactions}"),
     ]
     not_tracking = {s: n for s, n in statuses.items() if s != "TRACKING"}
     notes = [
@@ -326,6 +361,10 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
         "backend) minus the bench's own polling backend; `tradewire up` = its own time only",
         f"idle background before the series (ms of CPU per second, over {IDLE_S:g} s): "
         + ", ".join(f"{r} {v:g}" for r, v in idle_ms_per_s.items()),
+        "PostgreSQL transactions: pg_stat_database's commits and rollbacks over the window "
+        f"(read {STATS_FLUSH_S:g} s after it, so counters are flushed), less the bench's polls",
+        "memory: RSS (MiB) of each process before and after the window; the difference per "
+        "trade is the cost of one more open (tracked) trade",
     ]
     if not_tracking:
         notes.append(f"trades not TRACKING within {SETTLE_TIMEOUT_S:g} s: {not_tracking}")
@@ -338,6 +377,7 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
             "cpu_ms_per_trade": total, "per_process_ms": processes,
             "idle_cpu_ms_per_s": idle_ms_per_s, "statuses": statuses,
             "workflow_history": histories, "exchange_requests_per_trade": requests,
+            "db_transactions_per_trade": db_transactions, "memory": memory or {},
             "after_closing": closed, "profile": profiles,
         },
         notes=notes,
