@@ -176,6 +176,9 @@ async def _histories(stack: Stack, workflow_ids: list[str]) -> dict[str, Any]:
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         types = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
                  for e in history.events]
+        activities = [e.activity_task_scheduled_event_attributes.activity_type.name
+                      for e in history.events
+                      if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
         # Which worker ran each workflow task: the webhook's (eager start, "-fast-path") or
         # the main worker; a task on a worker without the run cached replays the history.
         ran_by = Counter(
@@ -184,6 +187,7 @@ async def _histories(stack: Stack, workflow_ids: list[str]) -> dict[str, Any]:
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
         out[workflow_id] = history_counts(types) | {"tasks_by_worker": dict(ran_by),
+                                                    "activity_types": activities,
                                                     "sequence": types}
     return out
 
