@@ -143,6 +143,14 @@ def per_trade_ms(before: dict[str, int], after: dict[str, int], trades: int
     return out
 
 
+def background_ms_per_trade(idle_ms_per_s: dict[str, float], window_s: float,  # float-ok: s
+                            trades: int) -> float:  # float-ok: milliseconds
+    """What the stack would have spent anyway over the window, per trade: its idle CPU rate
+    (every process, measured before the series) × the window's length. The series' wall time
+    varies with the machine's load; this part of the total varies with it."""
+    return round(sum(idle_ms_per_s.values()) * window_s / trades, 2)
+
+
 def postmaster_pid(state_dir: Path) -> int | None:
     """The embedded PostgreSQL's postmaster, from the first line of postmaster.pid."""
     for found in sorted(state_dir.rglob("postmaster.pid")):
@@ -313,6 +321,7 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
     per_trade = per_trade_ms(before, after, trades)
     idle_ms_per_s = {role: round((idle1[role] - idle0.get(role, 0)) * 1000 / TICKS_PER_S
                                  / idle_s, 2) for role in idle1}
+    background = background_ms_per_trade(idle_ms_per_s, window_s, trades)
     requests = Counter(e["path"].removeprefix("/api/v1/futures/") for e in log)
     memory = {"rss_mib_before": rss_before, "rss_mib_after": rss_after,
               "kib_per_open_trade": {role: round((rss_after[role] - rss_before[role]) * 1024
@@ -320,6 +329,7 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
                                      for role in rss_after if role in rss_before}}
     return outcome(per_trade, idle_ms_per_s, window_s=window_s, trades=trades,
                    db_transactions=round(xacts / trades, 2), memory=memory,
+                   background_ms=background,
                    statuses=dict(statuses), histories=histories,
                    requests={p: round(n / trades, 2) for p, n in requests.most_common()},
                    closed=closed, profiles={role: profile.summarize(path)
@@ -340,13 +350,16 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
             histories: dict[str, Any], requests: dict[str, float],
             closed: dict[str, int], profiles: dict[str, Any],
             db_transactions: float | None = None,  # float-ok: a count per trade
-            memory: dict[str, Any] | None = None) -> Outcome:
+            memory: dict[str, Any] | None = None,
+            background_ms: float | None = None) -> Outcome:  # float-ok: milliseconds
     total = per_trade["total"]
     processes = {role: ms for role, ms in per_trade.items() if role != "total"}
     first = next(iter(histories.values()), {})
     rows = [
         Row(f"CPU per trade, all processes ({trades} sequential market trades, alert → TRACKING)",
             f"{total:.1f} ms", f"≤ {TARGET_MS:g} ms", "met" if total <= TARGET_MS else "MISSED"),
+        Row("of which the idle background (its rate before the series × the window's time)",
+            f"{background_ms:.1f} ms" if background_ms is not None else "–"),
         Row("CPU per trade by process", ", ".join(
             f"{role} {ms:.1f}" for role, ms in sorted(processes.items(), key=lambda x: -x[1]))),
         Row("workflow tasks / history events per trade (its workflow, once TRACKING)",
@@ -354,6 +367,9 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
         Row("exchange requests per trade", f"{sum(requests.values()):.2f}"),
         Row("PostgreSQL transactions per trade", f"{db_transactions}"),
     ]
+    if memory and "worker" in memory.get("kib_per_open_trade", {}):
+        rows.append(Row("worker RSS per open trade (over the window)",
+                        f"{memory['kib_per_open_trade']['worker']:+.1f} KiB"))
     not_tracking = {s: n for s, n in statuses.items() if s != "TRACKING"}
     notes = [
         f"{trades} open alerts (market, the minimum-ish sizes of bench/burst.py over "
@@ -379,6 +395,9 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
         details={
             "trades": trades, "window_s": round(window_s, 2),
             "cpu_ms_per_trade": total, "per_process_ms": processes,
+            "idle_background_ms_per_trade": background_ms,
+            "cpu_ms_per_trade_less_background": (round(total - background_ms, 2)
+                                                 if background_ms is not None else None),
             "idle_cpu_ms_per_s": idle_ms_per_s, "statuses": statuses,
             "workflow_history": histories, "exchange_requests_per_trade": requests,
             "db_transactions_per_trade": db_transactions, "memory": memory or {},

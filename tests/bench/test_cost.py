@@ -13,6 +13,7 @@ from bench.cost import (
     TARGET_MS,
     TICKS_PER_S,
     _all_stats,
+    background_ms_per_trade,
     history_counts,
     outcome,
     per_trade_ms,
@@ -85,3 +86,7 @@ def test_the_verdict_is_on_the_total_against_the_target() -> None:
 
     assert verdict(TARGET_MS) == "met"
     assert verdict(TARGET_MS + 0.1) == "MISSED"
+
+
+def test_the_idle_background_scales_with_the_window() -> None:
+    assert background_ms_per_trade({"worker": 20.0, "temporal": 30.0}, 4.0, trades=10) == 20.0
