@@ -5,6 +5,7 @@ bench/results/<date>.md and .json.
     python -m bench --quick                  small samples, for a smoke run
     python -m bench --only precision_fuzz    one measurement (repeat --only for more)
     python -m bench --only flood             valid-alert acks under a 300 req/s anonymous flood
+    python -m bench --only cost [--profile]  CPU per trade of every process (a stack of its own)
     python -m bench --use-running http://127.0.0.1:8000 [--exchange-url URL]
                                              measure a stack someone started (no restarts:
                                              the fast-path-off run is skipped)
