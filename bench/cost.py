@@ -49,6 +49,7 @@ DEFAULT_N = 200
 QUICK_N = 30
 WARMUP = 5
 IDLE_S = 5.0  # the stack's background CPU before the series, per second
+CALIBRATION_LOOP = 2_000_000
 STATS_FLUSH_S = 1.5  # PostgreSQL's activity counters reach pg_stat_database within ~1 s
 SETTLE_TIMEOUT_S = 10.0
 POLL_S = 0.01
@@ -149,6 +150,22 @@ def background_ms_per_trade(idle_ms_per_s: dict[str, float], window_s: float,  #
     (every process, measured before the series) × the window's length. The series' wall time
     varies with the machine's load; this part of the total varies with it."""
     return round(sum(idle_ms_per_s.values()) * window_s / trades, 2)
+
+
+def calibration_ms(rounds: int = 3) -> float:  # float-ok: milliseconds
+    """CPU ms of a fixed pure-Python loop (the fastest of `rounds`): how fast this machine runs
+    Python right now. On a shared machine the same stack costs more CPU when it is loaded
+    (caches, frequency); two runs' figures compare fairly only beside their calibrations."""
+    best = None
+    for _ in range(rounds):
+        t0 = time.thread_time_ns()
+        total = 0
+        for i in range(CALIBRATION_LOOP):
+            total += i
+        spent = (time.thread_time_ns() - t0) / 1e6
+        best = spent if best is None else min(best, spent)
+    assert best is not None
+    return round(best, 2)
 
 
 def postmaster_pid(state_dir: Path) -> int | None:
@@ -300,6 +317,7 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
             idle1, idle_s = cpu_ticks(roots), time.monotonic() - t_idle
             xacts0 = await poll.transactions()
             rss_before = snapshot(stack)
+            calibrated = [calibration_ms()]
             async with _maybe_profiled(stack, profile_dir) as files:
                 since = time.time_ns()
                 before, t0 = cpu_ticks(roots), time.monotonic()
@@ -308,6 +326,7 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
                 after, window_s = cpu_ticks(roots), time.monotonic() - t0
                 until = time.time_ns()
             rss_after = snapshot(stack)
+            calibrated.append(calibration_ms())
             await asyncio.sleep(STATS_FLUSH_S)
             xacts = await poll.transactions() - xacts0
         log = [e for e in await admin.requests(since_ns=since) if e["t_ns"] < until]
@@ -329,7 +348,7 @@ async def on_stack(stack: Stack, limits: BenchLimits, *, trades: int,
                                      for role in rss_after if role in rss_before}}
     return outcome(per_trade, idle_ms_per_s, window_s=window_s, trades=trades,
                    db_transactions=round(xacts / trades, 2), memory=memory,
-                   background_ms=background,
+                   background_ms=background, calibration=calibrated,
                    statuses=dict(statuses), histories=histories,
                    requests={p: round(n / trades, 2) for p, n in requests.most_common()},
                    closed=closed, profiles={role: profile.summarize(path)
@@ -351,7 +370,8 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
             closed: dict[str, int], profiles: dict[str, Any],
             db_transactions: float | None = None,  # float-ok: a count per trade
             memory: dict[str, Any] | None = None,
-            background_ms: float | None = None) -> Outcome:  # float-ok: milliseconds
+            background_ms: float | None = None,  # float-ok: milliseconds
+            calibration: list[float] | None = None) -> Outcome:  # float-ok: milliseconds
     total = per_trade["total"]
     processes = {role: ms for role, ms in per_trade.items() if role != "total"}
     first = next(iter(histories.values()), {})
@@ -383,6 +403,9 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
         + ", ".join(f"{r} {v:g}" for r, v in idle_ms_per_s.items()),
         "PostgreSQL transactions: pg_stat_database's commits and rollbacks over the window "
         f"(read {STATS_FLUSH_S:g} s after it, so counters are flushed), less the bench's polls",
+        f"calibration: CPU ms of a fixed Python loop ({CALIBRATION_LOOP:,} additions) in the "
+        "bench process before and after the window; a loaded machine makes every figure "
+        "higher by about the same factor",
         "memory: RSS (MiB) of each process before and after the window; the difference per "
         "trade is the cost of one more open (tracked) trade",
     ]
@@ -401,6 +424,7 @@ def outcome(per_trade: dict[str, float], idle_ms_per_s: dict[str, float], *,
             "idle_cpu_ms_per_s": idle_ms_per_s, "statuses": statuses,
             "workflow_history": histories, "exchange_requests_per_trade": requests,
             "db_transactions_per_trade": db_transactions, "memory": memory or {},
+            "calibration_ms_before_after": calibration or [],
             "after_closing": closed, "profile": profiles,
         },
         notes=notes,
