@@ -5,6 +5,7 @@ bench/results/<date>.md and .json.
     python -m bench --quick                  small samples, for a smoke run
     python -m bench --only precision_fuzz    one measurement (repeat --only for more)
     python -m bench --only flood             valid-alert acks under a 300 req/s anonymous flood
+    python -m bench --only cost [--profile]  CPU per trade of every process (a stack of its own)
     python -m bench --use-running http://127.0.0.1:8000 [--exchange-url URL]
                                              measure a stack someone started (no restarts:
                                              the fast-path-off run is skipped)
@@ -32,6 +33,7 @@ from bench import (
     ack,
     burst,
     candle_close,
+    cost,
     flood,
     floor,
     memory,
@@ -48,9 +50,10 @@ from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running
 from devstack.components import defines_function, module_exists
 
 STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst",
-                      "candle_close")
+                      "candle_close", "cost")
+OWN_STACKS = {"candle_close", "cost"}  # each on stacks of its own
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
-ORDER = ("floor", "signal_to_order", "ack", "flood", "candle_close", "burst", "memory",
+ORDER = ("floor", "signal_to_order", "ack", "cost", "flood", "candle_close", "burst", "memory",
          "precision_fuzz", "profile")
 
 
@@ -138,8 +141,8 @@ class Bench:
             self.notes += stack.notes
             await self.on_stack(stack, idle={})
             return
-        if not self.wanted & set(STACK_MEASUREMENTS) - {"candle_close"}:
-            await self.candle_close()  # on stacks of its own
+        if not self.wanted & set(STACK_MEASUREMENTS) - OWN_STACKS:
+            await self.own_stacks()
             return
         say("starting the stack (fast path on) …")
         async with full_stack(self.limits, self.work / "fast", fast_path=True) as stack:
@@ -160,8 +163,18 @@ class Bench:
         flooded = self.outcomes.get("flood")
         if flooded is not None and not flooded.skipped:
             await self.flood_limit_off(flooded)
+        await self.own_stacks()
+
+    async def own_stacks(self) -> None:
         if "candle_close" in self.wanted:
             await self.candle_close()
+        if "cost" in self.wanted:
+            profile_dir = self.work / "profile-cost" if self.args.profile else None
+            self.outcomes["cost"] = await guarded(
+                "2b. Cost per trade (stack of its own)", "cost",
+                lambda: cost.measure(self.limits, self.work,
+                                     trades=self.n(cost.DEFAULT_N, cost.QUICK_N),
+                                     profile_dir=profile_dir))
 
     async def candle_close(self) -> None:
         """On stacks of its own: more symbols than the bundled pairs, and BitUnix's real limits
