@@ -75,11 +75,12 @@ async def _send(poster: AlertPoster, bodies: list[dict[str, Any]], rate: int) ->
     return list(await asyncio.gather(*tasks))
 
 
-async def _drain(admin: PaperAdmin, since_ns: int, expected: int) -> list[dict[str, Any]]:
+async def _drain(admin: PaperAdmin, since_ns: int, expected: int, *,
+                 timeout_s: float = DRAIN_TIMEOUT_S) -> list[dict[str, Any]]:  # float-ok: s
     """The exchange's place_orders since `since_ns`, once at least `expected` were accepted and
     none came for QUIET_S (orders from alerts answered 503 may come too), or the timeout
     passed (the check then reports what is missing as lost)."""
-    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     count, changed = -1, time.monotonic()
     while True:
         log = [e for e in await admin.requests(since_ns=since_ns) if e["path"] == PLACE_ORDER]

@@ -32,7 +32,7 @@ from bench.limits import BenchLimits
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row, ms
 from bench.stack import ExchangeEndpoint, Stack, full_stack
-from bench.stackdb import refusal_reasons
+from bench.stackdb import refusal_reasons, trade_statuses
 from bench.stats import summary, verdict
 from paper.instruments import DEFAULT_PAIRS_FILE
 from settings import PAPER_API_KEY, PAPER_API_SECRET
@@ -46,6 +46,9 @@ ALERT_USDT = Decimal(50)  # each alert's size_usdt
 RATE_CODES = {10005, 10006}  # BitUnix: too many requests
 FLOOR_RATIO_TARGET = 2  # the last order within 2× the floor's last order
 FLOOR_TRIES = 3
+# How long the 200 orders are waited for after the last answer: under BitUnix's real limits
+# they cannot go out faster than 10/s (20 s), and a trade still entering is not a lost one.
+DRAIN_S = 90.0
 EXTRA_PAIRS = 8  # the bundled pairs are 17: these, copies of ETHUSDT's rules, make it 25
 
 
@@ -117,7 +120,7 @@ async def _alerts(stack: Stack, limits: BenchLimits, run: str
         acks = await _fire(poster, bodies)
         # Every alert must trade, answered in time or not (TradingView has given up on the
         # latter, the trader's position has not): wait for all of them, not only the 202s.
-        log = await burst._drain(admin, since, ALERTS)
+        log = await burst._drain(admin, since, ALERTS, timeout_s=DRAIN_S)
     finally:
         await poster.aclose()
         await admin.aclose()
@@ -237,9 +240,11 @@ async def real_limits(limits: BenchLimits, work_dir: Path, outcome: Outcome) -> 
     real = replace(limits, paper_rate_limit_scale=Decimal(1), exchange_budget_scale=Decimal(1))
     async with full_stack(real, work_dir / "candle-real", fast_path=True,
                           extra_env=pairs_env(work_dir / "candle-real")) as stack:
-        acks, log, since, _ = await _alerts(stack, real, uuid.uuid4().hex[:6])
+        acks, log, since, names = await _alerts(stack, real, uuid.uuid4().hex[:6])
         ok = [a for a in acks if a.status == 202 and "workflow_id" in a.body]
         t = await burst.tally(stack, acks, ok, log)
+        refusals = await refusal_reasons(stack, names)
+        statuses = await trade_statuses(stack, names)
         admin = PaperAdmin(stack.exchange_url)
         everything = await admin.requests(since_ns=since)
         await admin.aclose()
@@ -255,5 +260,6 @@ async def real_limits(limits: BenchLimits, work_dir: Path, outcome: Outcome) -> 
     outcome.details["real_limits"] = {
         "accepted": len(ok), "refused_for_rate": rate_refused, "lost": lost,
         "doubled": doubled, "last_order_s": round(last_s, 3) if last_s is not None else None,
-        "ack_ms": summary(a.ack_ms for a in acks),
+        "ack_ms": summary(a.ack_ms for a in acks), "refused_or_failed": refusals,
+        "trade_statuses": statuses,
     }
