@@ -39,6 +39,7 @@ from bench import (
     profile,
     report,
     signal_to_order,
+    two_workers,
 )
 from bench.alerts import BenchFailure, add_strategy
 from bench.limits import BenchLimits
@@ -48,10 +49,10 @@ from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running
 from devstack.components import defines_function, module_exists
 
 STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst",
-                      "candle_close")
+                      "candle_close", "two_workers")
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
 ORDER = ("floor", "signal_to_order", "ack", "flood", "candle_close", "burst", "memory",
-         "precision_fuzz", "profile")
+         "precision_fuzz", "profile", "two_workers")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -138,8 +139,10 @@ class Bench:
             self.notes += stack.notes
             await self.on_stack(stack, idle={})
             return
-        if not self.wanted & set(STACK_MEASUREMENTS) - {"candle_close"}:
-            await self.candle_close()  # on stacks of its own
+        if not self.wanted & set(STACK_MEASUREMENTS) - {"candle_close", "two_workers"}:
+            if "candle_close" in self.wanted:
+                await self.candle_close()  # on stacks of its own
+            await self.two_workers()
             return
         say("starting the stack (fast path on) …")
         async with full_stack(self.limits, self.work / "fast", fast_path=True) as stack:
@@ -162,6 +165,7 @@ class Bench:
             await self.flood_limit_off(flooded)
         if "candle_close" in self.wanted:
             await self.candle_close()
+        await self.two_workers()
 
     async def candle_close(self) -> None:
         """On stacks of its own: more symbols than the bundled pairs, and BitUnix's real limits
@@ -178,6 +182,13 @@ class Bench:
         except (BenchFailure, StackError) as exc:
             say(f"real limits: FAILED: {exc}")
             out.notes.append(f"real limits: failed: {exc}")
+
+    async def two_workers(self) -> None:
+        """On a stack of its own, under BitUnix's real limits, with a second worker."""
+        if "two_workers" in self.wanted:
+            self.outcomes["two_workers"] = await guarded(
+                "7. Two workers, one request budget (stack of its own)", "two_workers",
+                lambda: two_workers.measure(self.limits, self.work))
 
     async def flood_limit_off(self, main: Outcome) -> None:
         """The flood series again on a stack whose per-address limit is out of reach."""

@@ -36,14 +36,22 @@ from exchange.budget import Budget, SlidingWindow, rate_for
 
 log = logging.getLogger("exchange.shared_budget")
 
-# How long a leased slot stays usable: long enough for the ledger's answer and a busy event
-# loop, short because the ledger counts it as busy until its end (a single process gets the
-# limit's count of requests per window + LEASE_S).
+# How long a leased slot stays usable, at least: short, because the ledger counts a slot busy
+# until its end (a single process gets the limit's count of requests per window + lease). A
+# lease is at least twice the last answer's round trip as this process saw it (a busy event loop
+# stretches it), up to MAX_LEASE_S: a slot must still be usable when its answer is read.
 LEASE_S = 0.1
-# A ledger slower than this is treated as down for this request.
-LEASE_TIMEOUT_S = 0.5
-# After a failure the ledger is not asked again for this long (each try would delay a request).
-FALLBACK_HOLD_S = 5.0
+MAX_LEASE_S = 2.0
+# Widens each window beyond BitUnix's second, as exchange/budget.py's JITTER_MARGIN_S does, but
+# more: a slot's request leaves after its grant by however long the process's event loop takes
+# to get to it, which on a loaded machine is tens of milliseconds and more; two requests granted
+# a window apart must still arrive more than a second apart.
+SEND_MARGIN_S = 0.15
+# A ledger that has not answered in this long is treated as down. Long: a loaded event loop makes
+# a healthy database look slow, and the fallback shares may add up to more than the limit.
+LEASE_TIMEOUT_S = 2.0
+# After a failure the ledger is not asked again for this long (each try delays a request).
+FALLBACK_HOLD_S = 15.0
 
 
 class LeaseAnswer(Protocol):
@@ -118,13 +126,14 @@ class SharedBudget:
         self._timeout_s = timeout_s
         self._endpoints: dict[str, _Endpoint] = {}
         self._down_until = float("-inf")  # float-ok: seconds
+        self._round_trip_s = 0.0  # the last lease's, as this process saw it
 
     def _endpoint(self, path: str) -> _Endpoint:
         found = self._endpoints.get(path)
         if found is None:
             # The whole account's limit (share 1): the ledger is the only budget there is.
             rate = rate_for(path, share=Decimal(1), scale=self._fallback.scale)
-            found = self._endpoints[path] = _Endpoint(SlidingWindow(rate))
+            found = self._endpoints[path] = _Endpoint(SlidingWindow(rate, margin_s=SEND_MARGIN_S))
         return found
 
     async def acquire(self, path: str) -> float:  # float-ok: seconds
@@ -156,10 +165,11 @@ class SharedBudget:
 
     async def _lease(self, path: str, ep: _Endpoint) -> None:
         asked = self._clock()
+        lease_s = min(MAX_LEASE_S, max(self._lease_s, 2 * self._round_trip_s))
         try:
             answer = await asyncio.wait_for(
                 self._ledger.lease(path, capacity=ep.capacity, window_s=ep.window_s,
-                                   lease_s=self._lease_s, want=max(1, ep.waiting)),
+                                   lease_s=lease_s, want=max(1, ep.waiting)),
                 self._timeout_s)
         except Exception as exc:  # noqa: BLE001 - any ledger failure: fall back, never fail the request
             self._down_until = self._clock() + FALLBACK_HOLD_S
@@ -167,15 +177,15 @@ class SharedBudget:
                         "own share for %.0f s", type(exc).__name__, FALLBACK_HOLD_S)
             return
         answered = self._clock()
+        self._round_trip_s = answered - asked
         # The ledger read its clock somewhere between asking and the answer: the slots start no
         # earlier than `answered` says and end no later than `asked` says.
         start = answered + (answer.start - answer.now)
         end = asked + (answer.end - answer.now)
         if end < start:
-            # The answer took longer than a lease lasts: the ledger is too slow to lease from.
-            self._down_until = answered + FALLBACK_HOLD_S
-            log.warning("the shared request budget answered in %.0f ms, longer than a lease "
-                        "lasts; this process uses its own share for %.0f s",
-                        (answered - asked) * 1000, FALLBACK_HOLD_S)
+            # The answer took longer than the lease lasts: its slots are given up (the ledger
+            # counts them until they end) and the next lease is longer.
+            log.info("%s: a lease answered in %.0f ms, after it ended; leasing longer", path,
+                     self._round_trip_s * 1000)
             return
         ep.slots.append(_Slots(start, end, answer.granted))

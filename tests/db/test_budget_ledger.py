@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from db.budget_ledger import BudgetLedger, Lease
 from exchange.budget import Budget, SlidingWindow, rate_for
-from exchange.shared_budget import LEASE_S, SharedBudget
+from exchange.shared_budget import LEASE_S, SEND_MARGIN_S, SharedBudget
 
 PLACE = "/api/v1/futures/trade/place_order"
 CANCEL = "/api/v1/futures/trade/cancel_orders"
@@ -87,7 +87,8 @@ def most_in_a_window(stamps: list[float], window_s: float) -> int:
 
 
 def limit(path: str, scale: str = "1") -> SlidingWindow:
-    return SlidingWindow(rate_for(path, share=Decimal(1), scale=Decimal(scale)))
+    return SlidingWindow(rate_for(path, share=Decimal(1), scale=Decimal(scale)),
+                         margin_s=SEND_MARGIN_S)
 
 
 async def test_one_holder_alone_gets_the_whole_limit(ledgers: list[BudgetLedger]) -> None:
@@ -175,3 +176,34 @@ class Switch:
 
     async def lease(self, endpoint: str, **kwargs: Any) -> Lease:
         return await self.to.lease(endpoint, **kwargs)
+
+
+class Lagging(AtFakeTime):
+    """The real ledger, whose answers this process reads `lag_s` late (a busy event loop)."""
+
+    def __init__(self, ledger: BudgetLedger, t: FakeTime, lag_s: float) -> None:
+        super().__init__(ledger, t)
+        self.lag_s = lag_s
+        self.asked: list[float] = []
+
+    async def lease(self, endpoint: str, **kwargs: Any) -> Lease:
+        self.asked.append(kwargs["lease_s"])
+        answer = await super().lease(endpoint, **kwargs)
+        self.t.now += self.lag_s
+        return answer
+
+
+async def test_a_lease_read_after_it_ended_is_given_up_and_the_next_is_longer(
+    ledgers: list[BudgetLedger],
+) -> None:
+    """An answer read after its slots ended is never used (the request would go outside its
+    slot), nor taken for a dead database (the shares of the fallback may add up to more than
+    the limit): the next lease lasts twice the round trip, and the request goes on it."""
+    t = FakeTime()
+    ledger = Lagging(ledgers[0], t, lag_s=0.3)
+    budget = SharedBudget(ledger, fallback=Budget(share=Decimal("0.1"), clock=t.clock,
+                                                  sleep=t.sleep), clock=t.clock, sleep=t.sleep)
+    for _ in range(3):
+        await budget.acquire(PLACE)
+    assert ledger.asked == [pytest.approx(LEASE_S), pytest.approx(0.6), pytest.approx(0.6),
+                            pytest.approx(0.6)]
