@@ -45,8 +45,12 @@ DECLARE
     v_k integer;
     v_start double precision;
 BEGIN
-    INSERT INTO exchange_budget (endpoint) VALUES (p_endpoint) ON CONFLICT (endpoint) DO NOTHING;
     SELECT b.ends INTO v_ends FROM exchange_budget b WHERE b.endpoint = p_endpoint FOR UPDATE;
+    IF NOT FOUND THEN  -- the endpoint's first lease (or two processes' at once)
+        INSERT INTO exchange_budget (endpoint) VALUES (p_endpoint)
+            ON CONFLICT (endpoint) DO NOTHING;
+        SELECT b.ends INTO v_ends FROM exchange_budget b WHERE b.endpoint = p_endpoint FOR UPDATE;
+    END IF;
     -- Read the clock once the row is ours: a grant is never dated before the one it waited for.
     v_now := coalesce(p_now, extract(epoch FROM clock_timestamp()));
     SELECT count(*) INTO v_busy FROM unnest(v_ends) e WHERE e > v_now - p_window_s;
@@ -73,6 +77,9 @@ def upgrade() -> None:
         "exchange_budget",
         sa.Column("endpoint", sa.Text(), primary_key=True),
         sa.Column("ends", ARRAY(sa.Float(precision=53)), nullable=False, server_default="{}"),
+        # Nothing here outlives a second: no WAL for it. A crash empties the table, and the
+        # slots it held ended long before the database is back.
+        prefixes=["UNLOGGED"],
     )
     op.execute(LEASE_FUNCTION)
 
