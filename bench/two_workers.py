@@ -36,7 +36,7 @@ from bench.memory import stack_processes
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row
 from bench.stack import Process, Stack, StackError, full_stack, spawn
-from bench.stackdb import orders_by_workflow
+from bench.stackdb import orders_by_workflow, refusal_reasons
 from exchange.budget import rate_for
 
 API = "/api/v1/futures/"
@@ -107,18 +107,28 @@ async def second_worker(stack: Stack, log_dir: Path) -> Process:
     return proc
 
 
-async def _unplaced(stack: Stack, workflow_ids: list[str], log: list[dict[str, Any]]) -> int:
-    """How many of these trades have no order the exchange accepted yet."""
+ENDED_WITHOUT = ("REFUSED", "FAILED", "CANCELLED")  # a trade that chose not to place
+
+
+async def _unplaced(stack: Stack, workflow_ids: list[str], log: list[dict[str, Any]]
+                    ) -> tuple[list[str], list[str]]:
+    """(waiting, ended) of the trades with no order the exchange accepted: still going, or
+    ended without one (refused by its own rules, such as the alert's maximum age)."""
     rows = await orders_by_workflow(stack, workflow_ids)
     accepted = {e["client_id"] for e in log if e["code"] == 0}
-    return sum(1 for w in workflow_ids
-               if not accepted.intersection(rows.get(w, {}).get("client_ids", [])))
+    waiting, ended = [], []
+    for w in workflow_ids:
+        row = rows.get(w, {})
+        if not accepted.intersection(row.get("client_ids", [])):
+            (ended if row.get("status") in ENDED_WITHOUT else waiting).append(w)
+    return waiting, ended
 
 
 async def _alerts(stack: Stack, limits: BenchLimits
-                  ) -> tuple[list[Ack], list[dict[str, Any]], int]:
-    """The candle close's alerts (bench/candle_close.py), and the exchange's place_orders once
-    every alert answered 202 has its order there (or DRAIN_TIMEOUT_S passed)."""
+                  ) -> tuple[list[Ack], list[dict[str, Any]], int, list[str], list[str]]:
+    """The candle close's alerts (bench/candle_close.py); the exchange's place_orders once
+    every alert answered 202 has its order there or its trade ended without one (or
+    DRAIN_TIMEOUT_S passed); the trades ended without an order; the strategies' names."""
     run = uuid.uuid4().hex[:6]
     symbols = [s for s, _, _ in await candle_close._symbols(stack.exchange_url)]
     strategies = [await asyncio.to_thread(add_strategy, stack, f"bench-two-{run}-{k}",
@@ -145,13 +155,14 @@ async def _alerts(stack: Stack, limits: BenchLimits
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
         while True:
             log = [e for e in await admin.requests(since_ns=since) if e["path"] == PLACE_ORDER]
-            if not await _unplaced(stack, workflow_ids, log) or time.monotonic() > deadline:
+            waiting, ended = await _unplaced(stack, workflow_ids, log)
+            if not waiting or time.monotonic() > deadline:
                 break
             await asyncio.sleep(2.0)
     finally:
         await poster.aclose()
         await admin.aclose()
-    return acks, log, since
+    return acks, log, since, ended, [s.name for s in strategies]
 
 
 async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
@@ -166,7 +177,8 @@ async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
                     "worker 1 (tradewire up, share 0.7)": first_pid,
                     "worker 2 (tradewire worker, share 1)": second.pid}
             cpu_before = {k: cpu_s(p) if p else None for k, p in pids.items()}
-            acks, orders, since = await _alerts(stack, real)
+            acks, orders, since, ended, names = await _alerts(stack, real)
+            reasons = await refusal_reasons(stack, names)
             ok = [a for a in acks if a.status == 202 and "workflow_id" in a.body]
             t = await burst.tally(stack, acks, ok, orders)
             admin = PaperAdmin(stack.exchange_url)
@@ -179,11 +191,13 @@ async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
                    for k, p in pids.items()}
         finally:
             await second.stop()
-    return outcome(everything, t, len(ok), cpu, acks_sent=min(a.sent_ns for a in acks))
+    return outcome(everything, t, len(ok), cpu, acks_sent=min(a.sent_ns for a in acks),
+                   ended=len(ended), reasons=reasons)
 
 
 def outcome(everything: list[dict[str, Any]], t: burst.Tally, accepted: int,
-            cpu: dict[str, float | None], *, acks_sent: int) -> Outcome:  # float-ok: seconds
+            cpu: dict[str, float | None], *, acks_sent: int,  # float-ok: seconds
+            ended: int, reasons: dict[str, int]) -> Outcome:
     refused = sum(1 for e in everything if e["code"] in RATE_CODES)
     refused_by_path: dict[str, int] = defaultdict(int)
     for e in everything:
@@ -198,7 +212,9 @@ def outcome(everything: list[dict[str, Any]], t: burst.Tally, accepted: int,
             per_path[path.removeprefix(API)]["busiest_window_ms"] = [
                 round((s - stamps[0]) / 1e6, 1) for s in stamps]
     over = {p: v for p, v in per_path.items() if v["max_per_1s"] > v["limit_per_s"]}
-    lost, doubled = t.lost, t.doubled_workflows + t.doubled_orders
+    # A trade that ended without an order by its own rules is not lost (the budget only
+    # delayed it, past the alert's maximum age for example): counted and explained apart.
+    lost, doubled = max(t.lost - ended, 0), t.doubled_workflows + t.doubled_orders
     place = per_path.get("trade/place_order", {"max_per_1s": 0, "limit_per_s": 10})
     last_s = (t.last_order_ns - acks_sent) / 1e9 if t.last_order_ns else None
     rows = [
@@ -212,6 +228,8 @@ def outcome(everything: list[dict[str, Any]], t: burst.Tally, accepted: int,
         Row("orders lost / doubled (of the alerts answered 202)",
             f"{lost} / {doubled} (of {accepted})", "0 / 0",
             "met" if lost == doubled == 0 else "MISSED"),
+        Row("trades ended without an order by their own rules (reasons in the details)",
+            str(ended)),
         Row("place_orders accepted by the exchange (every alert's, answered 202 or not)",
             str(sum(1 for e in everything
                     if e["path"] == PLACE_ORDER and e["code"] == 0))),
@@ -227,6 +245,7 @@ def outcome(everything: list[dict[str, Any]], t: burst.Tally, accepted: int,
         details={"refused_for_rate": refused, "refused_by_endpoint": dict(refused_by_path),
                  "endpoints": per_path, "over_limit": over, "accepted": accepted,
                  "lost": lost, "doubled": doubled, "requests": len(everything),
+                 "ended_without_order": ended, "refusal_reasons": reasons,
                  "last_order_s": round(last_s, 3) if last_s is not None else None,
                  "worker_cpu_s": cpu},
         notes=["a second `tradewire worker` (default share 1) beside `tradewire up`'s worker "
