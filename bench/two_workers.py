@@ -49,6 +49,8 @@ WORKER_START_S = 60.0
 DRAIN_TIMEOUT_S = 150.0
 ALERT_TIMEOUT_S = 30.0
 RATE_CODES = candle_close.RATE_CODES
+# What exchange/shared_budget.py logs when the database did not answer a lease in time.
+FALLBACK_LOG = "the shared request budget did not answer"
 
 
 def busiest_windows(log: list[dict[str, Any]]) -> dict[str, list[int]]:
@@ -191,8 +193,14 @@ async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
                    for k, p in pids.items()}
         finally:
             await second.stop()
-    return outcome(everything, t, len(ok), cpu, acks_sent=min(a.sent_ns for a in acks),
-                   ended=len(ended), reasons=reasons)
+        fallbacks = sum(p.read_text(errors="replace").count(FALLBACK_LOG)
+                        for p in run_dir.glob("*.log"))
+    out = outcome(everything, t, len(ok), cpu, acks_sent=min(a.sent_ns for a in acks),
+                  ended=len(ended), reasons=reasons)
+    out.details["fallbacks"] = fallbacks
+    out.rows.append(Row("times a process fell back to its own share (database too slow)",
+                        str(fallbacks)))
+    return out
 
 
 def outcome(everything: list[dict[str, Any]], t: burst.Tally, accepted: int,

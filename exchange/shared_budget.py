@@ -47,11 +47,12 @@ MAX_LEASE_S = 2.0
 # to get to it, which on a loaded machine is tens of milliseconds and more; two requests granted
 # a window apart must still arrive more than a second apart.
 SEND_MARGIN_S = 0.15
-# A ledger that has not answered in this long is treated as down. Long: a loaded event loop makes
-# a healthy database look slow, and the fallback shares may add up to more than the limit.
-LEASE_TIMEOUT_S = 2.0
-# After a failure the ledger is not asked again for this long (each try delays a request).
-FALLBACK_HOLD_S = 15.0
+# A ledger that has not answered in this long is treated as down (one that refuses the
+# connection or errs, at once). Long: a loaded machine makes a healthy database look slow, and
+# the fallback shares of the processes may add up to more than the limit.
+LEASE_TIMEOUT_S = 5.0
+# After a failure the ledger is not asked again for this long (each try may delay a request).
+FALLBACK_HOLD_S = 30.0
 
 
 class LeaseAnswer(Protocol):
