@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     exchange_timeout_s: Decimal = Field(default=Decimal("5"), description="Timeout of one exchange request, seconds.")
     exchange_budget_share: Decimal = Field(
         default=Decimal("1"),
-        description="This process's share (0–1] of the account's per-endpoint request limits.",
+        description="This process's share (0–1] of the account's per-endpoint request limits when the budget every process shares (in the database) does not answer, and for one-off commands.",
     )
     exchange_budget_scale: Decimal = Field(
         default=Decimal("1"),

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
     from activities.notify_sender import Receivers, Sender
-    from exchange.budget import Budget
+    from db.budget_ledger import BudgetLedger
+    from exchange.budget import RequestBudget
+    from exchange.shared_budget import SharedBudget
     from settings import Settings
 
 
@@ -25,7 +27,7 @@ def exchange_client(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    budget: Budget | None = None,
+    budget: RequestBudget | None = None,
 ) -> BitunixClient:
     """The client for `settings.exchange`: the paper exchange or BitUnix, same code path.
     Needs the exchange keys (raises saying which are missing)."""
@@ -42,6 +44,17 @@ def exchange_client(
         observer=metrics.exchange_request,
         clock=ClockWatch(settings.clock_skew_warn_ms, settings.clock_skew_max_ms),
     )
+
+
+def shared_budget(settings: Settings, ledger: BudgetLedger) -> SharedBudget:
+    """The account's request budget, leased from `ledger` (the database every process of the
+    install shares), falling back to this process's share when the database does not answer
+    (docs/design.md#request-budgets). Close the ledger when the process stops."""
+    from exchange.budget import Budget
+    from exchange.shared_budget import SharedBudget
+
+    return SharedBudget(ledger, fallback=Budget(share=settings.exchange_budget_share,
+                                                scale=settings.exchange_budget_scale))
 
 
 def public_exchange_client(settings: Settings) -> BitunixClient:

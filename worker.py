@@ -56,11 +56,12 @@ from activities.trades import TradeActivities
 from activities.venue import VenueActivities
 from activities.venue_reads import VenueReader
 from activities.watcher import FillWindow, WatcherActivities
+from db.budget_ledger import BudgetLedger
 from db.session import make_engine, make_sessionmaker
 from exchange.client import BitunixClient
 from exchange.errors import ExchangeError
 from settings import Settings, fast_path_queue
-from wiring import exchange_client, notify_sender
+from wiring import exchange_client, notify_sender, shared_budget
 from workflows.converter import connect
 from workflows.pairs_sync import PairsSyncWorkflow, pairs_schedule_id
 from workflows.trade import TradeWorkflow
@@ -343,7 +344,9 @@ def database_engine(settings: Settings) -> AsyncEngine:
 async def serve(settings: Settings) -> None:
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     engine = database_engine(settings)
-    exchange = exchange_client(settings)
+    # The account's request budget, shared with every other process that signs.
+    ledger = BudgetLedger.connect(engine.url.render_as_string(hide_password=False))
+    exchange = exchange_client(settings, budget=shared_budget(settings, ledger))
     deps = Deps(exchange=exchange, sessionmaker=make_sessionmaker(engine), temporal=client)
     scraped = await metrics.serve(settings, deps.sessionmaker, offset=1, name="worker")
     # No task is taken before the books have been held against the exchange once.
@@ -378,6 +381,7 @@ async def serve(settings: Settings) -> None:
         if scraped is not None:
             await scraped.close()
         await exchange.aclose()
+        await ledger.aclose()
         await engine.dispose()
 
 

@@ -41,6 +41,7 @@ from bench import (
     profile,
     report,
     signal_to_order,
+    two_workers,
 )
 from bench.alerts import BenchFailure, add_strategy
 from bench.limits import BenchLimits
@@ -50,11 +51,11 @@ from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running
 from devstack.components import defines_function, module_exists
 
 STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst",
-                      "candle_close", "cost")
-OWN_STACKS = {"candle_close", "cost"}  # each on stacks of its own
+                      "candle_close", "cost", "two_workers")
+OWN_STACKS = {"candle_close", "cost", "two_workers"}  # each on stacks of its own
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
 ORDER = ("floor", "signal_to_order", "ack", "cost", "flood", "candle_close", "burst", "memory",
-         "precision_fuzz", "profile")
+         "precision_fuzz", "profile", "two_workers")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -175,6 +176,7 @@ class Bench:
                 lambda: cost.measure(self.limits, self.work,
                                      trades=self.n(cost.DEFAULT_N, cost.QUICK_N),
                                      profile_dir=profile_dir))
+        await self.two_workers()
 
     async def candle_close(self) -> None:
         """On stacks of its own: more symbols than the bundled pairs, and BitUnix's real limits
@@ -191,6 +193,13 @@ class Bench:
         except (BenchFailure, StackError) as exc:
             say(f"real limits: FAILED: {exc}")
             out.notes.append(f"real limits: failed: {exc}")
+
+    async def two_workers(self) -> None:
+        """On a stack of its own, under BitUnix's real limits, with a second worker."""
+        if "two_workers" in self.wanted:
+            self.outcomes["two_workers"] = await guarded(
+                "7. Two workers, one request budget (stack of its own)", "two_workers",
+                lambda: two_workers.measure(self.limits, self.work))
 
     async def flood_limit_off(self, main: Outcome) -> None:
         """The flood series again on a stack whose per-address limit is out of reach."""

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     String,
@@ -465,3 +466,18 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dedupe_key: Mapped[str | None] = mapped_column(String(120))
+
+
+class ExchangeBudget(Base):
+    """One row per exchange endpoint: the account's request budget, shared by every process
+    that signs (migration 0012 and db/budget_ledger.py; docs/design.md#request-budgets).
+    Written only by the `exchange_budget_lease` function, under the row's lock."""
+
+    __tablename__ = "exchange_budget"
+
+    endpoint: Mapped[str] = mapped_column(Text, primary_key=True)
+    # When the newest leased slots may be used until (epoch seconds, database clock), newest
+    # first, at most the endpoint's capacity of them. Seconds, not money: a float is exact enough.
+    ends: Mapped[list[float]] = mapped_column(  # float-ok: seconds
+        ARRAY(Float(precision=53)), nullable=False, server_default="{}"
+    )

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from typing import Protocol
 
 PUBLIC_PREFIX = "/api/v1/futures/market/"
 PRIVATE_DEFAULT = Decimal(10)
@@ -41,6 +42,13 @@ def rate_for(path: str, *, share: Decimal, scale: Decimal) -> Decimal:
     return base * share * scale
 
 
+class RequestBudget(Protocol):
+    """What the client waits on before each request: this process's Budget, or the account's
+    SharedBudget (exchange/shared_budget.py)."""
+
+    async def acquire(self, path: str) -> float: ...  # float-ok: seconds
+
+
 class SlidingWindow:
     """At most `capacity` grants in any `window_s` seconds. Pure: the caller passes `now`."""
 
@@ -59,6 +67,12 @@ class SlidingWindow:
             at = max(now, self._grants[0] + self.window_s)
         self._grants.append(at)  # maxlen drops the oldest grant
         return at - now
+
+    def record(self, at: float) -> None:  # float-ok: time or rate, not money
+        """Count a request sent at `at` on a slot granted elsewhere (the shared budget), so
+        this window knows what this process sent if it has to take over. Never dated before
+        the newest grant (the window stays in order; later is the safe side)."""
+        self._grants.append(max(at, self._grants[-1]) if self._grants else at)
 
 
 class Budget:

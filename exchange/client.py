@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from exchange import schemas as w
-from exchange.budget import Budget
+from exchange.budget import Budget, RequestBudget
 from exchange.clock import ClockWatch
 from exchange.endpoints.account import AccountEndpoints
 from exchange.endpoints.market import MarketEndpoints
@@ -65,12 +65,13 @@ class BitunixClient(
         budget_share: Decimal = Decimal(1),
         budget_scale: Decimal = Decimal(1),
         transport: httpx.AsyncBaseTransport | None = None,
-        budget: Budget | None = None,
+        budget: RequestBudget | None = None,
         observer: Observer | None = None,
         clock: ClockWatch | None = None,
     ) -> None:
-        """`budget`: pass one Budget to every client of the same account in this process;
-        by default each client gets its own, sized by `budget_share` × `budget_scale`.
+        """`budget`: pass one budget to every client of the same account in this process (the
+        account's SharedBudget where the database is at hand); by default each client gets its
+        own Budget, sized by `budget_share` × `budget_scale`.
         `observer`: told of every request's answer (the process's metrics).
         `clock`: what every answer's Date header tells of our clock (exchange/clock.py)."""
         if not isinstance(api_secret, SecretStr):

@@ -37,10 +37,13 @@ async def hosted(state: AppState) -> AsyncIterator[None]:
         yield
         return
     from activities.venue_reads import VenueReader
-    from wiring import exchange_client
+    from db.budget_ledger import BudgetLedger
+    from wiring import exchange_client, shared_budget
     from worker import Deps, build_worker, startup_round
 
-    exchange = exchange_client(state.settings)
+    # The account's request budget, shared with the worker (docs/design.md#request-budgets).
+    ledger = BudgetLedger.connect(state.engine.url.render_as_string(hide_password=False))
+    exchange = exchange_client(state.settings, budget=shared_budget(state.settings, ledger))
     reader = VenueReader(exchange)
     deps = Deps(exchange=exchange, sessionmaker=state.sessionmaker, temporal=client,
                 venue_reader=reader)
@@ -55,3 +58,4 @@ async def hosted(state: AppState) -> AsyncIterator[None]:
     finally:
         state.warm_venue = None
         await exchange.aclose()
+        await ledger.aclose()

@@ -125,3 +125,18 @@ def test_no_one_second_window_ever_holds_more_than_the_rate(rate: Decimal, gaps)
     for i, start in enumerate(grants):
         in_window = [g for g in grants[i:] if g < start + 1.0]
         assert len(in_window) <= allowed
+
+
+def test_a_recorded_send_counts_in_the_window() -> None:
+    """What was sent on slots granted elsewhere (the shared budget) fills this window too."""
+    w = SlidingWindow(Decimal(2))
+    w.record(1000.0)
+    w.record(1000.5)
+    assert w.reserve(1000.6) == pytest.approx(1000.0 + w.window_s - 1000.6)
+
+
+def test_a_record_never_dates_before_the_newest_grant() -> None:
+    w = SlidingWindow(Decimal(2))
+    w.record(1000.0)
+    w.record(999.0)  # out of order: counted as sent with the newest, the safe side
+    assert w.reserve(1000.0) == pytest.approx(w.window_s)
