@@ -165,8 +165,9 @@ def _budget_line(settings: Settings) -> Line:
     private = rate_for("/api/v1/futures/account", share=share, scale=scale)
     detail = (f"share {share} × scale {scale}: this process sends at most {_n(private)}/s per "
               f"signed endpoint (BitUnix allows {PRIVATE_DEFAULT}/s per account) and "
-              f"{_n(cancel)}/s to cancel_orders (5/s); every process holding the keys takes its "
-              "own share, so the shares must add up to at most 1")
+              f"{_n(cancel)}/s to cancel_orders (5/s) on its own share; the worker and the "
+              "fast path share one budget in the database and use their own share only while "
+              "it does not answer, so keep the shares adding up to at most 1")
     if scale != 1 and settings.exchange == "bitunix":
         return Line("request budget", False,
                     f"{detail}. TRADEWIRE_EXCHANGE_BUDGET_SCALE is for benchmarks: set it to 1")
