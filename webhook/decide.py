@@ -54,13 +54,14 @@ async def decide(
     limiter: RateLimiter,
     warm_venue: Callable[[str], None] | None = None,
     account_limits: RiskLimits | None = None,
-    queue_start: bool = False,
+    queue_start: Callable[[str, str], bool] | None = None,
 ) -> Plan:
     """`warm_venue` (the fast path's hook) gets the symbol of an open or a reverse as soon as
     the alert is authenticated, allowed and resolved, before anything is committed.
     `account_limits`: the account's risk limits (TRADEWIRE_RISK_*), of which intake decides
-    `max_open_trades`. `queue_start`: a new trade is recorded QUEUED, to be answered before
-    its start (a burst: webhook/start_queue.py)."""
+    `max_open_trades`. `queue_start(strategy, symbol)`: whether a new trade is recorded
+    QUEUED, to be answered before its start (a burst, or starts of its strategy and symbol
+    still queued ahead of it: webhook/start_queue.py)."""
     body, candidates, (strategy, pair) = await _front_door(session, d, raw, key)
     d.body = stored_body(body)
     if not strategy.enabled:
@@ -94,7 +95,8 @@ async def decide(
     _check_age(alert, d.received_at, strategy.max_alert_age_s)
     _check_risk_stop(d.intent, alert, strategy)
     d.symbol = await _resolve(session, alert.ticker, d.intent, (candidates, pair))
-    if warm_venue is not None and d.intent not in CLOSES and not queue_start:
+    queued = queue_start is not None and queue_start(strategy.name, d.symbol)
+    if warm_venue is not None and d.intent not in CLOSES and not queued:
         # Not for a queued start (a burst): it is not started here, so nothing here would use
         # the reads, and they cost the answers still owed (8% of the webhook's CPU in a burst).
         _warm(warm_venue, d.symbol)
@@ -122,7 +124,7 @@ async def decide(
     if d.intent in CLOSES:
         return await routing.close(session, d, strategy, alert, note=note, part=part)
     return await routing.open_(session, d, strategy, alert, holder, exits,
-                               queue_start=queue_start)
+                               queue_start=queued)
 
 
 async def _front_door(

@@ -92,6 +92,12 @@ class Intake:
         """More alerts in hand than one at a time: answers first (StartQueue)."""
         return self.in_flight > self.queue_after
 
+    def _queue_start(self, strategy: str, symbol: str) -> bool:
+        """Whether a new trade of `strategy` on `symbol` is queued: in a burst, or behind
+        starts of the same strategy and symbol still queued (a start made now would overtake
+        them: a reverse would find the open it closes not started yet)."""
+        return self.bursting() or self.starts.has(strategy, symbol)
+
     def throttled(self, source_ip: str | None) -> Answer | None:
         """429 for an address that has sent too many deliveries without a valid secret, before
         anything else is done for it (its body is not even read); None to go on."""
@@ -126,7 +132,7 @@ class Intake:
                     plan = await decide(
                         session, d, raw, self.key, self.limiter, self.state.warm_venue,
                         account_limits=self.state.settings.risk_limits,
-                        queue_start=self.bursting(),
+                        queue_start=self._queue_start,
                     )
                 except Refused as refused:
                     if refused.anonymous:
@@ -347,7 +353,8 @@ class Intake:
 
     async def _duplicate(self, plan: DuplicatePlan, deadline: float) -> Answer:  # float-ok: loop time
         holder = plan.holder
-        if plan.restart is not None:
+        # A redelivery while its start is queued here: that start is on its way, in its turn.
+        if plan.restart is not None and not self.starts.holds(plan.restart.signal_id):
             answer = await self._start(plan.restart, deadline)
             if answer.status == 503:
                 return answer

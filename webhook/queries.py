@@ -40,6 +40,10 @@ ANSWERED_ACCEPTED = (SignalOutcome.ACCEPTED.value, SignalOutcome.QUEUED.value)
 # Accepted but not started by a request: the outbox starts them from their record.
 WAITING_START = (SignalOutcome.NOT_STARTED.value, SignalOutcome.QUEUED.value)
 EXIT_RECORDED = (SignalOutcome.ACCEPTED.value, SignalOutcome.NOTHING_TO_CLOSE.value)
+# An exit an unstarted open must not outlive: one recorded, or one answered NOT_STARTED (it
+# found that open not started yet and TradingView will not redeliver it), so the outbox ends
+# that open rather than start it into a position the strategy has left.
+EXIT_SEEN = (*EXIT_RECORDED, SignalOutcome.NOT_STARTED.value)
 
 
 @dataclass
@@ -557,14 +561,15 @@ async def exit_since(
 ) -> bool:
     """Whether an exit of this strategy, symbol and side was recorded after an open received at
     `received_at` (and is not older than its `alert_time`): the open's own exit, which found
-    nothing to close because the open never started."""
+    nothing to close because the open never started, or was answered NOT_STARTED because it
+    had not started yet (EXIT_SEEN)."""
     newer = Signal.received_at > received_at
     if alert_time is not None:
         newer &= Signal.alert_time.is_(None) | (Signal.alert_time >= alert_time)
     found = await session.scalar(
         select(Signal.id)
         .where(Signal.strategy_id == strategy_id, Signal.symbol == symbol, newer)
-        .where(Signal.intent.in_(CLOSES_SIDE[side]), Signal.outcome.in_(EXIT_RECORDED))
+        .where(Signal.intent.in_(CLOSES_SIDE[side]), Signal.outcome.in_(EXIT_SEEN))
         .limit(1)
     )
     return found is not None

@@ -69,6 +69,10 @@ class StartQueue:
                                          name=f"start {plan.workflow_id}")
         self._last[key] = entry.task
 
+    def has(self, strategy: str, symbol: str) -> bool:
+        """Whether starts of this strategy and symbol are still queued here."""
+        return (strategy, symbol) in self._last
+
     def holds(self, signal_id: int) -> bool:
         """Whether this process still has the start of this alert in hand."""
         return any(q.plan.signal_id == signal_id for q in self._queued.values())

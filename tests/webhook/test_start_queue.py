@@ -88,6 +88,8 @@ async def test_a_redelivery_of_a_queued_alert_is_a_duplicate(webhook: Webhook) -
     assert again.json()["outcome"] == SignalOutcome.DUPLICATE.value, again.text
     assert again.json()["duplicate_of"] == first.json()["signal_id"]
     assert len(await webhook.trades_of(strat)) == 1
+    # Not started by the redelivery either: its queued start is on its way, in its turn.
+    assert not await _exists(webhook, first.json()["workflow_id"])
 
 
 async def test_an_exit_for_a_queued_open_starts_it_and_is_delivered_to_it(
@@ -261,3 +263,44 @@ async def test_a_queued_open_warms_nothing_here(webhook: Webhook) -> None:
     r = await webhook.post(webhook.alert(strat))
     assert r.status_code == 202 and r.json()["start"] == "queued", r.text
     assert calls == []
+
+
+async def test_a_start_behind_queued_starts_of_its_strategy_and_symbol_is_queued_too(
+    webhook: Webhook,
+) -> None:
+    """Started at once, it would overtake them: a reverse would find the open it closes not
+    started yet, and that open would start afterwards into the side the strategy left."""
+    _every_open_queued(webhook)
+    await _stopped_queue(webhook)
+    strat = await webhook.add_strategy()
+    first = await webhook.post(webhook.alert(strat))
+    assert first.json()["start"] == "queued", first.text
+    webhook.app.state.intake.queue_after = 1000  # the burst is over
+    reverse = await webhook.post(webhook.alert(strat, action="sell", market_position="short",
+                                               prev_market_position="long"))
+    assert reverse.status_code == 202, reverse.text
+    assert reverse.json()["start"] == "queued"
+    assert not await _exists(webhook, reverse.json()["workflow_id"])
+    elsewhere = await webhook.post(webhook.alert(strat, ticker="ETHUSDT.P", size="0.1"))
+    assert elsewhere.status_code == 202, elsewhere.text
+    assert "start" not in elsewhere.json()  # nothing queued ahead of it: started at once
+    await webhook.app.state.intake.starts.aclose(drain_s=0)
+
+
+async def test_an_exit_for_a_queued_open_another_process_left_ends_that_open(
+    webhook: Webhook,
+) -> None:
+    """The open was queued by a webhook that stopped before starting it, and its exit came
+    before the outbox started it: the exit is answered 503 (not delivered) and TradingView
+    will not send it again, so the outbox must end the open, never start it into a position
+    the strategy has left."""
+    answer, strat = await _queued_then_died(webhook)
+    closed = await webhook.post(webhook.alert(strat, action="sell", market_position="flat",
+                                              prev_market_position="long"))
+    assert closed.status_code == 503, closed.text
+    assert closed.json()["outcome"] == SignalOutcome.NOT_STARTED.value
+    assert await acted(Outbox(webhook.app.state.intake, grace_s=0)) >= 1
+    (trade,) = [t for t in await webhook.trades_of(strat) if t.id == answer["trade_id"]]
+    assert trade.status == TradeStatus.REFUSED.value, trade.error
+    assert "exit" in (trade.error or "") and "never started" in (trade.error or "")
+    assert not await _exists(webhook, answer["workflow_id"])
