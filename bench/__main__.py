@@ -32,6 +32,7 @@ from bench import (
     ack,
     burst,
     candle_close,
+    close_many,
     flood,
     floor,
     memory,
@@ -48,10 +49,11 @@ from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running
 from devstack.components import defines_function, module_exists
 
 STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst",
-                      "candle_close")
+                      "candle_close", "close_many")
+OWN_STACK = {"candle_close", "close_many"}  # each starts stacks of its own
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
-ORDER = ("floor", "signal_to_order", "ack", "flood", "candle_close", "burst", "memory",
-         "precision_fuzz", "profile")
+ORDER = ("floor", "signal_to_order", "ack", "flood", "candle_close", "close_many", "burst",
+         "memory", "precision_fuzz", "profile")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -138,8 +140,8 @@ class Bench:
             self.notes += stack.notes
             await self.on_stack(stack, idle={})
             return
-        if not self.wanted & set(STACK_MEASUREMENTS) - {"candle_close"}:
-            await self.candle_close()  # on stacks of its own
+        if not self.wanted & set(STACK_MEASUREMENTS) - OWN_STACK:
+            await self.own_stacks()
             return
         say("starting the stack (fast path on) …")
         async with full_stack(self.limits, self.work / "fast", fast_path=True) as stack:
@@ -160,8 +162,18 @@ class Bench:
         flooded = self.outcomes.get("flood")
         if flooded is not None and not flooded.skipped:
             await self.flood_limit_off(flooded)
+        await self.own_stacks()
+
+    async def own_stacks(self) -> None:
         if "candle_close" in self.wanted:
             await self.candle_close()
+        if "close_many" in self.wanted:
+            self.outcomes["close_many"] = await guarded(
+                "4e. One exit alert closing many trades (stack of its own)", "close_many",
+                lambda: close_many.measure(
+                    self.limits, self.work, progress=say,
+                    trades=self.n(close_many.TRADES, close_many.QUICK_TRADES),
+                    rounds=self.n(close_many.ROUNDS, close_many.QUICK_ROUNDS)))
 
     async def candle_close(self) -> None:
         """On stacks of its own: more symbols than the bundled pairs, and BitUnix's real limits
