@@ -4,6 +4,7 @@ task, not as task-queue activities, and each trade still closes exactly its own 
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from temporalio.client import WorkflowHandle
@@ -22,9 +23,9 @@ SIZES = (Decimal("0.010"), Decimal("0.020"), Decimal("0.030"))
 EXIT_CALLS = {"refresh_trade", "record_trade", "place_order", "cancel_protection"}
 
 
-async def _after_close(handle: WorkflowHandle) -> tuple[list[str], int, bool]:
-    """After the close signal: the activity types scheduled on the task queue, the local
-    activities recorded (markers other than patches) and whether the patch is recorded."""
+async def _after_close(handle: WorkflowHandle) -> tuple[list[str], list[str], bool]:
+    """After the close signal: the activity types scheduled on the task queue, those run as
+    local activities (in order) and whether the patch is recorded."""
     events = (await handle.fetch_history()).events
     at = next(i for i, e in enumerate(events)
               if e.HasField("workflow_execution_signaled_event_attributes")
@@ -34,7 +35,8 @@ async def _after_close(handle: WorkflowHandle) -> tuple[list[str], int, bool]:
                  for e in after if e.HasField("activity_task_scheduled_event_attributes")]
     markers = [e.marker_recorded_event_attributes for e in after
                if e.HasField("marker_recorded_event_attributes")]
-    local = sum(1 for m in markers if m.marker_name != "core_patch")
+    local = [json.loads(m.details["data"].payloads[0].data)["activity_type"]
+             for m in markers if m.marker_name == "core_local_activity"]
     patched = any(EXIT_LOCAL_CALLS.encode() in p.data for m in markers
                   if m.marker_name == "core_patch" for v in m.details.values() for p in v.payloads)
     return scheduled, local, patched
@@ -60,7 +62,10 @@ async def test_an_exit_to_several_trades_closes_each_its_own_quantity_from_local
         assert [o.filled_qty for o in exits] == [qty]  # its own quantity, one order
         scheduled, local, patched = await _after_close(handle)
         assert not EXIT_CALLS & set(scheduled), scheduled
-        assert patched and local >= 4  # a read, records, the close order, the TP/SL cancel
+        assert patched
+        assert {"refresh_trade", "record_trade", "place_order", "cancel_protection"} <= set(local)
+        # The close filled all the trade owned: it ends without another read to confirm it.
+        assert "refresh_trade" not in local[local.index("place_order"):], local
     assert await h.position_qty() == 0
     assert not await h.exchange.pending_tpsl_orders(BTC)
 
