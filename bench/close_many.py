@@ -14,6 +14,7 @@ with its own exit orders, and that the exchange holds no position on the symbol.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections import Counter
@@ -35,6 +36,7 @@ from bench.alerts import (
     open_body,
 )
 from bench.limits import BenchLimits
+from bench.memory import _children, stack_processes
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row
 from bench.stack import Stack, free_port, full_stack
@@ -85,6 +87,38 @@ def misbooked(books: list[TradeBook]) -> list[str]:
     return wrong
 
 
+def _cpu_s(pid: int) -> float:  # float-ok: seconds
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    out = [pid]
+    for child in _children(pid):
+        out += _tree(child)
+    return out
+
+
+def cpu_snapshot(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far by role: webhook, worker, Temporal, paper exchange, and PostgreSQL
+    (with `tradewire up` itself: the rest of its process tree)."""
+    if stack.up is None:
+        return {}
+    roles = {role: sum(_cpu_s(p) for p in _tree(pid))
+             for role, pid in stack_processes(stack).items()}
+    everything = sum(_cpu_s(p) for p in _tree(stack.up.pid))
+    roles["postgresql and up"] = max(0.0, everything - sum(roles.values()))
+    return roles
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: round(after[role] - before.get(role, 0.0), 2) for role in after}
+
+
 @dataclass
 class Round:
     trades: int
@@ -96,6 +130,7 @@ class Round:
     close_orders: int
     wrong: list[str] = field(default_factory=list)
     position_left: str | None = None  # the exchange's position qty on the symbol, if any
+    cpu_s: dict[str, float] = field(default_factory=dict)  # by process, alert → all CLOSED
 
 
 def outcome(rounds: list[Round], trades: int) -> Outcome:
@@ -104,6 +139,11 @@ def outcome(rounds: list[Round], trades: int) -> Outcome:
     unclosed = len(rounds) - len(closed)
     wrong = [w for r in rounds for w in r.wrong]
     left = [r.position_left for r in rounds if r.position_left is not None]
+    cpu = [sum(r.cpu_s.values()) * 1000 / r.trades for r in rounds if r.cpu_s]
+    by_role: dict[str, float] = {}
+    for r in rounds:
+        for role, used in r.cpu_s.items():
+            by_role[role] = by_role.get(role, 0.0) + used * 1000 / r.trades / len(rounds)
     closed_ms = summary([s * 1000 for s in closed])
     last_ms = summary([s * 1000 for s in last])
     details: dict[str, Any] = {
@@ -112,6 +152,8 @@ def outcome(rounds: list[Round], trades: int) -> Outcome:
         "closed_s": {k: round(v / 1000, 3) if k != "n" else v for k, v in closed_ms.items()},
         "last_order_s": {k: round(v / 1000, 3) if k != "n" else v for k, v in last_ms.items()},
         "rounds_not_all_closed": unclosed,
+        "cpu_ms_per_closed_trade": round(sum(cpu) / len(cpu), 1) if cpu else None,
+        "cpu_ms_per_closed_trade_by_process": {k: round(v, 1) for k, v in by_role.items()},
         "misbooked": wrong[:20],
         "positions_left": left,
         "per_round": [r.__dict__ for r in rounds],
@@ -131,12 +173,20 @@ def outcome(rounds: list[Round], trades: int) -> Outcome:
     if last:
         out.rows.append(Row("exit alert → last close order at the exchange p50 / max",
                             f"{last_ms['p50'] / 1000:.2f} s / {last_ms['max'] / 1000:.2f} s"))
+    if cpu:
+        parts = ", ".join(f"{role} {v:.0f}" for role, v in sorted(by_role.items(),
+                                                                   key=lambda kv: -kv[1]))
+        out.rows.append(Row("CPU per closed trade, all processes (alert → all CLOSED)",
+                            f"{sum(cpu) / len(cpu):.0f} ms ({parts})"))
     out.rows.append(Row("trades not closing exactly their own quantity; positions left",
                         f"{len(wrong)}; {len(left)}", "0; 0",
                         "met" if not wrong and not left and not unclosed else "MISSED"))
     if unclosed:
         out.notes.append(f"{unclosed} round(s) did not close all {trades} trades within "
                          f"{CLOSE_WAIT_S:.0f} s")
+    out.notes.append("CPU: user + system seconds of each process of the stack (and its "
+                     "children) from the exit alert's send until all were CLOSED, per trade; "
+                     "robust to other load on the machine, unlike the times")
     out.notes.append(f"{trades} market trades of one strategy on {SYMBOL} ({SIZE} each), all "
                      "TRACKING, then one exit alert; times from the alert's send (the exchange's "
                      "request log and the database, both on this machine's clock)")
@@ -217,9 +267,11 @@ async def one_round(stack: Stack, limits: BenchLimits, trades: int, k: int) -> R
             raise BenchFailure(f"round {k}: not all {trades} TRACKING after "
                                f"{OPEN_WAIT_S:.0f} s: {dict(seen)}")
         await asyncio.sleep(1.0)  # the entries' last requests settle before the clock starts
+        cpu_before = cpu_snapshot(stack)
         sent_ns = time.time_ns()
         ack = await poster.post(close_body(strategy, SYMBOL, f"{run}-exit"))
         closed_ns, seen = await _wait_all(stack, name, "CLOSED", trades, CLOSE_WAIT_S)
+        cpu = cpu_used(cpu_before, cpu_snapshot(stack))
         log = await admin.requests(since_ns=sent_ns)
         closes = [e["t_ns"] for e in log
                   if e["path"] == PLACE_ORDER and leg_of(e["client_id"]) == LEG_EXIT]
@@ -231,7 +283,7 @@ async def one_round(stack: Stack, limits: BenchLimits, trades: int, k: int) -> R
             last_order_s=round((max(closes) - sent_ns) / 1e9, 3) if closes else None,
             closed_s=None if closed_ns is None else round((closed_ns - sent_ns) / 1e9, 3),
             close_orders=len(closes), wrong=misbooked(books),
-            position_left=await _position_left(admin),
+            position_left=await _position_left(admin), cpu_s=cpu,
         )
     finally:
         await poster.aclose()

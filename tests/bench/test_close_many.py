@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bench.close_many import TARGET_S, Round, TradeBook, misbooked, outcome
+from bench.close_many import TARGET_S, Round, TradeBook, cpu_used, misbooked, outcome
 
 
 def book(trade_id: int = 1, status: str = "CLOSED", filled: str = "0.001", closed: str = "0.001",
@@ -52,3 +52,17 @@ def test_a_round_that_did_not_close_everything_or_left_a_position_misses() -> No
     assert left.rows[0].verdict == "met" and left.rows[-1].verdict == "MISSED"
     none = outcome([a_round(None, last_order_s=None)], 50)
     assert none.rows[0].verdict == "MISSED"
+
+
+def test_cpu_is_reported_per_closed_trade_and_by_process() -> None:
+    rounds = [a_round(1.0, cpu_s={"worker": 2.0, "webhook": 1.0}),
+              a_round(1.0, cpu_s={"worker": 4.0, "webhook": 1.0})]
+    out = outcome(rounds, 50)
+    assert out.details["cpu_ms_per_closed_trade"] == 80.0  # (3 s + 5 s) / 2 rounds / 50
+    assert out.details["cpu_ms_per_closed_trade_by_process"] == {"worker": 60.0, "webhook": 20.0}
+    assert any(r.value.startswith("80 ms (worker 60, webhook 20)") for r in out.rows)
+
+
+def test_cpu_used_is_the_difference_by_process() -> None:
+    assert cpu_used({"worker": 1.0}, {"worker": 3.5, "webhook": 1.0}) == {"worker": 2.5,
+                                                                          "webhook": 1.0}
