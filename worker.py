@@ -180,8 +180,11 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
 
 # Every workflow on the task queue: any worker polling it must know each of them.
 WORKFLOWS = [TradeWorkflow, AccountWatcherWorkflow, PairsSyncWorkflow]
-# What TradeWorkflow runs as local activities (before and for its first placement).
-FAST_PATH_ACTIVITIES = ("get_rules", "read_venue", "configure_symbol", "place_order")
+# What TradeWorkflow runs as local activities: before and for its first placement, and an
+# exit's calls (workflows/run.py `exit_local`), which run here for a trade this process has
+# cached.
+FAST_PATH_ACTIVITIES = ("get_rules", "read_venue", "configure_symbol", "place_order",
+                        "refresh_trade", "record_trade", "cancel_protection")
 
 
 def build_worker(

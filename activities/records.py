@@ -120,6 +120,12 @@ class Records:
             before = await notify.trade_before(session, rec.trade_id, workflow_id)
             if before is None:
                 return False
+            if before.status.is_final and not rec.status.is_final:
+                # A record of an earlier step run again late (an activity's attempt after its
+                # timeout, or an exit's local activities run again when their workflow task
+                # was lost) never takes an ended trade back: the row keeps its end, and its
+                # end is not notified a second time.
+                return True
             await session.execute(
                 update(Trade)
                 .where(Trade.id == rec.trade_id, Trade.workflow_id == workflow_id)

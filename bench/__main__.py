@@ -33,6 +33,7 @@ from bench import (
     ack,
     burst,
     candle_close,
+    close_many,
     cost,
     flood,
     floor,
@@ -51,11 +52,11 @@ from bench.stack import ExchangeEndpoint, Stack, StackError, full_stack, running
 from devstack.components import defines_function, module_exists
 
 STACK_MEASUREMENTS = ("floor", "signal_to_order", "ack", "flood", "memory", "burst",
-                      "candle_close", "cost", "two_workers")
-OWN_STACKS = {"candle_close", "cost", "two_workers"}  # each on stacks of its own
+                      "candle_close", "cost", "close_many", "two_workers")
+OWN_STACKS = {"candle_close", "cost", "close_many", "two_workers"}  # each on stacks of its own
 MEASUREMENTS = (*STACK_MEASUREMENTS, "precision_fuzz")
-ORDER = ("floor", "signal_to_order", "ack", "cost", "flood", "candle_close", "burst", "memory",
-         "precision_fuzz", "profile", "two_workers")
+ORDER = ("floor", "signal_to_order", "ack", "cost", "flood", "candle_close", "close_many",
+         "burst", "memory", "precision_fuzz", "profile", "two_workers")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -176,6 +177,13 @@ class Bench:
                 lambda: cost.measure(self.limits, self.work,
                                      trades=self.n(cost.DEFAULT_N, cost.QUICK_N),
                                      profile_dir=profile_dir))
+        if "close_many" in self.wanted:
+            self.outcomes["close_many"] = await guarded(
+                "4e. One exit alert closing many trades (stack of its own)", "close_many",
+                lambda: close_many.measure(
+                    self.limits, self.work, progress=say,
+                    trades=self.n(close_many.TRADES, close_many.QUICK_TRADES),
+                    rounds=self.n(close_many.ROUNDS, close_many.QUICK_ROUNDS)))
         await self.two_workers()
 
     async def candle_close(self) -> None:

@@ -81,6 +81,9 @@ class AlertAnswer(BaseModel):
     symbol: str | None = None
     duplicate_of: int | None = None
     closing: list[ClosingTrade] | None = None
+    # "queued": accepted in a burst from the durable record, its workflow started right behind
+    # the answer (the signal is QUEUED until Temporal takes the start: README "Answers").
+    start: Literal["queued"] | None = None
 
 
 # --- /healthz -----------------------------------------------------------------------------------

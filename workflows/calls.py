@@ -79,6 +79,14 @@ def _until_it_works() -> dict[str, Any]:
     return {"start_to_close_timeout": CALL_TIMEOUT, "retry_policy": KEEP_TRYING}
 
 
+async def _call(method: Any, arg: Any, *, local: bool) -> Any:
+    """One call retried until it works; `local`: as a local activity, in the worker running
+    the workflow task (an exit's calls: no task-queue round trip and workflow task each)."""
+    if local:
+        return await workflow.execute_local_activity_method(method, arg, **_until_it_works())
+    return await workflow.execute_activity_method(method, arg, **_until_it_works())
+
+
 class TradeCalls:
     # --- before the entry (local: in the process that started the workflow) -----------------
 
@@ -121,7 +129,10 @@ class TradeCalls:
     async def place_order(self, req: OrderRequest, *, local: bool,
                           window: timedelta | None) -> OrderSnapshot:
         """`local`: the first placement, as a local activity in the process that started the
-        workflow; `window`: an entry, whose retries end with the alert's max age."""
+        workflow, or (no `window`) an exit's, retried until it works; `window`: an entry,
+        whose retries end with the alert's max age."""
+        if local and window is None:
+            return await _call(OrderActivities.place_order, req, local=True)
         if local:
             return await workflow.execute_local_activity_method(
                 OrderActivities.place_order, req, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
@@ -173,10 +184,8 @@ class TradeCalls:
 
     # --- tracking and protection -----------------------------------------------------------
 
-    async def refresh_trade(self, req: RefreshRequest) -> RefreshResult:
-        return await workflow.execute_activity_method(
-            TrackingActivities.refresh_trade, req, **_until_it_works()
-        )
+    async def refresh_trade(self, req: RefreshRequest, *, local: bool = False) -> RefreshResult:
+        return await _call(TrackingActivities.refresh_trade, req, local=local)
 
     async def read_trail_price(self, query: PriceQuery) -> PriceRead:
         return await workflow.execute_activity_method(
@@ -194,20 +203,17 @@ class TradeCalls:
             start_to_close_timeout=CALL_TIMEOUT, retry_policy=PROTECT_RETRY,
         )
 
-    async def cancel_protection(self, ref: ProtectionRef) -> ProtectionCancelled:
-        return await workflow.execute_activity_method(
-            ProtectionActivities.cancel_protection, ref, **_until_it_works()
-        )
+    async def cancel_protection(self, ref: ProtectionRef, *,
+                                local: bool = False) -> ProtectionCancelled:
+        return await _call(ProtectionActivities.cancel_protection, ref, local=local)
 
     async def settle_protection_claims(self, req: ClaimsRequest) -> None:
         await workflow.execute_activity_method(
             ProtectionActivities.settle_protection_claims, req, **_until_it_works()
         )
 
-    async def record_trade(self, record: TradeRecord) -> None:
-        await workflow.execute_activity_method(
-            TradeActivities.record_trade, record, **_until_it_works()
-        )
+    async def record_trade(self, record: TradeRecord, *, local: bool = False) -> None:
+        await _call(TradeActivities.record_trade, record, local=local)
 
     async def adopt_quantity(self, req: AdoptRequest) -> AdoptResult:
         return await workflow.execute_activity_method(

@@ -66,6 +66,9 @@ ASKS_TPSL_FATE = "exit-asks-gone-tpsl-fate"
 WAITS_FOR_OWNED = "exit-waits-for-owned-quantity"
 # A partial exit (docs/design.md#exits): new commands, which only a trade given one runs.
 PARTIAL_CLOSE = "exits-partial-close"
+# A market exit that filled everything the trade owns ends without a read to confirm it (new
+# commands: a history recorded before them replays the read).
+EXIT_DONE_WHEN_FILLED = "exit-done-when-filled"
 PARTIAL_FAILED = "partial exit failed"  # the start of the warning a failing one keeps up to date
 
 
@@ -140,6 +143,12 @@ async def close_trade(run: TradeRun, reason: str, final: TradeStatus, leg: Leg) 
         if run.ledger.open_qty >= before:
             failure = "the closing order filled nothing"
             break
+        if run.ledger.open_qty == 0 and not run.ledger.estimates \
+                and workflow.patched(EXIT_DONE_WHEN_FILLED):
+            # The close filled all the trade owns, by its own fills: a read to confirm it cost
+            # each trade of a many-trade exit one more call (what is estimated is confirmed
+            # after the exit, workflows/tracking.py `final_estimates`).
+            return True
     await run.cancel_working(leg)  # no exit order stays working beside the TP/SL
     out = await reconcile(run, await run.refresh())
     if run.ledger.open_qty == 0 or (out.position is None and not workflow.patched(WAITS_FOR_OWNED)):
