@@ -210,13 +210,14 @@ async def full_stack(
 ) -> AsyncIterator[Stack]:
     """`tradewire up` on free ports in `work_dir/state`, with the limits raised (and any
     `extra_env` settings on top)."""
-    webhook, temporal, temporal_ui, exchange = free_ports(4)
+    webhook, temporal, temporal_ui, exchange, ui = free_ports(5)
     state_dir = work_dir / "state"
     extra = {
         "TRADEWIRE_WEBHOOK_PORT": str(webhook),
         "TRADEWIRE_TEMPORAL_PORT": str(temporal),
         "TRADEWIRE_TEMPORAL_UI_PORT": str(temporal_ui),
         "TRADEWIRE_EXCHANGE_PORT": str(exchange),
+        "TRADEWIRE_UI_PORT": str(ui),  # another stack on this machine may hold the default
         "TRADEWIRE_FAST_PATH": "true" if fast_path else "false",
         "TRADEWIRE_PAPER_TICK_INTERVAL_S": "86400",
         **(extra_env or {}),
