@@ -162,7 +162,10 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
         # The request rate below is tracking's alone only once no entry is still under way.
         statuses = await _wait_statuses(stack, name, SETTLED, answers["202"], OPEN_WAIT_S)
         opened_s = time.monotonic() - t0
-        await asyncio.sleep(SETTLE_S)
+        # The checks the entries' fills woke (the watcher signals them as it sees the fills, a
+        # round or more behind under load) are over within an interval: what follows is
+        # tracking at rest, the trades' own timers and the watcher.
+        await asyncio.sleep(max(SETTLE_S, tracking_interval_s))
         tracking = (await trade_statuses(stack, [name])).get("TRACKING", 0)
         loaded = snapshot(stack)
         rate_loaded = await request_rate(admin, loaded_window_s)
