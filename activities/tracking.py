@@ -144,8 +144,8 @@ class TrackingActivities:
         its quantity, never the other way round."""
         with translated():
             since = not_before(req)
-            if req.max_age_ms > 0 and not req.orders:
-                return await self._on_timer(req, since)
+            if not req.orders:
+                return await self._from_snapshot(req, since)
             seen_at = int(since * 1000)  # the reads used show the exchange at or after this
             mark = self._ticker(req.symbol).start(since)
             snaps = [await self._sync(ref, since) for ref in req.orders]
@@ -157,10 +157,11 @@ class TrackingActivities:
             return await self._result(req, snaps, positions, pending,
                                       await asyncio.shield(mark), seen_at)
 
-    async def _on_timer(self, req: RefreshRequest, since: float) -> RefreshResult:  # float-ok: s
-        """A check on the trade's own timer with no order to sync: from the snapshot every
-        trade of the process checking about then shares (activities/timer_reads.py), so the
-        trades' timers cost a fixed number of requests per snapshot, not per trade or symbol."""
+    async def _from_snapshot(self, req: RefreshRequest, since: float) -> RefreshResult:  # float-ok: s
+        """A check with no order to sync: from the snapshot every trade of the process checking
+        about then shares (activities/timer_reads.py), started no earlier than `since` (for a
+        check a signal woke, after the signal), so checks cost a fixed number of requests per
+        snapshot, not per trade or symbol."""
         snap = await self._timer_reads.get(req.symbol, since)
         pending = req.protection_id is not None and req.protection_id in snap.tpsl_ids
         ticker = snap.tickers.get(req.symbol)
