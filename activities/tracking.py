@@ -25,6 +25,7 @@ from activities.errors import translated
 from activities.orders import OrderActivities, row_snapshot
 from activities.records import Owned, Records
 from activities.shared_read import SharedRead
+from activities.timer_reads import TimerReads
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from exchange.client import BitunixClient
@@ -75,6 +76,8 @@ class TrackingActivities:
         self._tpsl: dict[str, SharedRead[set[str]]] = {}
         self._resting: dict[str, SharedRead[dict[str, Order]]] = {}
         self._saved: dict[str, Position] = {}  # position id → as last written
+        # Checks on the trades' own timers: one account snapshot for all of them.
+        self._timer_reads = TimerReads(client, lambda: self._positions.get(time.time()))
 
     async def _read_positions(self) -> list[Position]:
         """The account's positions; those that changed since this process last wrote them are
@@ -141,6 +144,8 @@ class TrackingActivities:
         its quantity, never the other way round."""
         with translated():
             since = not_before(req)
+            if not req.orders:
+                return await self._from_snapshot(req, since)
             seen_at = int(since * 1000)  # the reads used show the exchange at or after this
             mark = self._ticker(req.symbol).start(since)
             snaps = [await self._sync(ref, since) for ref in req.orders]
@@ -149,22 +154,41 @@ class TrackingActivities:
             pending = False
             if req.protection_id is not None:
                 pending = req.protection_id in await self._pending_tpsl(req.symbol).get(since)
-            ours = our_position(positions, req.symbol, req.side)
-            if req.position_id is not None and (ours is None or ours.position_id != req.position_id):
-                await self._records.mark_position_closed(req.position_id)
-            owned = None if ours is None else await self._records.owned(ours.symbol, ours.side)
-            return RefreshResult(
-                orders=snaps,
-                position=None if ours is None else PositionView(
-                    position_id=ours.position_id, side=ours.side, qty=ours.qty,
-                    avg_open_price=ours.avg_open_price,
-                ),
-                protection_pending=pending,
-                mark_price=_mark(await asyncio.shield(mark)),
-                now_ms=seen_at,
-                unowned_qty=None if ours is None or owned is None else self._unowned(ours, owned),
-                owned_qty=None if owned is None else owned.qty,
-            )
+            return await self._result(req, snaps, positions, pending,
+                                      await asyncio.shield(mark), seen_at)
+
+    async def _from_snapshot(self, req: RefreshRequest, since: float) -> RefreshResult:  # float-ok: s
+        """A check with no order to sync: from the snapshot every trade of the process checking
+        about then shares (activities/timer_reads.py), started no earlier than `since` (for a
+        check a signal woke, after the signal), so checks cost a fixed number of requests per
+        snapshot, not per trade or symbol."""
+        snap = await self._timer_reads.get(req.symbol, since)
+        pending = req.protection_id is not None and req.protection_id in snap.tpsl_ids
+        ticker = snap.tickers.get(req.symbol)
+        if ticker is None:  # a symbol the snapshot did not know yet
+            ticker = await self._ticker(req.symbol).get(since)
+        return await self._result(req, [], snap.positions, pending, ticker,
+                                  int(snap.started_s * 1000))
+
+    async def _result(self, req: RefreshRequest, snaps: list[OrderSnapshot],
+                      positions: list[Position], pending: bool, ticker: Ticker | None,
+                      seen_at: int) -> RefreshResult:
+        ours = our_position(positions, req.symbol, req.side)
+        if req.position_id is not None and (ours is None or ours.position_id != req.position_id):
+            await self._records.mark_position_closed(req.position_id)
+        owned = None if ours is None else await self._records.owned(ours.symbol, ours.side)
+        return RefreshResult(
+            orders=snaps,
+            position=None if ours is None else PositionView(
+                position_id=ours.position_id, side=ours.side, qty=ours.qty,
+                avg_open_price=ours.avg_open_price,
+            ),
+            protection_pending=pending,
+            mark_price=_mark(ticker),
+            now_ms=seen_at,
+            unowned_qty=None if ours is None or owned is None else self._unowned(ours, owned),
+            owned_qty=None if owned is None else owned.qty,
+        )
 
     @activity.defn(name="read_trail_price")
     async def read_trail_price(self, req: PriceQuery) -> PriceRead:

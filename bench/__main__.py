@@ -305,9 +305,11 @@ class Bench:
         if "memory" in self.wanted:
             trades = self.n(memory.OPEN_TRADES, memory.QUICK_OPEN_TRADES)
             window = memory.QUICK_RATE_WINDOW_S if self.quick else memory.RATE_WINDOW_S
+            every = self.n(memory.TRACKING_INTERVAL_S, memory.QUICK_TRACKING_INTERVAL_S)
             self.outcomes["memory"] = await guarded(
                 "5. Memory and tracking cost", "memory",
-                lambda: memory.measure(stack, self.limits, idle, trades=trades, window_s=window))
+                lambda: memory.measure(stack, self.limits, idle, trades=trades, window_s=window,
+                                       tracking_interval_s=every))
         if "burst" in self.wanted:
             duration = self.n(burst.DURATION_S, burst.QUICK_DURATION_S)
             self.outcomes["burst"] = await guarded(

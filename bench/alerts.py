@@ -44,11 +44,15 @@ class BenchStrategy:
     secret: str
 
 
-def add_strategy(stack: Stack, name: str, *, rate_limit_per_min: int, size: str) -> BenchStrategy:
-    """`tradewire strategy add` against the stack's database, market orders of `size`."""
+def add_strategy(stack: Stack, name: str, *, rate_limit_per_min: int, size: str,
+                 tracking_interval_s: int | None = None) -> BenchStrategy:
+    """`tradewire strategy add` against the stack's database, market orders of `size` (and
+    the trades' own re-check every `tracking_interval_s`, when given)."""
     secret = secrets.token_urlsafe(24)
     argv = [sys.executable, "-m", "cli", "strategy", "add", name, f"--secret={secret}",
             "--rate-limit", str(rate_limit_per_min), "--size", size, "--order-type", "market"]
+    if tracking_interval_s is not None:
+        argv += ["--tracking-interval", str(tracking_interval_s)]
     done = subprocess.run(argv, cwd=REPO, env=stack.env, capture_output=True, text=True,
                           timeout=120)
     if done.returncode != 0:

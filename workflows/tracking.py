@@ -37,9 +37,13 @@ with workflow.unsafe.imports_passed_through():
 CONTINUE_AS_NEW = "continue_as_new"
 ENDED = "ended"
 # A check on the trade's own timer (a fallback: nothing signalled it) may use exchange reads
-# this old, shared with the other trades checking about then: however many trades are open,
-# their timers cost at most one read of each kind per this interval.
+# up to half its interval old, shared with the other trades checking about then
+# (activities/timer_reads.py: one account snapshot, whatever the symbol): however many trades
+# are open, their timers cost at most one snapshot per this age. At least TIMER_READ_MAX_AGE_MS
+# (a trade checking every 2 s, as while its TP/SL is unknown, reads as before), at most
+# TIMER_READ_AGE_CAP_MS (a missed signal is still noticed within its interval and 10 s).
 TIMER_READ_MAX_AGE_MS = 2_000
+TIMER_READ_AGE_CAP_MS = 10_000
 # Looks for the fills of a close recorded at its TP/SL's trigger price, TPSL_RECHECK_S apart,
 # before a trade that owns nothing ends.
 ESTIMATE_LOOKS = 10
@@ -108,7 +112,7 @@ async def _until_closed(run: TradeRun) -> str:
             woken = await run.wait(every if trail is None else cadence.wait_s(every))
             before = (run.ledger.open_qty, run.ledger.fees)
             if trail is None or woken or cadence.follow_due(every):
-                await follow(run, max_age_ms=0 if woken else TIMER_READ_MAX_AGE_MS)
+                await follow(run, max_age_ms=0 if woken else timer_read_age_ms(every))
                 cadence.followed()
             if trail is not None and cadence.check_due() and run.ledger.open_qty > 0:
                 # A trailing trade reads its price on a short timer of its own
@@ -149,6 +153,11 @@ def check_every(run: TradeRun) -> int:
     if shortfall_pending(run):
         interval = min(interval, SECOND_READ_S)
     return interval
+
+
+def timer_read_age_ms(every_s: int) -> int:
+    """How old the exchange reads of a check on a timer of `every_s` seconds may be."""
+    return max(TIMER_READ_MAX_AGE_MS, min(TIMER_READ_AGE_CAP_MS, every_s * 500))
 
 
 def pending_exit(run: TradeRun) -> Exit | None:

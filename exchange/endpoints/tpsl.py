@@ -121,9 +121,10 @@ class TpslEndpoints(Endpoints):
         )
 
     async def all_pending_tpsl_orders(
-        self, symbol: str, position_id: str | None = None
+        self, symbol: str | None, position_id: str | None = None
     ) -> list[TpslOrder]:
-        """Every pending TP/SL order of `symbol` (of one position when given), page after page:
+        """Every pending TP/SL order of `symbol` (None: of the whole account; of one position
+        when given), page after page:
         one page holds at most PAGE, and an order on a later page must never be taken as gone.
         The list is newest first, so one created meanwhile shifts the pages: an order seen
         twice is kept once."""
@@ -136,7 +137,8 @@ class TpslEndpoints(Endpoints):
             if len(page) < PAGE:
                 return list(found.values())
         # Retryable: never conclude from a partial list that an order is gone.
-        raise Unavailable(None, f"more than {MAX_PAGES * PAGE} pending TP/SL orders on {symbol}",
+        raise Unavailable(None, f"more than {MAX_PAGES * PAGE} pending TP/SL orders on "
+                          f"{symbol or 'the account'}",
                           endpoint="tpsl/get_pending_orders")
 
     async def tpsl_history_orders(
@@ -181,7 +183,7 @@ class TpslEndpoints(Endpoints):
 
     async def pending_tpsl_orders(
         self,
-        symbol: str,
+        symbol: str | None,
         position_id: str | None = None,
         *,
         side: PositionSide | None = None,
