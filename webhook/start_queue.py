@@ -105,12 +105,22 @@ class StartQueue:
         except TimeoutError:
             pass  # a burst that lasts: starts go on anyway, or trades would wait for its end
 
+    async def join(self, timeout_s: float) -> bool:  # float-ok: seconds
+        """Wait until every start queued so far is made (or given up); False on timeout."""
+        tasks = self._tasks()
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        return not pending
+
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [t for q in self._queued.values() for t in (q.task, *q.hurried) if t is not None]
+
     async def aclose(self, drain_s: float = DRAIN_S) -> None:  # float-ok: seconds
         """At shutdown: the queue gets `drain_s` to finish; starts not made by then stay QUEUED
         in the database, for the outbox (of the next process) to start from their record."""
-        tasks = [t for q in self._queued.values() for t in (q.task, *q.hurried) if t is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=drain_s)
+        tasks = self._tasks()
+        await self.join(drain_s)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
