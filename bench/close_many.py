@@ -40,7 +40,7 @@ from bench.memory import _children, stack_processes
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row
 from bench.stack import Stack, free_port, full_stack
-from bench.stackdb import database_url
+from bench.stackdb import database_url, fetch
 from bench.stats import summary, verdict
 from db.session import make_engine
 from trading.ids import LEG_EXIT
@@ -201,21 +201,16 @@ def outcome(rounds: list[Round], trades: int) -> Outcome:
 
 
 async def _books(stack: Stack, strategy: str) -> list[TradeBook]:
-    engine = make_engine(database_url(stack), pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text(
-                "SELECT t.id, t.status, t.filled_qty, t.closed_qty, "
-                "coalesce(sum(o.filled_qty) FILTER (WHERE o.leg = 'entry'), 0), "
-                "coalesce(sum(o.filled_qty) FILTER (WHERE o.leg = 'exit'), 0) "
-                'FROM trade t JOIN strategy s ON s.id = t.strategy_id '
-                'LEFT JOIN "order" o ON o.trade_id = t.id '
-                "WHERE s.name = :name GROUP BY t.id ORDER BY t.id"
-            ), {"name": strategy})
-            return [TradeBook(int(i), str(st), Decimal(f), Decimal(c), Decimal(e), Decimal(x))
-                    for i, st, f, c, e, x in rows]
-    finally:
-        await engine.dispose()
+    rows = await fetch(stack, (
+        "SELECT t.id, t.status, t.filled_qty, t.closed_qty, "
+        "coalesce(sum(o.filled_qty) FILTER (WHERE o.leg = 'entry'), 0), "
+        "coalesce(sum(o.filled_qty) FILTER (WHERE o.leg = 'exit'), 0) "
+        'FROM trade t JOIN strategy s ON s.id = t.strategy_id '
+        'LEFT JOIN "order" o ON o.trade_id = t.id '
+        "WHERE s.name = :name GROUP BY t.id ORDER BY t.id"
+    ), {"name": strategy})
+    return [TradeBook(int(i), str(st), Decimal(f), Decimal(c), Decimal(e), Decimal(x))
+            for i, st, f, c, e, x in rows]
 
 
 async def _wait_all(stack: Stack, strategy: str, statuses: set[str], count: int,

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from bench.alerts import (
     WEBHOOK_PATH,
@@ -51,9 +50,8 @@ from bench.memory import stack_processes
 from bench.report import Outcome, Row, ms
 from bench.signal_to_order import SIZE, SYMBOL
 from bench.stack import REPO, Stack
-from bench.stackdb import TradeWatch, database_url, trade_statuses
+from bench.stackdb import TradeWatch, fetch, trade_statuses
 from bench.stats import summary
-from db.session import make_engine
 
 RATE_PER_S = 300
 DURATION_S = 30
@@ -412,14 +410,9 @@ class CpuMeter:
 
 async def flood_rows(stack: Stack, source: str = FLOOD_SOURCE) -> int:
     """Signal rows recorded for deliveries from `source`."""
-    engine = make_engine(database_url(stack), pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            found = await conn.execute(
-                text("SELECT count(*) FROM signal WHERE source_ip = :ip"), {"ip": source})
-            return int(found.scalar_one())
-    finally:
-        await engine.dispose()
+    (row,) = await fetch(stack, "SELECT count(*) FROM signal WHERE source_ip = :ip",
+                         {"ip": source})
+    return int(row[0])
 
 
 async def phases(stack: Stack, limits: BenchLimits, *, duration_s: float,  # float-ok: seconds

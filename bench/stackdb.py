@@ -20,41 +20,41 @@ def database_url(stack: Stack) -> str:
     return stack.database_url
 
 
-async def orders_by_workflow(stack: Stack, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """workflow id → {"trades": n, "status": …, "client_ids": [every order row's client id]}."""
+async def fetch(stack: Stack, sql: str, params: dict[str, Any]) -> list[Any]:
+    """The rows of one read-only query on the stack's database, on a connection of its own."""
     engine = make_engine(database_url(stack), pool_size=1)
-    found: dict[str, dict[str, Any]] = defaultdict(lambda: {"trades": 0, "client_ids": []})
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(text(
-                'SELECT t.workflow_id, t.id, t.status, o.client_order_id FROM trade t '
-                'LEFT JOIN "order" o ON o.trade_id = t.id WHERE t.workflow_id = ANY(:ids)'
-            ), {"ids": workflow_ids})
-            seen_trades: set[int] = set()
-            for workflow_id, trade_id, status, client_id in rows:
-                entry = found[workflow_id]
-                if trade_id not in seen_trades:
-                    seen_trades.add(trade_id)
-                    entry["trades"] += 1
-                    entry["status"] = status
-                if client_id is not None:
-                    entry["client_ids"].append(client_id)
+            return list(await conn.execute(text(sql), params))
     finally:
         await engine.dispose()
+
+
+async def orders_by_workflow(stack: Stack, workflow_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """workflow id → {"trades": n, "status": …, "client_ids": [every order row's client id]}."""
+    found: dict[str, dict[str, Any]] = defaultdict(lambda: {"trades": 0, "client_ids": []})
+    rows = await fetch(stack, (
+        'SELECT t.workflow_id, t.id, t.status, o.client_order_id FROM trade t '
+        'LEFT JOIN "order" o ON o.trade_id = t.id WHERE t.workflow_id = ANY(:ids)'
+    ), {"ids": workflow_ids})
+    seen_trades: set[int] = set()
+    for workflow_id, trade_id, status, client_id in rows:
+        entry = found[workflow_id]
+        if trade_id not in seen_trades:
+            seen_trades.add(trade_id)
+            entry["trades"] += 1
+            entry["status"] = status
+        if client_id is not None:
+            entry["client_ids"].append(client_id)
     return dict(found)
 
 
 async def trade_statuses(stack: Stack, strategy_names: list[str]) -> dict[str, int]:
-    engine = make_engine(database_url(stack), pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text(
-                "SELECT t.status, count(*) FROM trade t JOIN strategy s ON s.id = t.strategy_id "
-                "WHERE s.name = ANY(:names) GROUP BY t.status"
-            ), {"names": strategy_names})
-            return {status: int(n) for status, n in rows}
-    finally:
-        await engine.dispose()
+    rows = await fetch(stack, (
+        "SELECT t.status, count(*) FROM trade t JOIN strategy s ON s.id = t.strategy_id "
+        "WHERE s.name = ANY(:names) GROUP BY t.status"
+    ), {"names": strategy_names})
+    return {status: int(n) for status, n in rows}
 
 
 async def workflows_exist(stack: Stack, workflow_ids: list[str], *, concurrency: int = 16
@@ -84,31 +84,21 @@ async def workflows_exist(stack: Stack, workflow_ids: list[str], *, concurrency:
 async def refusal_reasons(stack: Stack, strategy_names: list[str], top: int = 5
                           ) -> dict[str, int]:
     """Why trades of these strategies ended REFUSED or FAILED (their error, first 160 chars)."""
-    engine = make_engine(database_url(stack), pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text(
-                "SELECT t.status || ': ' || left(coalesce(t.error, '(no error text)'), 160) AS r, "
-                "count(*) FROM trade t JOIN strategy s ON s.id = t.strategy_id "
-                "WHERE s.name = ANY(:names) AND t.status IN ('REFUSED', 'FAILED') "
-                "GROUP BY r ORDER BY count(*) DESC LIMIT :top"
-            ), {"names": strategy_names, "top": top})
-            return {reason: int(n) for reason, n in rows}
-    finally:
-        await engine.dispose()
+    rows = await fetch(stack, (
+        "SELECT t.status || ': ' || left(coalesce(t.error, '(no error text)'), 160) AS r, "
+        "count(*) FROM trade t JOIN strategy s ON s.id = t.strategy_id "
+        "WHERE s.name = ANY(:names) AND t.status IN ('REFUSED', 'FAILED') "
+        "GROUP BY r ORDER BY count(*) DESC LIMIT :top"
+    ), {"names": strategy_names, "top": top})
+    return {reason: int(n) for reason, n in rows}
 
 
 async def trade_of_client_ids(stack: Stack, client_ids: list[str]) -> dict[str, int]:
     """client order id → the id of the trade that sent it."""
-    engine = make_engine(database_url(stack), pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text(
-                'SELECT client_order_id, trade_id FROM "order" WHERE client_order_id = ANY(:ids)'
-            ), {"ids": client_ids})
-            return {client_id: int(trade_id) for client_id, trade_id in rows}
-    finally:
-        await engine.dispose()
+    rows = await fetch(stack, (
+        'SELECT client_order_id, trade_id FROM "order" WHERE client_order_id = ANY(:ids)'
+    ), {"ids": client_ids})
+    return {client_id: int(trade_id) for client_id, trade_id in rows}
 
 
 class TradeWatch:
