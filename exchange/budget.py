@@ -32,7 +32,7 @@ BITUNIX_LIMITS: Mapping[str, Decimal] = {
 # Our clock stamps the send, the exchange's stamps the arrival; two sends exactly one window
 # apart can arrive a little less than that apart. Widening each window by this much keeps
 # network jitter from turning a compliant burst into a 10006.
-JITTER_MARGIN_S = 0.05
+JITTER_MARGIN_S = 0.15  # 0.05 let one 10006 through on a loaded machine (a full test run)
 
 
 def rate_for(path: str, *, share: Decimal, scale: Decimal) -> Decimal:
