@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -39,7 +40,14 @@ from activities.contract import (
 from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
 from activities.records import Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
-from exchange.errors import DuplicateClientId, ExchangeError, NotFoundYet, OutcomeUnknown, Rejected
+from exchange.errors import (
+    CancelledBeforeSend,
+    DuplicateClientId,
+    ExchangeError,
+    NotFoundYet,
+    OutcomeUnknown,
+    Rejected,
+)
 from exchange.models import Fill, Order
 from trading.risk import RiskLimits
 from trading.tiers import RiskTier, tier_refusal
@@ -52,6 +60,29 @@ BPS = Decimal(10_000)
 VISIBILITY_WINDOW = timedelta(seconds=30)
 TIERS_MAX_AGE_S = 3600  # BitUnix changes a ladder rarely; an hour-old one only errs early
 NEVER_PLACED = "never placed: the exchange did not show it within {window} s of its send"
+# A send that goes this long after its claim's stamp (a turn behind the request budget) first
+# moves the stamp to now: the window must count from the send, not the claim.
+RESTAMP_AFTER_S = 1.0
+
+
+@dataclass
+class _Stamp:
+    """This attempt's claim: its stamp in the row (`updated_at`, the token of any change to
+    it) and this process's monotonic clock no later than that stamp was written."""
+
+    at: datetime
+    mono: float  # float-ok: seconds
+    sent_at: datetime | None = None  # when the send went, for the alert→order metric
+
+
+class _Unsent(Exception):
+    """Raised by a placement's `before_send`: the order is not sent. `settle`: this attempt
+    still owns the claim and settles it REJECTED with the refusal."""
+
+    def __init__(self, refusal: ApplicationError, *, settle: bool = True) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+        self.settle = settle
 
 
 class OrderActivities:
@@ -89,9 +120,11 @@ class OrderActivities:
     @activity.defn(name="place_order")
     async def place_order(self, req: OrderRequest) -> OrderSnapshot:
         with translated():
+            claimed = time.monotonic()  # no later than the claim's stamp (PostgreSQL's now())
             claim = await self._records.claim_order(req, self._account_limits)
+            stamp = _Stamp(claim.stamp, claimed) if claim.created else None
             resend = not claim.created or activity.info().attempt > 1
-            if resend:
+            if resend and not claim.released:
                 # Past the deadline one look only: nothing will be sent, and the trade's
                 # settle_orders does the patient looking (a local activity's retries may
                 # outlive its schedule-to-close, so an attempt must end promptly).
@@ -101,9 +134,12 @@ class OrderActivities:
                     log.info("order %s found at the exchange: adopted, not re-sent", req.client_id)
                     return await self._record(req.trade_id, req, found, adopted=True)
             if not claim.created:
+                taking = time.monotonic()
                 settled = await self._take_over(req, claim)
-                if settled is not None:
+                if isinstance(settled, OrderSnapshot):
                     return settled
+                stamp = _Stamp(settled, taking)
+            assert stamp is not None and stamp.at is not None
             try:
                 self._check_deadline(req)
                 if req.leg is Leg.ENTRY:
@@ -130,11 +166,19 @@ class OrderActivities:
                     if why is not None:
                         raise refuse(Failure.RISK_REFUSED, why)
             except ApplicationError as refusal:
-                await self._not_sent(req, refusal.message)
+                await self._not_sent(req, stamp, refusal)
                 raise
-            sending_at = self._now()
             try:
-                placed = await self._send(req)
+                placed = await self._send(req, stamp)
+            except _Unsent as unsent:
+                if unsent.settle:
+                    await self._not_sent(req, stamp, unsent.refusal)
+                raise unsent.refusal from None
+            except CancelledBeforeSend:
+                # Nothing left this process: the next attempt may send at once. Shielded, so
+                # the cancellation that got here does not cut the release short.
+                await asyncio.shield(self._records.release_claim(req.client_id, stamp.at))
+                raise
             except DuplicateClientId:
                 return await self._adopt_existing(req)
             except OutcomeUnknown:
@@ -145,7 +189,7 @@ class OrderActivities:
             except Rejected as exc:
                 return await self._rejected(req, exc)
             if claim.alert_received_at is not None:  # the trade's first entry order is out
-                metrics.first_entry_sent(claim.alert_received_at, sending_at)
+                metrics.first_entry_sent(claim.alert_received_at, stamp.sent_at or self._now())
             found = await self._lookup(None, placed.order_id)
             if found is None:
                 snap = _unseen(req, placed.order_id)
@@ -153,14 +197,15 @@ class OrderActivities:
                 return snap
             return await self._record(req.trade_id, req, found)
 
-    async def _take_over(self, req: OrderRequest, claim: Claim) -> OrderSnapshot | None:
+    async def _take_over(self, req: OrderRequest, claim: Claim) -> OrderSnapshot | datetime:
         """An earlier attempt claimed this id and may have sent it, and the exchange does not
-        show it. None: that silence is conclusive, and the claim is this attempt's now (a
-        refusal may say "not sent", a re-send may go). A snapshot: the row's own answer (the
-        order was settled already). Otherwise: look again, retryably."""
+        show it. A stamp: that silence is conclusive, and the claim is this attempt's now, with
+        this stamp (a refusal may say "not sent", a re-send may go). A snapshot: the row's own
+        answer (the order was settled already). Otherwise: look again, retryably."""
         if claim.status is OrderStatus.SENDING and claim.exchange_order_id is None:
-            if await self._records.take_over_claim(req.client_id, self._window):
-                return None
+            stamp = await self._records.take_over_claim(req.client_id, self._window)
+            if stamp is not None:
+                return stamp
         row = await self._records.order_row(req.client_id)
         assert row is not None
         if row.status != OrderStatus.SENDING.value:
@@ -178,7 +223,27 @@ class OrderActivities:
     def _seconds(self) -> str:
         return f"{self._window.total_seconds():g}"  # float-ok: time or rate, not money
 
-    async def _send(self, req: OrderRequest):  # returns a PlacedOrder
+    async def _send(self, req: OrderRequest, stamp: _Stamp):  # returns a PlacedOrder
+        async def before_send() -> None:
+            """The order's turn has come, maybe long after its claim (a queue behind the
+            request budget): nothing goes past the alert's deadline, and the claim's window
+            must count from this send, not from the claim (docs/design.md#late-sends)."""
+            if self._past_deadline(req):
+                raise _Unsent(refuse(
+                    Failure.ALERT_TOO_OLD,
+                    f"not sending {req.client_id}: its turn in the exchange's request budget "
+                    f"came after the alert's max age (deadline {req.send_deadline.isoformat()})"))
+            if time.monotonic() - stamp.mono > RESTAMP_AFTER_S:
+                mono = time.monotonic()
+                at = await self._records.restamp_claim(req.client_id, stamp.at)
+                if at is None:
+                    raise _Unsent(try_again(
+                        Failure.NOT_FOUND_YET,
+                        f"order {req.client_id}: another attempt took its claim while this one "
+                        "waited for the exchange's request budget; not sending it"), settle=False)
+                stamp.at, stamp.mono = at, mono
+            stamp.sent_at = self._now()
+
         return await self._client.place_order(
             symbol=req.symbol,
             side=req.side,
@@ -190,6 +255,7 @@ class OrderActivities:
             position_id=req.position_id,
             reduce_only=req.reduce_only or None,
             client_id=req.client_id,
+            before_send=before_send,
         )
 
     async def _adopt_existing(self, req: OrderRequest) -> OrderSnapshot:
@@ -211,11 +277,13 @@ class OrderActivities:
             return snap  # a post-only that would take: the chase re-prices it
         raise exc
 
-    async def _not_sent(self, req: OrderRequest, why: str) -> None:
-        snap = _unseen(req, None).model_copy(
-            update={"status": OrderStatus.REJECTED, "error": f"not sent: {why}"}
-        )
-        await self._records.save_order(req.trade_id, req.symbol, snap)
+    async def _not_sent(self, req: OrderRequest, stamp: _Stamp, refusal: ApplicationError) -> None:
+        """Settle this attempt's claim REJECTED "not sent: <refusal>" (nothing was sent under
+        it). When another attempt took the claim meanwhile, that one decides: look again."""
+        if not await self._records.settle_unsent(req.client_id, stamp.at,
+                                                 f"not sent: {refusal.message}"):
+            raise try_again(Failure.NOT_FOUND_YET, f"order {req.client_id}: another attempt "
+                            "took its claim; this one neither sent nor settled it") from None
 
     async def _beyond_tier(self, req: OrderRequest) -> str | None:
         """Why the entry would take its position past BitUnix's risk-limit tier for its

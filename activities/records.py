@@ -88,6 +88,21 @@ class Claim:
     status: OrderStatus
     # The trade's first entry claim: when its alert was received (the alert→order metric).
     alert_received_at: datetime | None = None
+    # The row's `updated_at` as this claim read or wrote it: the token a later change of the
+    # claim compares (re-stamp, release); NEVER_SENT when an attempt released it unsent.
+    stamp: datetime | None = None
+
+    @property
+    def released(self) -> bool:
+        """A SENDING claim whose attempt was cancelled before its send: nothing to look for."""
+        return (self.status is OrderStatus.SENDING and self.exchange_order_id is None
+                and self.stamp == NEVER_SENT)
+
+
+# The `updated_at` of a SENDING claim whose attempt was cancelled before it sent anything
+# (exchange.errors.CancelledBeforeSend): older than any visibility window, so the exchange's
+# silence about it is conclusive at once (docs/design.md#late-sends).
+NEVER_SENT = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _ms_to_dt(ms: int | None) -> datetime:
@@ -188,7 +203,7 @@ class Records:
                 # Never between an adoption's measure of nobody's quantity and its booking.
                 await session.execute(select(func.pg_advisory_xact_lock(
                     func.hashtext(adoption_lock(req.symbol)))))
-            inserted = await session.scalar(
+            inserted = (await session.execute(
                 insert(OrderRow)
                 .values(
                     trade_id=req.trade_id,
@@ -204,8 +219,8 @@ class Records:
                     status=OrderStatus.SENDING.value,
                 )
                 .on_conflict_do_nothing(index_elements=[OrderRow.client_order_id])
-                .returning(OrderRow.id)
-            )
+                .returning(OrderRow.id, OrderRow.updated_at)
+            )).first()
             if inserted is not None:
                 received = None
                 if req.leg is Leg.ENTRY:
@@ -213,12 +228,14 @@ class Records:
                                        entry=_proposed(req),
                                        account_limits=account_limits or RiskLimits())
                     received = await _mark_entering(session, req)
-                return Claim(inserted, True, None, OrderStatus.SENDING, received)
+                return Claim(inserted.id, True, None, OrderStatus.SENDING, received,
+                             stamp=inserted.updated_at)
             row = await session.scalar(
                 select(OrderRow).where(OrderRow.client_order_id == req.client_id)
             )
             assert row is not None
-            return Claim(row.id, False, row.exchange_order_id, OrderStatus(row.status))
+            return Claim(row.id, False, row.exchange_order_id, OrderStatus(row.status),
+                         stamp=row.updated_at)
 
     async def held_on_side(self, trade_id: int, symbol: str, side: PositionSide) -> Decimal:
         """The notional the other open trades hold on the symbol's side (activities/risk.py)."""
@@ -287,11 +304,46 @@ class Records:
                 .values(status=status.value)
             )
 
-    async def take_over_claim(self, client_id: str, window: timedelta) -> bool:
+    async def take_over_claim(self, client_id: str, window: timedelta) -> datetime | None:
         """Make a SENDING claim this attempt's, for a re-send, when nothing was sent under it
         for `window` (the exchange's silence about it is then conclusive); the window starts
-        again now. False: sent more recently, or no longer SENDING."""
-        return await self._unseen_for(client_id, window, updated_at=func.now())
+        again now. Returns the claim's new stamp; None: sent more recently, or no longer
+        SENDING."""
+        async with self._sessionmaker() as session, session.begin():
+            return await session.scalar(
+                _unseen(client_id, window).values(updated_at=func.now())
+                .returning(OrderRow.updated_at))
+
+    async def restamp_claim(self, client_id: str, stamp: datetime) -> datetime | None:
+        """Move this attempt's SENDING claim's stamp to now, right before a send that waited:
+        a claim's window must count from its last send (docs/design.md#late-sends). None: the
+        claim is no longer this attempt's (another attempt took it over, or it was settled);
+        then nothing may be sent under it."""
+        async with self._sessionmaker() as session, session.begin():
+            return await session.scalar(
+                _claimed(client_id).where(OrderRow.updated_at == stamp)
+                .values(updated_at=func.now()).returning(OrderRow.updated_at))
+
+    async def settle_unsent(self, client_id: str, stamp: datetime, error: str) -> bool:
+        """Settle this attempt's SENDING claim as REJECTED `error`: it decided not to send.
+        False: the claim changed since `stamp` (another attempt's now), nothing settled."""
+        async with self._sessionmaker() as session, session.begin():
+            changed = await session.scalar(
+                _claimed(client_id).where(OrderRow.updated_at == stamp)
+                .values(status=OrderStatus.REJECTED.value, error=error).returning(OrderRow.id))
+        if changed is not None:
+            metrics.order_settled(OrderStatus.REJECTED, error)
+        return changed is not None
+
+    async def release_claim(self, client_id: str, stamp: datetime) -> bool:
+        """Mark this attempt's SENDING claim as never sent (NEVER_SENT): the attempt was
+        cancelled before its send, so the next one sends without waiting out the window.
+        False: the claim changed since `stamp` (the next attempt then waits, the safe side)."""
+        async with self._sessionmaker() as session, session.begin():
+            changed = await session.scalar(
+                _claimed(client_id).where(OrderRow.updated_at == stamp)
+                .values(updated_at=NEVER_SENT).returning(OrderRow.id))
+            return changed is not None
 
     async def reject_unplaced(self, client_id: str, window: timedelta, error: str) -> bool:
         """Settle a SENDING claim as never placed, when nothing was sent under it for `window`.
@@ -312,20 +364,9 @@ class Records:
             return found is not None
 
     async def _unseen_for(self, client_id: str, window: timedelta, **values: Any) -> bool:
-        # One statement, PostgreSQL's clock: `updated_at` of a SENDING row is when its claim
-        # was made or last taken over, and every send follows one of those at once.
         async with self._sessionmaker() as session, session.begin():
             changed = await session.scalar(
-                update(OrderRow)
-                .where(
-                    OrderRow.client_order_id == client_id,
-                    OrderRow.status == OrderStatus.SENDING.value,
-                    OrderRow.exchange_order_id.is_(None),
-                    OrderRow.updated_at <= func.now() - window,
-                )
-                .values(**values)
-                .returning(OrderRow.id)
-            )
+                _unseen(client_id, window).values(**values).returning(OrderRow.id))
             return changed is not None
 
     async def claimed_orders(self, trade_id: int, leg: Leg) -> list[OrderRow]:
@@ -724,3 +765,19 @@ async def _mark_entering(session: AsyncSession, req: OrderRequest) -> datetime |
         .returning(select(Signal.received_at).where(Signal.id == Trade.signal_id)
                    .correlate(Trade).scalar_subquery())
     )
+
+
+def _claimed(client_id: str):  # an UPDATE of the SENDING claim `client_id`, nothing sent known
+    return update(OrderRow).where(
+        OrderRow.client_order_id == client_id,
+        OrderRow.status == OrderStatus.SENDING.value,
+        OrderRow.exchange_order_id.is_(None),
+    )
+
+
+def _unseen(client_id: str, window: timedelta):
+    """An UPDATE of the SENDING claim `client_id` when nothing was sent under it for `window`.
+    One statement, PostgreSQL's clock: `updated_at` of a SENDING row is when a send under it
+    may last have begun (its claim, take-over or re-stamp right before a send that waited;
+    NEVER_SENT once released unsent)."""
+    return _claimed(client_id).where(OrderRow.updated_at <= func.now() - window)

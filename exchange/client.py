@@ -10,6 +10,7 @@ mixin per group of endpoints); they convert amounts with `parse.format_decimal` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -24,12 +25,14 @@ from exchange import schemas as w
 from exchange.budget import Budget, RequestBudget
 from exchange.clock import ClockWatch
 from exchange.endpoints.account import AccountEndpoints
+from exchange.endpoints.base import BeforeSend
 from exchange.endpoints.market import MarketEndpoints
 from exchange.endpoints.orders import OrderEndpoints
 from exchange.endpoints.positions import PositionEndpoints
 from exchange.endpoints.tpsl import TpslEndpoints
 from exchange.errors import (
     BadResponse,
+    CancelledBeforeSend,
     ExchangeError,
     OutcomeUnknown,
     Unavailable,
@@ -46,6 +49,9 @@ API = "/api/v1/futures/"
 # Told of every request once it is answered: (endpoint, code, seconds). The code is "0" when
 # done, else the BitUnix code, "http_<status>", "transport", "unreadable" or "cancelled".
 Observer = Callable[[str, str, float], None]  # float-ok: seconds
+# A `before_send` that took longer than this put the request behind its budget slot; a late
+# send could come closer than a window to the slots after it (a 10006), so it waits for another.
+LATE_AFTER_SLOT_S = 0.1
 
 
 def _mask(key: str) -> str:
@@ -112,14 +118,17 @@ class BitunixClient(
         params: dict[str, QueryValue] | None = None,
         body: w.Request | None = None,
         signed: bool = True,
+        before_send: BeforeSend | None = None,
     ) -> T:
         """Send one request and return `decode(data)`; raise an ExchangeError otherwise.
 
         POST bodies are serialized once; that exact string is signed and sent as the body.
+        Cancelled while it waits for its turn (the budget, `before_send`), it raises
+        CancelledBeforeSend: nothing was sent.
         """
         path = API + endpoint
         mutating = method == "POST"
-        await self._budget.acquire(path)
+        await self._turn(path, before_send)
         query = query_items(params or {})
         body_text = w.dumps(body.wire()) if body is not None else ""
         headers: dict[str, str] = {}
@@ -151,6 +160,21 @@ class BitunixClient(
             raise
         finally:
             self._observe(endpoint, code, time.perf_counter() - started)
+
+    async def _turn(self, path: str, before_send: BeforeSend | None) -> None:
+        """Wait for the request's budget slot, then run `before_send` within it."""
+        try:
+            await self._budget.acquire(path)
+            while before_send is not None:
+                began = time.monotonic()
+                await before_send()
+                if time.monotonic() - began <= LATE_AFTER_SLOT_S:
+                    return
+                await self._budget.acquire(path)
+        except CancelledBeforeSend:
+            raise
+        except asyncio.CancelledError as exc:
+            raise CancelledBeforeSend(f"{path}: cancelled before it was sent") from exc
 
     def _observe(self, endpoint: str, code: str, elapsed_s: float) -> None:  # float-ok: seconds
         if self._observer is None:

@@ -20,11 +20,22 @@ a signature or a header.
     ├── OutcomeUnknown         a mutating request may or may not have taken effect: look up
     │                          (by clientId) before any re-send
     └── BadResponse            an answer we cannot read (shape or value we do not know)
+
+CancelledBeforeSend is no ExchangeError: it is the asyncio cancellation of a request that was
+still waiting for its turn (the request budget, or the caller's `before_send`), so nothing of it
+left this process.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+
+
+class CancelledBeforeSend(asyncio.CancelledError):
+    """Cancelled before a byte of the request was sent: the exchange never saw it, so the
+    caller may call it "not sent" at once (activities/orders.py releases its claim)."""
 
 
 class ExchangeError(Exception):

@@ -134,8 +134,12 @@ class TradeCalls:
         if local and window is None:
             return await _call(OrderActivities.place_order, req, local=True)
         if local:
+            # One attempt may last the whole window: a placement queued behind the account's
+            # request budget (a candle-close burst) waits its turn; cut short, it would go to
+            # the back of the queue again. Its send never goes past the alert's deadline.
             return await workflow.execute_local_activity_method(
-                OrderActivities.place_order, req, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
+                OrderActivities.place_order, req,
+                start_to_close_timeout=max(LOCAL_CALL_TIMEOUT, window),
                 schedule_to_close_timeout=window, retry_policy=PLACE_RETRY,
             )
         if window is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from exchange.signing import QueryValue
 
 T = TypeVar("T")
+# Run once a request's turn in the budget has come, before it is signed and sent: the caller's
+# last word (activities/orders.py re-stamps its claim after a long wait; it may raise to not send).
+BeforeSend = Callable[[], Awaitable[None]]
 
 
 class Endpoints:
@@ -27,6 +30,7 @@ class Endpoints:
             params: dict[str, QueryValue] | None = None,
             body: w.Request | None = None,
             signed: bool = True,
+            before_send: BeforeSend | None = None,
         ) -> T: ...
 
 

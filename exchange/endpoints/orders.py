@@ -8,7 +8,7 @@ from typing import Any
 
 from exchange import parse
 from exchange import schemas as w
-from exchange.endpoints.base import Endpoints, amount, enum_value, one_of, positive
+from exchange.endpoints.base import BeforeSend, Endpoints, amount, enum_value, one_of, positive
 from exchange.errors import NotFoundYet
 from exchange.models import CancelResult, Fill, Order, PlacedOrder
 from trading.types import Effect, OrderStatus, OrderType, Side, StopType, TradeSide
@@ -36,11 +36,13 @@ class OrderEndpoints(Endpoints):
         sl_stop_type: StopType | None = None,
         sl_order_type: OrderType | None = None,
         sl_order_price: Decimal | None = None,
+        before_send: BeforeSend | None = None,
     ) -> PlacedOrder:
         """Place one order. In hedge mode `side` names the position (close long = BUY + CLOSE).
 
         A lost answer raises OutcomeUnknown: look the order up by `client_id` before re-sending;
-        DuplicateClientId (30042) means it exists.
+        DuplicateClientId (30042) means it exists. `before_send`: run once the order's turn in
+        the request budget has come, right before it is sent (BitunixClient._request).
         """
         positive(qty, "qty")
         if order_type is OrderType.LIMIT and price is None:
@@ -70,6 +72,7 @@ class OrderEndpoints(Endpoints):
             "trade/place_order",
             lambda d: parse.placed_order(w.OrderIds.model_validate(w.as_object(d))),
             body=body,
+            before_send=before_send,
         )
 
     async def cancel_orders(

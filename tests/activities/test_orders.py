@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -19,6 +20,8 @@ from activities.orders import OrderActivities
 from activities.records import Records
 from db.models import Order as OrderRow
 from db.models import Trade
+from exchange.budget import Budget
+from exchange.client import BitunixClient
 from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 BTC = "BTCUSDT"
@@ -303,3 +306,137 @@ async def test_an_entry_claimed_before_a_halt_is_not_sent_after_it(
     finally:
         await RiskBook(sessionmaker).set_state(ACCOUNT, TradingState.ACTIVE, actor="test",
                                                reason="resume")
+
+
+# --- placements queued behind the account's request budget (a candle-close burst) ----------
+
+PLACE_PATH = "/api/v1/futures/trade/place_order"
+
+
+def _queued_client(paper, seconds: int) -> BitunixClient:
+    """A client whose place_order budget (the real one, 10/s) is booked for about `seconds`
+    by other requests of the account: the next placement waits that long for its turn."""
+    budget = Budget()
+    window = budget.window(PLACE_PATH)
+    for _ in range(window.capacity * seconds):
+        window.reserve(time.monotonic())
+    return BitunixClient(paper.base_url, paper.api_key, SecretStr(paper.api_secret), budget=budget)
+
+
+async def _until_claimed(sessionmaker, client_id: str) -> OrderRow:
+    for _ in range(100):
+        async with sessionmaker() as session:
+            found = await session.scalar(
+                select(OrderRow).where(OrderRow.client_order_id == client_id))
+        if found is not None:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{client_id} was never claimed")
+
+
+async def _until_at_the_exchange(paper, client_id: str) -> None:
+    for _ in range(400):
+        if [o for o in await api_orders(paper) if o["clientId"] == client_id]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{client_id} never reached the exchange")
+
+
+async def test_a_placement_cancelled_in_the_budget_queue_is_sent_at_once_by_the_next_attempt(
+    patient, paper, sessionmaker, trade_id
+) -> None:
+    """A first placement cut short while it waits for its turn (its local activity's timeout):
+    nothing was sent, so its claim is released, and the next attempt sends at once, once. It
+    used to wait out the visibility window first (30 s in production), looking the order up,
+    and a candle-close burst left trades ENTERING past their alert's age."""
+    queued = _queued_client(paper, seconds=5)
+    try:
+        slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
+        req = request(trade_id)
+        env = ActivityEnvironment()
+        waiting = asyncio.create_task(env.run(slow.place_order, req))
+        await _until_claimed(sessionmaker, req.client_id)
+        await asyncio.sleep(0.3)  # in the budget's queue now
+        env.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    finally:
+        await queued.aclose()
+    assert (await row(sessionmaker, req.client_id)).status == "SENDING"
+    assert not await api_orders(paper)
+    since = time.time_ns()
+    snap = await ActivityEnvironment().run(patient.place_order, req)  # well within WINDOW
+    assert snap.status is OrderStatus.FILLED and snap.filled_qty == QTY and not snap.adopted
+    sent = await paper.admin.requests(since)
+    assert len([r for r in sent if r["path"].endswith("place_order")]) == 1
+    assert len(await api_orders(paper)) == 1
+
+
+async def test_a_placement_whose_turn_comes_after_the_alert_age_is_not_sent(
+    patient, paper, sessionmaker, trade_id
+) -> None:
+    """The deadline is checked when the order's turn in the budget comes, not only before it
+    queues: an order is never sent after its alert's max age."""
+    queued = _queued_client(paper, seconds=3)
+    try:
+        slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
+        req = request(trade_id, send_deadline=datetime.now(UTC) + timedelta(seconds=1))
+        with pytest.raises(ApplicationError) as too_old:
+            await ActivityEnvironment().run(slow.place_order, req)
+    finally:
+        await queued.aclose()
+    assert too_old.value.type == "AlertTooOld" and too_old.value.non_retryable
+    assert "request budget" in too_old.value.message
+    assert not await api_orders(paper)
+    settled = await row(sessionmaker, req.client_id)
+    assert settled.status == "REJECTED" and (settled.error or "").startswith("not sent")
+
+
+async def test_a_claim_taken_over_while_its_placement_waited_is_not_sent_by_it(
+    patient, paper, sessionmaker, trade_id
+) -> None:
+    """A placement still waiting for its turn when its claim is past the visibility window
+    (an attempt Temporal gave up on, still running on a cut-off worker): another attempt may
+    take the claim over and send. The waiting one must then never send: that would be a second
+    order. It checks the claim is still its own right before its send."""
+    queued = _queued_client(paper, seconds=6)
+    try:
+        slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
+        req = request(trade_id)
+        waiting = asyncio.create_task(ActivityEnvironment().run(slow.place_order, req))
+        await _until_claimed(sessionmaker, req.client_id)
+        await asyncio.sleep(WINDOW.total_seconds() + 0.2)
+        assert not waiting.done()
+        # The other attempt: the claim's window has passed with nothing visible; it is its own.
+        assert await Records(sessionmaker).take_over_claim(req.client_id, WINDOW) is not None
+        with pytest.raises(ApplicationError) as lost:
+            await waiting
+    finally:
+        await queued.aclose()
+    assert lost.value.type == "NotFoundYet" and not lost.value.non_retryable
+    assert not await api_orders(paper)
+    assert (await row(sessionmaker, req.client_id)).status == "SENDING"
+
+
+async def test_a_send_after_a_long_turn_restarts_its_claims_window(
+    patient, paper, sessionmaker, trade_id
+) -> None:
+    """A claim's visibility window counts from its last send: a placement that waited past
+    the window for its turn moves its claim's stamp before sending, so no other attempt can
+    take over (and send again) while the exchange may not show the order yet."""
+    await paper.admin.faults(visibility_delay_ms=2_000)
+    queued = _queued_client(paper, seconds=5)
+    try:
+        slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
+        req = request(trade_id)
+        waiting = asyncio.create_task(ActivityEnvironment().run(slow.place_order, req))
+        claimed = await _until_claimed(sessionmaker, req.client_id)
+        await _until_at_the_exchange(paper, req.client_id)
+        # Sent more than WINDOW after the claim, not visible yet: the claim is not for taking.
+        assert await Records(sessionmaker).take_over_claim(req.client_id, WINDOW) is None
+        stamped = await row(sessionmaker, req.client_id)
+        assert stamped.updated_at > claimed.updated_at + WINDOW
+        snap = await waiting
+    finally:
+        await queued.aclose()
+    assert snap.order_id is not None and len(await api_orders(paper)) == 1
