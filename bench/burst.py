@@ -1,4 +1,4 @@
-"""Burst: 100 alerts/s for 30 s → ack latencies, and a check that every alert became exactly
+"""Burst: 100 alerts/s for 10 s → ack latencies, and a check that every alert became exactly
 one workflow and one order (none lost, none doubled).
 
 Alerts go out on a fixed schedule (alert k at k/rate s), each on its own task, over several
@@ -37,7 +37,10 @@ from bench.stackdb import (
 from bench.stats import summary
 
 RATE_PER_S = 100
-DURATION_S = 30
+# 10 s are 1,000 alerts: several times what two cores take in at ~150–250 ms of CPU a trade, so
+# the overload (answers queueing, orders late) shows as it did over 30 s, in a third of the
+# time; issue 24's burst that must be met is the candle close (bench/candle_close.py).
+DURATION_S = 10
 QUICK_DURATION_S = 5
 STRATEGIES = 5
 # Market orders of a few minimums each; the symbols spread the per-(strategy, symbol) lock.
