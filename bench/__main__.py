@@ -191,7 +191,7 @@ class Bench:
         t0 = time.monotonic()
         async with full_stack(self.limits, self.work / "fast", fast_path=True) as stack:
             self.steps["stack (fast path on): start"] = time.monotonic() - t0
-            if fuzz is not None:
+            if fuzz is not None and not fuzz.done():
                 with self.timed("stack (fast path on): waiting for the fuzz to end"):
                     await asyncio.wait([fuzz])
             with self.timed("stack (fast path on): settle before the idle RSS"):
