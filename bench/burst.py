@@ -49,6 +49,12 @@ DRAIN_TIMEOUT_S = 30.0  # after the last answer; later orders count as lost
 ANSWER_TIMEOUT_S = 30.0  # an alert not answered by then counts as not accepted (status 0)
 SEND_SLACK_S = 15.0  # the schedule may slip this much before the rest is not sent
 QUIET_S = 5.0
+# A drain that waits for orders which may never come (a lost alert) ends once nothing moved for
+# this long: no place_order reached the exchange, accepted or refused. That is longer than any
+# quiet spell a live trade has (the first placement's 10 s timeout, then the 30 s in which the
+# exchange might still show the attempt, then the re-send), so what has not come by then is
+# lost, and waiting out the rest of the drain's timeout would only say so later.
+STALL_S = 45.0
 
 
 async def _answer(poster: AlertPoster, body: dict[str, Any]) -> Ack:
@@ -78,20 +84,35 @@ async def _send(poster: AlertPoster, bodies: list[dict[str, Any]], rate: int) ->
     return list(await asyncio.gather(*tasks))
 
 
+@dataclass
+class Stillness:
+    """How long what is observed has not changed (a drain's stall check)."""
+
+    last: Any = None
+    since: float = 0.0  # float-ok: monotonic seconds
+
+    def still_for(self, observed: Any, now: float) -> float:  # float-ok: seconds
+        if self.last is None or observed != self.last:
+            self.last, self.since = observed, now
+        return now - self.since
+
+
 async def _drain(admin: PaperAdmin, since_ns: int, expected: int, *,
-                 timeout_s: float = DRAIN_TIMEOUT_S) -> list[dict[str, Any]]:  # float-ok: s
+                 timeout_s: float = DRAIN_TIMEOUT_S,  # float-ok: seconds
+                 stall_s: float | None = None) -> list[dict[str, Any]]:  # float-ok: seconds
     """The exchange's place_orders since `since_ns`, once at least `expected` were accepted and
-    none came for QUIET_S (orders from alerts answered 503 may come too), or the timeout
-    passed (the check then reports what is missing as lost)."""
+    none came for QUIET_S (orders from alerts answered 503 may come too), or none came for
+    `stall_s` (when given), or the timeout passed (the check then reports what is missing as
+    lost)."""
     deadline = time.monotonic() + timeout_s
-    count, changed = -1, time.monotonic()
+    stillness = Stillness()
     while True:
         log = [e for e in await admin.requests(since_ns=since_ns) if e["path"] == PLACE_ORDER]
         placed = sum(1 for e in log if e["code"] == 0)
         now = time.monotonic()
-        if placed != count:
-            count, changed = placed, now
-        if (placed >= expected and now - changed >= QUIET_S) or now > deadline:
+        quiet = stillness.still_for((placed, len(log)), now)
+        if ((placed >= expected and quiet >= QUIET_S) or now > deadline
+                or (stall_s is not None and quiet >= stall_s)):
             return log
         await asyncio.sleep(0.5)
 

@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,12 +47,9 @@ WORKER_START_S = 60.0
 # might still show it (activities/orders.py): wait this long for every accepted alert's order
 # (the burst's drain, 30 s after the last answer, would count a late order lost).
 DRAIN_TIMEOUT_S = 150.0
-# ... unless nothing moved for this long: no place_order reached the exchange (accepted or
-# refused) and no waiting trade changed its status or added an order row. That is longer than
-# any quiet spell a live trade has (the first placement's 10 s timeout, then the 30 s in which
-# the exchange might still show the attempt, then the re-send), so a trade still without its
-# order then is stuck, and waiting out the rest of DRAIN_TIMEOUT_S would only count it later.
-STALL_S = 45.0
+# ... unless nothing moved for burst.STALL_S: no place_order reached the exchange (accepted or
+# refused) and no waiting trade changed its status or added an order row.
+STALL_S = burst.STALL_S
 ALERT_TIMEOUT_S = 30.0
 RATE_CODES = candle_close.RATE_CODES
 # What exchange/shared_budget.py logs when the database did not answer a lease in time.
@@ -118,19 +115,6 @@ async def second_worker(stack: Stack, log_dir: Path) -> Process:
 ENDED_WITHOUT = ("REFUSED", "FAILED", "CANCELLED")  # a trade that chose not to place
 
 
-@dataclass
-class Stillness:
-    """How long what is observed has not changed (the drain's stall check)."""
-
-    last: Any = None
-    since: float = 0.0  # float-ok: monotonic seconds
-
-    def still_for(self, observed: Any, now: float) -> float:  # float-ok: seconds
-        if self.last is None or observed != self.last:
-            self.last, self.since = observed, now
-        return now - self.since
-
-
 async def _unplaced(stack: Stack, workflow_ids: list[str], log: list[dict[str, Any]]
                     ) -> tuple[list[str], list[str], tuple[Any, ...]]:
     """(waiting, ended, progress) of the trades with no order the exchange accepted: still
@@ -179,7 +163,7 @@ async def _alerts(stack: Stack, limits: BenchLimits
         workflow_ids = [str(a.body["workflow_id"]) for a in acks
                         if a.status == 202 and "workflow_id" in a.body]
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
-        stillness = Stillness()
+        stillness = burst.Stillness()
         stalled = False
         while True:
             log = [e for e in await admin.requests(since_ns=since) if e["path"] == PLACE_ORDER]

@@ -1,5 +1,6 @@
 """Where `make bench`'s time goes: each step's wall time, charged to its measurement, in the
-report; and a stack start that lost a port race is recognised (bench/stack.py retries it)."""
+report; a drain's stall check (a wait for orders that will not come ends once nothing moved);
+and a stack start that lost a port race is recognised (bench/stack.py retries it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.__main__ import Bench, parse_args
+from bench.burst import Stillness
 from bench.report import Outcome, Row, document, write
 from bench.stack import StackError, port_taken
 from devstack.ports import PortClaim, busy_message
@@ -55,3 +57,12 @@ def test_a_port_taken_before_up_bound_it_is_recognised() -> None:
     assert port_taken(StackError("OSError: [Errno 98] error while attempting to bind on "
                                  "address ('127.0.0.1', 8123): address already in use"))
     assert not port_taken(StackError("`tradewire up` was not up within 180 s"))
+
+
+def test_stillness_counts_from_the_last_change_of_what_is_observed() -> None:
+    still = Stillness()
+    assert still.still_for((3, "ENTERING"), 100.0) == 0.0
+    assert still.still_for((3, "ENTERING"), 130.0) == 30.0
+    assert still.still_for((4, "ENTERING"), 131.0) == 0.0  # a place_order came: it moved
+    assert still.still_for((4, "ENTERING"), 150.0) == 19.0
+    assert still.still_for((4, "REFUSED"), 151.0) == 0.0  # a status changed

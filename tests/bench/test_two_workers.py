@@ -27,13 +27,3 @@ def test_the_busiest_window_is_found_wherever_it_is() -> None:
     log = [entry(0), entry(3 * S), entry(3 * S + 10), entry(3 * S + 20), entry(5 * S)]
     assert busiest_windows(log)[PLACE] == [3 * S, 3 * S + 10, 3 * S + 20]
 
-
-def test_stillness_counts_from_the_last_change_of_what_is_observed() -> None:
-    from bench.two_workers import Stillness
-
-    still = Stillness()
-    assert still.still_for((3, "ENTERING"), 100.0) == 0.0
-    assert still.still_for((3, "ENTERING"), 130.0) == 30.0
-    assert still.still_for((4, "ENTERING"), 131.0) == 0.0  # a place_order came: it moved
-    assert still.still_for((4, "ENTERING"), 150.0) == 19.0
-    assert still.still_for((4, "REFUSED"), 151.0) == 0.0  # a status changed
