@@ -29,9 +29,12 @@ def test_a_timed_step_is_recorded_and_charged_to_its_measurement(tmp_path: Path)
     assert bench.wall["flood"] == bench.steps["4c. flood"]
 
 
-def test_the_comparison_stacks_are_asked_for_with_compare(tmp_path: Path) -> None:
-    assert not parse_args([]).compare
-    assert parse_args(["--compare"]).compare
+def test_the_runs_beyond_the_deliverables_are_asked_for_with_all(tmp_path: Path) -> None:
+    assert "burst" not in Bench(parse_args([]), tmp_path).wanted
+    assert "burst" in Bench(parse_args(["--all"]), tmp_path).wanted
+    assert Bench(parse_args(["--only", "burst"]), tmp_path).wanted == {"burst"}
+    assert {"candle_close", "cost", "two_workers", "memory", "close_many"} <= Bench(
+        parse_args([]), tmp_path).wanted
 
 
 def test_the_report_says_each_measurements_wall_time_and_where_the_time_went(
