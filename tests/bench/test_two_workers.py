@@ -26,4 +26,3 @@ def test_each_endpoint_is_counted_on_its_own() -> None:
 def test_the_busiest_window_is_found_wherever_it_is() -> None:
     log = [entry(0), entry(3 * S), entry(3 * S + 10), entry(3 * S + 20), entry(5 * S)]
     assert busiest_windows(log)[PLACE] == [3 * S, 3 * S + 10, 3 * S + 20]
-
