@@ -1,4 +1,4 @@
-"""Burst: 100 alerts/s for 30 s → ack latencies, and a check that every alert became exactly
+"""Burst: 100 alerts/s for 10 s → ack latencies, and a check that every alert became exactly
 one workflow and one order (none lost, none doubled).
 
 Alerts go out on a fixed schedule (alert k at k/rate s), each on its own task, over several
@@ -37,7 +37,10 @@ from bench.stackdb import (
 from bench.stats import summary
 
 RATE_PER_S = 100
-DURATION_S = 30
+# 10 s are 1,000 alerts: several times what two cores take in at ~150–250 ms of CPU a trade, so
+# the overload (answers queueing, orders late) shows as it did over 30 s, in a third of the
+# time; issue 24's burst that must be met is the candle close (bench/candle_close.py).
+DURATION_S = 10
 QUICK_DURATION_S = 5
 STRATEGIES = 5
 # Market orders of a few minimums each; the symbols spread the per-(strategy, symbol) lock.
@@ -46,6 +49,12 @@ DRAIN_TIMEOUT_S = 30.0  # after the last answer; later orders count as lost
 ANSWER_TIMEOUT_S = 30.0  # an alert not answered by then counts as not accepted (status 0)
 SEND_SLACK_S = 15.0  # the schedule may slip this much before the rest is not sent
 QUIET_S = 5.0
+# A drain that waits for orders which may never come (a lost alert) ends once nothing moved for
+# this long: no place_order reached the exchange, accepted or refused. That is longer than any
+# quiet spell a live trade has (the first placement's 10 s timeout, then the 30 s in which the
+# exchange might still show the attempt, then the re-send), so what has not come by then is
+# lost, and waiting out the rest of the drain's timeout would only say so later.
+STALL_S = 45.0
 
 
 async def _answer(poster: AlertPoster, body: dict[str, Any]) -> Ack:
@@ -75,20 +84,35 @@ async def _send(poster: AlertPoster, bodies: list[dict[str, Any]], rate: int) ->
     return list(await asyncio.gather(*tasks))
 
 
+@dataclass
+class Stillness:
+    """How long what is observed has not changed (a drain's stall check)."""
+
+    last: Any = None
+    since: float = 0.0  # float-ok: monotonic seconds
+
+    def still_for(self, observed: Any, now: float) -> float:  # float-ok: seconds
+        if self.last is None or observed != self.last:
+            self.last, self.since = observed, now
+        return now - self.since
+
+
 async def _drain(admin: PaperAdmin, since_ns: int, expected: int, *,
-                 timeout_s: float = DRAIN_TIMEOUT_S) -> list[dict[str, Any]]:  # float-ok: s
+                 timeout_s: float = DRAIN_TIMEOUT_S,  # float-ok: seconds
+                 stall_s: float | None = None) -> list[dict[str, Any]]:  # float-ok: seconds
     """The exchange's place_orders since `since_ns`, once at least `expected` were accepted and
-    none came for QUIET_S (orders from alerts answered 503 may come too), or the timeout
-    passed (the check then reports what is missing as lost)."""
+    none came for QUIET_S (orders from alerts answered 503 may come too), or none came for
+    `stall_s` (when given), or the timeout passed (the check then reports what is missing as
+    lost)."""
     deadline = time.monotonic() + timeout_s
-    count, changed = -1, time.monotonic()
+    stillness = Stillness()
     while True:
         log = [e for e in await admin.requests(since_ns=since_ns) if e["path"] == PLACE_ORDER]
         placed = sum(1 for e in log if e["code"] == 0)
         now = time.monotonic()
-        if placed != count:
-            count, changed = placed, now
-        if (placed >= expected and now - changed >= QUIET_S) or now > deadline:
+        quiet = stillness.still_for((placed, len(log)), now)
+        if ((placed >= expected and quiet >= QUIET_S) or now > deadline
+                or (stall_s is not None and quiet >= stall_s)):
             return log
         await asyncio.sleep(0.5)
 

@@ -47,7 +47,8 @@ RATE_CODES = {10005, 10006}  # BitUnix: too many requests
 FLOOR_RATIO_TARGET = 2  # the last order within 2× the floor's last order
 FLOOR_TRIES = 3
 # How long the 200 orders are waited for after the last answer: under BitUnix's real limits
-# they cannot go out faster than 10/s (20 s), and a trade still entering is not a lost one.
+# they cannot go out faster than 10/s (20 s), and a trade still entering is not a lost one;
+# the wait ends earlier once no place_order came for burst.STALL_S.
 DRAIN_S = 90.0
 EXTRA_PAIRS = 8  # the bundled pairs are 17: these, copies of ETHUSDT's rules, make it 25
 
@@ -120,7 +121,8 @@ async def _alerts(stack: Stack, limits: BenchLimits, run: str
         acks = await _fire(poster, bodies)
         # Every alert must trade, answered in time or not (TradingView has given up on the
         # latter, the trader's position has not): wait for all of them, not only the 202s.
-        log = await burst._drain(admin, since, ALERTS, timeout_s=DRAIN_S)
+        log = await burst._drain(admin, since, ALERTS, timeout_s=DRAIN_S,
+                                 stall_s=burst.STALL_S)
     finally:
         await poster.aclose()
         await admin.aclose()

@@ -39,7 +39,7 @@ from bench.limits import BenchLimits
 from bench.memory import _children, stack_processes
 from bench.paper_admin import PaperAdmin
 from bench.report import Outcome, Row
-from bench.stack import Stack, free_port, full_stack
+from bench.stack import Stack, full_stack
 from bench.stackdb import database_url, fetch
 from bench.stats import summary, verdict
 from db.session import make_engine
@@ -298,10 +298,8 @@ async def one_round(stack: Stack, limits: BenchLimits, trades: int, k: int) -> R
 
 async def measure(limits: BenchLimits, work: Path, *, trades: int, rounds: int,
                   progress: Any = None) -> Outcome:
-    # The dashboard's port too: another stack on this machine may hold its default.
-    ui_port = {"TRADEWIRE_UI_PORT": str(free_port())}
-    async with full_stack(limits, work / "close_many", fast_path=True,
-                          extra_env=ui_port) as stack:
+    # full_stack picks every port `up` opens, the dashboard's included.
+    async with full_stack(limits, work / "close_many", fast_path=True) as stack:
         done = []
         for k in range(rounds):
             done.append(await one_round(stack, limits, trades, k))

@@ -32,6 +32,9 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None  # why it did not run
+    # Wall-clock seconds the measurement took, its own stacks' start and stop included (the
+    # shared stack's start is a step of its own in the document's `wall_s`).
+    wall_s: float | None = None  # float-ok: seconds
 
     @property
     def missed(self) -> list[Row]:
@@ -67,6 +70,17 @@ def _kv_table(pairs: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def steps_table(steps: dict[str, float], total_s: float) -> str:  # float-ok: seconds
+    """Each timed step of the run (measurements, stack starts and stops) with its wall-clock
+    seconds and its share of the run's total, in the order they ended (the precision fuzz runs
+    beside the first stack's start, so the shares may add up to a little more than 100 %)."""
+    total = total_s or 1.0
+    lines = ["| step | wall time | share of the total |", "|---|---|---|"]
+    lines += [f"| {_cell(step)} | {s:.1f} s | {100 * s / total:.0f} % |"
+              for step, s in steps.items()]
+    return "\n".join(lines)
+
+
 def render_markdown(doc: dict[str, Any], outcomes: list[Outcome]) -> str:
     parts = [
         f"# Tradewire benchmarks — {doc['date']}",
@@ -78,6 +92,10 @@ def render_markdown(doc: dict[str, Any], outcomes: list[Outcome]) -> str:
         "",
         summary_table(outcomes),
         "",
+    ]
+    if doc.get("wall_s"):
+        parts += ["## Where the time went", "", steps_table(doc["wall_s"], doc["duration_s"]), ""]
+    parts += [
         "## Machine",
         "",
         _kv_table(doc["machine"]),
@@ -94,6 +112,8 @@ def render_markdown(doc: dict[str, Any], outcomes: list[Outcome]) -> str:
     parts += [f"- {note}" for note in doc.get("notes", [])]
     for outcome in outcomes:
         parts += ["", f"## {outcome.title}", ""]
+        if outcome.wall_s is not None:
+            parts += [f"Wall time: {outcome.wall_s:.1f} s", ""]
         if outcome.skipped:
             parts.append(f"Skipped: {outcome.skipped}")
             continue
@@ -114,12 +134,15 @@ def document(
     settings: dict[str, Any],
     notes: list[str],
     outcomes: list[Outcome],
+    steps: dict[str, float] | None = None,  # float-ok: seconds
 ) -> dict[str, Any]:
     return {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "quick": quick,
         "duration_s": round(duration_s, 1),
+        # step → wall-clock seconds, in the order run (where `duration_s` went)
+        "wall_s": {step: round(s, 1) for step, s in (steps or {}).items()},
         "machine": machine,
         "versions": versions,
         "settings": settings,

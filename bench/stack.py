@@ -35,10 +35,20 @@ STACK_START_S = 180.0
 STOP_GRACE_S = 15.0
 # `up` prints "ready: postgres … (unix socket; url postgresql+psycopg://…)".
 _DATABASE_URL = re.compile(r"url (postgresql\+psycopg://\S+)\)")
+# A port picked free (free_ports) can be taken by another process before ours binds it: `up`
+# then refuses to start ("port N is busy", devstack/ports.py) or a server fails to bind. Such a
+# start is tried once more on fresh ports; any other failure is reported at once.
+_PORT_TAKEN = re.compile(r"address already in use|port \d+ is busy", re.IGNORECASE)
+START_ATTEMPTS = 2
 
 
 class StackError(RuntimeError):
     """A process of the benchmark stack did not start; the message names its log file."""
+
+
+def port_taken(error: StackError) -> bool:
+    """True when a start failed because a port it was given was taken meanwhile."""
+    return bool(_PORT_TAKEN.search(str(error)))
 
 
 def free_port(host: str = HOST) -> int:
@@ -177,12 +187,20 @@ async def paper_exchange(
     """`tradewire exchange` in a child process with the limits raised. The random walk is
     effectively off (prices move only through the admin API), so a mark read just before an
     order is the mark the exchange checks it against."""
-    port = free_port()
-    env = _exchange_env(limits, work_dir, port, pairs_file, tickers_file)
-    proc = spawn(f"exchange-{port}", [sys.executable, "-m", "cli", "exchange"], env, work_dir)
-    try:
+    for attempt in range(START_ATTEMPTS):
+        port = free_port()
+        env = _exchange_env(limits, work_dir, port, pairs_file, tickers_file)
+        proc = spawn(f"exchange-{port}", [sys.executable, "-m", "cli", "exchange"], env,
+                     work_dir)
         url = f"http://{HOST}:{port}"
-        await wait_http(url + "/__admin/health", proc, EXCHANGE_START_S)
+        try:
+            await wait_http(url + "/__admin/health", proc, EXCHANGE_START_S)
+            break
+        except StackError as exc:
+            await proc.stop()
+            if attempt + 1 == START_ATTEMPTS or not port_taken(exc):
+                raise
+    try:
         yield ExchangeEndpoint(url, PAPER_API_KEY, PAPER_API_SECRET, proc.pid)
     finally:
         await proc.stop()
@@ -210,26 +228,35 @@ async def full_stack(
 ) -> AsyncIterator[Stack]:
     """`tradewire up` on free ports in `work_dir/state`, with the limits raised (and any
     `extra_env` settings on top)."""
-    # Every port `up` opens, the dashboard's included: a stack beside it (a `make run`, another
-    # bench) must never make this one fail to start.
-    webhook, temporal, temporal_ui, exchange, ui = free_ports(5)
-    state_dir = work_dir / "state"
-    extra = {
-        "TRADEWIRE_WEBHOOK_PORT": str(webhook),
-        "TRADEWIRE_TEMPORAL_PORT": str(temporal),
-        "TRADEWIRE_TEMPORAL_UI_PORT": str(temporal_ui),
-        "TRADEWIRE_EXCHANGE_PORT": str(exchange),
-        "TRADEWIRE_UI_PORT": str(ui),
-        "TRADEWIRE_FAST_PATH": "true" if fast_path else "false",
-        "TRADEWIRE_PAPER_TICK_INTERVAL_S": "86400",
-        **(extra_env or {}),
-    }
-    env = base_env(limits, state_dir, extra)
     await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
-    name = "up-fast" if fast_path else "up-slow"
-    proc = spawn(name, [sys.executable, "-m", "cli", "up"], env, work_dir)
+    for attempt in range(START_ATTEMPTS):
+        # Every port `up` opens, the dashboard's included: a stack beside it (a `make run`,
+        # another bench) must never make this one fail to start.
+        webhook, temporal, temporal_ui, exchange, ui = free_ports(5)
+        # A second attempt starts from an empty state dir, with a log of its own.
+        state_dir = work_dir / ("state" if attempt == 0 else f"state-{attempt + 1}")
+        extra = {
+            "TRADEWIRE_WEBHOOK_PORT": str(webhook),
+            "TRADEWIRE_TEMPORAL_PORT": str(temporal),
+            "TRADEWIRE_TEMPORAL_UI_PORT": str(temporal_ui),
+            "TRADEWIRE_EXCHANGE_PORT": str(exchange),
+            "TRADEWIRE_UI_PORT": str(ui),
+            "TRADEWIRE_FAST_PATH": "true" if fast_path else "false",
+            "TRADEWIRE_PAPER_TICK_INTERVAL_S": "86400",
+            **(extra_env or {}),
+        }
+        env = base_env(limits, state_dir, extra)
+        name = ("up-fast" if fast_path else "up-slow") + ("" if attempt == 0 else
+                                                          f"-{attempt + 1}")
+        proc = spawn(name, [sys.executable, "-m", "cli", "up"], env, work_dir)
+        try:
+            await _wait_up(proc)
+            break
+        except StackError as exc:
+            await proc.stop()
+            if attempt + 1 == START_ATTEMPTS or not port_taken(exc):
+                raise
     try:
-        await _wait_up(proc)
         found = _DATABASE_URL.search(proc.tail(400))
         stack = Stack(
             webhook_url=f"http://{HOST}:{webhook}",

@@ -47,6 +47,9 @@ WORKER_START_S = 60.0
 # might still show it (activities/orders.py): wait this long for every accepted alert's order
 # (the burst's drain, 30 s after the last answer, would count a late order lost).
 DRAIN_TIMEOUT_S = 150.0
+# ... unless nothing moved for burst.STALL_S: no place_order reached the exchange (accepted or
+# refused) and no waiting trade changed its status or added an order row.
+STALL_S = burst.STALL_S
 ALERT_TIMEOUT_S = 30.0
 RATE_CODES = candle_close.RATE_CODES
 # What exchange/shared_budget.py logs when the database did not answer a lease in time.
@@ -113,9 +116,10 @@ ENDED_WITHOUT = ("REFUSED", "FAILED", "CANCELLED")  # a trade that chose not to 
 
 
 async def _unplaced(stack: Stack, workflow_ids: list[str], log: list[dict[str, Any]]
-                    ) -> tuple[list[str], list[str]]:
-    """(waiting, ended) of the trades with no order the exchange accepted: still going, or
-    ended without one (refused by its own rules, such as the alert's maximum age)."""
+                    ) -> tuple[list[str], list[str], tuple[Any, ...]]:
+    """(waiting, ended, progress) of the trades with no order the exchange accepted: still
+    going, or ended without one (refused by its own rules, such as the alert's maximum age);
+    `progress` changes whenever one of them moved (a status, an order row, a place_order)."""
     rows = await orders_by_workflow(stack, workflow_ids)
     accepted = {e["client_id"] for e in log if e["code"] == 0}
     waiting, ended = [], []
@@ -123,14 +127,18 @@ async def _unplaced(stack: Stack, workflow_ids: list[str], log: list[dict[str, A
         row = rows.get(w, {})
         if not accepted.intersection(row.get("client_ids", [])):
             (ended if row.get("status") in ENDED_WITHOUT else waiting).append(w)
-    return waiting, ended
+    progress = (len(log), len(ended), tuple(
+        (w, rows.get(w, {}).get("status"), len(rows.get(w, {}).get("client_ids", [])))
+        for w in waiting))
+    return waiting, ended, progress
 
 
 async def _alerts(stack: Stack, limits: BenchLimits
-                  ) -> tuple[list[Ack], list[dict[str, Any]], int, list[str], list[str]]:
+                  ) -> tuple[list[Ack], list[dict[str, Any]], int, list[str], list[str], bool]:
     """The candle close's alerts (bench/candle_close.py); the exchange's place_orders once
-    every alert answered 202 has its order there or its trade ended without one (or
-    DRAIN_TIMEOUT_S passed); the trades ended without an order; the strategies' names."""
+    every alert answered 202 has its order there or its trade ended without one (or nothing
+    moved for STALL_S, or DRAIN_TIMEOUT_S passed); the trades ended without an order; the
+    strategies' names; and whether the wait ended on a stall."""
     run = uuid.uuid4().hex[:6]
     symbols = [s for s, _, _ in await candle_close._symbols(stack.exchange_url)]
     strategies = [await asyncio.to_thread(add_strategy, stack, f"bench-two-{run}-{k}",
@@ -155,16 +163,20 @@ async def _alerts(stack: Stack, limits: BenchLimits
         workflow_ids = [str(a.body["workflow_id"]) for a in acks
                         if a.status == 202 and "workflow_id" in a.body]
         deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        stillness = burst.Stillness()
+        stalled = False
         while True:
             log = [e for e in await admin.requests(since_ns=since) if e["path"] == PLACE_ORDER]
-            waiting, ended = await _unplaced(stack, workflow_ids, log)
-            if not waiting or time.monotonic() > deadline:
+            waiting, ended, progress = await _unplaced(stack, workflow_ids, log)
+            now = time.monotonic()
+            stalled = bool(waiting) and stillness.still_for(progress, now) >= STALL_S
+            if not waiting or stalled or now > deadline:
                 break
             await asyncio.sleep(2.0)
     finally:
         await poster.aclose()
         await admin.aclose()
-    return acks, log, since, ended, [s.name for s in strategies]
+    return acks, log, since, ended, [s.name for s in strategies], stalled
 
 
 async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
@@ -179,7 +191,7 @@ async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
                     "worker 1 (tradewire up, share 0.7)": first_pid,
                     "worker 2 (tradewire worker, share 1)": second.pid}
             cpu_before = {k: cpu_s(p) if p else None for k, p in pids.items()}
-            acks, orders, since, ended, names = await _alerts(stack, real)
+            acks, orders, since, ended, names, stalled = await _alerts(stack, real)
             reasons = await refusal_reasons(stack, names)
             ok = [a for a in acks if a.status == 202 and "workflow_id" in a.body]
             t = await burst.tally(stack, acks, ok, orders)
@@ -198,6 +210,13 @@ async def measure(limits: BenchLimits, work_dir: Path) -> Outcome:
     out = outcome(everything, t, len(ok), cpu, acks_sent=min(a.sent_ns for a in acks),
                   ended=len(ended), reasons=reasons)
     out.details["fallbacks"] = fallbacks
+    out.details["drain_ended_on_a_stall"] = stalled
+    out.notes.append(f"the orders were waited for until every alert answered 202 had its order "
+                     f"or its trade had ended without one, at most {DRAIN_TIMEOUT_S:.0f} s, or "
+                     f"until nothing moved for {STALL_S:.0f} s (no place_order, no waiting "
+                     "trade's status or order rows changed): a trade still waiting then is "
+                     "stuck and counted lost" + (" (this run: ended on a stall)" if stalled
+                                                 else ""))
     out.rows.append(Row("times a process fell back to its own share (database too slow)",
                         str(fallbacks)))
     return out
