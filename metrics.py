@@ -47,6 +47,16 @@ ALERT_TO_ORDER = Histogram(
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60, 300),
     registry=REGISTRY,
 )
+QUEUED_STARTS = Counter(
+    "tradewire_queued_starts", "Opens answered from their record whose workflow start was queued "
+    "behind the answer (docs/design.md#starts-queued-behind-the-answer), by what came of the "
+    "start: queued (answered), started, not_started (left to the outbox).",
+    ["stage"], registry=REGISTRY,
+)
+START_QUEUE = Gauge(
+    "tradewire_start_queue", "Starts queued behind their answer in this webhook, not ended yet.",
+    registry=REGISTRY,
+)
 ORDERS = Counter(
     "tradewire_orders", "Orders that reached a final result, by result (filled, "
     "part_filled_canceled, canceled, rejected, refused: not sent, expired, system_canceled).",
@@ -92,6 +102,15 @@ REQUEST_HEAD_LIMIT = 8192
 
 def alert_answered(outcome: str) -> None:
     ALERTS.labels(outcome=outcome).inc()
+
+
+def queued_start(stage: str) -> None:
+    """A queued start was answered ("queued"), or its start ended ("started", "not_started")."""
+    QUEUED_STARTS.labels(stage=stage).inc()
+
+
+def start_queue_depth(waiting: int) -> None:
+    START_QUEUE.set(waiting)
 
 
 def first_entry_sent(received_at: datetime, sent_at: datetime) -> None:

@@ -121,7 +121,9 @@ class Settings(BaseSettings):
         description="How often the account watcher polls positions, open orders and fills.",
     )
     worker_max_concurrent_activities: int = Field(
-        default=50, description="Activity slots of `tradewire worker`."
+        default=50, ge=2,
+        description="Activity slots of `tradewire worker`, in all: a fifth of them go to its "
+                    "worker on the fast path's queue.",
     )
     incident_settle_s: Decimal = Field(
         default=Decimal("10"),

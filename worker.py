@@ -183,6 +183,8 @@ WORKFLOWS = [TradeWorkflow, AccountWatcherWorkflow, PairsSyncWorkflow]
 # What TradeWorkflow runs as local activities: before and for its first placement, and an
 # exit's calls (workflows/run.py `exit_local`), which run here for a trade this process has
 # cached.
+# The fast path's queue gets this fraction (1/n) of the worker process's activity slots.
+FAST_QUEUE_SLOT_SHARE = 5
 FAST_PATH_ACTIVITIES = ("get_rules", "read_venue", "configure_symbol", "place_order",
                         "refresh_trade", "record_trade", "cancel_protection")
 
@@ -194,6 +196,7 @@ def build_worker(
     *,
     task_queue: str | None = None,
     fast_path: bool = False,
+    max_activities: int | None = None,
 ) -> Worker:
     """The full worker, or (`fast_path`) the webhook's small one: TradeWorkflow and its local
     activities only, `no_remote_activities`, FAST_PATH_SLOTS slots, a small workflow cache."""
@@ -224,7 +227,7 @@ def build_worker(
         workflows=WORKFLOWS,
         workflow_runner=WORKFLOW_RUNNER,
         activities=list(every.values()),
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_activities=max_activities or settings.worker_max_concurrent_activities,
         # Heartbeats carry cancellations: a cancelled sub-second chase stops within a second.
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         interceptors=[ActivityLogContext()],
@@ -239,9 +242,19 @@ async def main_workers(client: Client, settings: Settings, deps: Deps, *,
     their workflow tasks once the webhook's small cache lets them go:
     docs/design.md#the-fast-path)."""
     queue = task_queue or settings.task_queue
-    async with (build_worker(client, settings, deps, task_queue=queue),
-                build_worker(client, settings, deps, task_queue=fast_path_queue(queue))):
+    main, fast = activity_slots(settings.worker_max_concurrent_activities)
+    async with (build_worker(client, settings, deps, task_queue=queue, max_activities=main),
+                build_worker(client, settings, deps, task_queue=fast_path_queue(queue),
+                             max_activities=fast)):
         yield
+
+
+def activity_slots(total: int) -> tuple[int, int]:
+    """The process's activity slots (TRADEWIRE_WORKER_MAX_CONCURRENT_ACTIVITIES) split between
+    its worker on the task queue and the one on the fast path's (which only ever has the eager
+    trades' work): together the setting (at least 2), each at least one."""
+    fast = max(1, total // FAST_QUEUE_SLOT_SHARE)
+    return max(1, total - fast), fast
 
 
 async def start_watcher(client: Client, settings: Settings, *, task_queue: str | None = None) -> str:

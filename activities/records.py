@@ -451,6 +451,16 @@ class Records:
                 for cid, leg, wid, symbol, side, status in rows.all()
             }
 
+    async def recorded_fills(self, exchange_trade_ids: Iterable[str]) -> set[str]:
+        """Which of these fills (exchange trade ids) a trade's call has recorded already."""
+        ids = sorted(set(exchange_trade_ids))
+        if not ids:
+            return set()
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(FillRow.exchange_trade_id).where(FillRow.exchange_trade_id.in_(ids)))
+            return set(rows.all())
+
     async def open_trades(self) -> list[OpenTrade]:
         """Every open trade (the watcher)."""
         async with self._sessionmaker() as session:

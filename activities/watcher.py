@@ -3,7 +3,9 @@
 Each round reads the account's pending positions, open orders and the fills since the last
 round (a fixed number of requests: one each, one more per hundred orders or fills), compares
 them with the previous round and signals `exchange_changed` only to the trades a change
-concerns: the owner of an order that changed or filled; every trade on a position that moved
+concerns: the owner of an order that changed, or that filled where the owner has not recorded
+the fill itself (a market entry's own fill, which its placement recorded, is no news to it);
+every trade on a position that moved
 in a way its trades' own fills do not explain (TP/SL fired, liquidation, manual close, gone).
 The first round signals every open trade (changes may have happened while nobody watched).
 Every round also checks, from the same reads, that the exchange holds what the open trades own
@@ -78,6 +80,9 @@ class SeenFill:
     symbol: str
     qty: Decimal
     owner: FillOwner | None
+    # Its trade recorded it already (a `fill` row): the trade's own call saw it, and tells the
+    # trade; a signal about it would only make the trade read it again.
+    recorded: bool = False
 
     @property
     def key(self) -> Key:
@@ -124,7 +129,12 @@ def explain(
     position whose move the oldest of its trades' fills add up to exactly concerns only those
     trades; any other move (a different position id, a fill without a known order, a carried
     fill still not shown) concerns every trade on it."""
-    owners = {f.owner.workflow_id for f in fills if f.owner is not None and f.owner.open}
+    # A fill its trade recorded is no news to it, unless other trades' fills moved the same
+    # position in the round (below): then each must hear of the others (its TP/SL's level).
+    owners = {f.owner.workflow_id for f in fills
+              if f.owner is not None and f.owner.open and not f.recorded}
+    open_owners = {f.owner.workflow_id for f in (*carried, *fills)
+                   if f.owner is not None and f.owner.open}
     symbols = {f.symbol for f in fills if f.owner is None}
     positions: set[Key] = set()
     explained: dict[Key, set[str]] = {}
@@ -149,6 +159,8 @@ def explain(
         carry.extend(mine[k:])
         if k:
             explained[key] = {f.owner.workflow_id for f in mine[:k] if f.owner is not None}
+            if len(explained[key]) > 1:
+                owners |= explained[key] & open_owners
     return Verdict(owners, positions, symbols, explained, tuple(carry))
 
 
@@ -281,9 +293,12 @@ class WatcherActivities:
 
     async def _seen(self, fills: Sequence[Fill]) -> list[SeenFill]:
         owners = await self._records.fill_owners(f.client_id for f in fills if f.client_id)
+        recorded = await self._records.recorded_fills(
+            f.trade_id for f in fills if f.client_id in owners)
         return [
             SeenFill(f.trade_id, f.ctime_ms or 0, f.symbol, f.qty,
-                     owners.get(f.client_id) if f.client_id else None)
+                     owners.get(f.client_id) if f.client_id else None,
+                     recorded=f.trade_id in recorded)
             for f in fills
         ]
 

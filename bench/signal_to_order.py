@@ -45,8 +45,9 @@ TERMINAL = ("CLOSED", "CANCELLED", "FAILED", "REFUSED")
 SERIES_BUDGET_S = 110.0
 SYMBOL = "BTCUSDT"
 SIZE = "0.001"
-TARGET_OVERHEAD_P50_MS = 10.0
-TARGET_OVERHEAD_P99_MS = 30.0
+# Issue 24's targets (deliverable 3); an earlier issue asked for 10 / 30 ms.
+TARGET_OVERHEAD_P50_MS = 15.0
+TARGET_OVERHEAD_P99_MS = 40.0
 
 
 @dataclass

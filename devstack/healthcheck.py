@@ -13,7 +13,7 @@ import sys
 import httpx
 
 from devstack.readiness import http_base, poller_identities
-from settings import Settings
+from settings import Settings, fast_path_queue
 
 TIMEOUT_S = 5.0
 
@@ -32,14 +32,17 @@ def check_http(url: str) -> None:
 
 
 async def check_worker(settings: Settings) -> None:
-    """Healthy when Temporal lists a poller from this container (identity `<pid>@<hostname>`)."""
+    """Healthy when Temporal lists a poller from this container (identity `<pid>@<hostname>`)
+    on the task queue and on the fast path's queue: a worker that polls only one of them
+    leaves the trades of the other without a worker (`worker.main_workers`)."""
     from temporalio.client import Client
 
     client = await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
-    identities = await poller_identities(client, settings.temporal_namespace, settings.task_queue)
     suffix = f"@{socket.gethostname()}"
-    if not any(identity.endswith(suffix) for identity in identities):
-        raise Unhealthy(f"no worker in this container polls task queue {settings.task_queue!r}")
+    for queue in (settings.task_queue, fast_path_queue(settings.task_queue)):
+        identities = await poller_identities(client, settings.temporal_namespace, queue)
+        if not any(identity.endswith(suffix) for identity in identities):
+            raise Unhealthy(f"no worker in this container polls task queue {queue!r}")
 
 
 def check(component: str, settings: Settings) -> None:

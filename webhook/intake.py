@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import logs
+import metrics
 from activities import notify
 from trading.types import NotifyEvent, SignalOutcome, TradeStatus
 from webhook import queries, resume
@@ -199,6 +200,7 @@ class Intake:
         if plan.queued:
             # Durable already (recorded QUEUED): answered now, started behind the answer.
             self.starts.submit(plan)
+            metrics.queued_start("queued")
             log.info("trade #%s recorded; its start is queued: %s", plan.trade_id,
                      plan.workflow_id)
             return Answer(202, self._accepted(plan) | {"start": "queued"})
@@ -244,9 +246,11 @@ class Intake:
             reason = (f"not started: Temporal unavailable ({exc}); the alert is recorded and "
                       "the outbox starts it under the same workflow id")
             await self._settle_queued(plan, SignalOutcome.NOT_STARTED, reason)
+            metrics.queued_start("not_started")
             log.warning("queued trade #%s not started: %s", plan.trade_id, exc)
             return
         await self._settle_queued(plan, SignalOutcome.ACCEPTED, None)
+        metrics.queued_start("started")
         log.info("trade #%s started (queued): %s", plan.trade_id, plan.workflow_id)
 
     async def _settle_queued(self, plan: StartPlan, outcome: SignalOutcome,

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import metrics
 from webhook.plans import StartPlan
 
 log = logging.getLogger("webhook")
@@ -68,6 +69,7 @@ class StartQueue:
         entry.task = asyncio.create_task(self._run(entry, before),
                                          name=f"start {plan.workflow_id}")
         self._last[key] = entry.task
+        metrics.start_queue_depth(len(self._queued))
 
     def has(self, strategy: str, symbol: str) -> bool:
         """Whether starts of this strategy and symbol are still queued here."""
@@ -140,6 +142,7 @@ class StartQueue:
                           plan.trade_id)
         finally:
             self._queued.pop(plan.workflow_id, None)
+            metrics.start_queue_depth(len(self._queued))
             key = (plan.input.strategy.name, plan.input.symbol)
             if self._last.get(key) is entry.task:
                 del self._last[key]

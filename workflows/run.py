@@ -57,6 +57,10 @@ with workflow.unsafe.imports_passed_through():
 # An exit's calls run as local activities (`TradeRun.exit_local`): new commands, which a
 # history recorded before them replays without.
 EXIT_LOCAL_CALLS = "exit-local-calls"
+# The records and the first check as tracking begins run as local activities
+# (workflows/tracking.py `track`): new commands, which a history recorded before them replays
+# without.
+LOCAL_TRACKING_START = "local-tracking-start"
 
 
 class TradeEnded(Exception):
@@ -87,6 +91,9 @@ class TradeRun:
         self.rules: PairRules | None = None
         self.protection_lock = asyncio.Lock()
         self._published_status: TradeStatus | None = None
+        # Set by `track` while tracking begins (LOCAL_TRACKING_START): its records and first
+        # check run as local activities.
+        self.local_start = False
 
     # The parts of the memory, by name.
     @property
@@ -217,9 +224,15 @@ class TradeRun:
         on 2 cores. Behind EXIT_LOCAL_CALLS: exits recorded before replay their activities."""
         return self.inbox.close is not None and workflow.patched(EXIT_LOCAL_CALLS)
 
+    def local_calls(self) -> bool:
+        """Whether a record or a refresh runs as a local activity: as tracking begins (three
+        calls in a row, each a task-queue round trip and a workflow task before), or for an
+        exit (`exit_local`)."""
+        return self.local_start or self.exit_local()
+
     async def record(self) -> None:
         self.refresh_state()
-        await self.calls.record_trade(self.record_of(), local=self.exit_local())
+        await self.calls.record_trade(self.record_of(), local=self.local_calls())
 
     # --- orders: each answer goes into the ledger ---------------------------------------------
 
@@ -285,7 +298,7 @@ class TradeRun:
             orders=led.refs(), position_id=led.position_id,
             protection_id=led.protection.order_id if led.protection else None,
             max_age_ms=max_age_ms,
-        ), local=self.exit_local())
+        ), local=self.local_calls())
         for snap in out.orders:
             led.apply(snap)
         if out.mark_price is not None:

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         reconcile,
         shortfall_pending,
     )
-    from workflows.run import TradeRun
+    from workflows.run import LOCAL_TRACKING_START, TradeRun
 
 CONTINUE_AS_NEW = "continue_as_new"
 ENDED = "ended"
@@ -58,11 +58,18 @@ async def track(run: TradeRun) -> str:
     """Track until the quantity is closed (ENDED) or the history should start afresh."""
     failing = run.memory.exit_retry_at is not None
     run.set(TradeStatus.TRACKING, None if failing else "tracking")
-    await run.record()
-    kept = recorded(run)
-    await follow(run)
-    if recorded(run) != kept and workflow.patched(RECORDS_PROTECTION):
-        await run.record()  # its TP/SL and position, for a run that may have to resume it
+    # Three calls in a row, in the worker that runs the trade's task: no task-queue round trip
+    # and workflow task each (the cost of a trade: issue 24). Its TP/SL placement stays a
+    # task-queue activity.
+    run.local_start = workflow.patched(LOCAL_TRACKING_START)
+    try:
+        await run.record()
+        kept = recorded(run)
+        await follow(run)
+        if recorded(run) != kept and (run.local_start or workflow.patched(RECORDS_PROTECTION)):
+            await run.record()  # its TP/SL and position, for a run that may have to resume it
+    finally:
+        run.local_start = False
     while True:
         if await _until_closed(run) == CONTINUE_AS_NEW:
             return CONTINUE_AS_NEW

@@ -73,6 +73,15 @@ async def test_first_send_commits_the_row_then_records_the_fill(acts, paper, ses
     assert stored.avg_price == Decimal("95000.1") and stored.fee > 0
 
 
+async def test_a_placements_fills_are_known_as_recorded_to_the_watcher(acts, paper, paper_client, sessionmaker, trade_id) -> None:
+    """The account watcher does not signal a trade about a fill the trade recorded itself
+    (activities/watcher.py): the placement records its fills as it reports them."""
+    snap = await ActivityEnvironment().run(acts.place_order, request(trade_id))
+    fills = await paper_client.history_trades(BTC, order_id=snap.order_id, limit=100)
+    ids = {f.trade_id for f in fills}
+    assert ids and await Records(sessionmaker).recorded_fills([*ids, "nobody's"]) == ids
+
+
 async def test_resend_of_a_sent_order_adopts_it(acts, paper, sessionmaker, trade_id) -> None:
     req = request(trade_id)
     env = ActivityEnvironment()

@@ -23,9 +23,10 @@ qtys = st.decimals(min_value="0.001", max_value="10", places=3)
 
 
 def fill(n: int, qty: Decimal, owner: str | None = "t0", *, opens: bool = True,
-         ctime: int | None = None, symbol: str = BTC) -> SeenFill:
+         ctime: int | None = None, symbol: str = BTC, recorded: bool = False) -> SeenFill:
     who = None if owner is None else FillOwner(owner, symbol, PositionSide.LONG, opens, True)
-    return SeenFill(f"f{n}", ctime if ctime is not None else n, symbol, qty, who)
+    return SeenFill(f"f{n}", ctime if ctime is not None else n, symbol, qty, who,
+                    recorded=recorded)
 
 
 @given(held=qtys, new=qtys, owner=st.sampled_from([t.workflow_id for t in TRADES[:5]]))
@@ -113,3 +114,30 @@ def test_the_one_other_holder_of_a_position_hears_of_a_join_or_a_leave() -> None
     assert concerned(left, pair) == {"a", "b"}
     many = [*pair, OpenTrade("c", BTC, PositionSide.LONG, True)]
     assert concerned(left, many) == {"b"}
+
+
+@given(held=qtys, new=qtys, owner=st.sampled_from([t.workflow_id for t in TRADES[:5]]))
+def test_a_fill_its_trade_recorded_alone_concerns_nobody(held: Decimal, new: Decimal,
+                                                        owner: str) -> None:
+    """A market entry's fill, which its placement recorded: no news to its trade (a signal
+    would make it read the exchange again), nor to the four others on the position."""
+    before = {LONG: ("p1", held)}
+    now = {LONG: ("p1", held + new)}
+    assert concerned(explain(before, now, [fill(1, new, owner, recorded=True)]), TRADES) == set()
+
+
+@given(a=qtys, b=qtys)
+def test_recorded_fills_of_two_trades_on_one_position_concern_both(a: Decimal, b: Decimal) -> None:
+    """Two trades' fills moved the position in one round: each knows its own, not the other's
+    (its TP/SL may have to change level), so both are told."""
+    before = {LONG: ("p1", Decimal(1))}
+    now = {LONG: ("p1", Decimal(1) + a + b)}
+    fills = [fill(1, a, "t0", recorded=True), fill(2, b, "t1", recorded=True)]
+    assert concerned(explain(before, now, fills), TRADES) == {"t0", "t1"}
+
+
+def test_a_recorded_fill_still_tells_the_one_other_holder() -> None:
+    two = [OpenTrade("a", BTC, PositionSide.LONG, True), OpenTrade("b", BTC, PositionSide.LONG, True)]
+    verdict = explain({LONG: ("p1", Decimal(1))}, {LONG: ("p1", Decimal(2))},
+                      [fill(1, Decimal(1), "b", recorded=True)])
+    assert concerned(verdict, two) == {"a"}

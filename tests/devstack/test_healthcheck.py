@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from settings import fast_path_queue
 from tests.devstack.support import free_ports
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ async def healthcheck(component: str, tmp: Path, **settings: str) -> tuple[int, 
     return proc.returncode, out.decode()
 
 
-async def test_the_worker_check_passes_once_a_worker_on_this_host_polls_its_queue(
+async def test_the_worker_check_passes_once_a_worker_on_this_host_polls_both_its_queues(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     target = temporal_env.client.service_client.config.target_host
@@ -61,20 +62,27 @@ async def test_the_worker_check_passes_once_a_worker_on_this_host_polls_its_queu
     assert code == 1 and expected in out, (code, out)
 
     # Unsandboxed: the sandbox would re-import this test module, which reads the file system.
-    async with Worker(
-        temporal_env.client,
-        task_queue=queue,
-        workflows=[HealthProbe],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    def polling(task_queue: str) -> Worker:
+        return Worker(temporal_env.client, task_queue=task_queue, workflows=[HealthProbe],
+                      workflow_runner=UnsandboxedWorkflowRunner())
+
+    async def until_answer(done) -> tuple[int, str]:
         deadline = time.monotonic() + 60
         while True:
             code, out = await healthcheck(
                 "worker", tmp_path, temporal_address=target, task_queue=queue
             )
-            if code == 0 or time.monotonic() > deadline:
-                break
+            if done(code, out) or time.monotonic() > deadline:
+                return code, out
             await asyncio.sleep(0.5)
+
+    # The main queue alone: the trades the webhook started eagerly would have no worker.
+    fast = f"no worker in this container polls task queue {fast_path_queue(queue)!r}"
+    async with polling(queue):
+        code, out = await until_answer(lambda code, out: code == 1 and fast in out)
+    assert code == 1 and fast in out, (code, out)
+    async with polling(queue), polling(fast_path_queue(queue)):
+        code, out = await until_answer(lambda code, out: code == 0)
     assert code == 0, out
     assert out == ""
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from temporalio.service import RPCError, RPCStatusCode
 
+import metrics
 from trading.types import SignalOutcome, TradeStatus
 from webhook.outbox import Outbox
 from webhook.plans import StartPlan
@@ -65,6 +66,13 @@ async def test_a_burst_is_answered_from_the_record_and_started_behind_the_answer
     assert await _exists(webhook, answer["workflow_id"])
     (trade,) = await webhook.trades_of(strat)
     assert trade.workflow_id == answer["workflow_id"]
+    # Counted for the operator (/metrics): answered queued, then started; none left waiting.
+    await webhook.app.state.intake.starts.join(30)
+    assert metrics.REGISTRY.get_sample_value(
+        "tradewire_queued_starts_total", {"stage": "queued"}) >= 1
+    assert metrics.REGISTRY.get_sample_value(
+        "tradewire_queued_starts_total", {"stage": "started"}) >= 1
+    assert metrics.REGISTRY.get_sample_value("tradewire_start_queue") == 0
 
 
 async def test_one_alert_at_a_time_is_still_answered_once_started(webhook: Webhook) -> None:

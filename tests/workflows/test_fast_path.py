@@ -11,7 +11,13 @@ from temporalio.worker import Worker
 from settings import fast_path_queue
 from tests.workflows.harness import Harness
 from trading.types import TradeStatus
-from worker import FAST_PATH_ACTIVITIES, FAST_PATH_IDENTITY_SUFFIX, Deps, build_worker
+from worker import (
+    FAST_PATH_ACTIVITIES,
+    FAST_PATH_IDENTITY_SUFFIX,
+    Deps,
+    activity_slots,
+    build_worker,
+)
 from workflows.contract import Sizing
 from workflows.converter import connect
 
@@ -43,11 +49,14 @@ async def test_eager_start_places_the_first_order_from_local_activities(harness:
                and e.marker_recorded_event_attributes.marker_name != "core_patch"]
     scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
                  for e in events if e.HasField("activity_task_scheduled_event_attributes")]
-    assert len(markers) == 3  # get_rules, read_venue, place_order: local activities
+    # get_rules, read_venue, place_order: local activities; then, as tracking begins, the
+    # records and the first check (workflows/tracking.py), local too.
+    assert [_activity_type(m) for m in markers] == [
+        "get_rules", "read_venue", "place_order", "record_trade", "refresh_trade", "record_trade"]
     assert not {"get_rules", "read_venue", "place_order"} & set(scheduled)
     first_remote = next(i for i, e in enumerate(events)
                         if e.HasField("activity_task_scheduled_event_attributes"))
-    assert max(events.index(m) for m in markers) < first_remote
+    assert max(events.index(m) for m in markers[:3]) < first_remote
     # The start was eager: the first workflow task ran in the fast-path worker, not the main
     # one (both poll the same queue; only an eager start guarantees the webhook's worker).
     first_task = next(e for e in events
@@ -55,6 +64,13 @@ async def test_eager_start_places_the_first_order_from_local_activities(harness:
     assert first_task.workflow_task_completed_event_attributes.identity.endswith(
         FAST_PATH_IDENTITY_SUFFIX)
     assert getattr(handle, "__temporal_eagerly_started") is True
+
+
+def _activity_type(marker) -> str:
+    import json
+
+    data = marker.marker_recorded_event_attributes.details["data"].payloads[0].data
+    return json.loads(data)["activity_type"]
 
 
 def _main_on_fast_queue(h: Harness) -> Worker:
@@ -86,3 +102,12 @@ async def test_the_fast_path_worker_never_takes_up_a_trade_it_did_not_start(
         identities = {e.workflow_task_completed_event_attributes.identity for e in events
                       if e.HasField("workflow_task_completed_event_attributes")}
         assert identities and not any(i.endswith(FAST_PATH_IDENTITY_SUFFIX) for i in identities)
+
+
+def test_the_worker_process_splits_its_activity_slots_between_its_two_queues() -> None:
+    """`tradewire worker` runs a worker on each queue (worker.main_workers): together they take
+    no more activities than TRADEWIRE_WORKER_MAX_CONCURRENT_ACTIVITIES (each took that many)."""
+    assert activity_slots(50) == (40, 10)
+    for total in range(2, 300):
+        main, fast = activity_slots(total)
+        assert main + fast == total and main >= 1 and fast >= 1

@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from tests.workflows.harness import Harness, strategy, until
-from trading.types import TradeStatus
+from trading.types import EntryType, TradeStatus
 from workflows.contract import Sizing
 from workflows.messages import TradeMessages
 from workflows.state import TradeState
@@ -56,9 +56,11 @@ async def counts(handles: list[WorkflowHandle]) -> list[int]:
     return [await signals(x) for x in handles]
 
 
-async def test_a_new_fill_signals_its_owner_and_a_quiet_round_nobody(
+async def test_a_resting_entrys_fill_signals_its_owner_and_a_quiet_round_nobody(
     harness: Harness, watcher: str
 ) -> None:
+    """A limit entry that rests and then fills: nobody but the watcher can tell its trade (it
+    waits an hour), so its owner is signalled; the others on the position are not."""
     h = harness
     await h.paper.admin.set_price(BTC, "95000")
     first = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("80000"), strat=HOUR)
@@ -75,13 +77,12 @@ async def test_a_new_fill_signals_its_owner_and_a_quiet_round_nobody(
     await rounds(h, 3)
     assert await counts(old) == quiet  # nothing changed: nobody was signalled
 
-    new = await h.trade(sizing=Sizing(size=QTY), sl=Decimal("80000"), strat=HOUR)
-    await h.until_state(new, protected, "the new trade is protected")
-
-    async def owner_signalled() -> bool:
-        return await signals(new) > 0
-
-    await until(owner_signalled, "the new trade's own fill signalled it")
+    new = await h.trade(entry_type=EntryType.LIMIT, sizing=Sizing(size=QTY),
+                        reference_price=Decimal("94000"), sl=Decimal("80000"), strat=HOUR)
+    await h.until_state(new, lambda s: s.open_orders, "the new trade's limit entry rests")
+    await h.paper.admin.set_price(BTC, "93900")  # the ask crosses 94000: it fills
+    await h.until_state(new, protected, "the new trade heard of its fill and is protected")
+    assert await signals(new) > 0
     await rounds(h, 3)
     assert await counts(old) == quiet  # the new fill concerned its owner only
     assert await h.position_qty() == 4 * QTY
