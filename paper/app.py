@@ -37,7 +37,11 @@ from serving import server_options
 from settings import Settings
 
 log = logging.getLogger("paper")
-SAVE_DEBOUNCE_S = 0.2
+# How often a changed state is written (and always at a clean stop). Each write encodes the
+# whole state, which grows with every order: at 0.2 s it was a fifth of the paper exchange's
+# CPU in `make bench`'s cost series (issue 24). A kill loses at most this much of the paper's
+# state; the real exchange is never the paper one.
+SAVE_DEBOUNCE_S = 1.0
 # A `hang` fault holds a request for 30 s; do not let it hold Ctrl-C that long.
 SHUTDOWN_GRACE_S = 3
 
