@@ -73,7 +73,10 @@ log = logging.getLogger("worker")
 # started a trade eagerly (measured: 0 of 20). Two pollers keep slots free for eager starts.
 FAST_PATH_SLOTS = 8
 FAST_PATH_POLLERS = 2
-FAST_PATH_LOCAL_ACTIVITIES = 4
+# Two per cached trade: a first placement may wait its turn in the account's request budget
+# for as long as its alert is young (a burst), and must not hold back the other cached trades'
+# calls, such as a filled trade's first check before its TP/SL.
+FAST_PATH_LOCAL_ACTIVITIES = 16
 # A trade's later workflow tasks follow it to whichever worker has it cached. With 50 cached,
 # the webhook process ran every task of every recent trade (201 of 201 in a 20-alert trace):
 # tracking work competing with the next alert's ack. A small cache hands older trades to the
@@ -180,11 +183,11 @@ def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]
 
 # Every workflow on the task queue: any worker polling it must know each of them.
 WORKFLOWS = [TradeWorkflow, AccountWatcherWorkflow, PairsSyncWorkflow]
-# What TradeWorkflow runs as local activities: before and for its first placement, and an
-# exit's calls (workflows/run.py `exit_local`), which run here for a trade this process has
-# cached.
 # The fast path's queue gets this fraction (1/n) of the worker process's activity slots.
 FAST_QUEUE_SLOT_SHARE = 5
+# What TradeWorkflow runs as local activities: before and for its first placement, as its
+# tracking begins (workflows/tracking.py `track`), and an exit's calls (workflows/run.py
+# `exit_local`), which run here for a trade this process has cached.
 FAST_PATH_ACTIVITIES = ("get_rules", "read_venue", "configure_symbol", "place_order",
                         "refresh_trade", "record_trade", "cancel_protection")
 

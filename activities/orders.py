@@ -61,8 +61,10 @@ VISIBILITY_WINDOW = timedelta(seconds=30)
 TIERS_MAX_AGE_S = 3600  # BitUnix changes a ladder rarely; an hour-old one only errs early
 NEVER_PLACED = "never placed: the exchange did not show it within {window} s of its send"
 # A send that goes this long after its claim's stamp (a turn behind the request budget) first
-# moves the stamp to now: the window must count from the send, not the claim.
-RESTAMP_AFTER_S = 1.0
+# moves the stamp to now: the window must count from the send, not the claim. A third of the
+# window at most (of 30 s: a request's 5 s and the time an order takes to show, with room to
+# spare), and long enough that only a deep queue pays the database write in its slot.
+RESTAMP_AFTER_S = 10.0
 
 
 @dataclass
@@ -105,6 +107,7 @@ class OrderActivities:
         self._lookup_pause_s = lookup_pause_s
         self._confirm_tries = confirm_tries
         self._window = visibility_window
+        self._restamp_after_s = min(RESTAMP_AFTER_S, visibility_window.total_seconds() / 3)
         self._now = now
         # symbol → (when read, its risk-limit ladder): a public read, kept TIERS_MAX_AGE_S.
         self._tiers: dict[str, tuple[float, list[RiskTier]]] = {}  # float-ok: monotonic time
@@ -233,7 +236,7 @@ class OrderActivities:
                     Failure.ALERT_TOO_OLD,
                     f"not sending {req.client_id}: its turn in the exchange's request budget "
                     f"came after the alert's max age (deadline {req.send_deadline.isoformat()})"))
-            if time.monotonic() - stamp.mono > RESTAMP_AFTER_S:
+            if time.monotonic() - stamp.mono > self._restamp_after_s:
                 mono = time.monotonic()
                 at = await self._records.restamp_claim(req.client_id, stamp.at)
                 if at is None:

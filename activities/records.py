@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 import metrics
 from activities import notify
@@ -452,13 +453,24 @@ class Records:
             }
 
     async def recorded_fills(self, exchange_trade_ids: Iterable[str]) -> set[str]:
-        """Which of these fills (exchange trade ids) a trade's call has recorded already."""
+        """Which of these fills (exchange trade ids) their trade knows of already: recorded by
+        its call, on an order row whose filled quantity (what the call told the trade) covers
+        all the fills recorded for it. A call may read fills beyond the order detail it
+        reports; those the trade has not heard of."""
         ids = sorted(set(exchange_trade_ids))
         if not ids:
             return set()
+        same_order = aliased(FillRow)
+        covered = (
+            select(func.coalesce(func.sum(same_order.qty), 0))
+            .where(same_order.order_id == OrderRow.id)
+            .scalar_subquery()
+        )
         async with self._sessionmaker() as session:
             rows = await session.scalars(
-                select(FillRow.exchange_trade_id).where(FillRow.exchange_trade_id.in_(ids)))
+                select(FillRow.exchange_trade_id)
+                .join(OrderRow, OrderRow.id == FillRow.order_id)
+                .where(FillRow.exchange_trade_id.in_(ids), OrderRow.filled_qty >= covered))
             return set(rows.all())
 
     async def open_trades(self) -> list[OpenTrade]:

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -79,7 +79,15 @@ async def test_a_placements_fills_are_known_as_recorded_to_the_watcher(acts, pap
     snap = await ActivityEnvironment().run(acts.place_order, request(trade_id))
     fills = await paper_client.history_trades(BTC, order_id=snap.order_id, limit=100)
     ids = {f.trade_id for f in fills}
-    assert ids and await Records(sessionmaker).recorded_fills([*ids, "nobody's"]) == ids
+    records = Records(sessionmaker)
+    assert ids and await records.recorded_fills([*ids, "nobody's"]) == ids
+    # A call that read more fills than the order detail it reported (the order filled on
+    # between the two reads): the trade was told the smaller quantity, so those fills are
+    # news to it, and the watcher signals it.
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(OrderRow).where(OrderRow.client_order_id == snap.client_id)
+                              .values(filled_qty=QTY / 2))
+    assert await records.recorded_fills(ids) == set()
 
 
 async def test_resend_of_a_sent_order_adopts_it(acts, paper, sessionmaker, trade_id) -> None:
@@ -449,3 +457,24 @@ async def test_a_send_after_a_long_turn_restarts_its_claims_window(
     finally:
         await queued.aclose()
     assert snap.order_id is not None and len(await api_orders(paper)) == 1
+
+
+async def test_a_slow_last_word_before_a_send_costs_one_more_turn_at_most(paper) -> None:
+    """The caller's `before_send` (a claim's re-stamp, a database write) that outlasts the
+    request's budget slot gets one more slot, never more: slow writes must not keep an order
+    from ever going while each lap uses up a slot of the account's place_order budget."""
+    queued = _queued_client(paper, seconds=1)
+    laps = 0
+
+    async def slow() -> None:
+        nonlocal laps
+        laps += 1
+        await asyncio.sleep(0.3)  # longer than a slot may wait (client.LATE_AFTER_SLOT_S)
+
+    try:
+        placed = await asyncio.wait_for(queued.place_order(
+            symbol=BTC, side=Side.BUY, qty=QTY, order_type=OrderType.MARKET,
+            client_id=f"TWTEST{uuid.uuid4().hex[:12].upper()}", before_send=slow), 30)
+    finally:
+        await queued.aclose()
+    assert placed.order_id and laps == 2
