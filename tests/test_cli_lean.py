@@ -27,8 +27,9 @@ from webhook import trades
 from webhook.app import create_app
 create_app(Settings(_env_file=None))
 httpx.AsyncClient()  # what the exchange client builds
-names = ["httpx._main", "click", "pygments", "pydantic.v1", "cli.strategy", "cli.alert", "cli.trades",
-         "cli.incidents", "cli.risk"]
+import httpcore  # what the exchange client's first request imports
+names = ["httpx._main", "click", "pygments", "pydantic.v1", "trio", "cli.strategy", "cli.alert",
+         "cli.trades", "cli.incidents", "cli.risk"]
 print(json.dumps({
     "loaded": [n for n in names if sys.modules.get(n) is not None],
     "trade_routes": sorted(r.path for r in trades.router.routes),
