@@ -1,7 +1,8 @@
-"""Memory and tracking cost: RSS of the webhook and worker processes idle and with 500 open
-tracking trades (the slope per open trade), and the exchange requests per second, per
-endpoint, that tracking them costs: target, no more than the account watcher's own reads,
-whatever the trades' timers do.
+"""Memory and tracking cost: idle RSS of every Python process of the stack (webhook, worker,
+paper exchange, dashboard, `up` itself; target TARGET_IDLE_MIB each), the webhook's and the
+worker's with 500 open tracking trades (the slope per open trade), each process's private part
+(USS) beside its RSS, and the exchange requests per second, per endpoint, that tracking them
+costs: target, no more than the account watcher's own reads, whatever the trades' timers do.
 
 The rate with open trades is counted over a window that holds every trade's own re-check:
 the longest periodic timer a TRACKING trade has is its strategy's tracking interval
