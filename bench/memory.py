@@ -1,7 +1,8 @@
-"""Memory and tracking cost: RSS of the webhook and worker processes idle and with 500 open
-tracking trades (the slope per open trade), and the exchange requests per second, per
-endpoint, that tracking them costs: target, no more than the account watcher's own reads,
-whatever the trades' timers do.
+"""Memory and tracking cost: idle RSS of every Python process of the stack (webhook, worker,
+paper exchange, dashboard, `up` itself; target TARGET_IDLE_MIB each), the webhook's and the
+worker's with 500 open tracking trades (the slope per open trade), each process's private part
+(USS) beside its RSS, and the exchange requests per second, per endpoint, that tracking them
+costs: target, no more than the account watcher's own reads, whatever the trades' timers do.
 
 The rate with open trades is counted over a window that holds every trade's own re-check:
 the longest periodic timer a TRACKING trade has is its strategy's tracking interval
@@ -16,6 +17,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,23 @@ ANSWER_TIMEOUT_S = 15.0
 TARGET_IDLE_MIB = 100.0
 SETTLED = {"TRACKING", "CLOSED", "CANCELLED", "FAILED", "REFUSED"}  # not PENDING/ENTERING
 ROLES = {"web": "webhook", "worker": "worker", "exchange": "paper exchange"}
+# Every Python process of the stack, each held to TARGET_IDLE_MIB: `up` runs the dashboard
+# (`cli ui`) too, and is one itself (the supervisor, which holds the embedded PostgreSQL).
+DASHBOARD = "dashboard"
+UP = "tradewire up"
+PYTHON_PROCESSES = ("webhook", "worker", "paper exchange", DASHBOARD, UP)
+
+
+def private_kib(pid: int) -> int | None:
+    """What the process holds alone (USS: private clean + dirty pages). RSS counts the shared
+    libraries' pages too (Temporal's Rust bridge, libpython, OpenSSL: 35-40 MiB in each of the
+    webhook, worker, dashboard and `up`), which the machine holds once."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    except (OSError, IndexError):
+        return None
+    fields = {line.split(":")[0]: int(line.split()[1]) for line in rollup if line.endswith("kB")}
+    return fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
 
 
 def rss_kib(pid: int) -> int | None:
@@ -95,12 +114,28 @@ def stack_processes(stack: Stack) -> dict[str, int]:
     return roles
 
 
-def snapshot(stack: Stack) -> dict[str, float]:
-    """role → RSS in MiB (the `up` process itself, which holds PostgreSQL's handle, too)."""
-    out = {role: rss_kib(pid) for role, pid in stack_processes(stack).items()}
+def _measured(stack: Stack) -> dict[str, int]:
+    """role → pid: stack_processes, the dashboard and the `up` process itself."""
+    roles = stack_processes(stack)
     if stack.up is not None:
-        out["tradewire up"] = rss_kib(stack.up.pid)
+        for pid in _children(stack.up.pid):
+            argv = _cmdline(pid)
+            if len(argv) >= 4 and argv[1:3] == ["-m", "cli"] and argv[3] == "ui":
+                roles[DASHBOARD] = pid
+        roles[UP] = stack.up.pid
+    return roles
+
+
+def snapshot(stack: Stack, reading: Callable[[int], int | None] = rss_kib) -> dict[str, float]:
+    """role → RSS in MiB (or what `reading` gives, in KiB, converted) of each process `up`
+    started and of `up` itself, which holds PostgreSQL's handle."""
+    out = {role: reading(pid) for role, pid in _measured(stack).items()}
     return {role: round(kib / 1024, 1) for role, kib in out.items() if kib is not None}
+
+
+def private_snapshot(stack: Stack) -> dict[str, float]:
+    """role → USS in MiB (private_kib)."""
+    return snapshot(stack, private_kib)
 
 
 async def request_rate(admin: PaperAdmin, window_s: float) -> dict[str, Any]:  # float-ok: seconds
@@ -143,6 +178,7 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
     symbols = list(SIZES)
     try:
         idle_warm = snapshot(stack)
+        private_warm = private_snapshot(stack)
         rate_idle = await request_rate(admin, window_s)
         gate = asyncio.Semaphore(20)
 
@@ -168,6 +204,7 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
         await asyncio.sleep(max(SETTLE_S, tracking_interval_s))
         tracking = (await trade_statuses(stack, [name])).get("TRACKING", 0)
         loaded = snapshot(stack)
+        private_loaded = private_snapshot(stack)
         rate_loaded = await request_rate(admin, loaded_window_s)
         t1 = time.monotonic()
         for symbol in symbols:
@@ -184,7 +221,8 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
               "tracking_interval_s": tracking_interval_s,
               "rate_window_s": {"idle": window_s, "open_trades": loaded_window_s}}
     outcome = _outcome(idle_at_start, idle_warm, loaded, rate_idle, rate_loaded, tracking,
-                       timing, window_s, loaded_window_s, tracking_interval_s)
+                       timing, window_s, loaded_window_s, tracking_interval_s,
+                       private={"idle_warm": private_warm, "loaded": private_loaded})
     if tracking < trades:
         outcome.notes.append(f"only {tracking} of {trades} opens were TRACKING "
                              f"{OPEN_WAIT_S:.0f} s after the last was answered (opens sent for "
@@ -202,21 +240,29 @@ async def measure(stack: Stack, limits: BenchLimits, idle_at_start: dict[str, fl
 def _outcome(idle: dict[str, float], warm: dict[str, float], loaded: dict[str, float],
              rate_idle: dict[str, Any], rate_loaded: dict[str, Any], trades: int,
              timing: dict[str, Any], window_s: float, loaded_window_s: float,  # float-ok: s
-             interval_s: int) -> Outcome:
+             interval_s: int, private: dict[str, dict[str, float]] | None = None) -> Outcome:
     rows = []
     slopes = {}
-    for role in ("webhook", "worker"):
+    private_slopes = {}
+    private = private or {}
+    private_warm, private_loaded = private.get("idle_warm", {}), private.get("loaded", {})
+    for role in PYTHON_PROCESSES:
         if role not in idle:
             rows.append(Row(f"{role} RSS idle", "process not found"))
             continue
         rows.append(Row(f"{role} RSS idle", f"{idle[role]:.1f} MiB",
                         f"≤ {TARGET_IDLE_MIB:g} MiB",
                         "met" if idle[role] <= TARGET_IDLE_MIB else "MISSED"))
+        if role not in ("webhook", "worker"):
+            continue
         if role in warm and role in loaded and trades:
             slope = (loaded[role] - warm[role]) * 1024 / trades
             slopes[role] = round(slope, 1)
             rows.append(Row(f"{role} RSS with {trades} open trades (slope)",
                             f"{loaded[role]:.1f} MiB ({slope:+.1f} KiB/trade)"))
+        if role in private_warm and role in private_loaded and trades:
+            private_slopes[role] = round(
+                (private_loaded[role] - private_warm[role]) * 1024 / trades, 1)
     rows += rate_rows(rate_idle, rate_loaded, trades, interval_s)
     return Outcome(
         name="memory",
@@ -225,6 +271,8 @@ def _outcome(idle: dict[str, float], warm: dict[str, float], loaded: dict[str, f
         details={
             "rss_mib_idle_at_start": idle, "rss_mib_idle_warm": warm,
             f"rss_mib_{trades}_open_trades": loaded, "slope_kib_per_trade": slopes,
+            "uss_mib_idle_warm": private_warm, f"uss_mib_{trades}_open_trades": private_loaded,
+            "slope_kib_per_trade_uss": private_slopes,
             "exchange_requests_idle": rate_idle,
             f"exchange_requests_{trades}_open_trades": rate_loaded,
             "requests_per_s": {"0": rate_idle["per_s"], str(trades): rate_loaded["per_s"]},
@@ -234,9 +282,12 @@ def _outcome(idle: dict[str, float], warm: dict[str, float], loaded: dict[str, f
             **timing,
         },
         notes=[
-            "RSS (VmRSS) of each process `up` started; idle = right after `up` reported ready; "
-            "the slope is from the warm idle (after the signal-to-order series) to "
-            f"{trades} TRACKING trades",
+            "RSS (VmRSS) of each process `up` started, and of `up`; idle = right after `up` "
+            "reported ready; the slope is from the warm idle (after the signal-to-order series) "
+            f"to {trades} TRACKING trades",
+            "uss_mib_*: the private part of each process's RSS (smaps_rollup Private_*); the "
+            "rest is shared library pages (Temporal's Rust bridge, libpython, OpenSSL, …) the "
+            "machine holds once for every process",
             f"request rate: every BitUnix-path request the paper exchange logged, over "
             f"{window_s:g} s idle and over {loaded_window_s:g} s with the trades open (each "
             f"trade re-checks on its own every {interval_s} s, the bench strategy's tracking "

@@ -1,7 +1,8 @@
 """`tradewire up`: start the paper stack in order, supervise it, stop it on Ctrl-C or SIGTERM.
 
 Order: ports checked (nothing starts if one is busy) → state dir locked → admin token →
-PostgreSQL (embedded, in this process) and migrations → infrastructure children (the Temporal
+PostgreSQL (embedded, in this process) and migrations (in a child: devstack/prepare.py) →
+infrastructure children (the Temporal
 dev server) → Temporal client and search attributes → application children. Stopping runs the
 other way round, within STOP_BUDGET_S of the signal.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -23,6 +26,7 @@ from devstack.components import (
     TEMPORAL_DB_FILE,
     Component,
     MissingTool,
+    child_env,
     enabled_components,
 )
 from devstack.console import Console
@@ -43,7 +47,16 @@ EXIT_NOT_STARTED = 2
 # under the 10 s promised for Ctrl-C (the dev server stops in ~1 s, uvicorn in well under).
 LAYER_GRACE_S = 3.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_EXPECTED = (NotReady, MissingTool)
+# What a failed devstack/prepare.py step's report shows of its stderr (the traceback's end).
+PREPARE_ERROR_LINES = 20
+T = TypeVar("T")
+
+
+class PrepareFailed(RuntimeError):
+    """A database step of `up` (devstack/prepare.py) exited with an error; its stderr's end."""
+
+
+_EXPECTED = (NotReady, MissingTool, PrepareFailed)
 
 
 def run_up(settings: Settings | None = None, console: Console | None = None) -> int:
@@ -170,36 +183,28 @@ class Stack:
 
     async def _prepare_trading(self) -> None:
         """Pairs synced (the rules every order is checked against) and the demo strategy made,
-        before `up` calls itself ready."""
-        from db.session import make_engine, make_sessionmaker
-        from devstack.demo import ensure_demo_strategy
-        from pair_catalog import sync_pairs
-        from wiring import public_exchange_client
+        before `up` calls itself ready (devstack/prepare.py, in a child)."""
+        for line in await self._prepare("trading"):
+            self.console.say(line)
 
-        engine = make_engine(self.database_url, pool_size=1)
-        try:
-            sessions = make_sessionmaker(engine)
-            async with public_exchange_client(self.settings) as client:  # a public read
-                report = await sync_pairs(client, sessions)
-            changes = len(report.appeared) + len(report.disappeared) + len(report.changed)
-            self.console.say(f"ready: pairs {report.total} synced ({changes} changes)")
-            if self.settings.exchange != "paper":
-                return  # a demo strategy must never trade real money
-            secret = await ensure_demo_strategy(
-                sessions, self.settings.state_path, self.settings.secret_key
-            )
-            if secret is not None:
-                self.console.say(
-                    f"demo strategy created: name 'demo', webhook secret {secret} "
-                    "(shown once; stored hashed; `tradewire strategy rotate-secret demo` "
-                    "makes a new one)"
-                )
-        finally:
-            await engine.dispose()
+    async def _prepare(self, step: str) -> list[str]:
+        """`python -m devstack.prepare STEP` in a child, with the environment every child gets;
+        the lines it printed. In a session of its own, and on cancel waited for: a Ctrl-C must
+        not stop a migration half-run, nor race it against the database's shutdown."""
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devstack.prepare", step,
+            env=child_env(self.settings, self.database_url),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        )
+        out, err = await _finish(child.communicate())
+        if child.returncode != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-PREPARE_ERROR_LINES:]
+            raise PrepareFailed(f"preparing the database ({step}) failed "
+                                f"({describe_exit(child.returncode or 0)}):\n" + "\n".join(tail))
+        return out.decode(errors="replace").splitlines()
 
     async def _start_database(self) -> None:
-        from db.migrate import upgrade
-
         s = self.settings
         if s.database_url:
             self.database_url = s.database_url
@@ -215,7 +220,7 @@ class Stack:
             pg = await asyncio.shield(self._pg_start)
             self.database_url = pg.url
             where = f"{socket_dir(pg.url)}  (unix socket; url {pg.url})"
-        await _finish_in_thread(upgrade, self.database_url)
+        await self._prepare("schema")
         self.console.say(f"ready: postgres {where}")
 
     async def _connect_temporal(self) -> None:
@@ -317,10 +322,10 @@ class Stack:
         self.console.say("stopped")
 
 
-async def _finish_in_thread(fn: Any, *args: Any) -> Any:
-    """Run a blocking call in a thread; on cancel, let it finish (a half-run migration must not
-    race the database's shutdown), then pass the cancel on."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+async def _finish(work: Awaitable[T]) -> T:
+    """Await `work`; on cancel, let it finish (a half-run migration must not race the
+    database's shutdown), then pass the cancel on."""
+    task = asyncio.ensure_future(work)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:

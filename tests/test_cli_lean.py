@@ -27,8 +27,9 @@ from webhook import trades
 from webhook.app import create_app
 create_app(Settings(_env_file=None))
 httpx.AsyncClient()  # what the exchange client builds
-names = ["httpx._main", "click", "pygments", "pydantic.v1", "cli.strategy", "cli.alert", "cli.trades",
-         "cli.incidents", "cli.risk"]
+import httpcore  # what the exchange client's first request imports
+names = ["httpx._main", "click", "pygments", "pydantic.v1", "trio", "cli.strategy", "cli.alert",
+         "cli.trades", "cli.incidents", "cli.risk"]
 print(json.dumps({
     "loaded": [n for n in names if sys.modules.get(n) is not None],
     "trade_routes": sorted(r.path for r in trades.router.routes),
@@ -74,3 +75,32 @@ def test_full_parser_still_has_every_command() -> None:
         assert parser.parse_args(argv).func is not None
     lean = cli.build_parser(operator_commands=False)
     assert lean.parse_args(["worker"]).func is processes.cmd_worker
+
+
+# What each process's entry module must not pull in: another process's code and frameworks
+# (each import stays resident for the life of the process; bench/memory.py measures RSS).
+# The webhook loads the worker only when it hosts the fast path (webhook/fast_path.py).
+NOT_IMPORTED_BY = {
+    "webhook.app": ["worker", "temporalio.worker", "ui", "jinja2", "paper", "devstack",
+                    "alembic", "cli.strategy"],
+    "worker": ["webhook", "fastapi", "starlette", "uvicorn", "ui", "jinja2", "paper",
+               "devstack", "alembic", "cli.strategy"],
+    "ui.app": ["worker", "temporalio.worker", "paper", "devstack", "alembic"],
+    "paper.app": ["sqlalchemy", "psycopg", "temporalio", "db", "activities", "workflows",
+                  "webhook", "worker", "ui", "devstack", "alembic"],
+}
+ENTRY_IMPORTS = """
+import json, sys
+import cli
+cli.skip_unused_imports()
+import importlib
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(name for name, module in sys.modules.items() if module is not None)))
+"""
+
+
+def test_each_process_entry_leaves_the_other_processes_out() -> None:
+    for entry, absent in NOT_IMPORTED_BY.items():
+        loaded = set(json.loads(_run(ENTRY_IMPORTS, entry)))
+        assert entry in loaded  # the probe imported what it names
+        assert [name for name in absent if name in loaded] == [], entry

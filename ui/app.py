@@ -72,8 +72,10 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
             raise RuntimeError("no admin token: set TRADEWIRE_ADMIN_TOKEN (or run `tradewire up`"
                                " once, which generates one): it is the dashboard's sign-in")
         engine = make_engine(url)
+        # Connected on first need (a trade's live exits, an operator's action), not here: a
+        # dashboard nobody opens holds no Temporal client, whose runtime and connection are
+        # 8 MiB of its resident memory (bench/memory.py).
         temporal = TemporalHandle(settings.temporal_target, settings.temporal_namespace)
-        await temporal.try_connect()
         app.state.tw = AppState(settings=settings, engine=engine,
                                 sessionmaker=make_sessionmaker(engine), temporal=temporal)
         try:

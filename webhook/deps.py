@@ -28,6 +28,10 @@ class TemporalHandle:
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
     async def try_connect(self) -> Client | None:
         if self._client is not None:
             return self._client

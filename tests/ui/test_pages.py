@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import delete, select
 
 from db.models import RiskEvent, RiskState, Strategy
-from tests.ui.conftest import TOKEN
+from tests.ui.conftest import TOKEN, ui_settings
 from tests.workflows.test_ladder import ladder, laddered
 from ui.app import create_ui_app
 from workflows.contract import Sizing
@@ -264,6 +264,24 @@ async def test_a_forged_flash_cookie_is_ignored(ui: httpx.AsyncClient) -> None:
         ui.cookies.set("tw_flash", value)
         page = await ui.get("/")
         assert page.status_code == 200 and 'id="flash"' not in page.text
+
+
+async def test_the_dashboard_connects_to_temporal_only_when_a_page_needs_it(
+    db_url: str, temporal_env, tmp_path
+) -> None:
+    """Its pages read the database; only a trade's live exits and the operators' actions need
+    Temporal, so an unopened dashboard holds no client (test below: the first need connects)."""
+    settings = ui_settings(db_url, temporal_env.client.service_client.config.target_host,
+                           tmp_path)
+    app = create_ui_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://127.0.0.1:8300") as ui:
+            await sign_in(ui)
+            for path in PAGES:
+                assert (await ui.get(path)).status_code == 200, path
+            assert not app.state.tw.temporal.connected
+            assert await app.state.tw.temporal.try_connect() is not None
 
 
 async def test_a_running_trades_page_shows_its_exit_plan(ui_harness, tmp_path) -> None:
