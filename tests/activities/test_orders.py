@@ -18,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.contract import OrderRef, OrderRequest, SettleRequest
 from activities.orders import OrderActivities
 from activities.records import Records
+from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from db.models import Trade
 from exchange.budget import Budget
@@ -78,16 +79,34 @@ async def test_a_placements_fills_are_known_as_recorded_to_the_watcher(acts, pap
     (activities/watcher.py): the placement records its fills as it reports them."""
     snap = await ActivityEnvironment().run(acts.place_order, request(trade_id))
     fills = await paper_client.history_trades(BTC, order_id=snap.order_id, limit=100)
-    ids = {f.trade_id for f in fills}
-    records = Records(sessionmaker)
-    assert ids and await records.recorded_fills([*ids, "nobody's"]) == ids
-    # A call that read more fills than the order detail it reported (the order filled on
-    # between the two reads): the trade was told the smaller quantity, so those fills are
-    # news to it, and the watcher signals it.
+    assert fills
+    async with sessionmaker() as session:
+        ours = await session.get(OrderRow, (await row(sessionmaker, snap.client_id)).id)
+        assert ours is not None and ours.filled_qty == QTY
+        recorded = set((await session.scalars(select(FillRow.exchange_trade_id).where(
+            FillRow.exchange_trade_id.in_([f.trade_id for f in fills])))).all())
+    assert recorded == {f.trade_id for f in fills}
+    # (The paper exchange's ids restart with it: another test's row may hold the same id, so
+    # what the watcher reads of them is shown on an order and ids of this test's own.)
+    tag = uuid.uuid4().hex[:10]
+    ids = {f"{tag}-1", f"{tag}-2"}
     async with sessionmaker() as session, session.begin():
-        await session.execute(update(OrderRow).where(OrderRow.client_order_id == snap.client_id)
+        order = OrderRow(trade_id=trade_id, client_order_id=f"TWTEST{tag.upper()}", symbol=BTC,
+                         leg="entry", side="BUY", order_type="LIMIT", qty=QTY,
+                         price=Decimal("95000"), filled_qty=QTY / 4, status="PART_FILLED")
+        session.add(order)
+        await session.flush()
+        for fill_id in ids:
+            session.add(FillRow(order_id=order.id, exchange_trade_id=fill_id, qty=QTY / 4,
+                                price=Decimal("95000"), filled_at=datetime.now(UTC)))
+    records = Records(sessionmaker)
+    # The call that recorded them reported a quarter filled (it read the fills after the
+    # order's detail): half is recorded, so the fills are news to the trade.
+    assert await records.recorded_fills([*ids, "nobody's"]) == set()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(OrderRow).where(OrderRow.id == order.id)
                               .values(filled_qty=QTY / 2))
-    assert await records.recorded_fills(ids) == set()
+    assert await records.recorded_fills([*ids, "nobody's"]) == ids  # reported: known
 
 
 async def test_resend_of_a_sent_order_adopts_it(acts, paper, sessionmaker, trade_id) -> None:

@@ -36,6 +36,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_pair() -> int:
+    """A free port whose next one is free too (the worker's metrics take the webhook's + 1):
+    on a machine running other stacks, the port after a free one is often taken."""
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free ports in a row")
+
+
 async def scrape(url: str) -> Samples:
     """Every sample of a scrape, keyed by name and sorted labels; the text must parse."""
     async with httpx.AsyncClient() as http:
@@ -149,7 +163,7 @@ async def test_metrics_bind_to_loopback_by_default_and_serve_nothing_else(
     off = Settings(_env_file=None, metrics_port=0)  # type: ignore[call-arg]
     assert await metrics.serve(off, sessionmaker, name="test") is None
 
-    port = free_port()
+    port = free_port_pair()
     settings = make_settings(temporal_env, paper_exchange, tmp_path, metrics_port=port)
     server = await metrics.serve(settings, sessionmaker, name="test")
     assert server is not None
@@ -196,7 +210,7 @@ async def test_scrapes_at_once_share_one_read_of_the_database(
     """Each read of the gauges is three queries: twenty scrapers at once must not cost twenty."""
     import asyncio
 
-    port = free_port()
+    port = free_port_pair()
     settings = make_settings(temporal_env, paper_exchange, tmp_path, metrics_port=port)
     server = await metrics.serve(settings, sessionmaker, name="test")
     assert server is not None
