@@ -76,6 +76,11 @@ class _Stamp:
     mono: float  # float-ok: seconds
     sent_at: datetime | None = None  # when the send went, for the alert→order metric
 
+    @property
+    def unsent(self) -> bool:
+        """Nothing of this attempt's request may have left the process yet."""
+        return self.sent_at is None
+
 
 class _Unsent(Exception):
     """Raised by a placement's `before_send`: the order is not sent. `settle`: this attempt
@@ -144,61 +149,73 @@ class OrderActivities:
                 stamp = _Stamp(settled, taking)
             assert stamp is not None and stamp.at is not None
             try:
-                self._check_deadline(req)
-                if req.leg is Leg.ENTRY:
-                    # Our clock is too far from the exchange's (exchange/clock.py): a new
-                    # position would be timed and signed by a clock we cannot trust.
+                return await self._send_claimed(req, claim, stamp, resend)
+            except asyncio.CancelledError:
+                # Cancelled before the send began (CancelledBeforeSend: in its turn; any other
+                # cancellation that got here came before `_send`, see `_send_claimed`):
+                # nothing left this process, so the next attempt may send at once. Shielded,
+                # so the cancellation does not cut the release short.
+                if stamp.unsent:
+                    await asyncio.shield(self._records.release_claim(req.client_id, stamp.at))
+                raise
+
+    async def _send_claimed(self, req: OrderRequest, claim: Claim, stamp: _Stamp,
+                            resend: bool) -> OrderSnapshot:
+        """The checks before a claimed order's send, the send and its answer. `stamp.unsent`
+        stays True until the request may have left this process."""
+        try:
+            self._check_deadline(req)
+            if req.leg is Leg.ENTRY:
+                # Our clock is too far from the exchange's (exchange/clock.py): a new
+                # position would be timed and signed by a clock we cannot trust.
+                skewed = self._client.clock.refusal()
+                if skewed is not None:
+                    # The last answer may be old (reads can come from a cache): refuse
+                    # only on a fresh one, so a fixed clock trades again at once.
+                    await self._client.tickers([req.symbol])
                     skewed = self._client.clock.refusal()
-                    if skewed is not None:
-                        # The last answer may be old (reads can come from a cache): refuse
-                        # only on a fresh one, so a fixed clock trades again at once.
-                        await self._client.tickers([req.symbol])
-                        skewed = self._client.clock.refusal()
-                    if skewed is not None:
-                        raise refuse(Failure.CLOCK_SKEWED, skewed)
-                if resend:
-                    await self._check_slippage(req)
-                if claim.created and req.leg is Leg.ENTRY and req.target_qty is not None:
-                    why = await self._beyond_tier(req)
-                    if why is not None:
-                        raise refuse(Failure.RISK_LIMIT_EXCEEDED, why)
-                if not claim.created and req.leg is Leg.ENTRY:
-                    # Claimed by an attempt that died before sending: the state may have
-                    # changed since that claim's gate (docs/design.md#risk).
-                    why = await self._records.opening_refusal(req.trade_id)
-                    if why is not None:
-                        raise refuse(Failure.RISK_REFUSED, why)
-            except ApplicationError as refusal:
-                await self._not_sent(req, stamp, refusal)
-                raise
-            try:
-                placed = await self._send(req, stamp)
-            except _Unsent as unsent:
-                if unsent.settle:
-                    await self._not_sent(req, stamp, unsent.refusal)
-                raise unsent.refusal from None
-            except CancelledBeforeSend:
-                # Nothing left this process: the next attempt may send at once. Shielded, so
-                # the cancellation that got here does not cut the release short.
-                await asyncio.shield(self._records.release_claim(req.client_id, stamp.at))
-                raise
-            except DuplicateClientId:
-                return await self._adopt_existing(req)
-            except OutcomeUnknown:
-                found = await self._lookup(req.client_id, None)
-                if found is None:
-                    raise  # retryable: the next attempt looks it up before any re-send
-                return await self._record(req.trade_id, req, found, adopted=True)
-            except Rejected as exc:
-                return await self._rejected(req, exc)
-            if claim.alert_received_at is not None:  # the trade's first entry order is out
-                metrics.first_entry_sent(claim.alert_received_at, stamp.sent_at or self._now())
-            found = await self._lookup(None, placed.order_id)
+                if skewed is not None:
+                    raise refuse(Failure.CLOCK_SKEWED, skewed)
+            if resend:
+                await self._check_slippage(req)
+            if claim.created and req.leg is Leg.ENTRY and req.target_qty is not None:
+                why = await self._beyond_tier(req)
+                if why is not None:
+                    raise refuse(Failure.RISK_LIMIT_EXCEEDED, why)
+            if not claim.created and req.leg is Leg.ENTRY:
+                # Claimed by an attempt that died before sending: the state may have
+                # changed since that claim's gate (docs/design.md#risk).
+                why = await self._records.opening_refusal(req.trade_id)
+                if why is not None:
+                    raise refuse(Failure.RISK_REFUSED, why)
+        except ApplicationError as refusal:
+            await self._not_sent(req, stamp, refusal)
+            raise
+        try:
+            placed = await self._send(req, stamp)
+        except _Unsent as unsent:
+            if unsent.settle:
+                await self._not_sent(req, stamp, unsent.refusal)
+            raise unsent.refusal from None
+        except CancelledBeforeSend:
+            raise  # released by place_order: stamp.unsent is still True
+        except DuplicateClientId:
+            return await self._adopt_existing(req)
+        except OutcomeUnknown:
+            found = await self._lookup(req.client_id, None)
             if found is None:
-                snap = _unseen(req, placed.order_id)
-                await self._records.save_order(req.trade_id, req.symbol, snap)
-                return snap
-            return await self._record(req.trade_id, req, found)
+                raise  # retryable: the next attempt looks it up before any re-send
+            return await self._record(req.trade_id, req, found, adopted=True)
+        except Rejected as exc:
+            return await self._rejected(req, exc)
+        if claim.alert_received_at is not None:  # the trade's first entry order is out
+            metrics.first_entry_sent(claim.alert_received_at, stamp.sent_at or self._now())
+        found = await self._lookup(None, placed.order_id)
+        if found is None:
+            snap = _unseen(req, placed.order_id)
+            await self._records.save_order(req.trade_id, req.symbol, snap)
+            return snap
+        return await self._record(req.trade_id, req, found)
 
     async def _take_over(self, req: OrderRequest, claim: Claim) -> OrderSnapshot | datetime:
         """An earlier attempt claimed this id and may have sent it, and the exchange does not

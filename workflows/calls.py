@@ -134,12 +134,13 @@ class TradeCalls:
         if local and window is None:
             return await _call(OrderActivities.place_order, req, local=True)
         if local:
-            # One attempt may last the whole window: a placement queued behind the account's
-            # request budget (a candle-close burst) waits its turn; cut short, it would go to
-            # the back of the queue again. Its send never goes past the alert's deadline.
+            # An attempt cut short while it waits its turn in the account's request budget (a
+            # candle-close burst) sent nothing and releases its claim: the next one sends at
+            # once. (An attempt allowed longer than the workflow task's timeout made the SDK end
+            # the task early, and a trade evicted from the fast path's cache meanwhile ran its
+            # placement again beside the first: measured, orders waited out the 30 s window.)
             return await workflow.execute_local_activity_method(
-                OrderActivities.place_order, req,
-                start_to_close_timeout=max(LOCAL_CALL_TIMEOUT, window),
+                OrderActivities.place_order, req, start_to_close_timeout=LOCAL_CALL_TIMEOUT,
                 schedule_to_close_timeout=window, retry_policy=PLACE_RETRY,
             )
         if window is not None:
