@@ -73,10 +73,7 @@ log = logging.getLogger("worker")
 # started a trade eagerly (measured: 0 of 20). Two pollers keep slots free for eager starts.
 FAST_PATH_SLOTS = 8
 FAST_PATH_POLLERS = 2
-# Two per cached trade: a first placement may wait its turn in the account's request budget
-# for as long as its alert is young (a burst), and must not hold back the other cached trades'
-# calls, such as a filled trade's first check before its TP/SL.
-FAST_PATH_LOCAL_ACTIVITIES = 16
+FAST_PATH_LOCAL_ACTIVITIES = 4
 # A trade's later workflow tasks follow it to whichever worker has it cached. With 50 cached,
 # the webhook process ran every task of every recent trade (201 of 201 in a 20-alert trace):
 # tracking work competing with the next alert's ack. A small cache hands older trades to the

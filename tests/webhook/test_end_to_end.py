@@ -299,3 +299,15 @@ async def _long_sol(trading: Webhook) -> Decimal:
 async def _position_recorded(trading: Webhook, trade_id: int) -> bool:
     trade = await trading.trade(trade_id)
     return trade.status == TradeStatus.TRACKING and trade.position_id is not None
+
+
+async def test_a_queued_start_runs_its_trade_on_the_main_worker(trading: Webhook) -> None:
+    """A start queued behind its answer is a burst's: its trade's first steps go to the main
+    worker's task queue, never eagerly to this process's fast path, which owes the answers."""
+    trading.app.state.intake.queue_after = -1  # every open answered from its record
+    strat = await trading.add_strategy()
+    r = await trading.post(trading.alert(strat))
+    assert r.status_code == 202 and r.json()["start"] == "queued", r.text
+    await _trade_in(trading, r.json()["trade_id"], TradeStatus.TRACKING)
+    desc = await trading.temporal.get_workflow_handle(r.json()["workflow_id"]).describe()
+    assert desc.task_queue == trading.settings.task_queue
