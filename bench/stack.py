@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,17 +193,27 @@ async def paper_exchange(
         proc = spawn(f"exchange-{port}", [sys.executable, "-m", "cli", "exchange"], env,
                      work_dir)
         url = f"http://{HOST}:{port}"
-        try:
-            await wait_http(url + "/__admin/health", proc, EXCHANGE_START_S)
+        if await _started(proc, wait_http(url + "/__admin/health", proc, EXCHANGE_START_S),
+                          last=attempt + 1 == START_ATTEMPTS):
             break
-        except StackError as exc:
-            await proc.stop()
-            if attempt + 1 == START_ATTEMPTS or not port_taken(exc):
-                raise
     try:
         yield ExchangeEndpoint(url, PAPER_API_KEY, PAPER_API_SECRET, proc.pid)
     finally:
         await proc.stop()
+
+
+async def _started(proc: Process, ready: Awaitable[None], *, last: bool) -> bool:
+    """Whether `proc` came up (`ready` returned); False: it lost a port race (a port picked
+    free and taken before it bound it) and, unless this was the `last` attempt, another one on
+    fresh ports may go. Any other failure is raised at once."""
+    try:
+        await ready
+        return True
+    except StackError as exc:
+        await proc.stop()
+        if last or not port_taken(exc):
+            raise
+        return False
 
 
 @dataclass
@@ -249,13 +259,8 @@ async def full_stack(
         name = ("up-fast" if fast_path else "up-slow") + ("" if attempt == 0 else
                                                           f"-{attempt + 1}")
         proc = spawn(name, [sys.executable, "-m", "cli", "up"], env, work_dir)
-        try:
-            await _wait_up(proc)
+        if await _started(proc, _wait_up(proc), last=attempt + 1 == START_ATTEMPTS):
             break
-        except StackError as exc:
-            await proc.stop()
-            if attempt + 1 == START_ATTEMPTS or not port_taken(exc):
-                raise
     try:
         found = _DATABASE_URL.search(proc.tail(400))
         stack = Stack(
