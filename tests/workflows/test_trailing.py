@@ -86,6 +86,13 @@ async def stops_seen(h: Harness) -> AsyncIterator[list[Decimal]]:
             await task
 
 
+async def until_sampled(seen: list[Decimal], stop: str) -> None:
+    async def sampled() -> bool:
+        return bool(seen) and seen[-1] == D(stop)
+
+    await until(sampled, f"the stop {stop} sampled")
+
+
 @pytest.fixture
 def h(harness: Harness) -> Harness:
     return harness
@@ -134,8 +141,11 @@ async def test_a_short_trails_down_and_closes_on_the_bounce(h: Harness) -> None:
     # The alert's SL protects the entry; the trail's, tighter, takes over at its first check.
     async with stops_seen(h) as seen:
         await until_exchange_stop(h, "101000")
+        await until_sampled(seen, "101000")
         await h.paper.admin.set_price(BTC, "98000")
         await until_exchange_stop(h, "98980")
+        # The sampler reads every 0.1 s: the bounce must not close the stop before it has.
+        await until_sampled(seen, "98980")
         await h.paper.admin.set_price(BTC, "99100")  # the bounce through the stop
         result = await h.result(handle)
     assert seen[-2:] == [D("101000"), D("98980")] and seen[0] in (D("103000"), D("101000"))
