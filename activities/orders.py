@@ -41,7 +41,6 @@ from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_ag
 from activities.records import Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import (
-    CancelledBeforeSend,
     DuplicateClientId,
     ExchangeError,
     NotFoundYet,
@@ -197,8 +196,6 @@ class OrderActivities:
             if unsent.settle:
                 await self._not_sent(req, stamp, unsent.refusal)
             raise unsent.refusal from None
-        except CancelledBeforeSend:
-            raise  # released by place_order: stamp.unsent is still True
         except DuplicateClientId:
             return await self._adopt_existing(req)
         except OutcomeUnknown:
