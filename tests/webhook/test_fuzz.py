@@ -95,7 +95,14 @@ EXIT_FIELDS = ("tps", "sl_after_tp", "trail_pct", "trail_activation_pct",
 
 @st.composite
 def alert_bodies(draw: st.DrawFn, schema: st.SearchStrategy[dict], strat: Strat) -> bytes:
-    body = draw(schema)
+    # A body drawn from the schema alone is almost always refused (one bad field of twenty is
+    # enough), and whether a run of 300 reaches the accept path at all then depends on the seed
+    # (CI derandomizes it). An eighth of the bodies start from a well-formed open instead, so
+    # the mutations below run against the accept path on every seed.
+    if draw(st.integers(0, 7)):
+        body = draw(schema)
+    else:
+        body = {"action": draw(st.sampled_from(["buy", "sell"])), "ticker": "BTCUSDT"}
     if draw(st.integers(0, 3)):  # mostly authenticated, to reach validation and routing
         body |= {"secret": strat.secret, "strategy": strat.name}
     if draw(st.booleans()):

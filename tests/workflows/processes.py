@@ -54,8 +54,13 @@ class ChildProcess:
                 self.proc.kill()
                 self.proc.wait(10)
 
+    def log(self) -> str:
+        """Everything the process printed: what a test asserts on (a tail can lose the start)."""
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
     def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
+        """The last of it, for an error message."""
+        return self.log()[-4000:]
 
 
 @dataclass

@@ -82,7 +82,7 @@ async def test_a_worker_process_reconciles_before_it_polls(
             await worker.start(h.client, task_queue)
         finally:
             worker.stop()
-        log = worker.output()
-        assert STARTED in log and "worker polling task queue" in log, log
+        log = worker.log()
+        assert STARTED in log and "worker polling task queue" in log, worker.output()
         assert log.index(STARTED) < log.index("worker polling task queue")
         assert "1 open trade(s) without a running workflow" in log
