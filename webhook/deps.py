@@ -56,7 +56,8 @@ class AppState:
     warm_venue: Callable[[str], None] | None = None
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a thread hop per alert
     return request.app.state.tw
 
 

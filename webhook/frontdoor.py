@@ -5,12 +5,18 @@
   parse anything (FastAPI parses a route's body before its dependencies run, so the routes'
   own `require_admin` alone came too late).
 - Every other body is capped at `admin_body_max_bytes` (413, the connection closed, the rest
-  never read). The alert route is left alone: it reads its own body under its own, smaller
-  cap and records the refusal like every other delivery.
+  never read). The alert route reads its own body under its own, smaller cap and records the
+  refusal like every other delivery.
+- An alert's body is taken from the server in the request's first step, before anything can
+  wait (`_taken_now`). The server forgets a body it holds once its sender disconnects, and in a
+  candle-close burst a sender can give up (TradingView's 3 s) while its request waits its turn:
+  an alert that arrived whole is then handled as if the answer had gone out, since TradingView
+  never sends it again.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -19,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from settings import Settings
 from webhook.deps import has_admin_token
+from webhook.schemas import MAX_BODY_BYTES
 
 ADMIN_PREFIXES = ("/trades", "/incidents", "/risk")
 OWN_CAP_PATHS = frozenset({"/webhook/tradingview"})
@@ -45,8 +52,11 @@ class FrontDoor:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OWN_CAP_PATHS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in OWN_CAP_PATHS:
+            await self.app(scope, await _taken_now(scope, receive, MAX_BODY_BYTES), send)
             return
         if is_admin_path(scope["path"]) and not has_admin_token(Request(scope), self.settings):
             await _refuse(401, ADMIN_REQUIRED, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
@@ -75,6 +85,30 @@ async def _read_capped(receive: Receive, limit: int) -> bytes | None:
             return None
         if not message.get("more_body", False):
             return bytes(body)
+
+
+async def _taken_now(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """The body as far as the route will read it (to its end, to a disconnect, or just past
+    `limit`), taken from the server at once; the route receives the same messages, then the
+    server's own. A declared length over `limit` is left unread: the route refuses it unread."""
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
+        return receive
+    taken: deque[Message] = deque()
+    size = 0
+    while True:
+        message = await receive()
+        taken.append(message)
+        if message["type"] != "http.request":
+            break  # the sender left mid-body: the route records what it was
+        size += len(message.get("body", b""))
+        if size > limit or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        return taken.popleft() if taken else await receive()
+
+    return replay
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -173,8 +173,8 @@ class Intake:
         return Answer(refused.status, _anonymous(refused.public), refused.headers)
 
     async def refuse_unread(self, d: Delivery, status: int, reason: str) -> Answer:
-        """Record a delivery refused before its body was read (too large): anonymous, as
-        nothing in it was checked."""
+        """Record a delivery refused before its body was read (too large, or cut off by its
+        sender's disconnect): anonymous, as nothing in it was checked."""
         try:
             async with self.state.sessionmaker.begin() as session:
                 return await self._refuse_anonymous(

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 import logs
 import metrics
@@ -26,17 +27,35 @@ class BodyTooLarge(Exception):
     pass
 
 
+class SenderGone(Exception):
+    """The sender disconnected before its body was complete; `received` bytes had come."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(f"sender disconnected after {received} bytes")
+        self.received = received
+
+
 async def read_limited(request: Request, limit: int) -> bytes:
-    """The body, or BodyTooLarge as soon as it passes `limit` (never read to the end)."""
+    """The body, or BodyTooLarge as soon as it passes `limit` (never read to the end), or
+    SenderGone when the sender left before its end."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge
+    except ClientDisconnect:
+        raise SenderGone(len(body)) from None
     return bytes(body)
+
+
+def _gone(received: int, declared: str) -> str:
+    length = f"{received} of {declared} bytes" if declared.isdigit() else f"{received} bytes"
+    return (f"the sender disconnected before its body was complete ({length}): nothing in it "
+            "was read or acted on")
 
 
 def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +160,12 @@ async def _tradingview(request: Request, state: AppState) -> tuple[JSONResponse,
             Delivery(received_at=received_at, source_ip=ip),
             413,
             f"body larger than {MAX_BODY_BYTES} bytes: an alert message is a few hundred bytes",
+        )
+        return _respond(answer, close=True), _outcome(answer)
+    except SenderGone as gone:  # the answer reaches nobody; the record says what came
+        answer = await intake.refuse_unread(
+            Delivery(received_at=received_at, source_ip=ip), 400,
+            _gone(gone.received, request.headers.get("content-length", "")),
         )
         return _respond(answer, close=True), _outcome(answer)
     try:
