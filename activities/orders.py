@@ -20,7 +20,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -38,6 +37,7 @@ from activities.contract import (
     SettleResult,
 )
 from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
+from activities.late_sends import ClaimStamp, restamp_after_s, still_ours
 from activities.records import Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import (
@@ -59,28 +59,6 @@ BPS = Decimal(10_000)
 VISIBILITY_WINDOW = timedelta(seconds=30)
 TIERS_MAX_AGE_S = 3600  # BitUnix changes a ladder rarely; an hour-old one only errs early
 NEVER_PLACED = "never placed: the exchange did not show it within {window} s of its send"
-# A send that goes this long after its claim's stamp (a turn behind the request budget) first
-# moves the stamp to now: the window must count from the send, not the claim. A third of the
-# window at most (of 30 s: a request's 5 s and the time an order takes to show, with room to
-# spare), and long enough that only a deep queue pays the database write in its slot.
-RESTAMP_AFTER_S = 10.0
-
-
-@dataclass
-class _Stamp:
-    """This attempt's claim: its stamp in the row (`updated_at`, the token of any change to
-    it) and this process's monotonic clock no later than that stamp was written."""
-
-    at: datetime
-    mono: float  # float-ok: seconds
-    sent_at: datetime | None = None  # when the send went, for the alert→order metric
-
-    @property
-    def unsent(self) -> bool:
-        """Nothing of this attempt's request may have left the process yet."""
-        return self.sent_at is None
-
-
 class _Unsent(Exception):
     """Raised by a placement's `before_send`: the order is not sent. `settle`: this attempt
     still owns the claim and settles it REJECTED with the refusal."""
@@ -111,7 +89,7 @@ class OrderActivities:
         self._lookup_pause_s = lookup_pause_s
         self._confirm_tries = confirm_tries
         self._window = visibility_window
-        self._restamp_after_s = min(RESTAMP_AFTER_S, visibility_window.total_seconds() / 3)
+        self._restamp_after_s = restamp_after_s(visibility_window)
         self._now = now
         # symbol → (when read, its risk-limit ladder): a public read, kept TIERS_MAX_AGE_S.
         self._tiers: dict[str, tuple[float, list[RiskTier]]] = {}  # float-ok: monotonic time
@@ -129,7 +107,7 @@ class OrderActivities:
         with translated():
             claimed = time.monotonic()  # no later than the claim's stamp (PostgreSQL's now())
             claim = await self._records.claim_order(req, self._account_limits)
-            stamp = _Stamp(claim.stamp, claimed) if claim.created else None
+            stamp = ClaimStamp(claim.stamp, claimed) if claim.created else None
             resend = not claim.created or activity.info().attempt > 1
             if resend and not claim.released:
                 # Past the deadline one look only: nothing will be sent, and the trade's
@@ -145,7 +123,7 @@ class OrderActivities:
                 settled = await self._take_over(req, claim)
                 if isinstance(settled, OrderSnapshot):
                     return settled
-                stamp = _Stamp(settled, taking)
+                stamp = ClaimStamp(settled, taking)
             assert stamp is not None and stamp.at is not None
             try:
                 return await self._send_claimed(req, claim, stamp, resend)
@@ -158,7 +136,7 @@ class OrderActivities:
                     await asyncio.shield(self._records.release_claim(req.client_id, stamp.at))
                 raise
 
-    async def _send_claimed(self, req: OrderRequest, claim: Claim, stamp: _Stamp,
+    async def _send_claimed(self, req: OrderRequest, claim: Claim, stamp: ClaimStamp,
                             resend: bool) -> OrderSnapshot:
         """The checks before a claimed order's send, the send and its answer. `stamp.unsent`
         stays True until the request may have left this process."""
@@ -240,7 +218,7 @@ class OrderActivities:
     def _seconds(self) -> str:
         return f"{self._window.total_seconds():g}"  # float-ok: time or rate, not money
 
-    async def _send(self, req: OrderRequest, stamp: _Stamp):  # returns a PlacedOrder
+    async def _send(self, req: OrderRequest, stamp: ClaimStamp):  # returns a PlacedOrder
         async def before_send() -> None:
             """The order's turn has come, maybe long after its claim (a queue behind the
             request budget): nothing goes past the alert's deadline, and the claim's window
@@ -250,15 +228,11 @@ class OrderActivities:
                     Failure.ALERT_TOO_OLD,
                     f"not sending {req.client_id}: its turn in the exchange's request budget "
                     f"came after the alert's max age (deadline {req.send_deadline.isoformat()})"))
-            if time.monotonic() - stamp.mono > self._restamp_after_s:
-                mono = time.monotonic()
-                at = await self._records.restamp_claim(req.client_id, stamp.at)
-                if at is None:
-                    raise _Unsent(try_again(
-                        Failure.NOT_FOUND_YET,
-                        f"order {req.client_id}: another attempt took its claim while this one "
-                        "waited for the exchange's request budget; not sending it"), settle=False)
-                stamp.at, stamp.mono = at, mono
+            if not await still_ours(self._records, req.client_id, stamp, self._restamp_after_s):
+                raise _Unsent(try_again(
+                    Failure.NOT_FOUND_YET,
+                    f"order {req.client_id}: another attempt took its claim while this one "
+                    "waited for the exchange's request budget; not sending it"), settle=False)
             stamp.sent_at = self._now()
 
         return await self._client.place_order(
@@ -294,7 +268,7 @@ class OrderActivities:
             return snap  # a post-only that would take: the chase re-prices it
         raise exc
 
-    async def _not_sent(self, req: OrderRequest, stamp: _Stamp, refusal: ApplicationError) -> None:
+    async def _not_sent(self, req: OrderRequest, stamp: ClaimStamp, refusal: ApplicationError) -> None:
         """Settle this attempt's claim REJECTED "not sent: <refusal>" (nothing was sent under
         it). When another attempt took the claim meanwhile, that one decides: look again."""
         if not await self._records.settle_unsent(req.client_id, stamp.at,

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -40,6 +42,7 @@ from activities.contract import (
 )
 from activities.contract_tracking import Done
 from activities.errors import protection_refused, refuse, translated, try_again
+from activities.late_sends import ClaimStamp, restamp_after_s, still_ours
 from activities.orders import VISIBILITY_WINDOW
 from activities.records import Records
 from exchange.client import BitunixClient
@@ -66,6 +69,7 @@ class ProtectionActivities:
         self._adopt_tries = adopt_tries
         self._adopt_pause_s = adopt_pause_s
         self._window = visibility_window
+        self._restamp_after_s = restamp_after_s(visibility_window)
 
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, position_id: str) -> AsyncIterator[None]:
@@ -89,7 +93,13 @@ class ProtectionActivities:
                     kept = await self._settle_earlier(req)
                     if kept is not None:
                         return kept
+                claimed = time.monotonic()  # no later than the claim's stamp
                 claim = await self._records.claim_order(_row_request(req))
+                # Moved to now before a late send. An earlier attempt's claim is of an age this
+                # one does not know: its send moves it in any case.
+                stamp = (ClaimStamp(claim.stamp, claimed if claim.created else -math.inf)
+                         if claim.status is OrderStatus.SENDING and claim.stamp is not None
+                         and claim.exchange_order_id is None else None)
                 # Look before every send: an earlier attempt, or an earlier placement of this
                 # trade whose answer never came, may have created it. A re-send looks as long
                 # as a lost answer does, as the lists may show a new TP/SL late.
@@ -98,7 +108,7 @@ class ProtectionActivities:
                 if adopted is not None:
                     return adopted
                 try:
-                    order_id = await self._send(req)
+                    order_id = await self._send(req, stamp)
                 except OutcomeUnknown:
                     adopted = await self._adopt(req, tries=self._adopt_tries)
                     if adopted is None:
@@ -118,12 +128,25 @@ class ProtectionActivities:
                     raise protection_refused(exc) from exc
                 return await self._save(req, order_id, OrderStatus.NEW)
 
-    async def _send(self, req: ProtectionRequest) -> str:
+    async def _send(self, req: ProtectionRequest, stamp: ClaimStamp | None) -> str:
+        async def before_send() -> None:
+            """Its turn in the request budget has come, maybe long after the claim: the claim's
+            window must count from this send (docs/design.md#late-sends), or the trade's next
+            placement could settle it as never placed and send a second TP/SL meanwhile."""
+            if stamp is None:
+                return
+            if not await still_ours(self._records, req.client_id, stamp, self._restamp_after_s):
+                raise try_again(
+                    Failure.NOT_FOUND_YET,
+                    f"TP/SL {req.client_id}: its claim was settled or taken over while this "
+                    "placement waited for the exchange's request budget; not sending it")
+
         if req.level is ProtectionLevel.POSITION:
             return await self._client.place_position_tpsl(
                 symbol=req.symbol, position_id=req.position_id,
                 tp_price=req.tp, tp_stop_type=req.stop_type if req.tp else None,
                 sl_price=req.sl, sl_stop_type=req.stop_type if req.sl else None,
+                before_send=before_send,
             )
         return await self._client.place_tpsl_order(
             symbol=req.symbol, position_id=req.position_id,
@@ -131,6 +154,7 @@ class ProtectionActivities:
             tp_order_type=OrderType.MARKET if req.tp else None, tp_qty=req.qty if req.tp else None,
             sl_price=req.sl, sl_stop_type=req.stop_type if req.sl else None,
             sl_order_type=OrderType.MARKET if req.sl else None, sl_qty=req.qty if req.sl else None,
+            before_send=before_send,
         )
 
     async def _modify(self, req: ProtectionRequest) -> ProtectionSnapshot:

@@ -7,7 +7,7 @@ from typing import Any
 
 from exchange import parse
 from exchange import schemas as w
-from exchange.endpoints.base import Endpoints, amount, enum_value
+from exchange.endpoints.base import BeforeSend, Endpoints, amount, enum_value
 from exchange.errors import Unavailable
 from exchange.models import TpslOrder
 from trading.types import OrderType, PositionMode, PositionSide, StopType
@@ -32,9 +32,11 @@ class TpslEndpoints(Endpoints):
         sl_order_type: OrderType | None = None,
         sl_order_price: Decimal | None = None,
         sl_qty: Decimal | None = None,
+        before_send: BeforeSend | None = None,
     ) -> str:
         """Order-level TP/SL sized by `tp_qty`/`sl_qty`; returns its order id. TP/SL orders have
-        no client id: after OutcomeUnknown, list pending TP/SL orders and adopt a match."""
+        no client id: after OutcomeUnknown, list pending TP/SL orders and adopt a match.
+        `before_send`: run once its turn in the request budget has come (as `place_order`)."""
         if tp_price is None and sl_price is None:
             raise ValueError("a TP/SL order needs tp_price or sl_price")
         body = w.TpslPlaceRequest(
@@ -51,7 +53,8 @@ class TpslEndpoints(Endpoints):
             slOrderPrice=amount(sl_order_price),
             slQty=amount(sl_qty),
         )
-        return await self._request("POST", "tpsl/place_order", _tpsl_id, body=body)
+        return await self._request("POST", "tpsl/place_order", _tpsl_id, body=body,
+                                   before_send=before_send)
 
     async def place_position_tpsl(
         self,
@@ -62,10 +65,12 @@ class TpslEndpoints(Endpoints):
         tp_stop_type: StopType | None = None,
         sl_price: Decimal | None = None,
         sl_stop_type: StopType | None = None,
+        before_send: BeforeSend | None = None,
     ) -> str:
         """Position-level TP/SL (one per position; closes all of it at market when hit)."""
         body = _position_tpsl(symbol, position_id, tp_price, tp_stop_type, sl_price, sl_stop_type)
-        return await self._request("POST", "tpsl/position/place_order", _tpsl_id, body=body)
+        return await self._request("POST", "tpsl/position/place_order", _tpsl_id, body=body,
+                                   before_send=before_send)
 
     async def modify_tpsl_order(
         self,

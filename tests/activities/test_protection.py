@@ -6,12 +6,14 @@ adopted and moved, or cancelled, and its row settled (issue 19, gap B)."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from pydantic import SecretStr
+from sqlalchemy import select, text
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -24,7 +26,9 @@ from activities.contract import (
 )
 from activities.protection import ProtectionActivities
 from activities.records import Records
+from db.models import Order as OrderRow
 from db.models import Trade
+from exchange.budget import Budget
 from exchange.client import BitunixClient
 from trading.types import Leg, OrderStatus, OrderType, PositionSide, Side
 
@@ -242,3 +246,70 @@ async def other_trade(sessionmaker) -> int:
         session.add(other)
         await session.flush()
         return other.id
+
+
+# --- a placement queued behind the account's request budget (a candle-close burst) ----------
+
+TPSL_PATH = "/api/v1/futures/tpsl/place_order"
+
+
+def _queued_client(paper, seconds: int) -> BitunixClient:
+    """A client whose TP/SL placement budget is booked for about `seconds` by other requests
+    of the account: the next placement waits that long for its turn."""
+    budget = Budget()
+    window = budget.window(TPSL_PATH)
+    for _ in range(window.capacity * seconds):
+        window.reserve(time.monotonic())
+    return BitunixClient(paper.base_url, paper.api_key, SecretStr(paper.api_secret), budget=budget)
+
+
+async def _until_row(sessionmaker, client_id: str) -> OrderRow:
+    for _ in range(200):
+        async with sessionmaker() as session:
+            found = await session.scalar(
+                select(OrderRow).where(OrderRow.client_order_id == client_id))
+        if found is not None:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{client_id} was never claimed")
+
+
+async def _first_change(sessionmaker, claimed: OrderRow, placing: asyncio.Task) -> OrderRow:
+    """The claim's row as it first changes, or as it is once the placement is over."""
+    while True:
+        done = placing.done()
+        async with sessionmaker() as session:
+            row = await session.scalar(select(OrderRow).where(OrderRow.id == claimed.id))
+        assert row is not None
+        if done or row.updated_at != claimed.updated_at or row.status != claimed.status:
+            return row
+        await asyncio.sleep(0.05)
+
+
+async def test_a_tpsl_sent_after_a_long_turn_restarts_its_claims_window(
+    paper, paper_client, sessionmaker, trade_id
+) -> None:
+    """A claim's visibility window counts from its send (docs/design.md#late-sends), for a
+    TP/SL as for an order: a placement that waited past the window for its turn moves its
+    claim's stamp before sending. Otherwise the trade's next placement could settle the claim
+    as never placed while its TP/SL is on its way, and place a second one."""
+    position = await position_id(paper, paper_client)
+    queued = _queued_client(paper, seconds=4)  # twice WINDOW
+    await paper.admin.faults(latency_ms=1500)  # the send's answer: time to look in between
+    try:
+        slow = ProtectionActivities(queued, sessionmaker, adopt_tries=1, adopt_pause_s=0.1,
+                                    visibility_window=WINDOW)
+        req = request(trade_id, position)
+        waiting = asyncio.create_task(ActivityEnvironment().run(slow.place_protection, req))
+        claimed = await _until_row(sessionmaker, req.client_id)
+        changed = await _first_change(sessionmaker, claimed, waiting)
+        assert changed.status == "SENDING", "the TP/SL was sent under its claim's old stamp"
+        assert changed.updated_at > claimed.updated_at + WINDOW
+        # The trade's next placement, looking at this claim now: not for settling.
+        assert not await Records(sessionmaker).reject_unplaced(req.client_id, WINDOW, "test")
+        snap = await waiting
+    finally:
+        await paper.admin.clear_faults()
+        await queued.aclose()
+    pending = await paper_client.all_pending_tpsl_orders(BTC, position)
+    assert [t.id for t in pending] == [snap.order_id]
