@@ -38,7 +38,7 @@ from activities.contract import (
 )
 from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
 from activities.late_sends import ClaimStamp, restamp_after_s, still_ours
-from activities.records import Claim, Records, snapshot_from_order
+from activities.records import NEVER_SENT, Claim, Records, snapshot_from_order
 from exchange.client import BitunixClient
 from exchange.errors import (
     DuplicateClientId,
@@ -59,6 +59,7 @@ BPS = Decimal(10_000)
 VISIBILITY_WINDOW = timedelta(seconds=30)
 TIERS_MAX_AGE_S = 3600  # BitUnix changes a ladder rarely; an hour-old one only errs early
 NEVER_PLACED = "never placed: the exchange did not show it within {window} s of its send"
+RELEASED = "never placed: its placement was cancelled before its send, and nothing was sent"
 class _Unsent(Exception):
     """Raised by a placement's `before_send`: the order is not sent. `settle`: this attempt
     still owns the claim and settles it REJECTED with the refusal."""
@@ -426,7 +427,8 @@ class OrderActivities:
                 if row.status == OrderStatus.SENDING.value and order_id is None:
                     # Maybe still on its way: never placed only once the exchange's silence
                     # about it is conclusive.
-                    error = NEVER_PLACED.format(window=self._seconds)
+                    error = (RELEASED if row.updated_at == NEVER_SENT
+                             else NEVER_PLACED.format(window=self._seconds))
                     if not await self._records.reject_unplaced(ref.client_id, self._window, error):
                         raise try_again(
                             Failure.NOT_FOUND_YET,

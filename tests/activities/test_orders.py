@@ -317,6 +317,23 @@ async def test_a_claim_never_sent_is_rejected_only_after_the_visibility_window(
     assert again.status is OrderStatus.REJECTED and not await api_orders(paper)
 
 
+async def test_a_released_claim_is_settled_at_once_saying_nothing_was_sent(
+    patient, paper, sessionmaker, trade_id
+) -> None:
+    """A claim whose placement was cancelled before its send (released): a trade that gives the
+    order up settles it at once, and its row says what happened: nothing was sent (not "the
+    exchange did not show it within the window of its send")."""
+    req = request(trade_id, order_type=OrderType.LIMIT, price=Decimal("94000"))
+    claim = await Records(sessionmaker).claim_order(req)
+    assert claim.stamp is not None
+    assert await Records(sessionmaker).release_claim(req.client_id, claim.stamp)
+    ref = OrderRef(trade_id=trade_id, client_id=req.client_id, symbol=BTC)
+    snap = await ActivityEnvironment().run(patient.cancel_order, ref)
+    assert snap.status is OrderStatus.REJECTED
+    assert "cancelled before its send" in (snap.error or ""), snap.error
+    assert "of its send" not in (snap.error or "")
+
+
 async def test_an_entry_claimed_before_a_halt_is_not_sent_after_it(
     acts, paper, sessionmaker, trade_id
 ) -> None:
