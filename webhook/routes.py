@@ -151,7 +151,7 @@ async def _tradingview(request: Request, state: AppState) -> tuple[JSONResponse,
         peer, request.headers.get("x-forwarded-for"), state.settings.trusted_proxies
     )
     throttled = intake.throttled(ip)
-    if throttled is not None:  # before reading the body: a flood costs one lookup each
+    if throttled is not None:  # before the body is parsed: a flood costs one lookup each
         return _respond(throttled, close=True), _outcome(throttled)
     try:
         raw = await read_limited(request, MAX_BODY_BYTES)
