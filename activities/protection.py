@@ -95,6 +95,18 @@ class ProtectionActivities:
                         return kept
                 claimed = time.monotonic()  # no later than the claim's stamp
                 claim = await self._records.claim_order(_row_request(req))
+                if not claim.created and claim.exchange_order_id is not None:
+                    # An earlier attempt of this placement placed the TP/SL and recorded it,
+                    # and its answer never reached the trade (its worker died after the save;
+                    # Temporal gave up on it while it waited for its turn). That is this
+                    # placement's outcome: the look below leaves out what a row records, so
+                    # it would send a second one. Whether it is still pending is the trade's
+                    # check to find out, as for any TP/SL it placed.
+                    log.info("TP/SL %s was placed and recorded by an earlier attempt (%s): "
+                             "not sent again", req.client_id, claim.exchange_order_id)
+                    return ProtectionSnapshot(
+                        client_id=req.client_id, order_id=claim.exchange_order_id,
+                        level=req.level, qty=req.qty, tp=req.tp, sl=req.sl, adopted=True)
                 # Moved to now before a late send. An earlier attempt's claim is of an age this
                 # one does not know: its send moves it in any case.
                 stamp = (ClaimStamp(claim.stamp, claimed if claim.created else -math.inf)

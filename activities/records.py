@@ -353,13 +353,16 @@ class Records:
                                       error=error)
 
     async def placed_within(self, client_id: str, window: timedelta) -> bool:
-        """Whether the order row was claimed less than `window` ago (PostgreSQL's clock): an
-        order that young may not be shown by the exchange yet."""
+        """Whether the order row was claimed, or its claim re-stamped before a late send, less
+        than `window` ago (PostgreSQL's clock): an order that young may not be shown by the
+        exchange yet. From the send, not the claim: a turn behind the request budget may come
+        long after the claim (docs/design.md#late-sends)."""
         async with self._sessionmaker() as session:
             found = await session.scalar(
                 select(OrderRow.id).where(
                     OrderRow.client_order_id == client_id,
-                    OrderRow.created_at > func.now() - window,
+                    func.greatest(OrderRow.created_at, OrderRow.updated_at)
+                    > func.now() - window,
                 )
             )
             return found is not None

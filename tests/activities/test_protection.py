@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -294,7 +294,7 @@ async def test_a_tpsl_sent_after_a_long_turn_restarts_its_claims_window(
     claim's stamp before sending. Otherwise the trade's next placement could settle the claim
     as never placed while its TP/SL is on its way, and place a second one."""
     position = await position_id(paper, paper_client)
-    queued = _queued_client(paper, seconds=4)  # twice WINDOW
+    queued = _queued_client(paper, seconds=6)  # three times WINDOW: room for a slow claim
     await paper.admin.faults(latency_ms=1500)  # the send's answer: time to look in between
     try:
         slow = ProtectionActivities(queued, sessionmaker, adopt_tries=1, adopt_pause_s=0.1,
@@ -313,3 +313,40 @@ async def test_a_tpsl_sent_after_a_long_turn_restarts_its_claims_window(
         await queued.aclose()
     pending = await paper_client.all_pending_tpsl_orders(BTC, position)
     assert [t.id for t in pending] == [snap.order_id]
+
+
+async def test_a_retry_of_a_placement_its_row_records_sends_nothing(
+    paper, paper_client, acts, trade_id
+) -> None:
+    """An attempt that placed its TP/SL and recorded it, then never reported back (its worker
+    died after the save, or Temporal timed it out while it waited for its turn and it went on):
+    the retry finds its own row recording the TP/SL and returns it. It used to leave that TP/SL
+    out of its look (a row records it) and place a second one."""
+    position = await position_id(paper, paper_client)
+    req = request(trade_id, position)
+    first = await ActivityEnvironment().run(acts.place_protection, req)
+    retry = await ActivityEnvironment().run(acts.place_protection, req)
+    pending = await paper_client.all_pending_tpsl_orders(BTC, position)
+    assert [t.id for t in pending] == [first.order_id]
+    assert retry.order_id == first.order_id
+
+
+async def test_a_tpsl_sent_late_counts_as_young_from_its_send(
+    sessionmaker, trade_id
+) -> None:
+    """The trade's check asks whether its TP/SL was placed moments ago (the lists may not show
+    it yet, and taking it as gone would place a second one): moments after its send, not after
+    its claim, which a turn behind the request budget may have made long ago."""
+    records = Records(sessionmaker)
+    req = request(trade_id, "POS1")
+    claim = await records.claim_order(OrderRequest(
+        trade_id=trade_id, client_id=req.client_id, leg=Leg.PROTECTION, symbol=BTC,
+        side=Side.SELL, fill_side=Side.SELL, order_type=OrderType.MARKET, qty=QTY))
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            text('UPDATE "order" SET created_at = now() - interval \'1 hour\', '
+                 "updated_at = now() - interval '1 hour' WHERE id = :id"), {"id": claim.row_id})
+    assert not await records.placed_within(req.client_id, WINDOW)
+    old = (await _until_row(sessionmaker, req.client_id)).updated_at
+    assert await records.restamp_claim(req.client_id, old) is not None  # right before its send
+    assert await records.placed_within(req.client_id, WINDOW)
