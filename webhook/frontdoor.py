@@ -94,6 +94,10 @@ async def _taken_now(scope: Scope, receive: Receive, limit: int) -> Receive:
     declared = declared_length(scope)
     if declared is not None and declared > limit:
         return receive
+    if any(n == b"expect" and v.lower() == b"100-continue" for n, v in scope["headers"]):
+        # Its body is not sent until it is asked for (TradingView never asks): a throttled
+        # sender is answered 429 before it sends a byte of it.
+        return receive
     taken: deque[Message] = deque()
     size = 0
     while True:

@@ -28,10 +28,10 @@ class BodyTooLarge(Exception):
 
 
 class SenderGone(Exception):
-    """The sender disconnected before its body was complete; `received` bytes had come."""
+    """The connection closed before the body was complete; `received` bytes had come."""
 
     def __init__(self, received: int) -> None:
-        super().__init__(f"sender disconnected after {received} bytes")
+        super().__init__(f"connection closed after {received} bytes")
         self.received = received
 
 
@@ -54,7 +54,9 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 def _gone(received: int, declared: str) -> str:
     length = f"{received} of {declared} bytes" if declared.isdigit() else f"{received} bytes"
-    return (f"the sender disconnected before its body was complete ({length}): nothing in it "
+    # The sender left, or the server closed a body too slow to arrive (serving.py): the same
+    # to the record, which cannot tell them apart.
+    return (f"the connection closed before its body was complete ({length}): nothing in it "
             "was read or acted on")
 
 

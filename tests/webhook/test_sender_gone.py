@@ -5,12 +5,15 @@ body cut off by the disconnect is recorded refused, with its reason. Never a los
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
+
+from temporalio.client import Client
 
 from webhook.schemas import render_alert
 
@@ -53,10 +56,25 @@ def test_an_alert_whose_sender_left_is_handled_and_recorded(live_webhook: Live) 
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     _send_and_leave(live_webhook.url, render_alert(body).encode())
-    rows = _until(live_webhook, "SELECT outcome FROM signal WHERE strategy_id = %s", strat.id)
-    assert rows == [("ACCEPTED",)], "a whole alert was dropped because its sender left"
+    rows = _until(live_webhook, "SELECT outcome, workflow_id FROM signal WHERE strategy_id = %s",
+                  strat.id)
+    assert rows and rows[0][0] == "ACCEPTED", "a whole alert was dropped because its sender left"
     trades = live_webhook.sql("SELECT count(*) FROM trade WHERE strategy_id = %s", strat.id)
     assert trades == [(1,)]
+    assert asyncio.run(_started(live_webhook.settings.temporal_target, rows[0][1]))
+
+
+async def _started(target: str, workflow_id: str) -> bool:
+    """Whether Temporal holds the trade's workflow (its start came after the answer's end)."""
+    client = await Client.connect(target)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            await client.get_workflow_handle(workflow_id).describe()
+            return True
+        except Exception:  # noqa: BLE001 - not started yet
+            await asyncio.sleep(0.1)
+    return False
 
 
 def test_a_body_cut_off_by_the_disconnect_is_recorded_refused(live_webhook: Live) -> None:
@@ -68,4 +86,5 @@ def test_a_body_cut_off_by_the_disconnect_is_recorded_refused(live_webhook: Live
     assert rows, "a delivery cut off by its sender's disconnect left no record"
     [(outcome, reason)] = rows
     assert outcome == "REFUSED"
-    assert "disconnected" in reason and f"{len(raw) - 5} of {len(raw)} bytes" in reason
+    assert "connection closed before its body was complete" in reason
+    assert f"{len(raw) - 5} of {len(raw)} bytes" in reason
