@@ -23,7 +23,7 @@ import os
 import sys
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -231,8 +231,12 @@ def outcome(everything: list[dict[str, Any]], t: burst.Tally, accepted: int,
         if e["code"] in RATE_CODES:
             refused_by_path[e["path"].removeprefix(API)] += 1
     most = busiest_windows(everything)
+    # Where the requests went: what keeps the orders from going out at the limit when the
+    # reads of the same endpoints' budgets are many.
+    counts = Counter(e["path"] for e in everything)
     per_path: dict[str, dict[str, Any]] = {
-        path.removeprefix(API): {"max_per_1s": len(stamps), "limit_per_s": limit_of(path)}
+        path.removeprefix(API): {"max_per_1s": len(stamps), "limit_per_s": limit_of(path),
+                                 "requests": counts[path]}
         for path, stamps in sorted(most.items())}
     for path, stamps in most.items():
         if len(stamps) > limit_of(path):  # how the busiest window's requests were spaced
