@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select, update
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -21,8 +20,7 @@ from activities.records import Records
 from db.models import Fill as FillRow
 from db.models import Order as OrderRow
 from db.models import Trade
-from exchange.budget import Budget
-from exchange.client import BitunixClient
+from tests.support.queued import queued_client, until_claimed
 from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 BTC = "BTCUSDT"
@@ -366,27 +364,6 @@ async def test_an_entry_claimed_before_a_halt_is_not_sent_after_it(
 PLACE_PATH = "/api/v1/futures/trade/place_order"
 
 
-def _queued_client(paper, seconds: int) -> BitunixClient:
-    """A client whose place_order budget (the real one, 10/s) is booked for about `seconds`
-    by other requests of the account: the next placement waits that long for its turn."""
-    budget = Budget()
-    window = budget.window(PLACE_PATH)
-    for _ in range(window.capacity * seconds):
-        window.reserve(time.monotonic())
-    return BitunixClient(paper.base_url, paper.api_key, SecretStr(paper.api_secret), budget=budget)
-
-
-async def _until_claimed(sessionmaker, client_id: str) -> OrderRow:
-    for _ in range(100):
-        async with sessionmaker() as session:
-            found = await session.scalar(
-                select(OrderRow).where(OrderRow.client_order_id == client_id))
-        if found is not None:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{client_id} was never claimed")
-
-
 async def _until_at_the_exchange(paper, client_id: str) -> None:
     for _ in range(400):
         if [o for o in await api_orders(paper) if o["clientId"] == client_id]:
@@ -402,13 +379,13 @@ async def test_a_placement_cancelled_in_the_budget_queue_is_sent_at_once_by_the_
     nothing was sent, so its claim is released, and the next attempt sends at once, once. It
     used to wait out the visibility window first (30 s in production), looking the order up,
     and a candle-close burst left trades ENTERING past their alert's age."""
-    queued = _queued_client(paper, seconds=5)
+    queued = queued_client(paper, PLACE_PATH, seconds=5)
     try:
         slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
         req = request(trade_id)
         env = ActivityEnvironment()
         waiting = asyncio.create_task(env.run(slow.place_order, req))
-        await _until_claimed(sessionmaker, req.client_id)
+        await until_claimed(sessionmaker, req.client_id)
         await asyncio.sleep(0.3)  # in the budget's queue now
         env.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -430,7 +407,7 @@ async def test_a_placement_whose_turn_comes_after_the_alert_age_is_not_sent(
 ) -> None:
     """The deadline is checked when the order's turn in the budget comes, not only before it
     queues: an order is never sent after its alert's max age."""
-    queued = _queued_client(paper, seconds=3)
+    queued = queued_client(paper, PLACE_PATH, seconds=3)
     try:
         slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
         req = request(trade_id, send_deadline=datetime.now(UTC) + timedelta(seconds=1))
@@ -452,12 +429,12 @@ async def test_a_claim_taken_over_while_its_placement_waited_is_not_sent_by_it(
     (an attempt Temporal gave up on, still running on a cut-off worker): another attempt may
     take the claim over and send. The waiting one must then never send: that would be a second
     order. It checks the claim is still its own right before its send."""
-    queued = _queued_client(paper, seconds=6)
+    queued = queued_client(paper, PLACE_PATH, seconds=6)
     try:
         slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
         req = request(trade_id)
         waiting = asyncio.create_task(ActivityEnvironment().run(slow.place_order, req))
-        await _until_claimed(sessionmaker, req.client_id)
+        await until_claimed(sessionmaker, req.client_id)
         await asyncio.sleep(WINDOW.total_seconds() + 0.2)
         assert not waiting.done()
         # The other attempt: the claim's window has passed with nothing visible; it is its own.
@@ -478,12 +455,12 @@ async def test_a_send_after_a_long_turn_restarts_its_claims_window(
     the window for its turn moves its claim's stamp before sending, so no other attempt can
     take over (and send again) while the exchange may not show the order yet."""
     await paper.admin.faults(visibility_delay_ms=2_000)
-    queued = _queued_client(paper, seconds=5)
+    queued = queued_client(paper, PLACE_PATH, seconds=5)
     try:
         slow = OrderActivities(queued, sessionmaker, lookup_pause_s=0.1, visibility_window=WINDOW)
         req = request(trade_id)
         waiting = asyncio.create_task(ActivityEnvironment().run(slow.place_order, req))
-        claimed = await _until_claimed(sessionmaker, req.client_id)
+        claimed = await until_claimed(sessionmaker, req.client_id)
         await _until_at_the_exchange(paper, req.client_id)
         # Sent more than WINDOW after the claim, not visible yet: the claim is not for taking.
         assert await Records(sessionmaker).take_over_claim(req.client_id, WINDOW) is None
@@ -499,7 +476,7 @@ async def test_a_slow_last_word_before_a_send_costs_one_more_turn_at_most(paper)
     """The caller's `before_send` (a claim's re-stamp, a database write) that outlasts the
     request's budget slot gets one more slot, never more: slow writes must not keep an order
     from ever going while each lap uses up a slot of the account's place_order budget."""
-    queued = _queued_client(paper, seconds=1)
+    queued = queued_client(paper, PLACE_PATH, seconds=1)
     laps = 0
 
     async def slow() -> None:

@@ -6,13 +6,11 @@ adopted and moved, or cancelled, and its row settled (issue 19, gap B)."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select, text
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -28,8 +26,8 @@ from activities.protection import ProtectionActivities
 from activities.records import Records
 from db.models import Order as OrderRow
 from db.models import Trade
-from exchange.budget import Budget
 from exchange.client import BitunixClient
+from tests.support.queued import queued_client, until_claimed
 from trading.types import Leg, OrderStatus, OrderType, PositionSide, Side
 
 BTC = "BTCUSDT"
@@ -253,27 +251,6 @@ async def other_trade(sessionmaker) -> int:
 TPSL_PATH = "/api/v1/futures/tpsl/place_order"
 
 
-def _queued_client(paper, seconds: int) -> BitunixClient:
-    """A client whose TP/SL placement budget is booked for about `seconds` by other requests
-    of the account: the next placement waits that long for its turn."""
-    budget = Budget()
-    window = budget.window(TPSL_PATH)
-    for _ in range(window.capacity * seconds):
-        window.reserve(time.monotonic())
-    return BitunixClient(paper.base_url, paper.api_key, SecretStr(paper.api_secret), budget=budget)
-
-
-async def _until_row(sessionmaker, client_id: str) -> OrderRow:
-    for _ in range(200):
-        async with sessionmaker() as session:
-            found = await session.scalar(
-                select(OrderRow).where(OrderRow.client_order_id == client_id))
-        if found is not None:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{client_id} was never claimed")
-
-
 async def _first_change(sessionmaker, claimed: OrderRow, placing: asyncio.Task) -> OrderRow:
     """The claim's row as it first changes, or as it is once the placement is over."""
     while True:
@@ -294,14 +271,14 @@ async def test_a_tpsl_sent_after_a_long_turn_restarts_its_claims_window(
     claim's stamp before sending. Otherwise the trade's next placement could settle the claim
     as never placed while its TP/SL is on its way, and place a second one."""
     position = await position_id(paper, paper_client)
-    queued = _queued_client(paper, seconds=6)  # three times WINDOW: room for a slow claim
+    queued = queued_client(paper, TPSL_PATH, seconds=6)  # three times WINDOW: room for a slow claim
     await paper.admin.faults(latency_ms=1500)  # the send's answer: time to look in between
     try:
         slow = ProtectionActivities(queued, sessionmaker, adopt_tries=1, adopt_pause_s=0.1,
                                     visibility_window=WINDOW)
         req = request(trade_id, position)
         waiting = asyncio.create_task(ActivityEnvironment().run(slow.place_protection, req))
-        claimed = await _until_row(sessionmaker, req.client_id)
+        claimed = await until_claimed(sessionmaker, req.client_id)
         changed = await _first_change(sessionmaker, claimed, waiting)
         assert changed.status == "SENDING", "the TP/SL was sent under its claim's old stamp"
         assert changed.updated_at > claimed.updated_at + WINDOW
@@ -347,6 +324,6 @@ async def test_a_tpsl_sent_late_counts_as_young_from_its_send(
             text('UPDATE "order" SET created_at = now() - interval \'1 hour\', '
                  "updated_at = now() - interval '1 hour' WHERE id = :id"), {"id": claim.row_id})
     assert not await records.placed_within(req.client_id, WINDOW)
-    old = (await _until_row(sessionmaker, req.client_id)).updated_at
+    old = (await until_claimed(sessionmaker, req.client_id)).updated_at
     assert await records.restamp_claim(req.client_id, old) is not None  # right before its send
     assert await records.placed_within(req.client_id, WINDOW)
