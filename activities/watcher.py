@@ -360,11 +360,19 @@ class WatcherActivities:
         # (a signal that reaches the new run clears them); every LIVENESS_S, the trades
         # Temporal does not list as running are signalled too, so a workflow that ended on a
         # quiet position is found without waiting for the position to move.
+        news = set(wanted)
         wanted |= {t.workflow_id for t in open_trades if t.workflow_id in self._not_running}
         if before is not None and time.monotonic() - self._liveness_at >= self._liveness_s:
-            wanted |= await self._not_listed(open_trades)
+            news |= await self._not_listed(open_trades)
+            wanted |= news
         if wanted:
-            log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
+            # The repeats alone (trades still without a workflow, said when first found) are
+            # DEBUG: at INFO they were a line every round for as long as the incident lasts.
+            if news:
+                log.info("account watcher: %s; signalling %d trade(s)", reason, len(wanted))
+            else:
+                log.debug("account watcher: signalling %d trade(s) still without a running "
+                          "workflow", len(wanted))
             gone = await self._signal(wanted, reason)
             # A trade past its first claim has a workflow; a PENDING one may still be starting,
             # so its NOT_FOUND proves nothing. A trade a signal reached is running.

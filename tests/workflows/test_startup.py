@@ -12,13 +12,14 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import text
 
+from activities.watcher import FillWindow
 from db.models import Trade
 from tests.workflows.conftest import RATE_SCALE, running_harness
 from tests.workflows.harness import Harness
 from tests.workflows.processes import WorkerProcess, worker_env
 from tests.workflows.test_incidents import buy_by_hand
 from trading.types import TradeStatus
-from worker import Deps, startup_round
+from worker import Deps, startup_round, watcher_activities
 
 STARTED = "startup reconciliation: every open trade signalled"
 
@@ -86,3 +87,25 @@ async def test_a_worker_process_reconciles_before_it_polls(
         assert STARTED in log and "worker polling task queue" in log, worker.output()
         assert log.index(STARTED) < log.index("worker polling task queue")
         assert "1 open trade(s) without a running workflow" in log
+
+
+async def test_a_trade_without_workflow_is_signalled_every_round_but_logged_once(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watcher signals an open trade whose workflow is gone every round until it is
+    resumed; saying so at INFO every round (every 1.5 s, for as long as the incident stays
+    open) buried the log. The first round says it; the repeats are DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="activities.watcher")
+    await a_trade_without_workflow(h)
+    deps = Deps(exchange=h.exchange, sessionmaker=h.sessionmaker, temporal=h.client)
+    watcher = watcher_activities(deps, h.settings)
+    window = FillWindow()
+    view = await watcher.round(None, window)
+    assert "trade-gone-1" in watcher.not_running
+    caplog.clear()
+    for _ in range(2):
+        view = await watcher.round(view, window)
+    signalling = [r for r in caplog.records if "signalling" in r.getMessage()]
+    assert signalling, "the trade without workflow is no longer signalled"
+    assert all(r.levelno == logging.DEBUG for r in signalling), \
+        [(r.levelname, r.getMessage()) for r in signalling]
