@@ -1,9 +1,9 @@
-"""The webhook app served over real HTTP (uvicorn on a free port, in its own thread and event
-loop), for the CLI and the fuzzing tests, which are synchronous clients."""
+"""The webhook app served over real HTTP (uvicorn with the production server options, on a free
+port, in its own thread and event loop), for the CLI and the fuzzing tests, which are
+synchronous clients."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from serving import server_options
 from settings import Settings
 from webhook.app import create_app
 
@@ -29,14 +30,15 @@ def run_webhook(settings: Settings, database_url: str) -> Iterator[str]:
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, database_url=database_url),
-            log_config=None,
-            access_log=False,
+            # The server `tradewire web` runs (its protocol, limits and event loop), so what
+            # these tests see over the socket is what a deployment does.
+            **server_options(settings, host="127.0.0.1", port=port),
             lifespan="on",
             timeout_graceful_shutdown=1,
         )
     )
     thread = threading.Thread(
-        target=lambda: asyncio.run(server.serve(sockets=[sock])),
+        target=lambda: server.run(sockets=[sock]),  # on the event loop uvicorn.run picks (uvloop)
         name=f"webhook-{port}",
         daemon=True,
     )
