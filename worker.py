@@ -134,12 +134,14 @@ def watcher_activities(deps: Deps, settings: Settings) -> WatcherActivities:
 
 
 def _activities(deps: Deps, settings: Settings) -> dict[str, Callable[..., Any]]:
+    # One reader for the process: the entries' reads and the late re-sends' price checks share.
+    reader = deps.venue_reader or VenueReader(deps.exchange)
     orders = OrderActivities(
         deps.exchange, deps.sessionmaker,
         visibility_window=timedelta(seconds=float(settings.order_visibility_s)),  # float-ok: time
-        account_limits=settings.risk_limits,
+        account_limits=settings.risk_limits, reader=reader,
     )
-    venue = VenueActivities(deps.exchange, deps.sessionmaker, deps.venue_reader,
+    venue = VenueActivities(deps.exchange, deps.sessionmaker, reader,
                             account_limits=settings.risk_limits,
                             taker_fee_rate=settings.taker_fee_rate)
     protection = ProtectionActivities(deps.exchange, deps.sessionmaker,

@@ -39,6 +39,7 @@ from activities.contract import (
 from activities.errors import POST_ONLY_REJECT_CODES, refuse, translated, try_again
 from activities.late_sends import ClaimStamp, restamp_after_s, still_ours
 from activities.records import NEVER_SENT, Claim, Records, snapshot_from_order
+from activities.venue_reads import VenueReader
 from exchange.client import BitunixClient
 from exchange.errors import (
     DuplicateClientId,
@@ -82,8 +83,10 @@ class OrderActivities:
         visibility_window: timedelta = VISIBILITY_WINDOW,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         account_limits: RiskLimits | None = None,
+        reader: VenueReader | None = None,
     ) -> None:
         self._client = client
+        self._reader = reader or VenueReader(client)
         self._account_limits = account_limits or RiskLimits()
         self._records = self.records = Records(sessionmaker)
         self._lookup_tries = lookup_tries
@@ -330,7 +333,9 @@ class OrderActivities:
             return
         if req.max_slippage_bps is None:
             return
-        book = await self._client.depth(req.symbol, 1)
+        # Shared with the other re-checks and entries on the symbol within a second: in a
+        # candle close under BitUnix's limits every late re-send checks, and depth has 10/s.
+        book = await self._reader.book(req.symbol, self._now())
         price = book.best_ask if req.fill_side is Side.BUY else book.best_bid
         if price is None:
             return

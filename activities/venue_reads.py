@@ -82,6 +82,13 @@ class VenueReader:
         ticker = next((t for t in tickers if t.symbol == symbol), None)
         return VenueReads(account=account, config=config, ticker=ticker, book=book)
 
+    async def book(self, symbol: str, not_before: datetime) -> Book:
+        """The best bid and ask from a read started no earlier than MAX_AGE before
+        `not_before`: shared with the entries' reads and with other re-checks (a late re-send's
+        price check), so a burst of them on one symbol costs one request."""
+        task = self._task((BOOK, symbol), not_before, lambda: self._client.depth(symbol, 1))
+        return await asyncio.shield(task)
+
     def _start_all(
         self, symbol: str, not_before: datetime, *, fresh_account: bool = False
     ) -> list[asyncio.Future[Any]]:

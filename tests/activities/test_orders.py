@@ -174,6 +174,25 @@ async def test_late_resend_rechecks_slippage_against_the_alert_price(acts, paper
     assert not await api_orders(paper)
 
 
+async def test_late_resends_on_one_symbol_share_their_price_read(
+    acts, paper, sessionmaker, trade_id
+) -> None:
+    """A candle close under BitUnix's limits re-sends many market orders late, each re-checking
+    the price against its alert's (depth is 10 requests/s per account): re-sends on one symbol
+    within a second share one read of the book, as the entries' own reads do."""
+    await paper.admin.set_price(BTC, "95000")
+    reqs = [request(trade_id, slippage_anchor=Decimal("95000"), max_slippage_bps=Decimal(50))
+            for _ in range(3)]
+    for req in reqs:
+        await Records(sessionmaker).claim_order(req)  # earlier attempts got as far as the row
+    since = time.time_ns()
+    snaps = await asyncio.gather(*(ActivityEnvironment().run(acts.place_order, req)
+                                   for req in reqs))
+    assert all(s.status is OrderStatus.FILLED for s in snaps)
+    depth = [r for r in await paper.admin.requests(since) if r["path"].endswith("market/depth")]
+    assert len(depth) == 1, depth
+
+
 async def test_insufficient_margin_fails_fast_with_the_exchange_message(acts, paper, trade_id) -> None:
     with pytest.raises(ApplicationError) as failed:
         await ActivityEnvironment().run(acts.place_order, request(trade_id, qty=Decimal("1000")))
