@@ -59,3 +59,46 @@ async def test_a_failed_read_is_not_reused() -> None:
     with pytest.raises(RuntimeError):
         await shared.get(start)
     assert await shared.get(start) == 2
+
+
+async def test_checks_that_come_while_a_read_is_under_way_share_the_next_one() -> None:
+    """A read under way started too early for checks that come now (a trade's first check
+    wants a position read started after its order sync): they share the one read that starts
+    when it ends, rather than one read each beside it. In a candle close under BitUnix's 10
+    requests/s, 200 new trades' checks were 200 position reads."""
+    reads = Reads()
+    shared = SharedRead(reads.read)
+    first = asyncio.ensure_future(shared.get(time.time()))
+    await asyncio.sleep(0.01)
+    assert reads.count == 1  # under way
+    later = []
+    for _ in range(20):  # one after another, as the trades' checks come
+        later.append(asyncio.ensure_future(shared.get(time.time())))
+        await asyncio.sleep(0.002)
+    assert reads.count == 1, "the later checks read beside the read under way, one each"
+    reads.gate.set()
+    assert await first == 1
+    assert await asyncio.gather(*later) == [2] * 20
+    assert reads.count == 2
+
+
+async def test_the_next_read_starts_after_the_checks_asked() -> None:
+    """What the later checks share starts when the read under way ends: after every one of
+    them asked, so it shows the exchange as they need it."""
+    started: list[float] = []
+    gate = asyncio.Event()
+
+    async def read() -> float:
+        started.append(time.time())
+        await gate.wait()
+        return started[-1]
+
+    shared = SharedRead(read)
+    first = asyncio.ensure_future(shared.get(time.time()))
+    await asyncio.sleep(0.01)
+    asked = time.time()
+    later = asyncio.ensure_future(shared.get(asked))
+    await asyncio.sleep(0.01)
+    gate.set()
+    await first
+    assert await later >= asked
