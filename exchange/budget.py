@@ -60,13 +60,24 @@ class SlidingWindow:
         self.window_s = max(1.0, float(self.capacity / rate_per_s)) + margin_s  # float-ok: time or rate, not money
         self._grants: deque[float] = deque(maxlen=self.capacity)
 
-    def reserve(self, now: float) -> float:  # float-ok: time or rate, not money
-        """Book the earliest slot at or after `now`; return how long to wait for it."""
+    def book(self, now: float) -> float:  # float-ok: time or rate, not money
+        """Book the earliest slot at or after `now`; return when it is."""
         at = now
         if len(self._grants) == self.capacity:
             at = max(now, self._grants[0] + self.window_s)
         self._grants.append(at)  # maxlen drops the oldest grant
-        return at - now
+        return at
+
+    def reserve(self, now: float) -> float:  # float-ok: time or rate, not money
+        """Book the earliest slot at or after `now`; return how long to wait for it."""
+        return self.book(now) - now
+
+    def release(self, at: float) -> None:  # float-ok: time or rate, not money
+        """Give back a grant booked for `at` and not used (its request was cancelled while
+        it waited): the next reservation may take its place. Removing a grant never puts
+        more than `capacity` in a window."""
+        if at in self._grants:
+            self._grants.remove(at)
 
     def record(self, at: float) -> None:  # float-ok: time or rate, not money
         """Count a request sent at `at` on a slot granted elsewhere (the shared budget), so
@@ -109,7 +120,14 @@ class Budget:
 
     async def acquire(self, path: str) -> float:  # float-ok: time or rate, not money
         """Wait until a request to `path` fits the budget; return the time waited (s)."""
-        delay = self.window(path).reserve(self._clock())
+        window = self.window(path)
+        now = self._clock()
+        at = window.book(now)
+        delay = at - now
         if delay > 0:
-            await self._sleep(delay)
+            try:
+                await self._sleep(delay)
+            except asyncio.CancelledError:
+                window.release(at)  # nothing went: the slot is the next request's
+                raise
         return delay

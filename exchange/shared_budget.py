@@ -12,7 +12,9 @@ interval, each slot is used. Leases are taken when requests wait for them and on
 wait: a slot leased ahead of need would count against the other processes whether used or not.
 A slot not granted now comes with a later start, and the request waits for it; it is never
 dropped. A slot whose interval passed before its request could go (an event loop that overslept)
-is given up and another one leased: a request is never sent outside its slot.
+is given up and another one leased: a request is never sent outside its slot. A request
+cancelled while it waits for its slot gives the slot back to the process's hand, for the next
+request to take.
 
 When the ledger does not answer (the database is down or slower than LEASE_TIMEOUT_S), this
 process falls back to its own local budget (exchange/budget.py, sized by its
@@ -104,6 +106,16 @@ class _Endpoint:
         self.slots[0].left -= 1
         return _Slots(self.slots[0].start, self.slots[0].end, 1)
 
+    def give_back(self, slot: _Slots) -> None:
+        """A slot taken and not used (its request was cancelled before it went): back in the
+        hand, in start order, for the next request of this process."""
+        for held in self.slots:
+            if (held.start, held.end) == (slot.start, slot.end):
+                held.left += slot.left
+                return
+        self.slots.append(_Slots(slot.start, slot.end, slot.left))
+        self.slots = deque(sorted(self.slots, key=lambda s: s.start))
+
 
 class SharedBudget:
     """The account's per-endpoint request budgets, shared through `ledger` with every other
@@ -157,7 +169,13 @@ class SharedBudget:
                 continue
             now = self._clock()
             if slot.start > now:
-                await self._sleep(slot.start - now)
+                try:
+                    await self._sleep(slot.start - now)
+                except asyncio.CancelledError:
+                    # Nothing was sent on it: unused, it would go by empty while the retry of
+                    # this request queued behind it (a candle close's timed-out placements).
+                    ep.give_back(slot)
+                    raise
                 now = self._clock()
             if now <= slot.end:
                 self._fallback.window(path).record(now)

@@ -207,3 +207,57 @@ async def test_a_lease_read_after_it_ended_is_given_up_and_the_next_is_longer(
         await budget.acquire(PLACE)
     assert ledger.asked == [pytest.approx(LEASE_S), pytest.approx(0.6), pytest.approx(0.6),
                             pytest.approx(0.6)]
+
+
+class HeldTime(FakeTime):
+    """A clock that stands still while a holder waits for a slot: the wait ends only when the
+    test says (or the waiter is cancelled). `wakes`: when each wait would have ended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakes: list[float] = []
+        self.release = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.wakes.append(self.now + seconds)
+        await self.release.wait()
+        self.now += seconds
+
+
+class CountingLeases:
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.count = inner, 0
+
+    async def lease(self, endpoint: str, **kwargs: Any) -> Lease:
+        self.count += 1
+        return await self.inner.lease(endpoint, **kwargs)
+
+
+async def test_a_request_cancelled_while_it_waits_for_its_slot_gives_the_slot_back(
+    ledgers: list[BudgetLedger],
+) -> None:
+    """A request cancelled while it waits for its slot (a placement whose activity timed out in
+    a candle close's queue) sent nothing: its slot goes back to this process, and the next
+    request takes it, in its turn. Kept, it went unused while the retry queued behind it: with
+    200 placements behind BitUnix's 10/s, the slots of timed-out attempts went by empty, the
+    retries timed out in turn, and orders stopped reaching the exchange."""
+    t = HeldTime()
+    leases = CountingLeases(AtFakeTime(ledgers[0], t))
+    budget = SharedBudget(leases, fallback=Budget(clock=t.clock, sleep=t.sleep),
+                          clock=t.clock, sleep=t.sleep)
+    for _ in range(limit(PLACE).capacity):  # this window's slots: no wait
+        await budget.acquire(PLACE)
+    first = asyncio.create_task(budget.acquire(PLACE))
+    while not t.wakes:
+        await asyncio.sleep(0.01)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    leased = leases.count
+    second = asyncio.create_task(budget.acquire(PLACE))
+    while len(t.wakes) < 2:
+        await asyncio.sleep(0.01)
+    assert t.wakes[1] == t.wakes[0], "the next request queued behind an unused slot"
+    assert leases.count == leased
+    t.release.set()
+    await second

@@ -140,3 +140,34 @@ def test_a_record_never_dates_before_the_newest_grant() -> None:
     w.record(1000.0)
     w.record(999.0)  # out of order: counted as sent with the newest, the safe side
     assert w.reserve(1000.0) == pytest.approx(w.window_s)
+
+
+async def test_a_request_cancelled_while_it_waits_gives_its_slot_back() -> None:
+    """A request cancelled while it waits for its slot sent nothing: the next request gets
+    that slot, not one a window later (unused, it went by empty while the retry queued)."""
+    import asyncio
+
+    t = FakeTime()
+    held = asyncio.Event()
+    wakes: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        wakes.append(t.now + seconds)
+        await held.wait()
+
+    b = Budget(clock=t.clock, sleep=sleep)
+    for _ in range(10):  # this window's ten
+        await b.acquire(PLACE)
+    queued = [asyncio.create_task(b.acquire(PLACE)) for _ in range(10)]  # the next window's
+    await asyncio.sleep(0)
+    next_window = wakes[0]
+    assert wakes == [next_window] * 10
+    queued[3].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued[3]
+    late = asyncio.create_task(b.acquire(PLACE))
+    await asyncio.sleep(0)
+    assert wakes[-1] == next_window, "the next request waited a window behind an unused slot"
+    for task in (*queued, late):
+        task.cancel()
+    await asyncio.gather(*queued, late, return_exceptions=True)
