@@ -216,10 +216,12 @@ class HeldTime(FakeTime):
     def __init__(self) -> None:
         super().__init__()
         self.wakes: list[float] = []
+        self.asleep = asyncio.Event()  # set when a waiter starts its wait
         self.release = asyncio.Event()
 
     async def sleep(self, seconds: float) -> None:
         self.wakes.append(self.now + seconds)
+        self.asleep.set()
         await self.release.wait()
         self.now += seconds
 
@@ -248,15 +250,14 @@ async def test_a_request_cancelled_while_it_waits_for_its_slot_gives_the_slot_ba
     for _ in range(limit(PLACE).capacity):  # this window's slots: no wait
         await budget.acquire(PLACE)
     first = asyncio.create_task(budget.acquire(PLACE))
-    while not t.wakes:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(t.asleep.wait(), 10)
+    t.asleep.clear()
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
     leased = leases.count
     second = asyncio.create_task(budget.acquire(PLACE))
-    while len(t.wakes) < 2:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(t.asleep.wait(), 10)
     assert t.wakes[1] == t.wakes[0], "the next request queued behind an unused slot"
     assert leases.count == leased
     t.release.set()
