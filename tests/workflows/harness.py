@@ -27,6 +27,7 @@ from tests.support.paper import PaperExchange
 from tests.support.temporal import temporal_cli
 from tests.support.waiting import NotYet
 from tests.support.waiting import eventually as until  # every 0.1 s for up to 60 s (WAIT_S)
+from trading.ids import HASH_CHARS, PREFIX, client_order_id
 from trading.types import EntryType, Intent, PositionSide, SignalOutcome, TradeStatus
 from workflows import search_attributes as sa
 from workflows.contract import StrategySnapshot, TradeInput
@@ -171,3 +172,11 @@ class Harness:
 
     async def place_requests(self, since_ns: int = 0, path: str = "trade/place_order") -> list[dict]:
         return [r for r in await self.paper.admin.requests(since_ns) if r["path"].endswith(path)]
+
+    async def placed_by(self, *handles: WorkflowHandle) -> list[dict]:
+        """The place_order requests of these trades (told apart by their workflow's hash in
+        the client id): a trade of an earlier test still winding down on the shared paper
+        exchange may place its own meanwhile."""
+        hashes = {client_order_id(x.id, "E", 1)[:len(PREFIX) + HASH_CHARS] for x in handles}
+        return [r for r in await self.place_requests()
+                if (r["client_id"] or "")[:len(PREFIX) + HASH_CHARS] in hashes]

@@ -65,7 +65,7 @@ async def test_a_clock_too_far_from_the_exchanges_refuses_new_entries_until_fixe
     result = await h.result(handle)
     assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
     assert "TRADEWIRE_CLOCK_SKEW_MAX_MS" in (result.error or "")
-    assert not await h.place_requests()  # nothing was sent
+    assert not await h.placed_by(handle)  # nothing was sent
     await h.paper.admin.faults(clock_skew_ms=0)  # the clock is fixed: the next answer says so
     again = await h.trade(sizing=Sizing(size=Decimal("0.01")))
     st = await h.until_state(again, lambda s: s.filled_qty == Decimal("0.01"), "filled")

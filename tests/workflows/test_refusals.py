@@ -48,4 +48,4 @@ async def test_an_alert_older_than_its_max_age_is_refused_unsent(harness: Harnes
                            alert_time=datetime.now(UTC) - timedelta(minutes=5))
     result = await h.result(handle)
     assert result.status is TradeStatus.REFUSED and "max alert age" in (result.error or "")
-    assert not await h.place_requests()
+    assert not await h.placed_by(handle)

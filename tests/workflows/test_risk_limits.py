@@ -46,15 +46,6 @@ async def signal_of(h: Harness, workflow_id: str) -> Signal:
         return row
 
 
-async def placed_by(h: Harness, *handles) -> list[dict]:
-    """The place_order requests of these trades' entries (told apart by their workflow's
-    hash): a trade of an earlier test still winding down on the shared paper exchange may
-    place its own meanwhile."""
-    hashes = {client_order_id(x.id, "E", 1)[:len(PREFIX) + HASH_CHARS] for x in handles}
-    return [r for r in await h.place_requests()
-            if (r["client_id"] or "")[:len(PREFIX) + HASH_CHARS] in hashes]
-
-
 async def assert_refused_unsent(h: Harness, handle, reason: str) -> None:
     """The trade ended REFUSED with `reason`, recorded on its row; nothing was claimed or
     sent, and the alert that started it is still the trade's (ACCEPTED, its workflow)."""
@@ -64,7 +55,7 @@ async def assert_refused_unsent(h: Harness, handle, reason: str) -> None:
     row = await h.trade_row(handle)
     assert row.status == "REFUSED" and row.error == reason and row.committed_usdt is None
     assert not await h.orders(row.id)
-    assert not await placed_by(h, handle)
+    assert not await h.placed_by(handle)
     assert await h.position_qty() == 0
     alert = await signal_of(h, handle.id)
     assert alert.outcome == "ACCEPTED" and row.signal_id == alert.id
@@ -150,7 +141,7 @@ async def test_an_account_limit_refuses_the_same_way(limited_harness: Harness) -
     assert (result.error or "").startswith(
         "risk: max_exposure_usdt of the account is 900: the exposure would be 950.00 USDT")
     assert not await h.orders(result.trade_id)
-    assert len(await placed_by(h, first, second)) == 1  # the first trade's entry only
+    assert len(await h.placed_by(first, second)) == 1  # the first trade's entry only
 
 
 @pytest.mark.parametrize("entry_type,interval", [
@@ -259,7 +250,7 @@ async def test_a_trade_halted_before_its_entry_changes_no_leverage(harness: Harn
         assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
         assert "the account is HALTED" in (result.error or "")
         assert not await h.place_requests(path="account/change_leverage")
-        assert not await placed_by(h, handle)
+        assert not await h.placed_by(handle)
         assert (await h.exchange.leverage_margin_mode(BTC)).leverage == before.leverage
     finally:
         await book.set_state(ACCOUNT, TradingState.ACTIVE, actor="test", reason="resume")

@@ -149,7 +149,7 @@ async def assert_refused_unsent(h: Harness, handle, starts: str) -> str:
     row = await h.trade_row(handle)
     assert row.status == "REFUSED" and row.error == result.error
     assert not await h.orders(row.id)
-    assert not await h.place_requests()
+    assert not await h.placed_by(handle)
     return result.error or ""
 
 
