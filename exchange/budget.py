@@ -11,6 +11,7 @@ clock and never sleep.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import time
 from collections import deque
@@ -59,9 +60,16 @@ class SlidingWindow:
         self.capacity = max(1, math.floor(rate_per_s))
         self.window_s = max(1.0, float(self.capacity / rate_per_s)) + margin_s  # float-ok: time or rate, not money
         self._grants: deque[float] = deque(maxlen=self.capacity)
+        # Booked slots given back unused (their requests were cancelled while they waited):
+        # still counted in `_grants`, so the next booking takes one as it is.
+        self._freed: list[float] = []
 
     def book(self, now: float) -> float:  # float-ok: time or rate, not money
         """Book the earliest slot at or after `now`; return when it is."""
+        while self._freed and self._freed[0] < now:
+            heapq.heappop(self._freed)  # passed unused
+        if self._freed:
+            return heapq.heappop(self._freed)
         at = now
         if len(self._grants) == self.capacity:
             at = max(now, self._grants[0] + self.window_s)
@@ -73,11 +81,11 @@ class SlidingWindow:
         return self.book(now) - now
 
     def release(self, at: float) -> None:  # float-ok: time or rate, not money
-        """Give back a grant booked for `at` and not used (its request was cancelled while
-        it waited): the next reservation may take its place. Removing a grant never puts
-        more than `capacity` in a window."""
-        if at in self._grants:
-            self._grants.remove(at)
+        """Give back a slot booked for `at` and not used (its request was cancelled while it
+        waited): the next booking before `at` takes that very slot. It stays counted, so no
+        window ever holds more than `capacity` (removing it would let a booking go at once,
+        beside the grants the window no longer lists)."""
+        heapq.heappush(self._freed, at)
 
     def record(self, at: float) -> None:  # float-ok: time or rate, not money
         """Count a request sent at `at` on a slot granted elsewhere (the shared budget), so

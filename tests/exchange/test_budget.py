@@ -167,7 +167,11 @@ async def test_a_request_cancelled_while_it_waits_gives_its_slot_back() -> None:
         await queued[3]
     late = asyncio.create_task(b.acquire(PLACE))
     await asyncio.sleep(0)
+    assert len(wakes) == 11, "the next request went at once, an eleventh in a full window"
     assert wakes[-1] == next_window, "the next request waited a window behind an unused slot"
-    for task in (*queued, late):
+    after = asyncio.create_task(b.acquire(PLACE))  # the slot is taken: a window later
+    await asyncio.sleep(0)
+    assert wakes[-1] > next_window
+    for task in (*queued, late, after):
         task.cancel()
-    await asyncio.gather(*queued, late, return_exceptions=True)
+    await asyncio.gather(*queued, late, after, return_exceptions=True)
