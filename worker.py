@@ -407,6 +407,7 @@ def main() -> None:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
+    logs.exit_process(0)
 
 
 if __name__ == "__main__":

@@ -87,4 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     process = bool(argv) and argv[0] in PROCESS_COMMANDS
     args = build_parser(operator_commands=not process).parse_args(argv)
-    sys.exit(args.func(args))
+    code = args.func(args)
+    # The command is done: end without the interpreter's teardown (logs.exit_process says why).
+    # A command that failed raises, and Python's own exit prints its traceback or message.
+    import logs
+
+    logs.exit_process(code or 0)
