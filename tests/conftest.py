@@ -17,6 +17,24 @@ from tests.support.temporal import start_dev_server
 # the apps and processes the tests start serve no /metrics unless a test asks for a port.
 os.environ.setdefault("TRADEWIRE_METRICS_PORT", "0")
 
+_exit_status: list[int] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run is over and reported: end with its status without the interpreter's teardown. This
+    process ran Temporal clients and workers, whose Rust threads can crash the teardown
+    (logs.exit_process says why), turning a green run into a SIGABRT."""
+    if _exit_status:
+        import logs
+
+        logs.exit_process(_exit_status[-1])
+
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
