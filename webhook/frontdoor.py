@@ -66,25 +66,34 @@ class FrontDoor:
         if declared is not None and declared > limit:
             await _too_large(limit)(scope, receive, send)
             return
-        body = await _read_capped(receive, limit)
-        if body is None:
+        taken = await _read_capped(receive, limit)
+        if taken[-1]["type"] != "http.request":
+            # The sender left before its body was whole: nobody waits for an answer, and what
+            # came must not be acted on as if it were the request (a halt or an adoption whose
+            # body was cut short after a complete JSON value would be carried out).
+            return
+        body = b"".join(m.get("body", b"") for m in taken)
+        if len(body) > limit:
             await _too_large(limit)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-async def _read_capped(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it passes `limit` (at most limit bytes held)."""
-    body = bytearray()
+async def _read_capped(receive: Receive, limit: int) -> deque[Message]:
+    """The body's messages as the server gives them, up to its end, up to a disconnect (then the
+    last message), or up to the first one that takes it past `limit`: at most `limit` bytes plus
+    one message are ever held. The one loop that reads a body here: the admin routes join the
+    messages into one body, the alert route replays them as they came (`_taken_now`)."""
+    taken: deque[Message] = deque()
+    size = 0
     while True:
         message = await receive()
+        taken.append(message)
         if message["type"] != "http.request":
-            return bytes(body)  # disconnected: the app sees an empty body and gives up
-        body += message.get("body", b"")
-        if len(body) > limit:
-            return None
-        if not message.get("more_body", False):
-            return bytes(body)
+            return taken  # disconnected: no more to read
+        size += len(message.get("body", b""))
+        if size > limit or not message.get("more_body", False):
+            return taken
 
 
 async def _taken_now(scope: Scope, receive: Receive, limit: int) -> Receive:
@@ -98,16 +107,9 @@ async def _taken_now(scope: Scope, receive: Receive, limit: int) -> Receive:
         # Its body is not sent until it is asked for (TradingView never asks): a throttled
         # sender is answered 429 before it sends a byte of it.
         return receive
-    taken: deque[Message] = deque()
-    size = 0
-    while True:
-        message = await receive()
-        taken.append(message)
-        if message["type"] != "http.request":
-            break  # the sender left mid-body: the route records what it was
-        size += len(message.get("body", b""))
-        if size > limit or not message.get("more_body", False):
-            break
+    # Replayed message by message, not joined: the route sees a disconnect as a disconnect (it
+    # records the delivery cut off) and reads on past `limit` from the server to refuse it.
+    taken = await _read_capped(receive, limit)
 
     async def replay() -> Message:
         return taken.popleft() if taken else await receive()

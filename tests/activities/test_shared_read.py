@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import defaultdict
+from types import SimpleNamespace
 
 import pytest
 
+from activities import shared_read
 from activities.shared_read import SharedRead
 
 
@@ -102,3 +105,57 @@ async def test_the_next_read_starts_after_the_checks_asked() -> None:
     gate.set()
     await first
     assert await later >= asked
+
+
+class Numbered:
+    """Reads numbered 1, 2, ... in the order they start; read n sets `began[n]` and returns n
+    once `gates[n]` is set."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.began: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+        self.gates: defaultdict[int, asyncio.Event] = defaultdict(asyncio.Event)
+
+    async def read(self) -> int:
+        self.count += 1
+        n = self.count
+        self.began[n].set()
+        await self.gates[n].wait()
+        return n
+
+
+async def test_a_next_read_forgotten_while_it_waits_never_becomes_the_latest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`forget` while a next read waits for the read under way: a caller after it reads afresh,
+    and when the old read ends the forgotten next one (still read for the callers that hold it)
+    does not take the place of the reads started since: they stay the latest, and the callers
+    that share a next read after them keep sharing it (no read one each beside it)."""
+    now = [100.0]
+    monkeypatch.setattr(shared_read, "time", SimpleNamespace(time=lambda: now[0]))
+    reads = Numbered()
+    shared = SharedRead(reads.read)
+    old = shared.start(100.0)
+    await reads.began[1].wait()
+    now[0] = 101.0
+    forgotten = shared.start(101.0)  # too old for it: the next read, waiting for read 1
+    shared.forget()  # e.g. this process changed the leverage: read 1 shows the old one
+
+    afresh = shared.start(100.0)  # read 1 would do by its age, but it was forgotten
+    assert afresh is not old and afresh is not forgotten
+    await reads.began[2].wait()  # started after the forget
+    now[0] = 103.0
+    shared_next = shared.start(103.0)  # too old for it: the next read, waiting for read 2
+    assert shared_next is not forgotten
+
+    now[0] = 104.0
+    reads.gates[1].set()
+    assert await old == 1
+    await reads.began[3].wait()  # the forgotten next read is reading: past its take-over point
+    assert shared.start(101.0) is afresh, "the forgotten next read became the latest"
+    assert shared.start(104.0) is shared_next, "the next read after read 2 was dropped"
+
+    for n in (2, 3, 4):
+        reads.gates[n].set()
+    assert await asyncio.gather(forgotten, afresh, shared_next) == [3, 2, 4]
+    assert reads.count == 4
