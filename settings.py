@@ -284,6 +284,13 @@ class Settings(BaseSettings):
     def temporal_ui_base(self) -> str:
         return self.temporal_ui_url or f"http://{_reach(self.temporal_host)}:{self.temporal_ui_port}"
 
+    def workflow_url(self, workflow_id: str) -> str:
+        """A trade's workflow in the Temporal UI (the answers' and pages' `ui_url`)."""
+        from urllib.parse import quote
+
+        return (f"{self.temporal_ui_base.rstrip('/')}/namespaces/"
+                f"{quote(self.temporal_namespace, safe='')}/workflows/{quote(workflow_id, safe='')}")
+
     @property
     def exchange_url(self) -> str:
         if self.exchange_base_url:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, func, select, update
@@ -48,8 +49,6 @@ from db.models import (
     Strategy,
     Trade,
 )
-from exchange.client import BitunixClient
-from exchange.models import Account
 from trading.risk import (
     ACCOUNT,
     RiskLimits,
@@ -69,6 +68,10 @@ from trading.types import (
     PositionSide,
     TradingState,
 )
+
+if TYPE_CHECKING:  # annotations only: GET /risk (the dashboard's overview) reads no exchange
+    from exchange.client import BitunixClient
+    from exchange.models import Account
 
 log = logging.getLogger("activities.daily_loss")
 LATCH_ACTOR = "daily-loss-latch"  # the `changed_by` of a state the latch set

@@ -85,7 +85,9 @@ NOT_IMPORTED_BY = {
                     "alembic", "cli.strategy"],
     "worker": ["webhook", "fastapi", "starlette", "uvicorn", "ui", "jinja2", "paper",
                "devstack", "alembic", "cli.strategy"],
-    "ui.app": ["worker", "temporalio.worker", "paper", "devstack", "alembic"],
+    # The dashboard's pages read PostgreSQL: Temporal's SDK (~20 MiB resident) loads only when
+    # it asks a running trade for its exits or answers an incident (ui/app.py, ui/actions.py).
+    "ui.app": ["worker", "temporalio", "exchange", "httpx", "paper", "devstack", "alembic"],
     "paper.app": ["sqlalchemy", "psycopg", "temporalio", "db", "activities", "workflows",
                   "webhook", "worker", "ui", "devstack", "alembic"],
 }

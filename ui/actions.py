@@ -15,7 +15,7 @@ from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from webhook import incidents, risk
+from webhook import risk
 from webhook.deps import AppState
 
 ACTOR = "ui"  # the `by` of what the dashboard does (the risk events and incident actions show it)
@@ -68,6 +68,10 @@ async def set_trading_state(state: AppState, verb: str, *, strategy: str | None,
 async def answer_incident(state: AppState, incident_id: int, verb: str, *, note: str | None,
                           stop_pct: Decimal | None = None) -> Done:
     """`verb`: dismiss (a note is required), adopt or flatten."""
+    # Imported on the first answer: adopting or flattening starts a trade (Temporal's SDK), which
+    # the dashboard's pages never need (tests/test_cli_lean.py).
+    from webhook import incidents
+
     if verb == "dismiss":
         return await _run(lambda: incidents.dismiss_incident(
             incident_id, incidents.DismissRequest(note=note or "", by=ACTOR), state),

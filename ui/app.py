@@ -41,9 +41,7 @@ from ui.session import (
     read_cookie,
     token_matches,
 )
-from webhook import trades as trades_api
 from webhook.deps import AppState, TemporalHandle
-from webhook.temporal import ui_url
 
 log = logging.getLogger("ui")
 HERE = Path(__file__).parent
@@ -222,9 +220,13 @@ def create_ui_app(settings: Settings, database_url: str | None = None) -> FastAP
         # the trade itself as GET /trades/{id} does; none once it has ended.
         exits = None
         if detail.trade.workflow_id and not TradeStatus(detail.trade.status).is_final:
+            # Imported on the first such page: the other pages read PostgreSQL only, and a
+            # dashboard holds Temporal's SDK only once it asks a trade (tests/test_cli_lean.py).
+            from webhook import trades as trades_api
+
             exits = await trades_api.live_exits(state, detail.trade.workflow_id)
         return page(request, "trade.html", session, d=detail, exits=exits,
-                    workflow_url=ui_url(settings, detail.trade.workflow_id))
+                    workflow_url=settings.workflow_url(detail.trade.workflow_id))
 
     @app.get("/strategies", response_class=HTMLResponse)
     async def strategies_page(request: Request) -> HTMLResponse:

@@ -7,13 +7,15 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
 from settings import Settings
-from workflows.converter import connect
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 log = logging.getLogger("webhook")
 
@@ -35,6 +37,10 @@ class TemporalHandle:
     async def try_connect(self) -> Client | None:
         if self._client is not None:
             return self._client
+        # Imported here: the dashboard's pages need no Temporal until one acts or asks a
+        # trade's workflow, and its SDK is ~15 MiB of a process's resident memory.
+        from workflows.converter import connect
+
         async with self._lock:
             if self._client is None:
                 try:

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.models import Incident
 from trading.types import IncidentAction, IncidentStatus
 from webhook import adoption, resume
+from webhook.admin import MAX_PAGE, Cursor, Name, RowId, require_admin, row_dict
 from webhook.adoption import AdoptionRefused
 from webhook.apidoc import IncidentAnswered, IncidentPage, IncidentRow, answers
 from webhook.deps import AppState
-from webhook.temporal import TemporalUnavailable, ui_url
-from webhook.trades import MAX_PAGE, Cursor, Name, RowId, require_admin, row_dict
+from webhook.temporal import TemporalUnavailable
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 OPERATOR = "operator"
@@ -205,7 +205,7 @@ async def _started(state: AppState, incident_id: int, trade_id: int,
         row = await session.get(Incident, incident_id)
     return JSONResponse(
         {"incident": row_dict(row), "trade_id": trade_id, "workflow_id": workflow_id,
-         "ui_url": ui_url(state.settings, workflow_id)},
+         "ui_url": state.settings.workflow_url(workflow_id)},
         status_code=202,
     )
 

@@ -33,7 +33,6 @@ from webhook.temporal import (
     signal,
     start_trade,
     started,
-    ui_url,
     wait_started,
 )
 from workflows.messages import CloseRequest, TradeMessages
@@ -231,7 +230,7 @@ class Intake:
             "signal_id": plan.signal_id,
             "trade_id": plan.trade_id,
             "workflow_id": plan.workflow_id,
-            "ui_url": ui_url(self.state.settings, plan.workflow_id),
+            "ui_url": self.state.settings.workflow_url(plan.workflow_id),
             "intent": plan.input.intent.value,
             "symbol": plan.input.symbol,
         }
@@ -356,7 +355,7 @@ class Intake:
                     {
                         "trade_id": t.id,
                         "workflow_id": t.workflow_id,
-                        "ui_url": ui_url(settings, t.workflow_id),
+                        "ui_url": settings.workflow_url(t.workflow_id),
                     }
                     for t in closing
                 ],
@@ -401,7 +400,7 @@ class Intake:
         if holder.trade_id is not None:
             body["trade_id"] = holder.trade_id
         if holder.workflow_id is not None:
-            body["ui_url"] = ui_url(self.state.settings, holder.workflow_id)
+            body["ui_url"] = self.state.settings.workflow_url(holder.workflow_id)
         return Answer(200, body)
 
     async def _close_once_started(

@@ -23,10 +23,9 @@ from db.models import RiskEvent, RiskPnl
 from trading.risk import ACCOUNT, HUNDRED, RiskLimits, scope_label, strategy_scope, stricter
 from trading.types import TradingState
 from webhook import risk_queries
+from webhook.admin import jsonable, require_admin, row_dict
 from webhook.apidoc import RiskChanged, RiskView, answers
 from webhook.deps import AppState
-from webhook.temporal import TemporalUnavailable, WorkflowGone, signal
-from webhook.trades import jsonable, require_admin, row_dict
 from workflows.messages import CancelRequest, TradeMessages, TradingStateNotice
 
 log = logging.getLogger("webhook")
@@ -201,6 +200,9 @@ async def show_states(state: AppState, notices: list[Notice]) -> None:
     """Tell every live trade the state that now applies to it (signal `trading_state`: its
     details in the Temporal UI show it at once). Best effort: the account watcher tells each
     trade again within a round, whatever is lost here."""
+    # Here, not at the top: GET /risk (the dashboard's overview) reads PostgreSQL only.
+    from webhook.temporal import TemporalUnavailable, WorkflowGone, signal
+
     client = await state.temporal.try_connect()
     gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
 
@@ -219,6 +221,9 @@ async def deliver(state: AppState, stops: list[Stop]) -> dict[str, Any]:
     """Signal `cancel` to every trade in `stops`: how many got it, how many have no running
     workflow (ended meanwhile, or not started yet: its claim refuses the entry), and why the
     rest could not be reached (Temporal unavailable: the watcher delivers them next round)."""
+    # Here, not at the top: GET /risk (the dashboard's overview) reads PostgreSQL only.
+    from webhook.temporal import TemporalUnavailable, WorkflowGone, signal
+
     client = await state.temporal.try_connect()
     gate = asyncio.Semaphore(SIGNALS_AT_ONCE)
 

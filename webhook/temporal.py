@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from urllib.parse import quote
 
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -44,13 +43,6 @@ class StartUncertain(TemporalUnavailable):
 
 class WorkflowGone(Exception):
     """The workflow is not running any more (it finished, or never existed)."""
-
-
-def ui_url(settings: Settings, workflow_id: str) -> str:
-    return (
-        f"{settings.temporal_ui_base.rstrip('/')}/namespaces/"
-        f"{quote(settings.temporal_namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
-    )
 
 
 async def start_trade(

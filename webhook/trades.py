@@ -4,14 +4,13 @@ cancel, and move a trade's exits (PATCH: update `set_exits`)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from temporalio.client import (
     Client,
     WorkflowUpdateFailedError,
@@ -24,9 +23,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from db.models import Fill, Order, Strategy, Trade
 from trading.exits import MAX_TP_LEVELS, SlAfterTp, TakeProfit
 from trading.types import StopType, TradeStatus
-from webhook.apidoc import ADMIN_TOKEN, CancelSent, TradeDetail, TradePage, answers
-from webhook.deps import AppState, app_state, has_admin_token
-from webhook.frontdoor import ADMIN_REQUIRED
+from webhook.admin import MAX_PAGE, Cursor, Name, RowId, require_admin, row_dict
+from webhook.apidoc import CancelSent, TradeDetail, TradePage, answers
+from webhook.deps import AppState
 from webhook.schemas import (
     AlertTakeProfit,
     Price,
@@ -42,53 +41,18 @@ from webhook.temporal import (
     TemporalUnavailable,
     WorkflowGone,
     signal,
-    ui_url,
 )
 from workflows.exits_update import ExitsAnswer, TradeNotOpen
 from workflows.messages import CancelRequest, ExitsUpdate, TradeMessages
 from workflows.state import TradeState
 
 router = APIRouter(prefix="/trades", tags=["trades"])
-MAX_PAGE = 200
-# Ids are PostgreSQL bigints: a larger one answers 422 instead of an overflow (500) in the query.
-MAX_ID = 2**63 - 1
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refused as 422, not a 500
-MAX_NAME = 64
-RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id (1 to 2^63-1)")]
-Cursor = Annotated[
-    int | None,
-    Query(ge=1, le=MAX_ID, description="page cursor: the `next_before` of the last page"),
-]
-Name = Annotated[str | None, Query(max_length=MAX_NAME, pattern=NO_NUL)]
-
-
-def require_admin(
-    request: Request,
-    state: AppState = Depends(app_state),
-    _documented: object = Security(ADMIN_TOKEN),  # names the scheme in the OpenAPI document
-) -> AppState:
-    if not has_admin_token(request, state.settings):
-        raise HTTPException(401, ADMIN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
-    return state
-
-
-def jsonable(value: Any) -> Any:
-    """Money as exact text (never a float), times as ISO 8601."""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    return {c.key: jsonable(getattr(row, c.key)) for c in inspect(row).mapper.column_attrs}
 
 
 def trade_view(state: AppState, trade: Trade, strategy_name: str | None) -> dict[str, Any]:
     return row_dict(trade) | {
         "strategy": strategy_name,
-        "ui_url": ui_url(state.settings, trade.workflow_id),
+        "ui_url": state.settings.workflow_url(trade.workflow_id),
     }
 
 
@@ -244,7 +208,7 @@ async def cancel_trade(
             "trade_id": trade_id,
             "workflow_id": trade.workflow_id,
             "flatten": request.flatten,
-            "ui_url": ui_url(state.settings, trade.workflow_id),
+            "ui_url": state.settings.workflow_url(trade.workflow_id),
             "sent": "cancel",
         },
         status_code=202,
@@ -352,7 +316,7 @@ async def set_exits(
         plan=answer.model_dump(mode="json")["plan"] if answer else None,
         exits=answer.model_dump(mode="json")["exits"] if answer else None,
         protection=answer.model_dump(mode="json")["protection"] if answer else None,
-        ui_url=ui_url(state.settings, trade.workflow_id),
+        ui_url=state.settings.workflow_url(trade.workflow_id),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if applied else 202)
 

@@ -86,7 +86,9 @@ def test_incidents_adopt_and_flatten_answer_unowned_quantity_only(
         code, out, err = run(capsys, "incidents", "adopt", str(rows.unowned), "--stop-pct", "3",
                              "--note", "mine", "--by", "bob")
         assert code == 0, err
-        [(wid,)] = env.sql("SELECT workflow_id FROM trade WHERE workflow_id LIKE 'adopt-%%'")
+        # This incident's adoption (the database is the session's: other tests adopt too).
+        [(wid,)] = env.sql("SELECT workflow_id FROM trade WHERE workflow_id LIKE %s",
+                           f"adopt-{rows.unowned}-%")
         assert wid.startswith(f"adopt-{rows.unowned}-1-")
         assert out.startswith(f"incident #{rows.unowned}: trade #") and wid in out
         assert "0.02 BTCUSDT LONG and protects it with a stop 3 % from the mark: mine" in out
