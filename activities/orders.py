@@ -51,7 +51,7 @@ from exchange.errors import (
 from exchange.models import Fill, Order
 from trading.risk import RiskLimits
 from trading.tiers import RiskTier, tier_refusal
-from trading.types import Effect, Leg, OrderStatus, OrderType, PositionSide, Side
+from trading.types import Effect, Leg, OrderStatus, OrderType, Side
 
 log = logging.getLogger("activities.orders")
 BPS = Decimal(10_000)
@@ -159,8 +159,8 @@ class OrderActivities:
                     raise refuse(Failure.CLOCK_SKEWED, skewed)
             if resend:
                 await self._check_slippage(req)
-            if claim.created and req.leg is Leg.ENTRY and req.target_qty is not None:
-                why = await self._beyond_tier(req)
+            if claim.held_on_side is not None and req.target_qty is not None:
+                why = self._beyond_tier(req, claim.held_on_side)
                 if why is not None:
                     raise refuse(Failure.RISK_LIMIT_EXCEEDED, why)
             if not claim.created and req.leg is Leg.ENTRY:
@@ -280,10 +280,10 @@ class OrderActivities:
             raise try_again(Failure.NOT_FOUND_YET, f"order {req.client_id}: another attempt "
                             "took its claim; this one neither sent nor settled it") from None
 
-    async def _beyond_tier(self, req: OrderRequest) -> str | None:
+    def _beyond_tier(self, req: OrderRequest, held: Decimal) -> str | None:
         """Why the entry would take its position past BitUnix's risk-limit tier for its
         leverage (docs/bitunix.md#risk-limit-tiers), checked before the send rather than learnt
-        from a 20002. Only from a ladder already at hand: the order path never waits for a read
+        from a 20002. `held`: what the other open trades hold on its side (its claim read it). Only from a ladder already at hand: the order path never waits for a read
         (a claimed order whose send waits on a slow read can only be looked for, never re-sent,
         for the visibility window). A symbol's ladder is read in the background on its first
         entry and kept an hour; until then the exchange's own 20002 decides."""
@@ -293,8 +293,6 @@ class OrderActivities:
         tiers = self._tiers_at_hand(req.symbol)
         if not tiers:
             return None
-        side = PositionSide.LONG if req.fill_side is Side.BUY else PositionSide.SHORT
-        held = await self._records.held_on_side(req.trade_id, req.symbol, side)
         return tier_refusal(tiers, req.leverage, held + req.target_qty * price, req.symbol)
 
     def _tiers_at_hand(self, symbol: str) -> list[RiskTier]:

@@ -92,6 +92,10 @@ class Claim:
     # The row's `updated_at` as this claim read or wrote it: the token a later change of the
     # claim compares (re-stamp, release); NEVER_SENT when an attempt released it unsent.
     stamp: datetime | None = None
+    # A new entry claim: the notional the other open trades hold on its side, read in the
+    # claim's transaction, for the risk-limit tier check before the send (one transaction
+    # fewer on the order's way than a read of its own).
+    held_on_side: Decimal | None = None
 
     @property
     def released(self) -> bool:
@@ -223,25 +227,23 @@ class Records:
                 .returning(OrderRow.id, OrderRow.updated_at)
             )).first()
             if inserted is not None:
-                received = None
+                received = held = None
                 if req.leg is Leg.ENTRY:
                     await gate_opening(session, trade_id=req.trade_id, symbol=req.symbol,
                                        entry=_proposed(req),
                                        account_limits=account_limits or RiskLimits())
                     received = await _mark_entering(session, req)
+                    side = PositionSide.LONG if req.fill_side is Side.BUY else PositionSide.SHORT
+                    held = await side_notional(session, req.symbol, side.value,
+                                               exclude_trade=req.trade_id)
                 return Claim(inserted.id, True, None, OrderStatus.SENDING, received,
-                             stamp=inserted.updated_at)
+                             stamp=inserted.updated_at, held_on_side=held)
             row = await session.scalar(
                 select(OrderRow).where(OrderRow.client_order_id == req.client_id)
             )
             assert row is not None
             return Claim(row.id, False, row.exchange_order_id, OrderStatus(row.status),
                          stamp=row.updated_at)
-
-    async def held_on_side(self, trade_id: int, symbol: str, side: PositionSide) -> Decimal:
-        """The notional the other open trades hold on the symbol's side (activities/risk.py)."""
-        async with self._sessionmaker() as session:
-            return await side_notional(session, symbol, side.value, exclude_trade=trade_id)
 
     async def opening_refusal(self, trade_id: int) -> str | None:
         """Why the trading states refuse an opening order of the trade now; None: allowed."""
