@@ -45,11 +45,11 @@ def test_a_command_ends_with_its_code_and_output_and_without_the_teardown() -> N
     assert "teardown ran" not in ended.stdout
 
 
-def test_a_failing_command_still_exits_through_python() -> None:
-    # A command that raises is not cut short: its message reaches the operator.
+def test_a_command_that_refuses_ends_the_same_way_with_its_message() -> None:
+    # `raise SystemExit("…")`: the message on stderr and status 1, as Python's own exit gives.
     code = ENDS.replace('    return 3', '    raise SystemExit("tradewire: no such strategy")')
     ended = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                            check=False, timeout=60)
     assert ended.returncode == 1
-    assert "tradewire: no such strategy" in ended.stderr
-    assert "worker stopped" in ended.stdout and "teardown ran" in ended.stdout
+    assert ended.stderr.strip() == "tradewire: no such strategy"
+    assert ended.stdout.splitlines() == ["worker stopped", "last words"], ended.stdout
