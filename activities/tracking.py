@@ -40,6 +40,10 @@ PAGE = 100  # BitUnix's largest page
 FILL_PAGES = 10
 TPSL_FIRED = "FILLED"  # a TP/SL's status in its history once it has fired
 TRIGGER_MARGIN_MS = 1_000
+# A gap a fresh position read confirmed (quantity no open trade owns) is taken as confirmed for
+# this long: the side's later checks report it without a read of their own, so an incident that
+# lasts costs one extra positions read per side per this interval, however many trades check.
+GAP_CONFIRMED_S = 10.0
 ESTIMATED = "estimated: priced at the TP/SL's trigger price until its close's fills are listed"
 
 
@@ -76,6 +80,7 @@ class TrackingActivities:
         self._tpsl: dict[str, SharedRead[set[str]]] = {}
         self._resting: dict[str, SharedRead[dict[str, Order]]] = {}
         self._saved: dict[str, Position] = {}  # position id → as last written
+        self._gaps: dict[tuple[str, str], float] = {}  # (symbol, side) → when a read confirmed one
         # Checks on the trades' own timers: one account snapshot for all of them.
         self._timer_reads = TimerReads(client, lambda: self._positions.get(time.time()))
 
@@ -217,9 +222,13 @@ class TrackingActivities:
         `owned` (every close recorded by then is in that read) and against the records read
         after it (every entry that read holds is in those). Quantity nobody owns shows in
         both; a close or an entry recorded between the reads shows in one at most. The extra
-        reads happen only when a gap is seen, and are shared like any other."""
+        reads happen only when a gap is seen, are shared like any other, and once a gap is
+        confirmed, the side's checks take it as it stands for GAP_CONFIRMED_S."""
         if position.qty - owned.qty <= 0 or owned.in_flight:
             return None
+        key = (position.symbol, position.side.value)
+        if time.monotonic() - self._gaps.get(key, -GAP_CONFIRMED_S) < GAP_CONFIRMED_S:
+            return self._report(position, owned, position.qty - owned.qty)
         fresh = our_position(await self._positions.get(time.time()), position.symbol,
                              position.side)
         after = await self._records.owned(position.symbol, position.side)
@@ -227,11 +236,17 @@ class TrackingActivities:
             return None
         extra = fresh.qty - max(owned.qty, after.qty)
         if extra <= 0:
+            self._gaps.pop(key, None)
             return None
+        self._gaps[key] = time.monotonic()
+        return self._report(fresh, after, extra)
+
+    @staticmethod
+    def _report(position: Position, owned: Owned, extra: Decimal) -> Decimal:
         log.warning(
             "UNOWNED QUANTITY: position %s (%s %s) holds %s, the open trades own %s: %s is "
-            "owned, protected and tracked by no trade", fresh.position_id, fresh.symbol,
-            fresh.side.value, fresh.qty, after.qty, extra,
+            "owned, protected and tracked by no trade", position.position_id, position.symbol,
+            position.side.value, position.qty, owned.qty, extra,
         )
         return extra
 

@@ -7,6 +7,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
@@ -88,3 +89,23 @@ async def test_quantity_nobody_owns_is_still_reported(
     result = await ActivityEnvironment().run(acts.refresh_trade, _check(a, ETH))
     assert result.unowned_qty == QTY / 2
     assert result.owned_qty == QTY
+
+
+async def test_a_lasting_gap_costs_one_confirming_read_not_one_per_check(
+    acts, paper, paper_client, sessionmaker
+) -> None:
+    """Every trade of the side checks on its own timer; while quantity nobody owns stays, their
+    checks report it from the read that confirmed it (GAP_CONFIRMED_S), not each with a read."""
+    sol = "SOLUSDT"
+    await paper.admin.set_price(sol, "150")
+    trades = [await _trade_with_entry(sessionmaker, Decimal("1"), sol) for _ in range(3)]
+    await paper_client.place_order(symbol=sol, side=Side.BUY, qty=Decimal("4"),  # 1 manual
+                                   order_type=OrderType.MARKET)
+    since = time.time_ns()
+    env = ActivityEnvironment()
+    for trade in trades:
+        result = await env.run(acts.refresh_trade, _check(trade, sol))
+        assert result.unowned_qty == Decimal("1")
+    reads = [r for r in await paper.admin.requests(since)
+             if r["path"].endswith("position/get_pending_positions")]
+    assert len(reads) == 2, reads  # the checks' shared read, and the one that confirmed the gap
