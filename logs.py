@@ -111,6 +111,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+def exit_status(exc: SystemExit) -> int:
+    """What Python's own exit would make of `exc`: its message to stderr and status 1, or its
+    number."""
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
 def exit_process(code: int) -> None:
     """End this process with `code` once its work is done, its logs and output flushed, without
     the interpreter's teardown.

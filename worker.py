@@ -404,9 +404,12 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    logs.configure(settings.log_level, settings.log_format)
-    asyncio.run(serve(settings))
+    try:
+        settings = Settings()
+        logs.configure(settings.log_level, settings.log_format)
+        asyncio.run(serve(settings))
+    except SystemExit as exc:  # a startup refusal (its message says what to fix)
+        logs.exit_process(logs.exit_status(exc))
     logs.exit_process(0)
 
 

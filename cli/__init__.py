@@ -87,20 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     process = bool(argv) and argv[0] in PROCESS_COMMANDS
     args = build_parser(operator_commands=not process).parse_args(argv)
+    import logs
+
     try:
         code = args.func(args)
     except SystemExit as exc:  # a refusal the command explains (`raise SystemExit("…")`)
-        code = _exit_code(exc)
+        code = logs.exit_status(exc)
     # The command is done: end without the interpreter's teardown (logs.exit_process says why).
     # A command that crashed raises on, and Python prints its traceback.
-    import logs
-
     logs.exit_process(code)
-
-
-def _exit_code(exc: SystemExit) -> int:
-    """What Python's own exit would make of `exc`: a message goes to stderr, status 1."""
-    if exc.code is None or isinstance(exc.code, int):
-        return exc.code or 0
-    print(exc.code, file=sys.stderr)
-    return 1

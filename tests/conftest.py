@@ -17,23 +17,28 @@ from tests.support.temporal import start_dev_server
 # the apps and processes the tests start serve no /metrics unless a test asks for a port.
 os.environ.setdefault("TRADEWIRE_METRICS_PORT", "0")
 
-_exit_status: list[int] = []
+_session: list[pytest.Session] = []
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _exit_status.append(int(exitstatus))
+    _session.append(session)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The run is over and reported: end with its status without the interpreter's teardown. This
     process ran Temporal clients and workers, whose Rust threads can crash the teardown
-    (logs.exit_process says why), turning a green run into a SIGABRT."""
-    if _exit_status:
-        import logs
+    (logs.exit_process says why), turning a green run into a SIGABRT. Not for a usage error:
+    pytest prints its message after this hook."""
+    if not _session:
+        return
+    status = int(_session[-1].exitstatus)
+    if status == pytest.ExitCode.USAGE_ERROR:
+        return
+    import logs
 
-        logs.exit_process(_exit_status[-1])
+    logs.exit_process(status)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import Any
 
@@ -26,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from settings import Settings
 from webhook.deps import has_admin_token
 from webhook.schemas import MAX_BODY_BYTES
+
+log = logging.getLogger("webhook")
 
 ADMIN_PREFIXES = ("/trades", "/incidents", "/risk")
 OWN_CAP_PATHS = frozenset({"/webhook/tradingview"})
@@ -67,12 +70,16 @@ class FrontDoor:
             await _too_large(limit)(scope, receive, send)
             return
         taken = await _read_capped(receive, limit)
-        if taken[-1]["type"] != "http.request":
+        body = b"".join(m.get("body", b"") for m in taken)
+        if taken[-1]["type"] != "http.request" and len(body) != declared:
             # The sender left before its body was whole: nobody waits for an answer, and what
             # came must not be acted on as if it were the request (a halt or an adoption whose
-            # body was cut short after a complete JSON value would be carried out).
+            # body was cut short after a complete JSON value would be carried out). One that
+            # came whole (a bodiless cancel, say) is carried out, as it always was.
+            log.warning("%s %s: the connection closed after %d of %s bytes of its body: not "
+                        "carried out", scope["method"], scope["path"], len(body),
+                        "?" if declared is None else declared)
             return
-        body = b"".join(m.get("body", b"") for m in taken)
         if len(body) > limit:
             await _too_large(limit)(scope, receive, send)
             return

@@ -199,3 +199,53 @@ def test_an_admin_request_cut_off_is_not_carried_out(live_webhook: Live) -> None
     assert _until(live_webhook, events, f"strategy:{whole.name}") == [("HALTED",)]
     time.sleep(0.5)  # the cut request came first: any effect of it is in by now
     assert live_webhook.sql(events, f"strategy:{cut.name}") == []
+
+
+# --- the admin door, at the ASGI level: when the server says the sender left ----------------
+# Which of the request's first read and the server's news of the disconnect comes first depends
+# on the event loop's turn; here the server's answer is given as it would be either way.
+
+
+def _door_run(length: int, messages: list[dict]) -> list[bytes]:
+    """An admin POST with `Content-Length: length` through the front door, the server giving
+    `messages` then a disconnect; what the app behind it got (one body per call)."""
+    from settings import Settings
+    from webhook.frontdoor import FrontDoor
+
+    got: list[bytes] = []
+
+    async def app(scope, receive, send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        got.append(body)
+
+    queue = [*messages, {"type": "http.disconnect"}]
+
+    async def receive() -> dict:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message) -> None:
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/trades/7/cancel",
+             "headers": [(b"authorization", f"Bearer {TOKEN}".encode()),
+                         (b"content-length", str(length).encode())]}
+    door = FrontDoor(app, Settings(_env_file=None, admin_token=TOKEN))
+    asyncio.run(door(scope, receive, send))
+    return got
+
+
+def test_a_bodiless_admin_request_whose_sender_left_is_still_carried_out() -> None:
+    # Its body (none) was whole: the server's disconnect came before the first read.
+    assert _door_run(0, []) == [b""]
+
+
+def test_an_admin_body_cut_off_reaches_nothing_behind_the_door() -> None:
+    part = {"type": "http.request", "body": b'{"a": 1}', "more_body": True}
+    assert _door_run(12, [part]) == []
+    whole = {"type": "http.request", "body": b'{"a": 1}', "more_body": False}
+    assert _door_run(8, [whole]) == [b'{"a": 1}']
