@@ -58,6 +58,9 @@ class OpenTrade:
 class Owned:
     qty: Decimal  # Σ filled by the open trades' opening orders − Σ filled by their closes
     in_flight: bool  # one of those orders is not terminal: its row may lag the exchange
+    # Which rows counted and when the newest of them changed: two reads with the same version
+    # saw the same records (a close and an entry between them could leave `qty` as it was).
+    version: tuple[int, datetime | None] = (0, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -712,8 +715,9 @@ async def _owned(session: AsyncSession, symbol: str, side: PositionSide) -> Owne
     signed = case((OrderRow.leg.in_(closing), -OrderRow.filled_qty), else_=OrderRow.filled_qty)
     working = [s.value for s in OrderStatus if not s.is_terminal]
     in_flight = case((OrderRow.status.in_(working), 1), else_=0)
-    qty, flying = (await session.execute(
-        select(func.coalesce(func.sum(signed), 0), func.coalesce(func.max(in_flight), 0))
+    qty, flying, rows, newest = (await session.execute(
+        select(func.coalesce(func.sum(signed), 0), func.coalesce(func.max(in_flight), 0),
+               func.count(OrderRow.id), func.max(OrderRow.updated_at))
         .join(Trade, Trade.id == OrderRow.trade_id)
         .where(
             Trade.symbol == symbol, Trade.side == side.value,
@@ -721,7 +725,7 @@ async def _owned(session: AsyncSession, symbol: str, side: PositionSide) -> Owne
             OrderRow.leg != Leg.PROTECTION.value,  # a TP/SL's row fills nothing itself
         )
     )).one()
-    return Owned(Decimal(qty), bool(flying))
+    return Owned(Decimal(qty), bool(flying), (int(rows), newest))
 
 
 def _adopted_snapshot(row: OrderRow) -> OrderSnapshot:

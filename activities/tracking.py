@@ -80,7 +80,8 @@ class TrackingActivities:
         self._tpsl: dict[str, SharedRead[set[str]]] = {}
         self._resting: dict[str, SharedRead[dict[str, Order]]] = {}
         self._saved: dict[str, Position] = {}  # position id → as last written
-        self._gaps: dict[tuple[str, str], float] = {}  # (symbol, side) → when a read confirmed one
+        # (symbol, side) → when a read confirmed a gap there, and its size
+        self._gaps: dict[tuple[str, str], tuple[float, Decimal]] = {}
         # Checks on the trades' own timers: one account snapshot for all of them.
         self._timer_reads = TimerReads(client, lambda: self._positions.get(time.time()))
 
@@ -218,27 +219,30 @@ class TrackingActivities:
         `position` may come from a read that started before `owned` was read (a read shared
         with other trades): a close another trade recorded in between is still in it, and
         looked like quantity nobody owns (the bench's bulk closes warned on trades that were
-        fine). So a gap is confirmed first: a position read started after `owned`, set against
-        `owned` (every close recorded by then is in that read) and against the records read
-        after it (every entry that read holds is in those). Quantity nobody owns shows in
-        both; a close or an entry recorded between the reads shows in one at most. The extra
-        reads happen only when a gap is seen, are shared like any other, and once a gap is
-        confirmed, the side's checks take it as it stands for GAP_CONFIRMED_S."""
-        if position.qty - owned.qty <= 0 or owned.in_flight:
+        fine). So a gap is confirmed first, by a position read started after `owned` and the
+        records read again after it: only when the records did not change between the two
+        reads (same rows, none newer) does the read show exactly what they own, and the gap
+        is its excess. Records that moved meanwhile confirm nothing this time; a real gap is
+        confirmed by a later check. The extra reads happen only when a gap is seen, are
+        shared like any other, and a confirmed gap stands for GAP_CONFIRMED_S: the side's
+        checks report it (never more than what was confirmed) without a read each."""
+        seen = position.qty - owned.qty
+        if seen <= 0 or owned.in_flight:
             return None
         key = (position.symbol, position.side.value)
-        if time.monotonic() - self._gaps.get(key, -GAP_CONFIRMED_S) < GAP_CONFIRMED_S:
-            return self._report(position, owned, position.qty - owned.qty)
+        confirmed = self._gaps.get(key)
+        if confirmed is not None and time.monotonic() - confirmed[0] < GAP_CONFIRMED_S:
+            return self._report(position, owned, min(seen, confirmed[1]))
         fresh = our_position(await self._positions.get(time.time()), position.symbol,
                              position.side)
         after = await self._records.owned(position.symbol, position.side)
-        if fresh is None or after.in_flight:
+        if fresh is None or after.in_flight or after.version != owned.version:
             return None
-        extra = fresh.qty - max(owned.qty, after.qty)
+        extra = fresh.qty - after.qty
         if extra <= 0:
             self._gaps.pop(key, None)
             return None
-        self._gaps[key] = time.monotonic()
+        self._gaps[key] = (time.monotonic(), extra)
         return self._report(fresh, after, extra)
 
     @staticmethod

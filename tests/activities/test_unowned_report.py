@@ -109,3 +109,23 @@ async def test_a_lasting_gap_costs_one_confirming_read_not_one_per_check(
     reads = [r for r in await paper.admin.requests(since)
              if r["path"].endswith("position/get_pending_positions")]
     assert len(reads) == 2, reads  # the checks' shared read, and the one that confirmed the gap
+
+
+async def test_records_that_moved_between_two_reads_are_told_apart_even_when_they_net_out(
+    sessionmaker,
+) -> None:
+    """A close of one trade and an entry of another recorded between the two records reads of a
+    confirmation leave the quantity owned as it was; the read between them may hold either.
+    The reads' versions differ, so nothing is confirmed from them."""
+    from activities.records import Records
+
+    records = Records(sessionmaker)
+    a = await _trade_with_entry(sessionmaker, QTY, "XRPUSDT")
+    before = await records.owned("XRPUSDT", PositionSide.LONG)
+    b = await _trade_with_entry(sessionmaker, QTY, "XRPUSDT")  # B's entry recorded
+    async with sessionmaker() as session, session.begin():
+        session.add(_row(a, Leg.EXIT, Side.SELL, QTY, "XRPUSDT"))  # A's close recorded
+    after = await records.owned("XRPUSDT", PositionSide.LONG)
+    assert after.qty == before.qty == QTY and b != a
+    assert after.version != before.version
+    assert (await records.owned("XRPUSDT", PositionSide.LONG)).version == after.version  # a read alone
