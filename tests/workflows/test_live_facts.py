@@ -38,6 +38,23 @@ async def test_a_position_past_its_risk_limit_tier_is_refused_with_what_to_do(
     assert len(await h.place_requests()) == placed  # nothing sent for the refused one
 
 
+async def test_the_other_trades_on_the_side_count_toward_the_tier(harness: Harness) -> None:
+    """The tier is the position's, which the symbol's other open trades share: an entry that
+    fits alone (300 USDT) but not beside what they hold (750) is refused before the send."""
+    h = harness
+    await h.paper.admin.set_price(BTC, "50000")
+    await h.paper.admin.position_tiers(BTC, [{"startValue": "0", "endValue": "1000",
+                                              "leverage": 125}])
+    held = await h.trade(strat=strategy(leverage=10), sizing=Sizing(size=Decimal("0.015")))
+    await h.until_state(held, lambda s: s.status is TradeStatus.TRACKING, "750 USDT held")
+    placed = len(await h.place_requests())
+    handle = await h.trade(strat=strategy(leverage=10), sizing=Sizing(size=Decimal("0.006")))
+    result = await h.result(handle)
+    assert result.status is TradeStatus.REFUSED and result.filled_qty == 0
+    assert "risk-limit tier" in (result.error or "") and "at most 1000" in (result.error or "")
+    assert len(await h.place_requests()) == placed  # refused before the send, not by a 20002
+
+
 async def test_a_position_past_its_tier_the_ladder_did_not_show_is_refused_by_the_exchange(
         harness: Harness) -> None:
     """A ladder read before it changed (kept an hour), or not read yet: BitUnix's own 20002
