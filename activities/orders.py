@@ -283,7 +283,8 @@ class OrderActivities:
     def _beyond_tier(self, req: OrderRequest, held: Decimal) -> str | None:
         """Why the entry would take its position past BitUnix's risk-limit tier for its
         leverage (docs/bitunix.md#risk-limit-tiers), checked before the send rather than learnt
-        from a 20002. `held`: what the other open trades hold on its side (its claim read it). Only from a ladder already at hand: the order path never waits for a read
+        from a 20002. `held`: the notional the other open trades hold on its side (its claim
+        read it). Only from a ladder already at hand: the order path never waits for a read
         (a claimed order whose send waits on a slow read can only be looked for, never re-sent,
         for the visibility window). A symbol's ladder is read in the background on its first
         entry and kept an hour; until then the exchange's own 20002 decides."""
