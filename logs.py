@@ -5,6 +5,9 @@
 context (`bind`: the webhook once an alert's ids are known; worker.py's `ActivityLogContext`: every
 activity, from its Temporal info and input) or from the extras Temporal's own loggers add
 (`workflow.logger`, `activity.logger`).
+
+A process ends through `exit_process` once its work is done: its logs flushed, its exit code
+kept, without the interpreter's teardown (which Temporal's threads can crash).
 """
 
 from __future__ import annotations
